@@ -1,0 +1,1 @@
+"""USD and simulator exporters of worldgen_sim, installed as ``worldgen_sim.exporters``."""

@@ -1,0 +1,42 @@
+"""Configuration of the collision stage (segmentation, decomposition, materials)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class CollisionCfg:
+    """How colliders and physics materials are made.
+
+    Attributes:
+        enabled: build colliders (``--no-collision`` turns it off).
+        plane_distance: RANSAC inlier distance for the static shell's planes [m].
+        min_plane_area: smaller planes are not part of the static shell [m^2].
+        min_object_size: connected pieces whose bounding-box diagonal is smaller are dropped [m].
+        coacd_threshold: CoACD concavity threshold, metric (``real_metric``) [m].
+        max_hull_vertices: vertex limit per convex hull (PhysX GPU: 64).
+        object_timeout: per-object decomposition time limit; on expiry one convex hull is used [s].
+        workers: decomposition processes (0: one per core).
+        seed: CoACD seed.
+        dynamic_objects: objects become rigid bodies that a robot can push.
+        materials: path to a YAML material library overriding the defaults, or None.
+        cache_dir: decomposition cache folder; None uses ``~/.cache/worldgen_sim/coacd``.
+        contact_offset: PhysX contact offset on every collider [m].
+        rest_offset: PhysX rest offset on every collider [m].
+    """
+
+    enabled: bool = True
+    plane_distance: float = 0.03
+    min_plane_area: float = 1.0
+    min_object_size: float = 0.1
+    coacd_threshold: float = 0.02
+    max_hull_vertices: int = 64
+    object_timeout: float = 60.0
+    workers: int = 0
+    seed: int = 0
+    dynamic_objects: bool = False
+    materials: str | None = None
+    cache_dir: str | None = None
+    contact_offset: float = 0.02
+    rest_offset: float = 0.0

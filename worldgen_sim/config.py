@@ -1,0 +1,149 @@
+"""The composed configuration: one dataclass per stage, loadable from YAML.
+
+A YAML file mirrors :class:`WorldgenCfg`: top-level keys are the stage names,
+each holding that stage's fields. Unknown keys and wrongly typed values are
+rejected with the file and the dotted key named; the effective configuration
+is written next to every output by :func:`config_to_dict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from worldgen_sim.align.align_cfg import AlignCfg
+from worldgen_sim.collision.collision_cfg import CollisionCfg
+from worldgen_sim.errors import WorldgenError
+from worldgen_sim.exporters.usd_cfg import UsdCfg
+from worldgen_sim.io.input_cfg import InputCfg
+from worldgen_sim.navigation.navigation_cfg import NavigationCfg
+from worldgen_sim.surface.surface_cfg import SurfaceCfg
+from worldgen_sim.verify.verify_cfg import VerifyCfg
+
+
+@dataclass
+class WorldgenCfg:
+    """Everything ``worldgen build`` and ``worldgen verify`` can be told.
+
+    Attributes:
+        input: input reading.
+        align: gravity, floor, scale and clean-up.
+        surface: visual mesh.
+        collision: colliders and physics materials.
+        navigation: walkable surface and spawn points.
+        usd: world package writing.
+        verify: validators and drop test.
+    """
+
+    input: InputCfg = field(default_factory=InputCfg)
+    align: AlignCfg = field(default_factory=AlignCfg)
+    surface: SurfaceCfg = field(default_factory=SurfaceCfg)
+    collision: CollisionCfg = field(default_factory=CollisionCfg)
+    navigation: NavigationCfg = field(default_factory=NavigationCfg)
+    usd: UsdCfg = field(default_factory=UsdCfg)
+    verify: VerifyCfg = field(default_factory=VerifyCfg)
+
+
+def config_to_dict(cfg: Any) -> dict:
+    """Plain nested dict of a config dataclass (YAML/JSON-serialisable)."""
+    return dataclasses.asdict(cfg)
+
+
+def config_from_dict(data: dict, *, source: str = "config") -> WorldgenCfg:
+    """Build a :class:`WorldgenCfg` from nested dicts, validating keys and types.
+
+    Args:
+        data: mapping of stage name to a mapping of field values; missing
+            stages and fields keep their defaults.
+        source: name used in error messages (a file path).
+
+    Raises:
+        WorldgenError: an unknown key or a value of the wrong type, naming
+            ``source`` and the dotted key.
+    """
+    return _build(WorldgenCfg, data, source=source, prefix="")
+
+
+def load_config(path: str | Path | None = None, *, overrides: dict | None = None) -> WorldgenCfg:
+    """Load a YAML config (or the defaults) and apply dotted-key overrides.
+
+    Args:
+        path: YAML file, or None for the defaults.
+        overrides: ``{"align.scale": 2.0, ...}`` applied after the file
+            (the CLI's options land here).
+
+    Raises:
+        WorldgenError: unreadable or malformed file, unknown key, wrong type.
+    """
+    data: dict = {}
+    source = "config"
+    if path is not None:
+        import yaml
+
+        source = str(path)
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise WorldgenError(f"{path}: cannot read config file ({exc.strerror})") from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise WorldgenError(f"{path}: not valid YAML ({exc})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise WorldgenError(f"{path}: expected a mapping of stage names at the top level")
+        data = loaded
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return config_from_dict(data, source=source)
+
+
+def _build(cls: type, data: Any, *, source: str, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        where = prefix.rstrip(".") or "top level"
+        raise WorldgenError(f"{source}: '{where}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise WorldgenError(
+            f"{source}: unknown config key '{prefix}{unknown[0]}'; expected one of: {', '.join(sorted(names))}"
+        )
+    values = {}
+    for name, value in data.items():
+        hint = hints[name]
+        key = f"{prefix}{name}"
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, source=source, prefix=f"{key}.")
+        else:
+            values[name] = _coerce(value, hint, source=source, key=key)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, *, source: str, key: str) -> Any:
+    """Check ``value`` against a simple annotation (bool, int, float, str, Optional)."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise WorldgenError(f"{source}: '{key}' must not be empty (null)")
+    for option in options:
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is str and isinstance(value, str):
+            return value
+    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
+    raise WorldgenError(f"{source}: '{key}' must be {expected}, got {value!r}")

@@ -1,0 +1,43 @@
+"""Configuration of the surface stage (visual mesh extraction)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class SurfaceCfg:
+    """How the visual mesh is made.
+
+    Attributes:
+        enabled: build the visual mesh (``--no-mesh`` turns it off).
+        renderer: ``"auto"`` (gsplat on a CUDA GPU, else CPU), ``"cpu"`` or ``"gsplat"``.
+        voxel_size: TSDF voxel edge [m].
+        truncation_voxels: TSDF truncation distance in voxels.
+        image_width: width of the depth renders used for fusion [px].
+        image_height: height of the depth renders used for fusion [px].
+        fov_deg: horizontal field of view of automatically placed views [deg].
+        num_views: number of automatically placed views when no camera path is given.
+        use_input_cameras: render from the input's camera path when it has one.
+        max_depth: depth beyond this is ignored in fusion [m].
+        min_alpha: pixels whose accumulated opacity is below this are not fused.
+        min_component_fraction: connected pieces with fewer faces than this
+            fraction of the largest are dropped.
+        hole_size: fill boundary loops with at most this many edges.
+        max_triangles: decimate the mesh to at most this many triangles.
+    """
+
+    enabled: bool = True
+    renderer: str = "auto"
+    voxel_size: float = 0.02
+    truncation_voxels: float = 4.0
+    image_width: int = 320
+    image_height: int = 240
+    fov_deg: float = 90.0
+    num_views: int = 48
+    use_input_cameras: bool = True
+    max_depth: float = 8.0
+    min_alpha: float = 0.5
+    min_component_fraction: float = 0.01
+    hole_size: int = 64
+    max_triangles: int = 400_000
