@@ -1,0 +1,78 @@
+"""Nothing half-written: builds land whole or not at all, and never replace foreign folders."""
+
+from __future__ import annotations
+
+import pytest
+
+from worldgen_sim.errors import WorldgenError
+from worldgen_sim.staging import staged_output
+
+
+def test_success_replaces_previous_world(tmp_path):
+    target = tmp_path / "world"
+    target.mkdir()
+    (target / "world.json").write_text("{}")
+    (target / "stale.txt").write_text("old")
+    with staged_output(target) as staging:
+        (staging / "world.json").write_text('{"new": true}')
+    assert (target / "world.json").read_text() == '{"new": true}'
+    assert not (target / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]  # no temporary folders left
+
+
+def test_failure_leaves_existing_target_untouched(tmp_path):
+    target = tmp_path / "world"
+    target.mkdir()
+    (target / "world.json").write_text("old")
+    with pytest.raises(RuntimeError):
+        with staged_output(target) as staging:
+            (staging / "world.json").write_text("half")
+            raise RuntimeError("stage failed")
+    assert (target / "world.json").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]
+
+
+def test_interrupt_leaves_no_partial_target(tmp_path):
+    target = tmp_path / "world"
+    with pytest.raises(KeyboardInterrupt):
+        with staged_output(target) as staging:
+            (staging / "world.json").write_text("half")
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_to_replace_foreign_folder(tmp_path):
+    target = tmp_path / "photos"
+    target.mkdir()
+    (target / "holiday.jpg").write_text("precious")
+    with pytest.raises(WorldgenError, match="not a worldgen world"):
+        with staged_output(target):
+            pass
+    assert (target / "holiday.jpg").read_text() == "precious"
+
+
+def test_refuses_file_and_missing_or_unwritable_parent(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WorldgenError, match="is a file"):
+        with staged_output(tmp_path / "file"):
+            pass
+    with pytest.raises(WorldgenError, match="does not exist"):
+        with staged_output(tmp_path / "missing" / "world"):
+            pass
+    # A read-only file system refuses even root.
+    with pytest.raises(WorldgenError, match="cannot write in"):
+        with staged_output("/proc/worldgen_world"):
+            pass
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user that can write read-only folders (root)")
+        with pytest.raises(WorldgenError, match="not writable"):
+            with staged_output(locked / "world"):
+                pass
+    finally:
+        locked.chmod(0o700)

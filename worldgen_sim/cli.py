@@ -1,0 +1,202 @@
+"""The ``worldgen`` command line: build, info, demo, verify, sample.
+
+User mistakes (bad files, options, config keys) print one ``worldgen: error:``
+line and exit 2; a failed verification exits 1; anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from worldgen_sim.errors import WorldgenError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``worldgen`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except WorldgenError as exc:
+        print(f"worldgen: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("worldgen: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="worldgen",
+        description="Turn Gaussian-splat scenes and RGB-D frames into simulation-ready USD worlds.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser("build", help="build a world package from a PLY or an RGB-D folder")
+    build.add_argument("input", type=Path, help="Gaussian .ply (INRIA 3DGS, Lyra 2.0, Lyra 1.0) or RGB-D folder")
+    build.add_argument("-o", "--out", type=Path, required=True, help="output world folder (replaced atomically)")
+    _add_build_options(build)
+    build.set_defaults(handler=_cmd_build)
+
+    info = commands.add_parser("info", help="print a Gaussian PLY's layout, count, SH degree, bounds and statistics")
+    info.add_argument("file", type=Path)
+    info.set_defaults(handler=_cmd_info)
+
+    demo = commands.add_parser("demo", help="build (and verify) the bundled sample room offline")
+    demo.add_argument("-o", "--out", type=Path, default=Path("demo_world"), help="output folder (default: demo_world)")
+    demo.add_argument("--no-verify", action="store_true", help="skip validators and the drop test")
+    _add_build_options(demo)
+    demo.set_defaults(handler=_cmd_demo)
+
+    verify = commands.add_parser("verify", help="validate a world package and drop-test it in a physics engine")
+    verify.add_argument("out", type=Path, help="world package folder (holding world.usda)")
+    verify.add_argument("--config", type=Path, help="YAML config (its 'verify' section is used)")
+    verify.add_argument("--no-drop-test", action="store_true", help="run the USD validators only")
+    verify.add_argument("--quiet", action="store_true", help="print only the result table")
+    verify.set_defaults(handler=_cmd_verify)
+
+    sample = commands.add_parser("sample", help="write the synthetic sample room as a Gaussian PLY")
+    sample.add_argument("out", type=Path, help="the .ply to write")
+    sample.add_argument("--layout", choices=["inria", "lyra2", "lyra1"], default="lyra2")
+    sample.add_argument("--spacing", type=float, default=0.04, help="Gaussian spacing [m] (0.0114 gives ~1 M)")
+    sample.add_argument("--scale", type=float, default=1.0, help="input units per metre (relative-depth inputs)")
+    sample.add_argument("--floaters", type=int, default=0, help="number of floater Gaussians to add")
+    sample.add_argument("--sky", type=int, default=0, help="number of far sky-shell Gaussians to add")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(handler=_cmd_sample)
+    return parser
+
+
+def _add_build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="YAML config; options below override it")
+    parser.add_argument("--up", choices=["auto", "opencv", "y", "z"], help="input frame's up convention")
+    parser.add_argument("--scale", type=float, help="world metres per input unit")
+    parser.add_argument("--camera-height", type=float, help="input camera height above the floor [m]; fixes scale")
+    parser.add_argument("--no-floaters", action="store_true", help="keep floaters (low-opacity, isolated)")
+    parser.add_argument("--no-sky", action="store_true", help="keep the far background / sky shell")
+    parser.add_argument("--no-mesh", action="store_true", help="no visual mesh (and so no colliders or navigation)")
+    parser.add_argument("--no-collision", action="store_true", help="no colliders (and so no navigation)")
+    parser.add_argument("--no-navigation", action="store_true", help="no navigation layer")
+    parser.add_argument("--dynamic-objects", action="store_true", help="objects become pushable rigid bodies")
+    parser.add_argument("--agent", choices=["wheeled", "quadruped", "humanoid"], help="navigation agent preset")
+    parser.add_argument("--half", action="store_true", help="write splats in half precision")
+    parser.add_argument("--renderer", choices=["auto", "cpu", "gsplat"], help="Gaussian renderer for the surface stage")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    """Dotted config keys set by command-line options (only those given)."""
+    options = {
+        "align.up": args.up,
+        "align.scale": args.scale,
+        "align.camera_height": args.camera_height,
+        "navigation.preset": args.agent,
+        "surface.renderer": args.renderer,
+    }
+    switches = {
+        "align.remove_floaters": (args.no_floaters, False),
+        "align.remove_sky": (args.no_sky, False),
+        "surface.enabled": (args.no_mesh, False),
+        "collision.enabled": (args.no_collision, False),
+        "navigation.enabled": (args.no_navigation, False),
+        "collision.dynamic_objects": (args.dynamic_objects, True),
+        "usd.half_precision": (args.half, True),
+    }
+    overrides = {key: value for key, value in options.items() if value is not None}
+    overrides.update({key: value for key, (given, value) in switches.items() if given})
+    return overrides
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from worldgen_sim.config import load_config
+    from worldgen_sim.pipeline import build_world
+    from worldgen_sim.progress import Progress
+
+    cfg = load_config(args.config, overrides=_overrides(args))
+    result = build_world(args.input, args.out, cfg=cfg, progress=Progress(quiet=args.quiet))
+    _print_summary(result.summary, quiet=args.quiet)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from worldgen_sim.config import load_config
+    from worldgen_sim.demo import write_demo_input
+    from worldgen_sim.pipeline import build_world
+    from worldgen_sim.progress import Progress
+
+    progress = Progress(quiet=args.quiet)
+    overrides = _overrides(args)
+    with tempfile.TemporaryDirectory(prefix="worldgen-demo-") as scratch:
+        input_path, camera_height = write_demo_input(Path(scratch))
+        overrides.setdefault("align.camera_height", camera_height)
+        cfg = load_config(args.config, overrides=overrides)
+        progress.log(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
+        result = build_world(input_path, args.out, cfg=cfg, progress=progress)
+    _print_summary(result.summary, quiet=args.quiet)
+    if args.no_verify:
+        return 0
+    return _verify(result.out_dir, cfg.verify, quiet=args.quiet)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from worldgen_sim.io.gaussian_ply import format_info, read_gaussian_ply
+
+    cloud, info = read_gaussian_ply(args.file)
+    print(format_info(info, cloud))
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from worldgen_sim.config import load_config
+
+    overrides = {"verify.drop_test": False} if args.no_drop_test else {}
+    cfg = load_config(args.config, overrides=overrides)
+    return _verify(args.out, cfg.verify, quiet=args.quiet)
+
+
+def _verify(out_dir: Path, cfg, *, quiet: bool) -> int:
+    from worldgen_sim.progress import Progress
+    from worldgen_sim.verify.verify import format_report, verify_world
+
+    report = verify_world(out_dir, cfg=cfg, progress=Progress(quiet=quiet))
+    print(format_report(report))
+    return 0 if report.passed else EXIT_FAILED
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from worldgen_sim.io.gaussian_ply import write_gaussian_ply
+    from worldgen_sim.samples import make_sample_room
+
+    if args.out.suffix.lower() != ".ply":
+        raise WorldgenError(f"sample output '{args.out}' must end in .ply")
+    if args.spacing <= 0 or args.scale <= 0:
+        raise WorldgenError("--spacing and --scale must be positive")
+    room = make_sample_room(seed=args.seed, spacing=args.spacing, num_floaters=args.floaters, num_sky=args.sky)
+    cloud, _ = room.to_input_frame(scale=args.scale, frame="opencv")
+    write_gaussian_ply(args.out, cloud, layout=args.layout)
+    print(f"wrote {args.out}: {len(cloud)} Gaussians, OpenCV camera frame, camera height {room.camera_height} m")
+    return 0
+
+
+def _print_summary(summary: dict, *, quiet: bool) -> None:
+    if quiet:
+        return
+    counts = summary["counts"]
+    removed = ", ".join(f"{k} {v}" for k, v in counts.get("removed", {}).items()) or "none"
+    print(f"gaussians: {counts['gaussians_in']} in, {counts['gaussians_kept']} kept (removed: {removed})")
+    print(f"scale: {summary['scale']:.4f} m per input unit; layers: {', '.join(summary['layers'])}")
+    for stage, reason in summary["skipped"].items():
+        print(f"skipped {stage}: {reason}")
+    print(f"total {summary['timings_s']['total']:.1f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

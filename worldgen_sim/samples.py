@@ -1,0 +1,339 @@
+"""A synthetic furnished room with known geometry: the demo scene and the tests' ground truth.
+
+The room is built in the world frame (Z-up, metres, floor at z = 0, room
+centred on the origin) from axis-aligned boxes, and covered with flat
+Gaussians ("surfels") on every surface a camera inside the room could see:
+floor (minus what furniture stands on), walls, ceiling and the visible faces
+of each piece of furniture. :meth:`SampleRoom.to_input_frame` then expresses it
+the way a generator would hand it over: in the OpenCV frame of a camera
+standing in the room, in unknown units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from worldgen_sim.artifacts import SH_C0, GaussianCloud, TriangleMesh
+
+SURFACE, FLOATER, SKY = 0, 1, 2
+"""Labels of :attr:`SampleRoom.labels`: what each Gaussian was made as."""
+
+# Quaternions (w, x, y, z) turning local +Z onto each axis-aligned face normal.
+_S = np.sqrt(0.5)
+_NORMAL_QUATS = {
+    (0, 0, 1): (1.0, 0.0, 0.0, 0.0),
+    (0, 0, -1): (0.0, 1.0, 0.0, 0.0),
+    (1, 0, 0): (_S, 0.0, _S, 0.0),
+    (-1, 0, 0): (_S, 0.0, -_S, 0.0),
+    (0, 1, 0): (_S, -_S, 0.0, 0.0),
+    (0, -1, 0): (_S, _S, 0.0, 0.0),
+}
+
+
+@dataclass(eq=False)
+class Box:
+    """An axis-aligned box.
+
+    Attributes:
+        name: identifier, e.g. ``"table_top"``.
+        lo: (3,) float64 minimum corner [m].
+        hi: (3,) float64 maximum corner [m].
+        semantic_class: ``"floor"``, ``"wall"``, ``"ceiling"`` or a furniture class.
+        color: (3,) RGB in [0, 1].
+    """
+
+    name: str
+    lo: np.ndarray
+    hi: np.ndarray
+    semantic_class: str
+    color: tuple[float, float, float]
+
+
+@dataclass(eq=False)
+class SampleRoom:
+    """The room, its furniture and the Gaussians covering them (world frame).
+
+    Attributes:
+        size: (3,) room extent along x, y, z [m]; the room spans
+            [-sx/2, sx/2] x [-sy/2, sy/2] x [0, sz].
+        furniture: the furniture boxes (table tops, legs, cabinets).
+        gaussians: the Gaussian cloud in the world frame.
+        labels: (N,) int8, SURFACE / FLOATER / SKY per Gaussian.
+        camera_to_world: (4, 4) float64 OpenCV camera standing in the room, looking
+            roughly along +Y and slightly down.
+        ceiling: whether the ceiling is covered.
+    """
+
+    size: np.ndarray
+    furniture: list[Box]
+    gaussians: GaussianCloud
+    labels: np.ndarray
+    camera_to_world: np.ndarray
+    ceiling: bool = True
+    faces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
+
+    @property
+    def camera_height(self) -> float:
+        """Height of the camera above the floor [m]."""
+        return float(self.camera_to_world[2, 3])
+
+    def surface_points(self, *, spacing: float, seed: int = 0) -> np.ndarray:
+        """(P, 3) float64 points on every visible surface, about ``spacing`` apart [m]."""
+        rng = np.random.default_rng(seed)
+        points = [_sample_face(origin, u, v, spacing, rng, self.furniture)[0] for origin, u, v in self.faces]
+        return np.concatenate(points)
+
+    def inside_furniture(self, points: np.ndarray) -> np.ndarray:
+        """(P,) bool: whether each (P, 3) point lies inside a furniture box."""
+        points = np.asarray(points, dtype=np.float64)
+        inside = np.zeros(points.shape[0], dtype=bool)
+        for box in self.furniture:
+            inside |= np.all((points >= box.lo) & (points <= box.hi), axis=1)
+        return inside
+
+    def ground_truth_mesh(self) -> TriangleMesh:
+        """The visible surfaces as two triangles per face (floor not cut around furniture)."""
+        vertices, faces = [], []
+        for index, (origin, u, v) in enumerate(self.faces):
+            vertices += [origin, origin + u, origin + u + v, origin + v]
+            base = 4 * index
+            faces += [[base, base + 1, base + 2], [base, base + 2, base + 3]]
+        return TriangleMesh(np.asarray(vertices, np.float32), np.asarray(faces, np.int32))
+
+    def to_input_frame(self, *, scale: float = 1.0, frame: str = "opencv") -> tuple[GaussianCloud, np.ndarray]:
+        """The cloud as a generator would write it, and the true input-to-world transform.
+
+        Args:
+            scale: input units per metre (a relative-depth generator's unknown factor).
+            frame: ``"opencv"`` (the camera's frame: x right, y down, z forward),
+                ``"y"`` (y-up world, x unchanged) or ``"z"`` (the world itself, scaled).
+
+        Returns:
+            The transformed cloud and the (4, 4) similarity mapping input to world.
+        """
+        if frame == "opencv":
+            world_to_input = np.linalg.inv(self.camera_to_world)
+        elif frame == "y":
+            world_to_input = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]], np.float64)
+        elif frame == "z":
+            world_to_input = np.eye(4)
+        else:
+            raise ValueError(f"frame must be 'opencv', 'y' or 'z', got {frame!r}")
+        world_to_input = np.diag([scale, scale, scale, 1.0]) @ world_to_input
+        cloud = self.gaussians
+        rotation = world_to_input[:3, :3] / scale
+        positions = cloud.positions.astype(np.float64) @ world_to_input[:3, :3].T + world_to_input[:3, 3]
+        transformed = GaussianCloud(
+            positions=positions.astype(np.float32),
+            rotations=_rotate_quaternions(rotation, cloud.rotations),
+            scales=(cloud.scales * scale).astype(np.float32),
+            opacities=cloud.opacities.copy(),
+            sh=cloud.sh.copy(),
+        )
+        return transformed, np.linalg.inv(world_to_input)
+
+
+def make_sample_room(
+    *,
+    seed: int = 0,
+    spacing: float = 0.04,
+    size: tuple[float, float, float] = (6.0, 5.0, 2.7),
+    furnished: bool = True,
+    ceiling: bool = True,
+    num_floaters: int = 0,
+    num_sky: int = 0,
+    sky_radius: float = 60.0,
+) -> SampleRoom:
+    """Build the sample room.
+
+    Args:
+        seed: random seed (same seed, same room and Gaussians).
+        spacing: mean distance between neighbouring surface Gaussians [m];
+            about 80 k Gaussians at 0.04 m (furnished, with ceiling), 1 M at 0.0114 m.
+        size: room extent along x, y, z [m].
+        furnished: add a table, a cabinet, a sofa-like block and a low crate.
+        ceiling: cover the ceiling with Gaussians.
+        num_floaters: low-opacity or isolated Gaussians scattered in the room's air.
+        num_sky: Gaussians on a far sphere around the room (a generator's sky shell).
+        sky_radius: radius of that sphere [m].
+    """
+    rng = np.random.default_rng(seed)
+    sx, sy, sz = size
+    furniture = _furniture(sx, sy) if furnished else []
+    faces: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    colors: list[tuple[float, float, float]] = []
+
+    def add(origin, u, v, color):
+        faces.append((np.asarray(origin, np.float64), np.asarray(u, np.float64), np.asarray(v, np.float64)))
+        colors.append(color)
+
+    hx, hy = sx / 2, sy / 2
+    # Room shell, normals pointing into the room.
+    add((-hx, -hy, 0), (sx, 0, 0), (0, sy, 0), (0.55, 0.45, 0.35))  # floor, +z
+    add((-hx, -hy, 0), (0, 0, sz), (sx, 0, 0), (0.85, 0.85, 0.8))  # wall y=-hy, +y
+    add((-hx, hy, 0), (sx, 0, 0), (0, 0, sz), (0.8, 0.82, 0.85))  # wall y=+hy, -y
+    add((-hx, -hy, 0), (0, sy, 0), (0, 0, sz), (0.82, 0.8, 0.78))  # wall x=-hx, +x
+    add((hx, -hy, 0), (0, 0, sz), (0, sy, 0), (0.8, 0.8, 0.82))  # wall x=+hx, -x
+    if ceiling:
+        add((-hx, -hy, sz), (0, sy, 0), (sx, 0, 0), (0.95, 0.95, 0.95))  # ceiling, -z
+    for box in furniture:
+        for origin, u, v in _box_faces(box):
+            centre = origin + 0.5 * (np.asarray(u) + np.asarray(v))
+            if np.isclose(abs(centre[0]), hx) or np.isclose(abs(centre[1]), hy):
+                continue  # a face pressed against a wall is never seen
+            add(origin, u, v, box.color)
+
+    positions, rotations, face_colors = [], [], []
+    for (origin, u, v), color in zip(faces, colors):
+        points, normal = _sample_face(origin, u, v, spacing, rng, furniture)
+        positions.append(points)
+        rotations.append(np.broadcast_to(_NORMAL_QUATS[tuple(int(c) for c in normal)], (len(points), 4)))
+        face_colors.append(np.broadcast_to(color, (len(points), 3)))
+    positions = np.concatenate(positions)
+    count = positions.shape[0]
+    rgb = np.concatenate(face_colors) + rng.normal(0.0, 0.03, (count, 3))
+    surface = GaussianCloud(
+        positions=positions.astype(np.float32),
+        rotations=np.concatenate(rotations).astype(np.float32),
+        # Flat surfels: in-plane sigma about the spacing, thin across the surface.
+        scales=np.column_stack([np.full((count, 2), 0.6 * spacing), np.full(count, 0.05 * spacing)]).astype(np.float32),
+        opacities=np.clip(rng.normal(0.9, 0.04, count), 0.6, 1.0).astype(np.float32),
+        sh=((np.clip(rgb, 0, 1) - 0.5) / SH_C0).astype(np.float32)[:, None, :],
+    )
+    parts, labels = [surface], [np.full(count, SURFACE, np.int8)]
+    if num_floaters:
+        parts.append(_floaters(rng, num_floaters, sx, sy, sz, spacing))
+        labels.append(np.full(num_floaters, FLOATER, np.int8))
+    if num_sky:
+        parts.append(_sky_shell(rng, num_sky, sky_radius))
+        labels.append(np.full(num_sky, SKY, np.int8))
+    cloud = GaussianCloud(*(np.concatenate([getattr(p, k) for p in parts]) for k in _FIELDS))
+    return SampleRoom(
+        size=np.asarray(size, np.float64),
+        furniture=furniture,
+        gaussians=cloud,
+        labels=np.concatenate(labels),
+        camera_to_world=_camera(sx, sy),
+        ceiling=ceiling,
+        faces=faces,
+    )
+
+
+_FIELDS = ("positions", "rotations", "scales", "opacities", "sh")
+
+
+def _furniture(sx: float, sy: float) -> list[Box]:
+    def box(name, lo, hi, cls, color):
+        return Box(name, np.asarray(lo, np.float64), np.asarray(hi, np.float64), cls, color)
+
+    table = [box("table_top", (-0.6, 0.4, 0.70), (0.6, 1.2, 0.75), "table", (0.45, 0.3, 0.2))]
+    for i, (x, y) in enumerate([(-0.55, 0.45), (0.55, 0.45), (-0.55, 1.15), (0.55, 1.15)]):
+        table.append(box(f"table_leg_{i}", (x - 0.025, y - 0.025, 0.0), (x + 0.025, y + 0.025, 0.70), "table", (0.4, 0.28, 0.18)))
+    hx, hy = sx / 2, sy / 2
+    return table + [
+        box("cabinet", (hx - 0.5, hy - 1.6, 0.0), (hx, hy - 0.4, 1.8), "cabinet", (0.3, 0.35, 0.5)),
+        box("sofa", (-hx, -0.8, 0.0), (-hx + 0.9, 1.2, 0.45), "sofa", (0.6, 0.2, 0.2)),
+        box("crate", (1.0, -1.2, 0.0), (1.5, -0.7, 0.3), "crate", (0.7, 0.6, 0.3)),
+    ]
+
+
+def _box_faces(box: Box):
+    """The five faces of a box a camera can see (not its bottom), outward normals."""
+    (x0, y0, z0), (x1, y1, z1) = box.lo, box.hi
+    dx, dy, dz = x1 - x0, y1 - y0, z1 - z0
+    faces = [
+        ((x0, y0, z1), (dx, 0, 0), (0, dy, 0)),  # top, +z
+        ((x0, y0, z0), (dx, 0, 0), (0, 0, dz)),  # -y
+        ((x0, y1, z0), (0, 0, dz), (dx, 0, 0)),  # +y
+        ((x0, y0, z0), (0, 0, dz), (0, dy, 0)),  # -x
+        ((x1, y0, z0), (0, dy, 0), (0, 0, dz)),  # +x
+    ]
+    if z0 > 0.0:  # raised (a table top): its underside is visible too
+        faces.append(((x0, y0, z0), (0, dy, 0), (dx, 0, 0)))  # -z
+    return faces
+
+
+def _sample_face(origin, u, v, spacing, rng, furniture):
+    """Jittered-grid samples on the parallelogram origin + a u + b v; drops points hidden inside furniture."""
+    nu = max(1, int(round(np.linalg.norm(u) / spacing)))
+    nv = max(1, int(round(np.linalg.norm(v) / spacing)))
+    a, b = np.meshgrid((np.arange(nu) + 0.5) / nu, (np.arange(nv) + 0.5) / nv, indexing="ij")
+    a = np.clip(a.ravel() + rng.uniform(-0.3, 0.3, a.size) / nu, 0, 1)
+    b = np.clip(b.ravel() + rng.uniform(-0.3, 0.3, b.size) / nv, 0, 1)
+    points = origin + a[:, None] * u + b[:, None] * v
+    normal = np.cross(u, v)
+    normal = np.rint(normal / np.linalg.norm(normal))
+    # A point on one face that lies strictly inside another box is hidden (floor under a cabinet).
+    probe = points + 1e-4 * normal
+    hidden = np.zeros(len(points), dtype=bool)
+    for box in furniture:
+        hidden |= np.all((probe > box.lo) & (probe < box.hi), axis=1)
+    return points[~hidden], normal
+
+
+def _floaters(rng, count, sx, sy, sz, spacing) -> GaussianCloud:
+    """Half faint haze, half opaque but isolated specks, in the room's air."""
+    positions = rng.uniform([-sx / 2 + 0.3, -sy / 2 + 0.3, 0.3], [sx / 2 - 0.3, sy / 2 - 0.3, sz - 0.3], (count, 3))
+    opacities = np.where(np.arange(count) % 2 == 0, rng.uniform(0.005, 0.04, count), rng.uniform(0.3, 0.9, count))
+    quats = rng.normal(size=(count, 4))
+    return GaussianCloud(
+        positions=positions.astype(np.float32),
+        rotations=(quats / np.linalg.norm(quats, axis=1, keepdims=True)).astype(np.float32),
+        scales=np.full((count, 3), spacing, np.float32),
+        opacities=opacities.astype(np.float32),
+        sh=rng.normal(0.0, 0.5, (count, 1, 3)).astype(np.float32),
+    )
+
+
+def _sky_shell(rng, count, radius) -> GaussianCloud:
+    """Large bluish Gaussians on a far sphere around the room."""
+    directions = rng.normal(size=(count, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    rgb = np.clip(np.array([0.55, 0.7, 0.95]) + rng.normal(0, 0.03, (count, 3)), 0, 1)
+    return GaussianCloud(
+        positions=(directions * radius * rng.uniform(0.9, 1.1, (count, 1))).astype(np.float32),
+        rotations=np.tile(np.array([1, 0, 0, 0], np.float32), (count, 1)),
+        scales=np.full((count, 3), radius * 0.03, np.float32),
+        opacities=rng.uniform(0.5, 1.0, count).astype(np.float32),
+        sh=((rgb - 0.5) / SH_C0).astype(np.float32)[:, None, :],
+    )
+
+
+def _camera(sx: float, sy: float) -> np.ndarray:
+    """An OpenCV camera 1.4 m high near the -Y wall, looking along +Y, pitched 12 deg down, yawed 8 deg."""
+    pitch, yaw = np.radians(12.0), np.radians(8.0)
+    # Columns: camera x (right), y (down), z (forward) in world coordinates.
+    forward = np.array([np.sin(yaw) * np.cos(pitch), np.cos(yaw) * np.cos(pitch), -np.sin(pitch)])
+    right = np.array([np.cos(yaw), -np.sin(yaw), 0.0])
+    down = np.cross(forward, right)
+    pose = np.eye(4)
+    pose[:3, :3] = np.column_stack([right, down, forward])
+    pose[:3, 3] = (0.3, -sy / 2 + 0.8, 1.4)
+    return pose
+
+
+def _rotate_quaternions(rotation: np.ndarray, quats: np.ndarray) -> np.ndarray:
+    """(N, 4) w,x,y,z quaternions pre-multiplied by the rotation matrix ``rotation`` (3, 3)."""
+    r = rotation
+    w = 0.5 * np.sqrt(max(1.0 + np.trace(r), 1e-12))
+    q = np.array([w, (r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w), (r[1, 0] - r[0, 1]) / (4 * w)])
+    if w < 1e-3:  # near 180 degrees: fall back on the largest diagonal element
+        i = int(np.argmax(np.diag(r)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = np.sqrt(max(1.0 + r[i, i] - r[j, j] - r[k, k], 1e-12)) * 2
+        q = np.zeros(4)
+        q[0] = (r[k, j] - r[j, k]) / s
+        q[1 + i] = 0.25 * s
+        q[1 + j] = (r[j, i] + r[i, j]) / s
+        q[1 + k] = (r[k, i] + r[i, k]) / s
+    w1, x1, y1, z1 = q
+    w2, x2, y2, z2 = quats.astype(np.float64).T
+    out = np.stack([
+        w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+        w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+        w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+        w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+    ], axis=1)
+    return out.astype(np.float32)

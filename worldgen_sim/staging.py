@@ -1,0 +1,99 @@
+"""Nothing half-written: outputs are built in a temporary folder beside the target and renamed into place.
+
+A failed or interrupted build leaves an existing target untouched and no
+partial one. Only a folder that looks like an earlier worldgen output (or an
+empty folder) is ever replaced, so a typo in ``-o`` cannot delete user data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from worldgen_sim.errors import WorldgenError
+
+MARKER = "world.json"
+"""A folder holding this file is a worldgen output that a rebuild may replace."""
+
+
+def check_target(target: Path) -> None:
+    """Raise unless ``target`` can be (re)placed by a build.
+
+    Raises:
+        WorldgenError: the parent folder is missing or unwritable, or the target
+            exists and is a file or a non-empty folder that is not a worldgen output.
+    """
+    parent = target.parent
+    if not parent.is_dir():
+        raise WorldgenError(f"output '{target}': the folder '{parent}' does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise WorldgenError(f"output '{target}': the folder '{parent}' is not writable")
+    if target.exists():
+        if not target.is_dir():
+            raise WorldgenError(f"output '{target}' exists and is a file; expected a folder to write the world into")
+        if any(target.iterdir()) and not (target / MARKER).is_file():
+            raise WorldgenError(
+                f"output '{target}' exists and is not a worldgen world (no {MARKER}); "
+                "choose another path or remove it first"
+            )
+
+
+@contextmanager
+def staged_output(target: str | Path) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``target``; on success it replaces ``target``.
+
+    Args:
+        target: the output folder to create or replace.
+
+    Yields:
+        The temporary folder to write everything into.
+
+    Raises:
+        WorldgenError: see :func:`check_target`.
+    """
+    target = Path(target).absolute()
+    check_target(target)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    except OSError as exc:
+        raise WorldgenError(f"output '{target}': cannot write in '{target.parent}' ({exc.strerror})") from None
+    try:
+        yield staging
+        _swap_into_place(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``, moving an existing target aside first and deleting it after."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.rmdir(old)
+        os.replace(target, old)
+    try:
+        os.replace(staging, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and rename it."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
