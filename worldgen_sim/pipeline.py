@@ -7,7 +7,7 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
 
     world.usda        root layer: default prim /World, Z-up, metres, kilograms;
                       sublayers the files below, strongest first
-    navigation.usda   /World/Navigation   walkable surface, NavMeshVolumes, spawn points
+    navigation.usdc   /World/Navigation   walkable surface, NavMeshVolumes, spawn points
     collision.usda    /World/Collision    colliders, physics materials, /World/PhysicsScene
     visual.usda       /World/Visual       visual mesh with colours and a preview material
     splats.usdc       /World/Splats       UsdVol.ParticleField3DGaussianSplat
@@ -161,9 +161,9 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
             navigation_agent = navigation.agent
             reports["navigation"] = navigation.report
             with progress.stage("write navigation"):
-                write_navigation_layer(out / "navigation.usda", navigation)
+                write_navigation_layer(out / "navigation.usdc", navigation)
                 write_navigation_json(out / "navigation.json", navigation)
-            layers.insert(0, "navigation.usda")
+            layers.insert(0, "navigation.usdc")
 
     from worldgen_sim.exporters.usd_world import write_world_layer
 
@@ -193,7 +193,10 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         "counts": {
             "gaussians_in": gaussians_in,
             "gaussians_kept": len(aligned.gaussians) if aligned.gaussians is not None else 0,
-            "removed": aligned.report.get("removed", {}),
+            "removed": {
+                "nonfinite": scene.dropped_invalid,
+                **{k.removeprefix("removed_"): v for k, v in aligned.report.items() if k.startswith("removed_")},
+            },
         },
         "layers": ["world.usda", *layers],
         "navigation_agent": navigation_agent,

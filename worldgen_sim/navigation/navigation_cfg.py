@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from worldgen_sim.errors import WorldgenError
+
+AGENT_PRESETS: dict[str, dict[str, float]] = {
+    # Small differential-drive / wheeled robot (TurtleBot 4 / Jackal class: 0.2-0.25 m
+    # footprint radius, 0.35-0.5 m tall). Caster and small wheels: 3 cm thresholds,
+    # 15 deg ramps (ADA wheelchair ramps are <= 4.8 deg; 15 deg leaves margin for stiffer drives).
+    "wheeled": {"agent_radius": 0.25, "agent_height": 0.5, "max_slope": 15.0, "max_climb": 0.03},
+    # Quadruped (Spot / ANYmal / Go2 class: ~0.6-1.1 m long body -> 0.3-0.4 m radius when
+    # turning in place, ~0.6-0.7 m standing height). Vendors quote 30 deg slopes and
+    # 15-30 cm steps; we take the conservative end.
+    "quadruped": {"agent_radius": 0.35, "agent_height": 0.7, "max_slope": 30.0, "max_climb": 0.15},
+    # Humanoid (human-sized: shoulder half-width ~0.25 m, 1.8 m tall). Building codes cap stair
+    # risers at ~0.18-0.2 m; 35 deg is a steep but walkable slope (Recast/Habitat use 45).
+    "humanoid": {"agent_radius": 0.25, "agent_height": 1.8, "max_slope": 35.0, "max_climb": 0.2},
+}
+"""Agent presets (metres, degrees); fields left as None in :class:`NavigationCfg` come from here."""
+
+AGENT_FIELDS = ("agent_radius", "agent_height", "max_slope", "max_climb")
 
 
 @dataclass
@@ -12,15 +32,17 @@ class NavigationCfg:
     Attributes:
         enabled: build the navigation layer (``--no-navigation`` turns it off).
         preset: ``"wheeled"``, ``"quadruped"``, ``"humanoid"`` or None; a preset
-            fills agent parameters left as None.
+            fills agent parameters left as None (see :data:`AGENT_PRESETS`).
         agent_radius: agent footprint radius [m].
         agent_height: headroom the agent needs [m].
         max_slope: steepest walkable slope [deg].
         max_climb: highest step the agent climbs [m].
         cell_size: heightfield cell edge [m].
         num_spawn_points: spawn points to sample.
-        spawn_clearance: extra free radius around each spawn point [m].
+        spawn_clearance: extra free radius around each spawn point, beyond the agent radius [m].
         seed: spawn sampling seed.
+        min_region_area: walkable islands smaller than this are dropped [m^2].
+        max_exclude_volumes: most NavMesh Exclude volumes written (largest first).
     """
 
     enabled: bool = True
@@ -33,3 +55,67 @@ class NavigationCfg:
     num_spawn_points: int = 32
     spawn_clearance: float = 0.1
     seed: int = 0
+    min_region_area: float = 0.1
+    max_exclude_volumes: int = 64
+
+
+def resolved_agent(cfg: NavigationCfg) -> dict[str, float]:
+    """The agent parameters to use: explicit fields, else the preset's, checked for consistency.
+
+    Args:
+        cfg: the navigation configuration.
+
+    Returns:
+        ``{"agent_radius", "agent_height", "max_climb", "cell_size"}`` in metres and
+        ``"max_slope"`` in degrees.
+
+    Raises:
+        WorldgenError: an unknown preset, a field missing with no preset to fill it, or
+            inconsistent values, naming the ``navigation.<field>`` at fault.
+    """
+    preset: dict[str, float] = {}
+    if cfg.preset is not None:
+        if cfg.preset not in AGENT_PRESETS:
+            raise WorldgenError(
+                f"navigation.preset: unknown preset '{cfg.preset}'; expected one of {', '.join(AGENT_PRESETS)} or null"
+            )
+        preset = AGENT_PRESETS[cfg.preset]
+    agent: dict[str, float] = {}
+    for name in AGENT_FIELDS:
+        value = getattr(cfg, name)
+        if value is None:
+            if name not in preset:
+                raise WorldgenError(f"navigation.{name}: not set and no navigation.preset to take it from")
+            value = preset[name]
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise WorldgenError(f"navigation.{name}: expected a finite number, got {value!r}")
+        agent[name] = float(value)
+    agent["cell_size"] = float(cfg.cell_size)
+
+    def bad(field: str, expected: str) -> WorldgenError:
+        shown = agent.get(field, getattr(cfg, field, None))
+        return WorldgenError(f"navigation.{field}: {expected}, got {shown}")
+
+    if not agent["cell_size"] > 0:
+        raise bad("cell_size", "expected a cell edge > 0 m")
+    if not agent["agent_radius"] > 0:
+        raise bad("agent_radius", "expected a radius > 0 m")
+    if not agent["agent_height"] > 0:
+        raise bad("agent_height", "expected a height > 0 m")
+    if not 0 < agent["max_slope"] < 90:
+        raise bad("max_slope", "expected an angle between 0 and 90 degrees (exclusive)")
+    if not agent["max_climb"] >= 0:
+        raise bad("max_climb", "expected a step height >= 0 m")
+    if agent["max_climb"] >= agent["agent_height"]:
+        raise bad("max_climb", f"expected less than navigation.agent_height ({agent['agent_height']} m)")
+    if agent["cell_size"] > agent["agent_radius"]:
+        raise bad("cell_size", f"expected at most navigation.agent_radius ({agent['agent_radius']} m)")
+    if agent["cell_size"] < 0.005:
+        raise bad("cell_size", "expected at least 0.005 m (finer cells cost memory quadratically)")
+    if cfg.num_spawn_points < 0:
+        raise WorldgenError(f"navigation.num_spawn_points: expected >= 0, got {cfg.num_spawn_points}")
+    if not cfg.spawn_clearance >= 0:
+        raise WorldgenError(f"navigation.spawn_clearance: expected >= 0 m, got {cfg.spawn_clearance}")
+    if not cfg.min_region_area >= 0:
+        raise WorldgenError(f"navigation.min_region_area: expected >= 0 m^2, got {cfg.min_region_area}")
+    return agent

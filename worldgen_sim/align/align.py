@@ -1,0 +1,372 @@
+"""The alignment stage: input frame -> Z-up metric world with the floor at z = 0.
+
+Steps (each reported in ``AlignedScene.report``):
+
+1. **Points.** The Gaussian centres (weighted by opacity), or, for RGB-D input,
+   a strided subsample of depth pixels back-projected through the poses.
+2. **Up.** ``opencv`` maps (x right, y down, z forward) to (x, z, -y); ``y``
+   maps y-up to z-up by (x, -z, y); ``z`` is the identity. ``auto`` takes the
+   layout's convention (``SceneInput.default_up``); when that is unknown it
+   takes the cameras' mean up (-y of each OpenCV camera), and without cameras
+   it tries the six axis directions and keeps the one whose floor has the scene
+   above it (ties between a floor and an upside-down ceiling go to the
+   direction with more mass near its floor, see :func:`choose_up_axis`).
+3. **Floor.** Batched RANSAC among planes within ``floor_max_tilt_deg`` of
+   up, scored by opacity-weighted inliers, rejecting planes with points clearly
+   below them, refined by SVD on the inliers (:mod:`worldgen_sim.align.floor`).
+   The floor normal is rotated onto +Z by the smallest rotation and the floor
+   moved to z = 0.
+4. **Yaw** about +Z. ``camera``: the input camera's forward (the first camera
+   of ``scene.cameras``, else of the frames, else, for OpenCV inputs, the
+   input-frame origin looking along +z), projected on the floor, points along
+   +Y. ``walls``: the rotation in [-45, 45) deg that makes the histograms of
+   the off-floor points' x and y coordinates sharpest, i.e. puts the dominant
+   vertical planes on the X/Y axes. ``none``: no yaw. ``camera`` falls back to
+   ``walls`` when there is no camera or it looks (nearly) straight down.
+5. **Scale.** ``scale``, else ``camera_height`` / the input camera's distance
+   from the floor plane (input units), else 1 (input taken as metres).
+6. **Origin.** x = y = 0 at the centre of the floor's extent (``origin:
+   floor``) or under the input camera (``origin: camera``).
+7. **Clean-up** (world frame, metres): sky (outside the floor's extent plus
+   ``sky_margin``, above ``max_height``, below ``-below_floor_margin``), then
+   low opacity, then isolation among what is left (:mod:`worldgen_sim.align.filters`).
+   RGB-D frames are not filtered.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from worldgen_sim.align.align_cfg import AlignCfg
+from worldgen_sim.align.filters import isolated_mask, low_opacity_mask, sky_mask
+from worldgen_sim.align.floor import CORE_FACTOR, UP_ROTATIONS, FloorSearch, choose_up_axis, find_floor
+from worldgen_sim.align.transforms import (
+    rotation_about_z,
+    rotation_between,
+    similarity_matrix,
+    transform_cameras,
+    transform_frames,
+    transform_gaussians,
+    transform_points,
+)
+from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
+from worldgen_sim.errors import WorldgenError
+from worldgen_sim.progress import Progress
+
+_UP_CHOICES = ("opencv", "y", "z", "auto")
+_YAW_CHOICES = ("camera", "walls", "none")
+_ORIGIN_CHOICES = ("floor", "camera")
+_Z = np.array([0.0, 0.0, 1.0])
+
+
+@dataclass
+class _Camera:
+    """The input camera used for yaw, scale and origin: centre (3,) and forward (3,) in the input frame."""
+
+    centre: np.ndarray
+    forward: np.ndarray
+    source: str
+
+
+def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None = None) -> AlignedScene:
+    """Bring a scene into the world frame (Z-up, metres, floor at z = 0) and clean it up.
+
+    Args:
+        scene: Gaussians and/or RGB-D frames (and optional cameras) in the input frame.
+        cfg: alignment options.
+        progress: progress reporter; silent when None.
+
+    Returns:
+        The scene in the world frame: kept Gaussians, frames with world poses and
+        depths multiplied by the scale, cameras, the (4, 4) similarity
+        ``input_to_world`` and the report.
+
+    Raises:
+        WorldgenError: a bad option, an empty scene, or no floor found.
+    """
+    progress = progress or Progress(quiet=True)
+    _check_cfg(cfg)
+    rng = np.random.default_rng(cfg.seed)
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    with progress.stage("align: floor"):
+        points, weights, points_source = _floor_points(scene, max_points=cfg.floor_max_points, rng=rng)
+        up_rotation, up_used, up_source, search = _resolve_up(scene, cfg, points, weights, rng)
+        if search.plane is None:
+            raise WorldgenError(
+                f"{scene.source}: no floor found with up = {up_used!r} ({search.reason}); "
+                f"set the input's up axis with --up opencv|y|z (align.up) or allow more tilt with "
+                f"align.floor_max_tilt_deg (now {cfg.floor_max_tilt_deg:g})"
+            )
+    plane = search.plane
+    seconds["floor"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    level = rotation_between(plane.normal, _Z) @ up_rotation  # input -> floor-levelled frame
+    normal_in = up_rotation.T @ plane.normal
+    offset_in = plane.offset  # normal_in . x = offset_in on the floor, in input units
+    camera = _reference_camera(scene, up_used)
+    scale, scale_source = _scale(cfg, camera, normal_in, offset_in, plane.tolerance, scene)
+    yaw, yaw_rule = _yaw(cfg.yaw, level, camera, points, weights, plane, rng)
+    rotation = rotation_about_z(yaw) @ level
+
+    floor_xy = scale * (points[plane.inliers] @ rotation.T)[:, :2]
+    floor_lo, floor_hi = np.percentile(floor_xy, 1, axis=0), np.percentile(floor_xy, 99, axis=0)
+    origin_rule = cfg.origin if (cfg.origin == "floor" or camera is not None) else "floor (no camera)"
+    centre = scale * (rotation @ camera.centre)[:2] if origin_rule == "camera" else 0.5 * (floor_lo + floor_hi)
+    translation = np.array([-centre[0], -centre[1], -scale * offset_in])
+    matrix = similarity_matrix(scale=scale, rotation=rotation, translation=translation)
+    floor_lo, floor_hi = floor_lo - centre, floor_hi - centre
+    seconds["frame"] = time.perf_counter() - clock
+
+    report = {
+        "up": cfg.up,
+        "up_used": up_used,
+        "up_source": up_source,
+        "floor_points": int(points.shape[0]),
+        "floor_points_source": points_source,
+        "floor_normal_input": [float(v) for v in normal_in],
+        "floor_offset_input": float(offset_in),
+        "floor_inliers": int(plane.inliers.sum()),
+        "floor_fraction": round(float(plane.score), 4),
+        "floor_below_fraction": round(float(plane.below_fraction), 4),
+        "floor_tilt_deg": round(float(np.degrees(np.arccos(np.clip(plane.normal[2], -1, 1)))), 3),
+        "floor_extent_world": [[float(v) for v in floor_lo], [float(v) for v in floor_hi]],
+        "yaw_rule": yaw_rule,
+        "yaw_deg": round(float(np.degrees(yaw)), 4),
+        "scale": float(scale),
+        "scale_source": scale_source,
+        "origin": origin_rule,
+        "camera": camera.source if camera is not None else None,
+        "camera_height_world": float(transform_points(camera.centre[None], matrix)[0, 2]) if camera else None,
+        "input_to_world": matrix.tolist(),
+    }
+
+    clock = time.perf_counter()
+    gaussians = None
+    if scene.gaussians is not None:
+        with progress.stage("align: filters"):
+            keep, counts = _clean(scene, matrix, cfg, floor_lo, floor_hi)
+        report.update(counts)
+        seconds["filters"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        with progress.stage("align: transform"):
+            subset = scene.gaussians if keep.all() else scene.gaussians.subset(keep)
+            gaussians = transform_gaussians(subset, matrix)
+    frames = transform_frames(scene.frames, matrix) if scene.frames is not None else None
+    cameras = transform_cameras(scene.cameras, matrix) if scene.cameras is not None else None
+    seconds["transform"] = time.perf_counter() - clock
+    report["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
+    progress.log(
+        f"[worldgen]   align: up={up_used} yaw={yaw_rule} ({np.degrees(yaw):.1f} deg) "
+        f"scale={scale:.4g} ({scale_source}) kept={report.get('kept', 'n/a')}"
+    )
+    return AlignedScene(
+        input_to_world=matrix, scale=float(scale), gaussians=gaussians, frames=frames, cameras=cameras, report=report
+    )
+
+
+def _check_cfg(cfg: AlignCfg) -> None:
+    if cfg.up not in _UP_CHOICES:
+        raise WorldgenError(f"align.up (--up) must be one of {', '.join(_UP_CHOICES)}, got {cfg.up!r}")
+    if cfg.yaw not in _YAW_CHOICES:
+        raise WorldgenError(f"align.yaw must be one of {', '.join(_YAW_CHOICES)}, got {cfg.yaw!r}")
+    if cfg.origin not in _ORIGIN_CHOICES:
+        raise WorldgenError(f"align.origin must be one of {', '.join(_ORIGIN_CHOICES)}, got {cfg.origin!r}")
+    if cfg.scale is not None and not (np.isfinite(cfg.scale) and cfg.scale > 0):
+        raise WorldgenError(f"align.scale (--scale) must be a positive number, got {cfg.scale!r}")
+    if cfg.camera_height is not None and not (np.isfinite(cfg.camera_height) and cfg.camera_height > 0):
+        raise WorldgenError(
+            f"align.camera_height (--camera-height) must be a positive number [m], got {cfg.camera_height!r}"
+        )
+    if not 0 < cfg.floor_max_tilt_deg < 90:
+        raise WorldgenError(f"align.floor_max_tilt_deg must be in (0, 90) degrees, got {cfg.floor_max_tilt_deg!r}")
+    if cfg.isolation_radius <= 0:
+        raise WorldgenError(f"align.isolation_radius must be > 0 [m], got {cfg.isolation_radius!r}")
+
+
+def _floor_points(scene: SceneInput, *, max_points: int, rng: np.random.Generator):
+    """(P, 3) float64 input-frame points, (P,) weights and where they came from, P <= max_points."""
+    if scene.gaussians is not None and len(scene.gaussians):
+        positions = np.asarray(scene.gaussians.positions, np.float64)
+        weights = np.clip(np.asarray(scene.gaussians.opacities, np.float64), 0.0, 1.0)
+        finite = np.isfinite(positions).all(1) & np.isfinite(weights)
+        index = np.flatnonzero(finite)
+        if index.size > max_points:
+            index = np.sort(rng.choice(index, max_points, replace=False))
+        return positions[index], weights[index], "gaussians"
+    if scene.frames is not None and len(scene.frames):
+        points = _backproject(scene.frames, max_points=max_points)
+        return points, np.ones(points.shape[0]), "rgbd"
+    raise WorldgenError(f"{scene.source}: the scene holds neither Gaussians nor RGB-D frames; nothing to align")
+
+
+def _backproject(frames: RGBDFrames, *, max_points: int) -> np.ndarray:
+    """(P, 3) float64 points: valid depth pixels on a regular stride, through K^-1 and the poses."""
+    depths = np.asarray(frames.depths, np.float32)
+    count, height, width = depths.shape
+    stride = max(1, int(np.ceil(np.sqrt(count * height * width / max(max_points, 1)))))
+    u = np.arange(0, width, stride) + 0.5
+    v = np.arange(0, height, stride) + 0.5
+    depth = depths[:, ::stride, ::stride].astype(np.float64)  # (M, h, w)
+    pixels = np.stack([*np.meshgrid(u, v, indexing="xy"), np.ones((v.size, u.size))], -1)  # (h, w, 3)
+    rays = np.einsum("mij,hwj->mhwi", np.linalg.inv(frames.cameras.intrinsics), pixels)
+    poses = np.asarray(frames.cameras.cam_to_world, np.float64)
+    world = np.einsum("mij,mhwj->mhwi", poses[:, :3, :3], rays * depth[..., None]) + poses[:, None, None, :3, 3]
+    valid = (depth > 0) & np.isfinite(depth)
+    return world[valid]
+
+
+def _resolve_up(scene, cfg, points, weights, rng) -> tuple[np.ndarray, str, str, FloorSearch]:
+    """The rotation to a Z-up guess, its name, where it came from, and the floor search in that frame."""
+    search = {
+        "max_tilt_deg": cfg.floor_max_tilt_deg,
+        "tolerance_fraction": cfg.floor_tolerance,
+        "max_below_fraction": cfg.floor_max_below,
+        "min_floor_fraction": cfg.floor_min_fraction,
+        "rng": rng,
+    }
+    if cfg.up != "auto":
+        name, source = cfg.up, "option"
+    elif scene.default_up in UP_ROTATIONS:
+        name, source = scene.default_up, f"layout {scene.layout!r}"
+    else:
+        poses = [
+            p.cam_to_world
+            for p in (scene.cameras, scene.frames.cameras if scene.frames else None)
+            if p is not None and len(p)
+        ]
+        if poses:
+            up = -np.concatenate(poses)[:, :3, 1].mean(0)  # OpenCV y points down
+            if np.linalg.norm(up) > 1e-6:
+                rotation = rotation_between(up, _Z)
+                return rotation, "cameras", "mean camera up", find_floor(points @ rotation.T, weights, **search)
+        axis, rotation, result = choose_up_axis(points, weights, num_hypotheses=2048, **search)
+        return rotation, axis, "geometry (six axis directions)", result
+    rotation = UP_ROTATIONS[name]
+    return rotation, name, source, find_floor(points @ rotation.T, weights, **search)
+
+
+def _reference_camera(scene: SceneInput, up_used: str) -> _Camera | None:
+    """The first input camera, or the OpenCV input frame's own camera at the origin."""
+    for path, name in (
+        (scene.cameras, "scene.cameras[0]"),
+        (scene.frames.cameras if scene.frames else None, "frames[0]"),
+    ):
+        if path is not None and len(path):
+            pose = np.asarray(path.cam_to_world[0], np.float64)
+            return _Camera(pose[:3, 3].copy(), pose[:3, 2].copy(), name)
+    if up_used == "opencv":
+        return _Camera(np.zeros(3), _Z.copy(), "input origin (OpenCV camera frame)")
+    return None
+
+
+def _scale(cfg, camera, normal_in, offset_in, tolerance, scene) -> tuple[float, str]:
+    if cfg.scale is not None:
+        return float(cfg.scale), "scale option"
+    if cfg.camera_height is None:
+        return 1.0, "input units taken as metres"
+    if camera is None:
+        raise WorldgenError(
+            f"{scene.source}: --camera-height (align.camera_height) needs the input camera, but the scene has "
+            "no cameras and its frame is not an OpenCV camera frame (--up opencv); give --scale instead"
+        )
+    height = float(normal_in @ camera.centre - offset_in)
+    if height <= tolerance:
+        raise WorldgenError(
+            f"{scene.source}: --camera-height: the input camera ({camera.source}) is not above the floor found "
+            f"({height:.4g} input units); check --up or give --scale instead"
+        )
+    return cfg.camera_height / height, f"camera height {cfg.camera_height:g} m ({camera.source})"
+
+
+def _yaw(rule, level, camera, points, weights, plane, rng) -> tuple[float, str]:
+    """Yaw angle [rad] about +Z applied after levelling, and the rule that gave it."""
+    if rule == "none":
+        return 0.0, "none"
+    note = ""
+    if rule == "camera":
+        if camera is not None:
+            forward = level @ camera.forward
+            horizontal = float(np.hypot(forward[0], forward[1]))
+            if horizontal > 0.2 * np.linalg.norm(forward):
+                return float(np.arctan2(forward[0], forward[1])), f"camera ({camera.source} looks along +Y)"
+            note = " (camera looks straight down)"
+        else:
+            note = " (no camera)"
+    angle = _walls_angle(points @ level.T, weights, plane, rng)
+    if angle is None:
+        return 0.0, f"none (too few wall points{note})"
+    return angle, "walls" + (f", fallback from camera{note}" if rule == "camera" else "")
+
+
+def _walls_angle(levelled, weights, plane, rng, max_points=40000) -> float | None:
+    """Yaw in [-pi/4, pi/4) that makes the x and y histograms of the off-floor points sharpest."""
+    height = levelled[:, 2] - plane.offset
+    centre = np.median(levelled, axis=0)
+    core = np.linalg.norm(levelled - centre, axis=1) <= CORE_FACTOR * plane.size
+    index = np.flatnonzero(core & (height > 3 * plane.tolerance))
+    if index.size < 100:
+        return None
+    if index.size > max_points:
+        index = np.sort(rng.choice(index, max_points, replace=False))
+    xy = levelled[index, :2] - centre[:2]
+    w = weights[index]
+    reach = float(np.abs(xy).max()) * 1.5 + 2.0 * plane.tolerance
+
+    def sharpness(angles, bin_size):
+        c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
+        bins = int(np.ceil(2 * reach / bin_size)) + 1
+        total = np.zeros(angles.size)
+        for coordinate in (xy[:, 0] * c - xy[:, 1] * s, xy[:, 0] * s + xy[:, 1] * c):  # (A, S) each
+            # Linear (soft) binning keeps the sharpness continuous in the angle.
+            position = (coordinate + reach) / bin_size
+            lower = np.floor(position)
+            frac = position - lower
+            keys = lower.astype(np.int64) + bins * np.arange(angles.size)[:, None]
+            hist = np.bincount(keys.ravel(), weights=(w * (1.0 - frac)).ravel(), minlength=bins * angles.size + 1)
+            hist[1:] += np.bincount(keys.ravel(), weights=(w * frac).ravel(), minlength=bins * angles.size)
+            total += (hist[: bins * angles.size].reshape(angles.size, bins) ** 2).sum(1)
+        return total
+
+    coarse = np.radians(np.arange(0.0, 90.0, 1.0))
+    best = coarse[int(np.argmax(sharpness(coarse, 2.0 * plane.tolerance)))]
+    fine = best + np.radians(np.arange(-1.0, 1.0001, 0.02))
+    angle = float(fine[int(np.argmax(sharpness(fine, 0.5 * plane.tolerance)))])
+    return float((angle + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+
+
+def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, dict]:
+    """Keep mask over the input Gaussians and the per-filter counts (world-frame tests)."""
+    cloud = scene.gaussians
+    positions = transform_points(cloud.positions, matrix).astype(np.float32)
+    keep = np.isfinite(positions).all(1)
+    counts = {"input_gaussians": len(cloud), "removed_invalid": int((~keep).sum())}
+    if cfg.remove_sky:
+        sky = keep & sky_mask(
+            positions,
+            floor_lo=floor_lo,
+            floor_hi=floor_hi,
+            margin=cfg.sky_margin,
+            max_height=cfg.max_height,
+            below_floor_margin=cfg.below_floor_margin,
+        )
+        keep &= ~sky
+        counts["removed_sky"] = int(sky.sum())
+    if cfg.remove_floaters:
+        faint = keep & low_opacity_mask(cloud.opacities, min_opacity=cfg.min_opacity)
+        keep &= ~faint
+        remaining = np.flatnonzero(keep)
+        lonely = isolated_mask(
+            positions[remaining], radius=cfg.isolation_radius, min_neighbors=cfg.isolation_min_neighbors
+        )
+        keep[remaining[lonely]] = False
+        counts["removed_low_opacity"] = int(faint.sum())
+        counts["removed_isolated"] = int(lonely.sum())
+    counts["filters"] = {"sky": bool(cfg.remove_sky), "floaters": bool(cfg.remove_floaters)}
+    counts["kept"] = int(keep.sum())
+    return keep, counts
