@@ -118,7 +118,8 @@ class SceneInput:
         frames: RGB-D frames, or None.
         cameras: the camera path that produced the scene (Lyra's ``cameras.npz``), or None.
         default_up: the input frame's up convention guessed from the layout
-            (``"opencv"``, ``"y"`` or ``"z"``); alignment uses it when asked for ``auto``.
+            (``"opencv"``, ``"y"``, ``"z"``, or ``"auto"``: no guess, estimate from
+            the geometry); alignment uses it when asked for ``auto``.
         dropped_invalid: Gaussians dropped on load for NaN/Inf values.
     """
 
