@@ -8,8 +8,8 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
     world.usda        root layer: default prim /World, Z-up, metres, kilograms;
                       sublayers the files below, strongest first
     navigation.usdc   /World/Navigation   walkable surface, NavMeshVolumes, spawn points
-    collision.usda    /World/Collision    colliders, physics materials, /World/PhysicsScene
-    visual.usda       /World/Visual       visual mesh with colours and a preview material
+    collision.usdc    /World/Collision    colliders, physics materials, /World/PhysicsScene
+    visual.usdc       /World/Visual       visual mesh with colours and a preview material
     splats.usdc       /World/Splats       UsdVol.ParticleField3DGaussianSplat
     world.json        provenance, transform, counts, timings, effective config
     navigation.json   agent, walkable regions, spawn points (+ navigation.npz grids)
@@ -119,8 +119,8 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         mesh = surface.mesh
         reports["surface"] = surface.report
         with progress.stage("write visual"):
-            write_visual_layer(out / "visual.usda", mesh)
-        layers.insert(0, "visual.usda")
+            write_visual_layer(out / "visual.usdc", mesh)
+        layers.insert(0, "visual.usdc")
     else:
         skipped["surface"] = "turned off (surface.enabled = false)"
 
@@ -137,8 +137,8 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
             collision = build_collision(mesh, cfg=cfg.collision, progress=progress)
         reports["collision"] = collision.report
         with progress.stage("write collision"):
-            write_physics_layer(out / "collision.usda", collision, cfg=cfg.collision)
-        layers.insert(0, "collision.usda")
+            write_physics_layer(out / "collision.usdc", collision, cfg=cfg.collision)
+        layers.insert(0, "collision.usdc")
 
     navigation_agent = None
     if not cfg.navigation.enabled:

@@ -11,8 +11,10 @@ class VerifyCfg:
 
     Attributes:
         validators: run usd-core's UsdValidation and NVIDIA's validator.
+        thorough_validation: also run NVIDIA's slow warning-only rules (mesh manifoldness,
+            ~90% of validation time on a furnished room).
         drop_test: run the physics drop test.
-        engine: ``"newton"`` (Newton on warp's CPU device) or ``"ovphysx"``.
+        engine: ``"newton"`` (Newton on warp's CPU device); ``"ovphysx"`` is reserved, not implemented.
         num_probes: probe bodies dropped over walkable ground and object tops.
         probe_radius: probe sphere radius [m].
         drop_height: probes start this far above the surface below them [m].
@@ -20,9 +22,22 @@ class VerifyCfg:
         rest_tolerance: a probe at rest within this distance of the visual surface passes [m].
         min_pass_fraction: the drop test passes when at least this fraction of probes pass.
         seed: probe placement seed.
+        sim_dt: physics time step [s].
+        solver_iterations: XPBD iterations per step.
+        probe_rolling_friction: probes' rolling friction coefficient [m], so they settle.
+        rest_speed: a probe slower than this at the end is at rest [m/s].
+        flat_tolerance: probes are dropped only where the surface within
+            ``flat_radius_factor * probe_radius`` varies by at most this [m].
+        flat_radius_factor: radius of that flat neighbourhood, in probe radii.
+        ground_max_height: drop surfaces up to this height are ground, higher ones
+            object tops [m] (the floor is at z = 0).
+        device: warp device for the simulation (``"cpu"``, or ``"cuda:0"`` when present).
+        kernel_cache_dir: where warp caches compiled kernels; None keeps warp's default
+            (``$WARP_CACHE_PATH`` or ``~/.cache/warp``).
     """
 
     validators: bool = True
+    thorough_validation: bool = False
     drop_test: bool = True
     engine: str = "newton"
     num_probes: int = 40
@@ -32,3 +47,12 @@ class VerifyCfg:
     rest_tolerance: float = 0.03
     min_pass_fraction: float = 0.95
     seed: int = 0
+    sim_dt: float = 0.002
+    solver_iterations: int = 5
+    probe_rolling_friction: float = 0.02
+    rest_speed: float = 0.05
+    flat_tolerance: float = 0.02
+    flat_radius_factor: float = 3.0
+    ground_max_height: float = 0.1
+    device: str = "cpu"
+    kernel_cache_dir: str | None = None
