@@ -88,6 +88,13 @@ def build_world(
 
 
 def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Progress) -> dict:
+    if cfg.collision.enabled:
+        try:
+            # PhysX schemas register with USD's schema registry only if imported before the
+            # first stage is opened; afterwards PhysxSchema API schemas silently fail to apply.
+            import physx_usd_schemas  # noqa: F401
+        except ImportError:
+            pass  # the physics exporter authors the PhysX attributes by name instead
     from worldgen_sim.align.align import align_scene
     from worldgen_sim.io.load import load_input
 

@@ -24,6 +24,13 @@ class CollisionCfg:
         cache_dir: decomposition cache folder; None uses ``~/.cache/worldgen_sim/coacd``.
         contact_offset: PhysX contact offset on every collider [m].
         rest_offset: PhysX rest offset on every collider [m].
+        normal_angle: largest angle between a face's normal and its shell plane's [deg].
+        wall_height_fraction: a large vertical plane is a wall when it spans at least this
+            fraction of the floor-to-ceiling height (a tall cabinet front is not a wall).
+        solid_cell: grid cell used to close open object shells into solids [m].
+        convex_tolerance: an object whose convex hull adds less than this fraction of
+            ``coacd_threshold`` as mean thickness is kept as one hull (no CoACD run).
+        coacd_iterations: CoACD's MCTS iterations per cut (fewer: faster, more hulls).
     """
 
     enabled: bool = True
@@ -40,3 +47,8 @@ class CollisionCfg:
     cache_dir: str | None = None
     contact_offset: float = 0.02
     rest_offset: float = 0.0
+    normal_angle: float = 25.0
+    wall_height_fraction: float = 0.75
+    solid_cell: float = 0.01
+    convex_tolerance: float = 0.25
+    coacd_iterations: int = 100

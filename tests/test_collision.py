@@ -1,0 +1,312 @@
+"""Collision stage: segmentation, solidification, decomposition, cache, materials, physics layer.
+
+Inputs are the sample room's ground-truth surface (an open shell: furniture has
+no bottoms and no faces against walls), subdivided and jittered by 1 mm to look
+like a reconstructed mesh; the furniture boxes give the true solids.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from worldgen_sim.artifacts import TriangleMesh
+from worldgen_sim.collision.collision import build_collision
+from worldgen_sim.collision.collision_cfg import CollisionCfg
+from worldgen_sim.errors import WorldgenError
+from worldgen_sim.samples import make_sample_room
+
+FURNITURE_GROUPS = {"table": "table", "cabinet": "cabinet", "sofa": "sofa", "crate": "crate"}
+
+
+def subdivide(mesh: TriangleMesh, max_edge: float) -> TriangleMesh:
+    """Split triangles until no edge is longer than ``max_edge`` [m], as a reconstruction would have them."""
+    import trimesh
+
+    vertices, faces = trimesh.remesh.subdivide_to_size(mesh.vertices, mesh.faces, max_edge)
+    return TriangleMesh(vertices.astype(np.float32), faces.astype(np.int32))
+
+
+def jitter(mesh: TriangleMesh, sigma: float, seed: int = 0) -> TriangleMesh:
+    rng = np.random.default_rng(seed)
+    return TriangleMesh((mesh.vertices + rng.normal(0, sigma, mesh.vertices.shape)).astype(np.float32), mesh.faces)
+
+
+@pytest.fixture(scope="module")
+def room():
+    return make_sample_room(spacing=0.25)
+
+
+@pytest.fixture(scope="module")
+def scan(room):
+    return jitter(subdivide(room.ground_truth_mesh(), 0.15), 0.001)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("coacd_cache")
+
+
+@pytest.fixture(scope="module")
+def world(scan, cache_dir):
+    return build_collision(scan, cfg=CollisionCfg(cache_dir=str(cache_dir), workers=2))
+
+
+def furniture_boxes(room) -> dict[str, list]:
+    groups: dict[str, list] = {}
+    for box in room.furniture:
+        groups.setdefault(box.semantic_class, []).append(box)
+    return groups
+
+
+def points_in_hulls(points: np.ndarray, hulls) -> np.ndarray:
+    """(P,) bool: inside any convex hull, by half-space tests vectorised over points."""
+    inside = np.zeros(points.shape[0], bool)
+    for hull in hulls:
+        tri = hull.vertices.astype(np.float64)[hull.faces]
+        normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+        offsets = np.einsum("ij,ij->i", normals, tri[:, 0])
+        lo, hi = hull.vertices.min(axis=0), hull.vertices.max(axis=0)
+        near = np.flatnonzero(np.all((points >= lo - 1e-6) & (points <= hi + 1e-6), axis=1))
+        inside[near] |= np.all(points[near] @ normals.T <= offsets + 1e-9, axis=1)
+    return inside
+
+
+@pytest.mark.parametrize("variant", ["ground_truth", "scan"])
+def test_segmentation_finds_shell_and_furniture(room, scan, variant):
+    from worldgen_sim.collision.segment import segment_surface
+
+    mesh = room.ground_truth_mesh() if variant == "ground_truth" else scan
+    seg = segment_surface(mesh.vertices, mesh.faces, plane_distance=0.03, min_plane_area=1.0, min_object_size=0.1)
+    classes = sorted(p.semantic_class for p in seg.planes)
+    assert classes == ["ceiling", "floor", "wall", "wall", "wall", "wall"]
+    floor = next(p for p in seg.planes if p.semantic_class == "floor")
+    assert floor.normal[2] > 0.999 and abs(floor.offset) < 0.01
+    ceiling = next(p for p in seg.planes if p.semantic_class == "ceiling")
+    assert ceiling.normal[2] < -0.999 and abs(-ceiling.offset - room.size[2]) < 0.01
+    # The cabinet's 1.8 m tall front and the sofa's 1.8 m^2 seat are large planes but not shell:
+    # every piece of furniture comes out whole.
+    assert len(seg.objects) == len(furniture_boxes(room))
+    assert all(c == "furniture" for c in seg.object_classes)
+    vertices = np.asarray(mesh.vertices, np.float64)
+    for boxes in furniture_boxes(room).values():
+        lo = np.min([b.lo for b in boxes], axis=0)
+        hi = np.max([b.hi for b in boxes], axis=0)
+        match = [o for o in seg.objects
+                 if np.allclose(vertices[mesh.faces[o]].reshape(-1, 3).min(0), lo, atol=0.02)
+                 and np.allclose(vertices[mesh.faces[o]].reshape(-1, 3).max(0), hi, atol=0.02)]
+        assert len(match) == 1, f"no single object matches furniture box {lo} .. {hi}"
+
+
+def test_world_classes_hull_limits_and_report(world):
+    classes = sorted(p.semantic_class for p in world.static_parts)
+    assert classes == ["ceiling", "floor", "wall", "wall", "wall", "wall"]
+    assert len(world.objects) == 4
+    from worldgen_sim.collision.decompose import hull_polygon_count
+
+    for obj in world.objects:
+        assert obj.hulls and obj.fallback is None
+        for hull in obj.hulls:
+            assert 4 <= hull.vertices.shape[0] <= 64 and hull_polygon_count(hull.vertices, hull.faces) <= 64
+            tri = hull.vertices.astype(np.float64)[hull.faces]
+            assert np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() > 0  # outward
+    report = world.report
+    assert report["decompositions"] == 4 and report["cache_hits"] == 0 and not report["segmentation_cached"]
+    assert report["fallbacks"] == []
+    assert set(report["timings"]) == {"segmentation", "decomposition"}
+    assert set(world.materials) >= {"floor", "wall", "ceiling", "furniture", "object"}
+
+
+def test_phantom_volume_and_coverage(room, world):
+    rng = np.random.default_rng(1)
+    half = room.size / 2
+    points = rng.uniform([-half[0], -half[1], 0.0], [half[0], half[1], room.size[2]], (400_000, 3))
+    hulls = [h for o in world.objects for h in o.hulls]
+    inside_hull = points_in_hulls(points, hulls)
+    solid = room.inside_furniture(points)
+    phantom = (inside_hull & ~solid).sum() / (~solid).sum()
+    assert phantom <= 0.01, f"{phantom:.2%} of the empty room lies inside colliders"
+    coverage = (inside_hull & solid).sum() / solid.sum()
+    assert coverage >= 0.95, f"colliders cover only {coverage:.1%} of the furniture"
+
+
+def test_hull_volume_matches_true_object_volume(room, world):
+    truth = {cls: sum(float(np.prod(b.hi - b.lo)) for b in boxes) for cls, boxes in furniture_boxes(room).items()}
+    volumes = sorted((o.hull_volume, o.volume) for o in world.objects)
+    for (hull_volume, solid_volume), true_volume in zip(volumes, sorted(truth.values())):
+        assert abs(solid_volume - true_volume) <= 0.08 * true_volume
+        assert abs(hull_volume - true_volume) <= 0.10 * true_volume
+
+
+def test_object_tops_are_collided_at_the_true_height(room, world):
+    """Vertical probes over each furniture top hit the colliders within 3 cm of the true top."""
+    hulls = [h for o in world.objects for h in o.hulls]
+    rng = np.random.default_rng(2)
+    for box in room.furniture:
+        if box.name.startswith("table_leg"):
+            continue
+        xy = rng.uniform(box.lo[:2] + 0.03, box.hi[:2] - 0.03, (50, 2))
+        heights = np.linspace(0, room.size[2], 541)
+        grid = np.column_stack([np.repeat(xy, heights.size, axis=0), np.tile(heights, xy.shape[0])])
+        inside = points_in_hulls(grid, hulls).reshape(xy.shape[0], heights.size)
+        top = np.array([heights[np.flatnonzero(row)].max() if row.any() else -1.0 for row in inside])
+        assert np.all(np.abs(top - box.hi[2]) <= 0.03), f"{box.name}: tops {top.min():.3f}..{top.max():.3f}"
+
+
+def test_cached_rebuild_does_no_decomposition(scan, cache_dir, world):
+    again = build_collision(scan, cfg=CollisionCfg(cache_dir=str(cache_dir), workers=2))
+    assert again.report["decompositions"] == 0 and again.report["segmentation_cached"]
+    assert again.report["cache_hits"] == len(world.objects)
+    for a, b in zip(world.objects, again.objects):
+        assert len(a.hulls) == len(b.hulls)
+        assert all(np.array_equal(x.vertices, y.vertices) for x, y in zip(a.hulls, b.hulls))
+    # Any change of geometry, setting or library version is a different key.
+    from worldgen_sim.collision.decompose import DecomposeSettings, DecomposeTask, cache_key, library_versions
+
+    obj, versions = world.objects[0], library_versions()
+    task = DecomposeTask(obj.name, obj.mesh.vertices, obj.mesh.faces, 0.0)
+    key = cache_key(task, DecomposeSettings(), versions)
+    moved = DecomposeTask(obj.name, obj.mesh.vertices + np.float32(1e-4), obj.mesh.faces, 0.0)
+    assert key == cache_key(task, DecomposeSettings(), dict(versions))
+    assert key != cache_key(moved, DecomposeSettings(), versions)
+    assert key != cache_key(task, DecomposeSettings(max_hull_vertices=32), versions)
+    assert key != cache_key(task, DecomposeSettings(), {**versions, "coacd": "0.0"})
+
+
+def test_timeout_falls_back_to_one_hull_and_reports_it(scan, tmp_path):
+    world = build_collision(scan, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2, object_timeout=1e-3,
+                                                   convex_tolerance=0.0))
+    assert len(world.objects) == 4
+    timed_out = [o for o in world.objects if o.fallback is not None]
+    # The table needs CoACD (about a second); a box may solidify within the limit.
+    assert len(timed_out) >= 1 and all("timed out" in o.fallback for o in timed_out)
+    for obj in timed_out:
+        assert len(obj.hulls) == 1 and obj.hulls[0].vertices.shape[0] <= 64 and obj.hull_volume > 0
+    assert {f["name"] for f in world.report["fallbacks"]} == {o.name for o in timed_out}
+
+
+def test_worker_error_and_degenerate_pieces_fall_back(tmp_path):
+    from worldgen_sim.collision.decompose import DecomposeSettings, DecomposeTask, decompose_objects
+
+    box = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], np.float32)
+    top = np.array([[4, 5, 6], [4, 6, 7]], np.int32)
+    nan_box = box.copy()
+    nan_box[5] = np.nan
+    flat = np.array([[0, 0, 0], [1, 0, 0], [1, 0, 1], [0, 0, 1]], np.float32)  # vertical sheet, no top
+    tasks = [
+        DecomposeTask("nan", nan_box, top, 0.0),
+        DecomposeTask("sheet", flat, np.array([[0, 1, 2], [0, 2, 3]], np.int32), 0.0),
+        DecomposeTask("line", np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.float32), np.array([[0, 1, 2]], np.int32), 0.0),
+    ]
+    results = decompose_objects(tasks, settings=DecomposeSettings(timeout=30), workers=1, cache_dir=tmp_path)
+    assert "decomposition failed" in results[0].fallback and len(results[0].hulls) == 1
+    # A vertical sheet encloses nothing and its ground shadow is coplanar: reported, no collider.
+    assert results[1].method == "empty" and "degenerate" in results[1].fallback
+    assert results[2].method == "empty" and results[2].hulls == []
+
+
+def test_bad_input_mesh_pieces_are_reported(room, tmp_path):
+    mesh = room.ground_truth_mesh()
+    extra_v = np.array([[0, 0, 1.5], [0.4, 0, 1.5], [0.4, 0, 1.9],  # a floating vertical sheet
+                        [1, 1, 1], [1, 1, 1], [1, 1, 1],  # zero-area triangle
+                        [np.nan, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32)
+    base = mesh.vertices.shape[0]
+    extra_f = base + np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8]], np.int32)
+    bad = TriangleMesh(np.concatenate([mesh.vertices, extra_v]), np.concatenate([mesh.faces, extra_f]))
+    world = build_collision(bad, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2, object_timeout=30))
+    assert world.report["invalid_faces_dropped"] == 1
+    assert len(world.objects) == 4  # the furniture is all still there
+    # The floating sheet encloses nothing: it is reported as skipped, with the reason.
+    skipped = world.report["skipped_objects"]
+    assert len(skipped) == 1 and skipped[0]["class"] == "object" and "degenerate" in skipped[0]["fallback"]
+    assert skipped[0]["name"] in {e["name"] for e in world.report["fallbacks"]}
+    with pytest.raises(WorldgenError, match="face indices"):
+        build_collision(TriangleMesh(mesh.vertices, mesh.faces + 10_000), cfg=CollisionCfg(cache_dir=str(tmp_path)))
+
+
+def test_material_library_overrides_and_errors(tmp_path):
+    from worldgen_sim.collision.materials import load_material_library
+
+    good = tmp_path / "good.yaml"
+    good.write_text("materials:\n  floor: {static_friction: 1.1}\n  rubber: {static_friction: 1.2, dynamic_friction: 1.0,"
+                    " restitution: 0.6, density: 1100}\n")
+    library = load_material_library(good)
+    assert library["floor"].static_friction == 1.1 and library["floor"].dynamic_friction == 0.7
+    assert library["rubber"].restitution == 0.6 and "wall" in library
+
+    negative = tmp_path / "negative.yaml"
+    negative.write_text("materials:\n  wall: {dynamic_friction: -0.2}\n")
+    with pytest.raises(WorldgenError, match=r"negative\.yaml.*materials\.wall\.dynamic_friction.*>= 0"):
+        load_material_library(negative)
+    missing = tmp_path / "missing.yaml"
+    missing.write_text("replace_defaults: true\nmaterials:\n  floor: {static_friction: 1, dynamic_friction: 1,"
+                       " restitution: 0, density: 1000}\n")
+    with pytest.raises(WorldgenError, match=r"missing\.yaml.*lacks required class.*wall"):
+        load_material_library(missing)
+    for text, pattern in [
+        ("materials:\n  sofa: {static_friction: 0.5}\n", "new class"),
+        ("materials:\n  floor: {restitution: 1.5}\n", r"\[0, 1\]"),
+        ("materials:\n  floor: {density: 0}\n", "> 0"),
+        ("materials:\n  floor: {frictoin: 0.5}\n", "unknown field"),
+        ("materials: [1, 2]\n", "mapping"),
+    ]:
+        path = tmp_path / "bad.yaml"
+        path.write_text(text)
+        with pytest.raises(WorldgenError, match=pattern):
+            load_material_library(path)
+    with pytest.raises(WorldgenError, match="negative.yaml"):
+        build_collision(TriangleMesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)),
+                        cfg=CollisionCfg(materials=str(negative)))
+
+
+@pytest.mark.slow
+def test_physics_layer_is_valid_and_complete(world, tmp_path):
+    import dataclasses
+
+    from pxr import Usd, UsdGeom, UsdPhysics, UsdSemantics, UsdShade, UsdValidation
+    from worldgen_sim.exporters.usd_physics import write_physics_layer
+
+    cfg = CollisionCfg(dynamic_objects=True)
+    dynamic = dataclasses.replace(world, dynamic_objects=True)
+    path = tmp_path / "physics.usdc"
+    write_physics_layer(path, dynamic, cfg=cfg)
+    stage = Usd.Stage.Open(str(path))
+    assert stage.GetDefaultPrim().GetPath() == "/World"
+    colliders = [p for p in stage.Traverse() if p.HasAPI(UsdPhysics.CollisionAPI)]
+    assert len(colliders) == len(world.static_parts) + sum(len(o.hulls) for o in world.objects)
+    for prim in colliders:
+        approx = UsdPhysics.MeshCollisionAPI(prim).GetApproximationAttr().Get()
+        static = prim.GetPath().pathString.startswith("/World/Collision/Static/")
+        assert approx == ("none" if static else "convexHull")
+        assert UsdGeom.Imageable(prim).GetPurposeAttr().Get() == "guide"
+        binding = UsdShade.MaterialBindingAPI(prim).GetDirectBinding(materialPurpose="physics")
+        assert binding.GetMaterial() and binding.GetMaterial().GetPrim().HasAPI(UsdPhysics.MaterialAPI)
+        assert prim.GetAttribute("physxCollision:contactOffset").Get() == pytest.approx(cfg.contact_offset)
+        if not static:
+            assert prim.GetAttribute("physxConvexHullCollision:hullVertexLimit").Get() == 64
+            assert len(UsdGeom.Mesh(prim).GetPointsAttr().Get()) <= 64
+    for obj in world.objects:
+        prim = stage.GetPrimAtPath(f"/World/Collision/Objects/{obj.name}")
+        assert prim.HasAPI(UsdPhysics.RigidBodyAPI)
+        assert UsdPhysics.MassAPI(prim).GetDensityAttr().Get() == world.materials[obj.semantic_class].density
+        assert UsdSemantics.LabelsAPI(prim, "class").GetLabelsAttr().Get() == [obj.semantic_class]
+    floor = stage.GetPrimAtPath("/World/Collision/Static/floor_0")
+    assert UsdSemantics.LabelsAPI(floor, "class").GetLabelsAttr().Get() == ["floor"]
+    scene = UsdPhysics.Scene(stage.GetPrimAtPath("/World/PhysicsScene"))
+    assert tuple(scene.GetGravityDirectionAttr().Get()) == (0, 0, -1)
+    assert scene.GetGravityMagnitudeAttr().Get() == pytest.approx(9.81)
+
+    registry = UsdValidation.ValidationRegistry()
+    context = UsdValidation.ValidationContext(registry.GetOrLoadAllValidators())
+    errors = [e for e in context.Validate(stage) if e.GetType() == UsdValidation.ValidationErrorType.Error]
+    assert errors == [], [e.GetMessage() for e in errors]
+    # The validator does catch problems: a stage without a default prim fails it.
+    broken = Usd.Stage.CreateInMemory()
+    UsdGeom.Xform.Define(broken, "/X")
+    assert any(e.GetType() == UsdValidation.ValidationErrorType.Error for e in context.Validate(broken))
+
+    omni = pytest.importorskip("omni.asset_validator")
+    result = omni.ValidationEngine().validate(str(path))
+    failures = [i for i in result.issues() if i.severity.name in ("ERROR", "FAILURE")]
+    assert failures == [], [str(i.message) for i in failures]
