@@ -25,6 +25,12 @@ class SurfaceCfg:
             fraction of the largest are dropped.
         hole_size: fill boundary loops with at most this many edges.
         max_triangles: decimate the mesh to at most this many triangles.
+        min_weight: TSDF voxels fused from fewer observations than this are not meshed.
+        depth_source: how depth images of Gaussians are made: ``"render"`` (rasterise
+            with ``renderer``), ``"zbuffer"`` (z-buffer the opaque Gaussians' centres as
+            small discs: first surface only, ~10x faster on a CPU) or ``"auto"``
+            (render when ``renderer`` is set explicitly or gsplat can run on a CUDA GPU,
+            else zbuffer).
     """
 
     enabled: bool = True
@@ -41,3 +47,5 @@ class SurfaceCfg:
     min_component_fraction: float = 0.01
     hole_size: int = 64
     max_triangles: int = 400_000
+    min_weight: float = 1.0
+    depth_source: str = "auto"
