@@ -61,6 +61,10 @@ def staged_output(target: str | Path) -> Iterator[Path]:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     except OSError as exc:
         raise WorldgenError(f"output '{target}': cannot write in '{target.parent}' ({exc.strerror})") from None
+    # mkdtemp makes the folder private (0700); a world is an ordinary output, so honour the umask.
+    umask = os.umask(0)
+    os.umask(umask)
+    staging.chmod(0o777 & ~umask)
     try:
         yield staging
         _swap_into_place(staging, target)
