@@ -114,7 +114,26 @@ def fuse_depth_frames(
     vertex_colors = None
     if "colors" in mesh.vertex:
         vertex_colors = np.clip(mesh.vertex.colors.numpy().astype(np.float32), 0.0, 1.0)
-    return TriangleMesh(vertices=vertices, faces=faces, colors=vertex_colors)
+    return _canonical_order(TriangleMesh(vertices=vertices, faces=faces, colors=vertex_colors))
+
+
+def _canonical_order(mesh: TriangleMesh) -> TriangleMesh:
+    """The same mesh with vertices sorted by position and faces by their vertex indices.
+
+    open3d's voxel hash map hands blocks out in an order that varies from run to run, so
+    marching cubes emits the same surface in a different order each time; everything
+    downstream (decimation, the collision cache key) needs one order for one surface.
+    """
+    order = np.lexsort(mesh.vertices.T[::-1])
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    faces = rank[mesh.faces].astype(np.int32)
+    # Rotate each face so its smallest index comes first (keeps the winding), then sort faces.
+    first = np.argmin(faces, axis=1)
+    faces = np.take_along_axis(faces, (first[:, None] + np.arange(3)) % 3, axis=1)
+    faces = faces[np.lexsort(faces.T[::-1])]
+    colors = mesh.colors[order] if mesh.colors is not None else None
+    return TriangleMesh(vertices=mesh.vertices[order], faces=faces, colors=colors)
 
 
 def _initial_block_count(depths: np.ndarray, cameras: CameraPath, voxel_size: float) -> int:

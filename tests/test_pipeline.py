@@ -1,0 +1,123 @@
+"""End to end: the demo input through every stage into a world package that validates and holds bodies.
+
+One module-scoped build of the demo room (Lyra 2.0 layout, OpenCV frame, not
+metric, with floaters and a sky shell) serves every test here. It is the
+slowest part of the suite (CoACD, warp kernels), hence the marker.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from usd_checks import assert_valid_usd
+from worldgen_sim.config import WorldgenCfg
+from worldgen_sim.demo import write_demo_input
+from worldgen_sim.pipeline import build_world
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    ply, camera_height = write_demo_input(root)
+    cfg = WorldgenCfg()
+    cfg.align.camera_height = camera_height
+    cfg.collision.cache_dir = str(root / "coacd-cache")
+    started = time.perf_counter()
+    result = build_world(ply, root / "world", cfg=cfg)
+    return {"root": root, "ply": ply, "cfg": cfg, "result": result, "seconds": time.perf_counter() - started}
+
+
+def test_package_layout_and_metadata(built):
+    out = built["result"].out_dir
+    summary = json.loads((out / "world.json").read_text())
+    assert summary == built["result"].summary
+    assert summary["layers"] == ["world.usda", "navigation.usdc", "collision.usdc", "visual.usdc", "splats.usdc"]
+    for name in summary["layers"] + ["navigation.json", "config.yaml"]:
+        assert (out / name).is_file(), name
+    assert summary["skipped"] == {}
+    assert summary["input"]["layout"] == "lyra2"
+    assert len(summary["input"]["sha256"]) == 64
+    transform = np.asarray(summary["input_to_world"])
+    assert transform.shape == (4, 4) and np.allclose(transform[3], [0, 0, 0, 1])
+    # The demo input is 0.8 units per metre: the recovered scale must undo it.
+    assert summary["scale"] == pytest.approx(1 / 0.8, rel=0.03)
+    removed = summary["counts"]["removed"]
+    assert removed["sky"] >= 0.9 * 3000
+    assert summary["navigation_agent"].keys() >= {"agent_radius", "agent_height", "max_slope", "max_climb", "cell_size"}
+    assert set(summary["timings_s"]) >= {"load", "align", "surface", "collision", "navigation", "total"}
+
+
+def test_world_passes_both_validators(built):
+    assert_valid_usd(built["result"].world_usd)
+
+
+def test_world_stage_is_z_up_metres_with_every_concern(built):
+    from pxr import Usd, UsdGeom, UsdPhysics, UsdVol
+
+    stage = Usd.Stage.Open(str(built["result"].world_usd))
+    assert stage.GetDefaultPrim().GetPath() == "/World"
+    assert UsdGeom.GetStageUpAxis(stage) == "Z" and UsdGeom.GetStageMetersPerUnit(stage) == 1.0
+    assert UsdPhysics.GetStageKilogramsPerUnit(stage) == 1.0
+    assert stage.GetPrimAtPath("/World/Splats").IsA(UsdVol.ParticleField3DGaussianSplat)
+    assert stage.GetPrimAtPath("/World/Visual").IsValid()
+    assert stage.GetPrimAtPath("/World/Navigation/SpawnPoints").IsValid()
+    colliders = [p for p in stage.Traverse() if p.HasAPI(UsdPhysics.CollisionAPI)]
+    assert colliders
+    floor = [p for p in colliders if "floor" in p.GetName()]
+    assert floor, "the static shell must contain a floor collider"
+    # Floor at z = 0 within 3 cm in the world frame.
+    points = np.asarray(UsdGeom.Mesh(floor[0]).GetPointsAttr().Get())
+    assert abs(np.median(points[:, 2])) < 0.03
+
+
+def test_verify_passes_and_fails_without_floor(built):
+    from pxr import Sdf
+
+    from worldgen_sim.verify.verify import verify_world
+
+    out = built["result"].out_dir
+    report = verify_world(out, cfg=built["cfg"].verify)
+    assert report.passed, report.to_dict()
+    assert json.loads((out / "verify.json").read_text())["passed"] is True
+
+    broken = built["root"] / "no_floor"
+    shutil.copytree(out, broken)
+    layer = Sdf.Layer.FindOrOpen(str(broken / "collision.usdc"))
+    floors = [p for p in layer.GetPrimAtPath("/World/Collision/Static").nameChildren if "floor" in p.name]
+    assert floors
+    for spec in floors:
+        spec.active = False
+    layer.Save()
+    broken_report = verify_world(broken, cfg=built["cfg"].verify)
+    assert not broken_report.passed
+    drop = next(c for c in broken_report.checks if c.name == "drop test")
+    assert drop.status.lower() == "fail"
+
+
+def test_rebuild_is_deterministic_and_uses_the_cache(built, tmp_path):
+    started = time.perf_counter()
+    again = build_world(built["ply"], tmp_path / "again", cfg=built["cfg"])
+    seconds = time.perf_counter() - started
+    collision = again.summary["stages"]["collision"]
+    assert collision["decompositions"] == 0 and collision["cache_hits"] > 0
+    assert seconds < built["seconds"]
+    first = built["result"].summary
+    assert again.summary["input_to_world"] == first["input_to_world"]
+    assert again.summary["counts"] == first["counts"]
+    assert (tmp_path / "again" / "navigation.json").read_bytes() == (built["result"].out_dir / "navigation.json").read_bytes()
+    assert np.array_equal(_visual_points(tmp_path / "again"), _visual_points(built["result"].out_dir))
+
+
+def _visual_points(out: Path) -> np.ndarray:
+    from pxr import Usd, UsdGeom
+
+    stage = Usd.Stage.Open(str(out / "visual.usdc"))
+    return np.asarray(UsdGeom.Mesh(stage.GetPrimAtPath("/World/Visual/Mesh")).GetPointsAttr().Get())
