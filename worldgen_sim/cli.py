@@ -191,7 +191,10 @@ def _print_summary(summary: dict, *, quiet: bool) -> None:
         return
     counts = summary["counts"]
     removed = ", ".join(f"{k} {v}" for k, v in counts.get("removed", {}).items()) or "none"
-    print(f"gaussians: {counts['gaussians_in']} in, {counts['gaussians_kept']} kept (removed: {removed})")
+    if summary["input"]["frames"]:
+        print(f"RGB-D frames: {summary['input']['frames']}")
+    if counts["gaussians_in"]:
+        print(f"gaussians: {counts['gaussians_in']} in, {counts['gaussians_kept']} kept (removed: {removed})")
     print(f"scale: {summary['scale']:.4f} m per input unit; layers: {', '.join(summary['layers'])}")
     for stage, reason in summary["skipped"].items():
         print(f"skipped {stage}: {reason}")
