@@ -47,7 +47,7 @@ def test_unknown_stage_is_rejected(tmp_path):
         ("surface:\n  enabled: 1\n", "'surface.enabled' must be bool"),
         ("navigation:\n  num_spawn_points: 2.5\n", "'navigation.num_spawn_points' must be int"),
         ("align: 3\n", "'align' must be a mapping"),
-        ("- a\n- b\n", "mapping of stage names"),
+        ("- a\n- b\n", "must be a mapping at the top level"),
         ("align: [\n", "not valid YAML"),
     ],
 )

@@ -23,6 +23,7 @@ from worldgen_sim.io.input_cfg import InputCfg
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
 from worldgen_sim.verify.verify_cfg import VerifyCfg
+from worldgen_sim.yaml_files import read_yaml_mapping
 
 
 @dataclass
@@ -82,22 +83,8 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
     data: dict = {}
     source = "config"
     if path is not None:
-        import yaml
-
         source = str(path)
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise WorldgenError(f"{path}: cannot read config file ({exc.strerror})") from None
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise WorldgenError(f"{path}: not valid YAML ({exc})") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise WorldgenError(f"{path}: expected a mapping of stage names at the top level")
-        data = loaded
+        data = read_yaml_mapping(path, what="config file")
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")

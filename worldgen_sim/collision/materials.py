@@ -18,6 +18,7 @@ from pathlib import Path
 
 from worldgen_sim.artifacts import PhysicsMaterial
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.yaml_files import read_yaml_mapping
 
 REQUIRED_CLASSES = ("floor", "wall", "ceiling", "furniture", "object")
 FIELDS = ("static_friction", "dynamic_friction", "restitution", "density")
@@ -67,18 +68,7 @@ def load_material_library(path: str | Path | None = None) -> dict[str, PhysicsMa
 
 def _read_entries(path: Path) -> tuple[dict[str, dict], bool]:
     """Validated ``{class: {field: value}}`` (fields may be partial) and the replace flag."""
-    import yaml
-
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise WorldgenError(f"{path}: cannot read material library ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise WorldgenError(f"{path}: material library is not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise WorldgenError(f"{path}: material library must be a mapping with a 'materials' key")
+    data = read_yaml_mapping(path, what="material library")
     unknown = sorted(set(data) - {"materials", "replace_defaults"})
     if unknown:
         raise WorldgenError(f"{path}: unknown key '{unknown[0]}'; expected 'materials' and optionally 'replace_defaults'")

@@ -493,13 +493,7 @@ def render_views(
 
     width, height = int(cameras.width), int(cameras.height)
     count = len(cameras)
-    out = {
-        "color": np.zeros((count, height, width, 3), np.float32),
-        "depth_expected": np.zeros((count, height, width), np.float32),
-        "depth_median": np.zeros((count, height, width), np.float32),
-        "alpha": np.zeros((count, height, width), np.float32),
-        "normals": np.zeros((count, height, width, 3), np.float32),
-    }
+    out = empty_outputs(count, height, width)
     world_to_camera = np.linalg.inv(np.asarray(cameras.cam_to_world, np.float64))
     with torch.no_grad():
         for start in range(0, count, batch_views):
@@ -585,3 +579,14 @@ def composite_dense(projected: Projected, *, width, height, chunk=256):
         # Once a pixel is cut off it takes nothing more: freeze its transmittance at zero.
         transmittance = torch.where(included.all(dim=1), after[:, -1], 0.0)
     return accumulated.reshape(height, width, FEATURES), alpha_total.reshape(height, width), median.reshape(height, width)
+
+
+def empty_outputs(count: int, height: int, width: int) -> dict[str, np.ndarray]:
+    """Zeroed render arrays for ``count`` views: the fields of ``RenderOutput`` by name."""
+    return {
+        "color": np.zeros((count, height, width, 3), np.float32),
+        "depth_expected": np.zeros((count, height, width), np.float32),
+        "depth_median": np.zeros((count, height, width), np.float32),
+        "alpha": np.zeros((count, height, width), np.float32),
+        "normals": np.zeros((count, height, width, 3), np.float32),
+    }

@@ -39,6 +39,7 @@ def render_views_gsplat(cloud, cameras, *, near, far, progress=None, batch_views
         raise WorldgenError(f"surface.renderer = 'gsplat' needs the gsplat package ({error})") from error
 
     from worldgen_sim.surface.render_cpu import (
+        empty_outputs,
         eval_sh,
         oriented_normals,
         prepare_cloud,
@@ -49,13 +50,7 @@ def render_views_gsplat(cloud, cameras, *, near, far, progress=None, batch_views
     device = torch.device(device)
     width, height = int(cameras.width), int(cameras.height)
     count = len(cameras)
-    out = {
-        "color": np.zeros((count, height, width, 3), np.float32),
-        "depth_expected": np.zeros((count, height, width), np.float32),
-        "depth_median": np.zeros((count, height, width), np.float32),
-        "alpha": np.zeros((count, height, width), np.float32),
-        "normals": np.zeros((count, height, width, 3), np.float32),
-    }
+    out = empty_outputs(count, height, width)
     cam_to_world = np.asarray(cameras.cam_to_world, np.float64)
     world_to_camera = np.linalg.inv(cam_to_world)
     with torch.no_grad():
