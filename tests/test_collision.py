@@ -174,9 +174,79 @@ def test_cached_rebuild_does_no_decomposition(scan, cache_dir, world):
     assert key != cache_key(task, DecomposeSettings(), {**versions, "coacd": "0.0"})
 
 
+def reconstruction_like(room, yaw_deg: float = 8.0) -> tuple[TriangleMesh, np.ndarray]:
+    """The room turned ``yaw_deg`` about z, jittered by 3 mm, with the table top's surface doubled 1 cm
+    under itself (as a TSDF does to thin parts): the failure modes of a reconstructed mesh for
+    grid-based solids. Returns the mesh and the (3, 3) room-to-world rotation."""
+    mesh = jitter(subdivide(room.ground_truth_mesh(), 0.1), 0.003, seed=1)
+    yaw = np.radians(yaw_deg)
+    rotation = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+    vertices = mesh.vertices.astype(np.float64)
+    tri = vertices[mesh.faces]
+    top = next(b for b in room.furniture if b.name == "table_top")
+    on_top = np.all(np.abs(tri[..., 2] - top.hi[2]) < 0.01, axis=1)
+    doubled = vertices[mesh.faces[on_top]].reshape(-1, 3) - [0, 0, 0.01]
+    faces = np.arange(doubled.shape[0], dtype=np.int32).reshape(-1, 3) + vertices.shape[0]
+    vertices = np.concatenate([vertices, doubled]) @ rotation.T
+    return TriangleMesh(vertices.astype(np.float32), np.concatenate([mesh.faces, faces]).astype(np.int32)), rotation
+
+
+def test_reconstruction_like_room_is_fitted_with_few_tight_boxes(room, tmp_path):
+    import time
+
+    mesh, rotation = reconstruction_like(room)
+    start = time.perf_counter()
+    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2))
+    seconds = time.perf_counter() - start
+    assert seconds < 30, f"cold build took {seconds:.1f} s"
+    assert len(world.objects) == 4 and world.report["fallbacks"] == []
+    # Boxes in each object's own frame: a table is its top and four legs, not a CoACD staircase.
+    assert all(e["method"] == "boxes" for e in world.report["objects"]), world.report["objects"]
+    assert sorted(len(o.hulls) for o in world.objects) == [1, 1, 1, 5]
+    hulls = [h for o in world.objects for h in o.hulls]
+    assert all(h.vertices.shape[0] <= 64 for h in hulls)
+    rng = np.random.default_rng(1)
+    half = room.size / 2
+    points = rng.uniform([-half[0], -half[1], 0.0], [half[0], half[1], room.size[2]], (300_000, 3))
+    inside_hull = points_in_hulls(points @ rotation.T, hulls)
+    solid = room.inside_furniture(points)
+    phantom = (inside_hull & ~solid).sum() / (~solid).sum()
+    assert phantom <= 0.01, f"{phantom:.2%} of the empty room lies inside colliders"
+    assert (inside_hull & solid).sum() / solid.sum() >= 0.9
+    for box in room.furniture:
+        if box.name.startswith("table_leg"):
+            continue
+        xy = rng.uniform(box.lo[:2] + 0.03, box.hi[:2] - 0.03, (30, 2))
+        heights = np.linspace(0, room.size[2], 541)
+        grid = np.column_stack([np.repeat(xy, heights.size, axis=0), np.tile(heights, xy.shape[0])])
+        inside = points_in_hulls(grid @ rotation.T, hulls).reshape(xy.shape[0], heights.size)
+        top = np.array([heights[np.flatnonzero(row)].max() if row.any() else -1.0 for row in inside])
+        assert np.all(np.abs(top - box.hi[2]) <= 0.03), f"{box.name}: tops {top.min():.3f}..{top.max():.3f}"
+
+
+def test_coacd_path_closes_a_reconstruction_like_table(room):
+    """With the box fit off, the table goes through solidify + CoACD in its own frame: the doubled
+    top must not close its columns on the floor (phantom), and the hulls keep PhysX's limits."""
+    from worldgen_sim.collision.decompose import DecomposeSettings, decompose_one, hull_polygon_count
+
+    mesh, rotation = reconstruction_like(room)
+    centroids = mesh.vertices.astype(np.float64)[mesh.faces].mean(axis=1) @ rotation  # back to the room frame
+    table = np.all((centroids > [-0.62, 0.38, 0.02]) & (centroids < [0.62, 1.22, 0.77]), axis=1)
+    used, inverse = np.unique(mesh.faces[table], return_inverse=True)
+    result = decompose_one(mesh.vertices[used], inverse.reshape(-1, 3), ground_height=0.0,
+                           settings=DecomposeSettings(max_boxes=0))
+    true_volume = 1.2 * 0.8 * 0.05 + 4 * 0.05 * 0.05 * 0.7
+    assert result.method == "coacd" and result.fallback is None
+    assert abs(result.volume - true_volume) <= 0.2 * true_volume  # 2 cm cells: legs lose a little
+    assert abs(result.hull_volume - true_volume) <= 0.25 * true_volume
+    for vertices, faces in result.hulls:
+        assert vertices.shape[0] <= 64 and hull_polygon_count(vertices, faces) <= 64
+
+
 def test_timeout_falls_back_to_one_hull_and_reports_it(scan, tmp_path):
+    # Box fits run in the main process (milliseconds, no limit): turn them off so CoACD's workers run.
     world = build_collision(scan, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2, object_timeout=1e-3,
-                                                   convex_tolerance=0.0))
+                                                   convex_tolerance=0.0, max_boxes=0))
     assert len(world.objects) == 4
     timed_out = [o for o in world.objects if o.fallback is not None]
     # The table needs CoACD (about a second); a box may solidify within the limit.

@@ -4,8 +4,9 @@ Decomposing a whole room at once is the known trap (CoACD's default threshold is
 relative to the bounding box, ~0.3 m on a room, leaving phantom collision in
 the free space). So: the large planes first (floor, walls, ceiling; exact
 triangle-mesh colliders, legal for static geometry), then each remaining
-connected piece closed into a solid and decomposed on its own with a metric
-threshold (:mod:`.decompose`).
+connected piece on its own (:mod:`.decompose`): a few boxes in the object's own
+frame when they cover it (:mod:`.boxes`; most furniture, milliseconds), else
+closed into a solid and decomposed by CoACD with a metric threshold.
 """
 
 from __future__ import annotations
@@ -100,6 +101,11 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
         convex_tolerance=cfg.convex_tolerance,
         mcts_iterations=cfg.coacd_iterations,
         timeout=cfg.object_timeout,
+        box_tolerance=cfg.box_height_tolerance,
+        max_boxes=cfg.max_boxes,
+        box_cover=cfg.box_cover,
+        coacd_max_hulls=cfg.coacd_max_hulls,
+        coacd_cell_size=cfg.coacd_cell,
     )
     with progress.stage("collision: decomposition"):
         start = time.perf_counter()
@@ -144,11 +150,14 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
         "skipped_objects": skipped,
         "fallbacks": [{"name": e["name"], "reason": e["fallback"]} for e in object_reports + skipped if e["fallback"]],
         "hulls": int(sum(len(o.hulls) for o in objects)),
+        "methods": {m: sum(1 for e in object_reports if e["method"] == m) for m in
+                    sorted({e["method"] for e in object_reports})},
         "decompositions": int(sum(1 for r in results if not r.cached)),
         "cache_hits": int(sum(1 for r in results if r.cached)),
         "segmentation_cached": segmentation_cached,
         "settings": {"coacd_threshold": cfg.coacd_threshold, "max_hull_vertices": cfg.max_hull_vertices,
-                     "seed": cfg.seed, "object_timeout": cfg.object_timeout, "solid_cell": cfg.solid_cell},
+                     "seed": cfg.seed, "object_timeout": cfg.object_timeout, "solid_cell": cfg.solid_cell,
+                     "max_boxes": cfg.max_boxes, "box_height_tolerance": cfg.box_height_tolerance},
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
     return CollisionWorld(static_parts, objects, {k: materials[k] for k in sorted(materials)},
@@ -169,6 +178,11 @@ def _check_cfg(cfg: CollisionCfg) -> None:
         ("solid_cell", cfg.solid_cell > 0, "> 0 [m]"),
         ("convex_tolerance", cfg.convex_tolerance >= 0, ">= 0"),
         ("coacd_iterations", cfg.coacd_iterations >= 1, ">= 1"),
+        ("box_height_tolerance", cfg.box_height_tolerance >= 0, ">= 0 [m]"),
+        ("max_boxes", cfg.max_boxes >= 0, ">= 0 (0: no box fit)"),
+        ("box_cover", 0 < cfg.box_cover <= 1, "in (0, 1]"),
+        ("coacd_max_hulls", cfg.coacd_max_hulls >= 1, ">= 1"),
+        ("coacd_cell", cfg.coacd_cell > 0, "> 0 [m]"),
         ("contact_offset", cfg.contact_offset >= 0, ">= 0 [m]"),
         ("rest_offset", cfg.rest_offset < cfg.contact_offset or cfg.contact_offset == 0, "< contact_offset [m]"),
     ]

@@ -27,10 +27,18 @@ class CollisionCfg:
         normal_angle: largest angle between a face's normal and its shell plane's [deg].
         wall_height_fraction: a large vertical plane is a wall when it spans at least this
             fraction of the floor-to-ceiling height (a tall cabinet front is not a wall).
-        solid_cell: grid cell used to close open object shells into solids [m].
+        solid_cell: grid cell of the box fit that closes open object shells into solids [m].
         convex_tolerance: an object whose convex hull adds less than this fraction of
             ``coacd_threshold`` as mean thickness is kept as one hull (no CoACD run).
         coacd_iterations: CoACD's MCTS iterations per cut (fewer: faster, more hulls).
+        box_height_tolerance: box fit (tried before CoACD): solid tops and bottoms within
+            this of an object's dominant heights are snapped to them [m].
+        max_boxes: box fit: most boxes per object; 0 turns the box fit off (CoACD always).
+        box_cover: box fit: accepted when the boxes cover at least this fraction of the
+            object's solid (else CoACD runs).
+        coacd_max_hulls: CoACD's hull cap per object.
+        coacd_cell: grid cell of the solids given to CoACD (coarser than ``solid_cell``:
+            CoACD's time grows with the solid's face count) [m].
     """
 
     enabled: bool = True
@@ -51,4 +59,9 @@ class CollisionCfg:
     wall_height_fraction: float = 0.75
     solid_cell: float = 0.01
     convex_tolerance: float = 0.25
-    coacd_iterations: int = 100
+    coacd_iterations: int = 60
+    box_height_tolerance: float = 0.02
+    max_boxes: int = 24
+    box_cover: float = 0.9
+    coacd_max_hulls: int = 32
+    coacd_cell: float = 0.02

@@ -51,6 +51,7 @@ def solidify(
     max_cells: int = 250_000,
     max_boxes: int = 3000,
     min_slope_normal: float = 0.2,
+    seam: float | None = None,
 ) -> Solid:
     """Close an open object surface into a solid standing on the ground.
 
@@ -63,6 +64,9 @@ def solidify(
         max_boxes: the cell doubles (up to three times) while more boxes than this are needed.
         min_slope_normal: faces whose normal has a smaller |z| component are sides, not
             tops or bottoms, and are not cast against.
+        seam: None: nested up-facing surfaces need as many down-facing ones to leave (exact
+            meshes); a height [m]: the last surface crossed decides (reconstructed meshes);
+            see :func:`column_spans`.
     """
     tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
     empty = Solid(np.zeros((0, 3)), np.zeros((0, 3), np.int32), 0.0, np.zeros((0, 2, 3)), cell_size)
@@ -72,7 +76,7 @@ def solidify(
     hi = tri[..., :2].reshape(-1, 2).max(axis=0)
     cell = max(cell_size, float(np.sqrt(np.prod(np.maximum(hi - lo, 1e-9)) / max_cells)))
     for _ in range(4):
-        boxes = _column_boxes(tri, lo, hi, cell, ground_height, min_slope_normal)
+        boxes = _column_boxes(tri, lo, hi, cell, ground_height, min_slope_normal, seam)
         if boxes.shape[0] <= max_boxes:
             break
         cell *= 2.0
@@ -98,8 +102,40 @@ def union_of_boxes(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     )
 
 
-def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal):
+def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal, seam=None):
     """(B, 2, 3) boxes of the layered heightfield on a grid of ``cell`` [m] starting at ``lo``."""
+    col, top, bottom, nx, _ny = column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam)
+    if col.size == 0:
+        return np.zeros((0, 2, 3))
+    # Quantise heights relative to the ground (to the cell size: tops within half a cell)
+    # so flat but noisy spans merge into few boxes.
+    z_step = cell
+    top = ground + np.round((top - ground) / z_step) * z_step
+    bottom = ground + np.round((bottom - ground) / z_step) * z_step
+    good = top > bottom + 1e-9
+    col, top, bottom = col[good], top[good], bottom[good]
+    if col.size == 0:
+        return np.zeros((0, 2, 3))
+    return merge_spans(col // nx, col % nx, top, bottom, lo, cell)
+
+
+def column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam=None):
+    """Solid spans of the layered heightfield, one per (column, span).
+
+    Args:
+        tri: (T, 3, 3) float64 triangles [m].
+        lo, hi: (2,) xy extent of the grid [m]; cell centres at ``lo + (i + 0.5) * cell``.
+        cell: grid cell edge [m].
+        ground: floor height where open columns are closed [m].
+        min_slope_normal: faces with a smaller normal |z| fraction are not cast against.
+        seam: None: a column is inside while more up-facing than down-facing surfaces
+            were crossed (clamped count); a height [m]: inside after an up-facing surface,
+            outside after a down-facing one, surfaces closer than ``seam`` ordered leaving first.
+
+    Returns:
+        column (S,) int64 index ``iy * nx + ix``, top (S,) and bottom (S,) float64 [m]
+        (unquantised, bottom >= ground), nx, ny.
+    """
     edge1 = tri[:, 1] - tri[:, 0]
     edge2 = tri[:, 2] - tri[:, 0]
     normal = np.cross(edge1, edge2)
@@ -107,7 +143,7 @@ def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal):
     keep = np.abs(normal[:, 2]) > min_slope_normal * np.maximum(length, 1e-30)
     tri, up = tri[keep], normal[keep, 2] > 0
     if tri.shape[0] == 0:
-        return np.zeros((0, 2, 3))
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 1, 1
     nx = int(np.floor((hi[0] - lo[0]) / cell)) + 1
     ny = int(np.floor((hi[1] - lo[1]) / cell)) + 1
 
@@ -145,12 +181,14 @@ def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal):
     dup[1:] = (column[1:] == column[:-1]) & (hit_up[1:] == hit_up[:-1]) & (np.abs(z[1:] - z[:-1]) < 1e-5)
     column, z, hit_up = column[~dup], z[~dup], hit_up[~dup]
 
-    # Walk each column downwards (z descending; at equal heights leaving before entering).
-    order = np.lexsort((hit_up, -z, column))
+    # Walk each column downwards (z descending; at equal heights, or within one ``seam``
+    # of each other, leaving before entering: a leg's top under a table's underside).
+    z_key = -z if seam is None else -np.round(z / seam)
+    order = np.lexsort((hit_up, z_key, column))
     column, z, hit_up = column[order], z[order], hit_up[order]
     n = column.size
     if n == 0:
-        return np.zeros((0, 2, 3))
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), nx, ny
     first = np.ones(n, bool)
     first[1:] = column[1:] != column[:-1]
     last = np.ones(n, bool)
@@ -165,7 +203,10 @@ def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal):
     offset = rank * (2 * n + 2)
     prefix_min = np.minimum.accumulate(running - offset) + offset
     depth = running - np.minimum(prefix_min, 0)
-    inside_after = depth > 0
+    # "count": nested up-facing layers need as many down-facing ones to leave (exact meshes);
+    # "state": the last surface crossed decides (reconstructed meshes, whose thin parts
+    # come out as doubled layers that would otherwise close every column on the floor).
+    inside_after = depth > 0 if seam is None else hit_up
     inside_before = np.zeros(n, bool)
     inside_before[1:] = inside_after[:-1]
     inside_before[first] = False
@@ -178,29 +219,18 @@ def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal):
     ends_z = np.concatenate([z[leaves], np.full(int(open_bottom.sum()), ground)])
     order = np.lexsort((-ends_z, ends_col))
     ends_col, ends_z = ends_col[order], ends_z[order]
-    top, bottom = tops_z, np.maximum(ends_z, ground)
+    return tops_col, tops_z, np.maximum(ends_z, ground), nx, ny
 
-    # Quantise heights relative to the ground (to the cell size: tops within half a cell)
-    # so flat but noisy spans merge into few boxes.
-    z_step = cell
-    top = ground + np.round((top - ground) / z_step) * z_step
-    bottom = ground + np.round((bottom - ground) / z_step) * z_step
-    good = top > bottom + 1e-9
-    col, top, bottom = tops_col[good], top[good], bottom[good]
-    if col.size == 0:
-        return np.zeros((0, 2, 3))
-    iy, ix = col // nx, col % nx
 
-    # Runs along x of equal spans, then stacks along y of equal runs.
+def merge_spans(iy, ix, top, bottom, lo, cell):
+    """(B, 2, 3) boxes from cell spans: runs along x of equal spans, then stacks along y of equal runs."""
     order = np.lexsort((ix, bottom, top, iy))
     iy, ix, top, bottom = iy[order], ix[order], top[order], bottom[order]
     new = np.ones(iy.size, bool)
     new[1:] = (iy[1:] != iy[:-1]) | (top[1:] != top[:-1]) | (bottom[1:] != bottom[:-1]) | (ix[1:] != ix[:-1] + 1)
-    run = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
     ends = np.append(starts[1:], iy.size) - 1
     r_y, r_x0, r_x1, r_top, r_bot = iy[starts], ix[starts], ix[ends], top[starts], bottom[starts]
-    del run
     order = np.lexsort((r_y, r_bot, r_top, r_x1, r_x0))
     r_y, r_x0, r_x1, r_top, r_bot = r_y[order], r_x0[order], r_x1[order], r_top[order], r_bot[order]
     new = np.ones(r_y.size, bool)

@@ -1,0 +1,346 @@
+"""Box fits of furniture in its own frame: the fast path tried before CoACD.
+
+Most furniture is a few boxes (a table is a top and four legs, a cabinet or a sofa
+block is one). A reconstructed (TSDF) surface hides that under noise, rounded edges
+and, when the object is not aligned with the world axes, a staircase of grid
+cells that makes CoACD slow (tens of seconds, sometimes a crash). So each object
+is first turned into its own frame (the dominant direction of its side faces, else
+its footprint's smallest bounding rectangle), closed into vertical solid spans on
+an xy grid (as in :mod:`.solidify`; sides seen without a top add wall spans), the
+span tops and bottoms snapped to a few dominant heights (within
+``height_tolerance``), and the cells of each (top, bottom) class covered greedily
+by the largest rectangles. When a few boxes cover the spans (seams and a ragged
+rim excepted), those boxes are the hulls; otherwise the caller decomposes the solid
+with CoACD.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(eq=False)
+class BoxFit:
+    """Boxes covering an object.
+
+    Attributes:
+        boxes: (B, 2, 3) float64 min/max corners in the object frame [m].
+        yaw: rotation about z from the object frame to the world frame [rad].
+        span_volume: volume of the object's solid spans (heights snapped) [m^3].
+        covered: fraction of ``span_volume`` inside the boxes.
+        cell: grid cell used [m].
+    """
+
+    boxes: np.ndarray
+    yaw: float
+    span_volume: float
+    covered: float
+    cell: float
+
+    def world_corners(self) -> np.ndarray:
+        """(B, 8, 3) float64 box corners in the world frame [m]."""
+        lo, hi = self.boxes[:, 0], self.boxes[:, 1]
+        pick = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], bool)  # (8, 3) hi or lo
+        corners = np.where(pick[None], hi[:, None, :], lo[:, None, :])
+        return rotate_z(corners.reshape(-1, 3), self.yaw).reshape(-1, 8, 3)
+
+
+def rotate_z(points: np.ndarray, angle: float) -> np.ndarray:
+    """(N, 3) points rotated by ``angle`` [rad] about the z axis."""
+    c, s = np.cos(angle), np.sin(angle)
+    out = np.array(points, np.float64, copy=True)
+    out[:, 0] = c * points[:, 0] - s * points[:, 1]
+    out[:, 1] = s * points[:, 0] + c * points[:, 1]
+    return out
+
+
+def footprint_yaw(xy: np.ndarray) -> float:
+    """Yaw in [0, pi/2) [rad] of the smallest-area rectangle around (N, 2) points [m].
+
+    The smallest rectangle has a side along an edge of the convex hull, so only the
+    hull edges' directions are tried.
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    xy = np.asarray(xy, np.float64)
+    try:
+        corners = xy[ConvexHull(xy).vertices]
+    except (QhullError, ValueError):
+        return 0.0
+    edges = np.roll(corners, -1, axis=0) - corners
+    angles = np.mod(np.arctan2(edges[:, 1], edges[:, 0]), np.pi / 2)
+    c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    u = c * corners[None, :, 0] + s * corners[None, :, 1]  # (A, P) along the candidate axis
+    v = -s * corners[None, :, 0] + c * corners[None, :, 1]
+    area = np.ptp(u, axis=1) * np.ptp(v, axis=1)
+    return float(angles[int(np.argmin(area))])
+
+
+def side_yaw(vertices: np.ndarray, faces: np.ndarray, *, max_normal_z: float = 0.3) -> float | None:
+    """Yaw in (-pi/4, pi/4] [rad] of the dominant wall directions of an object's side faces.
+
+    The area-weighted circular mean of four times the side normals' azimuth: sides at
+    right angles agree, noise averages out (steadier than a hull's edges on a rough
+    reconstruction). None when the object has (almost) no side faces.
+    """
+    tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # length = 2 * area
+    length = np.linalg.norm(normal, axis=1)
+    side = np.abs(normal[:, 2]) < max_normal_z * np.maximum(length, 1e-30)
+    if length[side].sum() < 1e-3 * max(length.sum(), 1e-30) or not side.any():
+        return None
+    azimuth = np.arctan2(normal[side, 1], normal[side, 0])
+    mean = np.sum(length[side] * np.exp(4j * azimuth))
+    if abs(mean) < 0.2 * length[side].sum():
+        return None  # round or irregular: no dominant direction
+    return float(np.angle(mean) / 4.0)
+
+
+def snap_heights(values: np.ndarray, *, tolerance: float, step: float = 0.005) -> np.ndarray:
+    """Each value replaced by the most common height (``step`` bins) within ``tolerance`` of it [m].
+
+    Greedy: the most frequent height takes every value within ``tolerance``, then the
+    most frequent of the rest, and so on (a loop over clusters, a handful per object).
+    """
+    values = np.asarray(values, np.float64)
+    if values.size == 0:
+        return values
+    bins, inverse, counts = np.unique(np.round(values / step).astype(np.int64), return_inverse=True,
+                                      return_counts=True)
+    heights = bins * step
+    # The mode's true mean height, not its bin centre: keeps tops to within a millimetre.
+    means = np.bincount(inverse, weights=values) / counts
+    snapped = np.full(bins.size, np.nan)
+    remaining = np.ones(bins.size, bool)
+    while remaining.any():
+        mode = int(np.argmax(np.where(remaining, counts, -1)))
+        members = remaining & (np.abs(heights - heights[mode]) <= tolerance)
+        snapped[members] = means[mode]
+        remaining &= ~members
+    return snapped[inverse]
+
+
+def largest_rectangle(mask: np.ndarray) -> tuple[int, int, int, int, int]:
+    """Largest all-true axis-aligned rectangle of a (ny, nx) bool mask: (area, row0, row1, col0, col1), inclusive."""
+    ny, nx = mask.shape
+    rows = np.arange(ny)[:, None]
+    last_false = np.maximum.accumulate(np.where(mask, -1, rows), axis=0)
+    run = rows - last_false  # (ny, nx) consecutive trues ending at each row
+    best = (0, 0, -1, 0, -1)
+    window = run.copy()
+    tallest = int(run.max()) if run.size else 0
+    for width in range(1, nx + 1):
+        if width > 1:
+            window = np.minimum(window[:, :-1], run[:, width - 1:])  # min of run over `width` columns
+        if tallest * width > best[0] or width == 1:
+            k = int(np.argmax(window))
+            row, col = divmod(k, window.shape[1])
+            area = int(window[row, col]) * width
+            if area > best[0]:
+                best = (area, row - int(window[row, col]) + 1, row, col, col + width - 1)
+        if window.size == 0 or int(window.max()) * nx <= best[0]:
+            break
+    return best
+
+
+def fit_boxes(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    *,
+    ground_height: float,
+    cell: float,
+    height_tolerance: float,
+    max_boxes: int,
+    min_box_cells: int = 2,
+    max_cells: int = 60_000,
+    min_slope_normal: float = 0.2,
+    seam: float | None = 0.01,
+    target_cover: float = 0.98,
+    rim_width: float = 0.04,
+    min_gain: float = 0.004,
+) -> BoxFit | None:
+    """Cover an object's solid with at most ``max_boxes`` boxes in its own frame.
+
+    Args:
+        vertices: (V, 3) float world-frame surface vertices [m] (Z-up).
+        faces: (F, 3) int triangles.
+        ground_height: floor height where open columns are closed [m].
+        cell: xy grid cell [m]; grows so the footprint holds at most ``max_cells`` cells.
+        height_tolerance: span tops and bottoms within this of a dominant height take it [m].
+        max_boxes: most boxes kept (the largest by volume).
+        min_box_cells: rectangles of fewer cells are not made into boxes.
+        max_cells: footprint cell budget.
+        min_slope_normal: see :func:`worldgen_sim.collision.solidify.solidify`.
+        seam: see :func:`worldgen_sim.collision.solidify.column_spans` [m].
+        target_cover: boxes are added, largest first, until they cover this fraction
+            of the span volume (within ``rim_width`` of a box's footprint).
+        rim_width: a reconstruction's ragged rim: spans this close to a box (and within its
+            heights, give or take 1.5 ``height_tolerance``) count as covered [m].
+        min_gain: boxes stop when the next one adds less than this fraction of the volume.
+
+    Returns:
+        The fit (check ``covered``), or None when the object has no solid spans.
+    """
+    from worldgen_sim.collision.solidify import column_spans
+
+    vertices = np.asarray(vertices, np.float64)
+    yaw = side_yaw(vertices, faces)
+    if yaw is None:
+        yaw = footprint_yaw(vertices[:, :2])
+    local = rotate_z(vertices, -yaw)
+    tri = local[np.asarray(faces, np.int64)]
+    lo = local[:, :2].min(axis=0)
+    hi = local[:, :2].max(axis=0)
+    cell = max(cell, float(np.sqrt(np.prod(np.maximum(hi - lo, 1e-9)) / max_cells)))
+    column, top, bottom, nx, ny = column_spans(tri, lo, hi, cell, ground_height, min_slope_normal, seam=seam)
+    wall_column, wall_top, wall_bottom = _wall_spans(tri, lo, cell, nx, ny, ground_height, height_tolerance,
+                                                     min_slope_normal)
+    keep = ~_explained(wall_column, wall_top, wall_bottom, column, top, bottom, nx, ny, height_tolerance)
+    wall_column, wall_top, wall_bottom = wall_column[keep], wall_top[keep], wall_bottom[keep]
+    column = np.concatenate([column, wall_column])
+    top = np.concatenate([top, wall_top])
+    bottom = np.concatenate([bottom, wall_bottom])
+    if column.size == 0:
+        return None
+    order = np.lexsort((-top, column))  # column by column, topmost first
+    column, top, bottom = column[order], top[order], bottom[order]
+    bottom = np.where(bottom <= ground_height + height_tolerance, ground_height, bottom)
+    top = snap_heights(top, tolerance=height_tolerance)
+    bottom = snap_heights(bottom, tolerance=height_tolerance)
+    good = top > bottom + 1e-6
+    if top.max() - ground_height > 5 * rim_width:
+        # A tall object's foot: reconstruction rounds the corner between floor and object
+        # into a low skirt around it, which no one can tell from the floor.
+        good &= top > ground_height + rim_width
+    column, top, bottom = column[good], top[good], bottom[good]
+    if column.size == 0:
+        return None
+    pairs, label = np.unique(np.column_stack([top, bottom]), axis=0, return_inverse=True)
+    label = label.reshape(-1)
+    thickness = pairs[:, 0] - pairs[:, 1]
+    # Spans one cell wide in their (top, bottom) class are the reconstruction's seams (a top
+    # and an underside that miss each other by a millimetre at a rim): they neither count
+    # towards the volume to cover nor become boxes.
+    robust = _robust_spans(column, label, pairs.shape[0], nx, ny)
+    if not robust.any():
+        robust[:] = True
+    span_volume = float(thickness[label[robust]].sum() * cell * cell)
+
+    rects = []  # (volume, label, row0, row1, col0, col1)
+    for k in np.argsort(-np.bincount(label[robust], weights=thickness[label[robust]], minlength=pairs.shape[0])):
+        mask = np.zeros(ny * nx, bool)
+        mask[column[(label == k) & robust]] = True
+        if not mask.any():
+            continue
+        mask = mask.reshape(ny, nx)
+        for _ in range(max_boxes):
+            area, r0, r1, c0, c1 = largest_rectangle(mask)
+            if area < min_box_cells:
+                break
+            rects.append((area * cell * cell * thickness[k], k, r0, r1, c0, c1))
+            mask[r0:r1 + 1, c0:c1 + 1] = False
+    rects.sort(key=lambda r: -r[0])
+    if not rects:
+        return None
+    # Covered: span volume inside a box's footprint grown by half a rim (a reconstruction's
+    # ragged rim is not worth a box of its own: probes and robots meet the box next to it).
+    # Boxes are taken largest first until ``target_cover`` is reached (a loop over boxes).
+    # A span is covered when it lies within a rim width of a box's footprint and within
+    # its heights (give or take the tolerance): a reconstruction's ragged rim is not worth
+    # boxes of its own, probes and robots meet the box next to it. Boxes are taken largest
+    # first until ``target_cover`` of the span volume is covered (a loop over boxes).
+    span_cell_volume = thickness[label] * cell * cell
+    span_row, span_col = column // nx, column % nx
+    span_top, span_bottom = pairs[label, 0], pairs[label, 1]
+    grow = max(1, round(rim_width / cell))
+    rim_tolerance = 1.5 * height_tolerance  # the rim's own heights: rounded edges sag
+    is_covered = np.zeros(column.size, bool)
+    kept, covered = [], 0.0
+    for rect in rects[:max_boxes]:
+        _, k, r0, r1, c0, c1 = rect
+        is_covered |= ((span_row >= r0 - grow) & (span_row <= r1 + grow) & (span_col >= c0 - grow)
+                       & (span_col <= c1 + grow) & (span_top <= pairs[k, 0] + rim_tolerance)
+                       & (span_bottom >= pairs[k, 1] - rim_tolerance))
+        now = float(span_cell_volume[is_covered & robust].sum()) / max(span_volume, 1e-30)
+        if kept and now - covered < min_gain:
+            break  # the rest are slivers of the reconstruction's side walls
+        kept.append(rect)
+        covered = now
+        if covered >= target_cover:
+            break
+    info = np.asarray([r[1:] for r in kept], np.int64)
+    k, r0, r1, c0, c1 = info.T
+    box_lo = np.column_stack([lo[0] + c0 * cell, lo[1] + r0 * cell, pairs[k, 1]])
+    box_hi = np.column_stack([lo[0] + (c1 + 1) * cell, lo[1] + (r1 + 1) * cell, pairs[k, 0]])
+    return BoxFit(np.stack([box_lo, box_hi], axis=1), yaw, span_volume, min(covered, 1.0), cell)
+
+
+def _wall_spans(tri, lo, cell, nx, ny, ground, tolerance, min_slope_normal):
+    """Spans of the cells crossed by side faces: from the lowest to the highest side-face point.
+
+    A side seen without its top (a tall cabinet's front, under a top the camera never
+    saw) closes no column; without these spans a robot would walk through it. Spans
+    reaching within ``tolerance`` of the ground stand on it. Returns column (S,),
+    top (S,), bottom (S,) as :func:`worldgen_sim.collision.solidify.column_spans`.
+    """
+    from worldgen_sim.collision.segment import sample_triangles
+
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    length = np.linalg.norm(normal, axis=1)
+    side = (np.abs(normal[:, 2]) <= min_slope_normal * length) & (length > 1e-12)
+    if not side.any():
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    points, _ = sample_triangles(tri[side], 0.5 * cell)
+    ix = np.floor((points[:, 0] - lo[0]) / cell).astype(np.int64)
+    iy = np.floor((points[:, 1] - lo[1]) / cell).astype(np.int64)
+    ok = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
+    cells = iy[ok] * nx + ix[ok]
+    z = points[ok, 2]
+    columns, inverse = np.unique(cells, return_inverse=True)
+    top = np.full(columns.size, -np.inf)
+    bottom = np.full(columns.size, np.inf)
+    np.maximum.at(top, inverse, z)
+    np.minimum.at(bottom, inverse, z)
+    bottom = np.where(bottom <= ground + tolerance, ground, bottom)
+    keep = top > bottom + tolerance  # a wall, not the edge of a slab seen edge-on
+    return columns[keep], top[keep], np.maximum(bottom[keep], ground)
+
+
+def _robust_spans(column, label, labels, nx, ny):
+    """(S,) bool: spans whose cell survives a 3x3 opening of their class's cell mask."""
+    from scipy.ndimage import binary_opening
+
+    robust = np.zeros(column.size, bool)
+    structure = np.ones((3, 3), bool)
+    for k in range(labels):  # a loop over (top, bottom) classes
+        members = np.flatnonzero(label == k)
+        if members.size < 9:
+            continue
+        mask = np.zeros(ny * nx, bool)
+        mask[column[members]] = True
+        opened = binary_opening(mask.reshape(ny, nx), structure=structure).reshape(-1)
+        robust[members] = opened[column[members]]
+    return robust
+
+
+def _explained(wall_column, wall_top, wall_bottom, column, top, bottom, nx, ny, tolerance):
+    """(W,) bool: wall spans next to (within one cell of) a column span covering their heights.
+
+    A block's sides cross the cells along its edge; those are already closed by the
+    block's own spans and must not widen it by a cell (a 5 cm table leg would double).
+    """
+    if wall_column.size == 0 or column.size == 0:
+        return np.zeros(wall_column.size, bool)
+    grid_top = np.full((ny + 2) * (nx + 2), -np.inf)
+    grid_bottom = np.full((ny + 2) * (nx + 2), np.inf)
+    padded = (column // nx + 1) * (nx + 2) + column % nx + 1
+    np.maximum.at(grid_top, padded, top)  # the cell's extent over all its spans
+    np.minimum.at(grid_bottom, padded, bottom)
+    wall_padded = (wall_column // nx + 1) * (nx + 2) + wall_column % nx + 1
+    explained = np.zeros(wall_column.size, bool)
+    for offset in (0, -1, 1, -(nx + 2), nx + 2, -(nx + 3), -(nx + 1), nx + 1, nx + 3):
+        neighbour = wall_padded + offset
+        explained |= (grid_top[neighbour] >= wall_top - tolerance) & (grid_bottom[neighbour] <= wall_bottom + tolerance)
+    return explained
