@@ -84,3 +84,23 @@ def test_core_never_imports_kit():
     pattern = re.compile(r"^\s*(import|from)\s+(omni|carb|isaacsim)\b", re.MULTILINE)
     offenders = [str(p) for d in ("worldgen_sim", "exporters") for p in (root / d).rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
+
+
+def test_progress_counts_a_reentered_stage_once():
+    import io
+
+    from worldgen_sim.progress import Progress
+
+    stream = io.StringIO()
+    progress = Progress(stream=stream)
+    with progress.stage("surface"):
+        with progress.stage("surface"):
+            with progress.stage("surface: fusion"):
+                pass
+    assert set(progress.timings) == {"surface", "surface: fusion"}
+    assert stream.getvalue().count("[worldgen] surface ...") == 1
+    quiet = Progress(quiet=True, stream=stream)
+    before = stream.getvalue()
+    with quiet.stage("align"):
+        quiet.step(1, 2)
+    assert stream.getvalue() == before and "align" in quiet.timings

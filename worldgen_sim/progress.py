@@ -37,7 +37,15 @@ class Progress:
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        """Time a named stage; records seconds in :attr:`timings`."""
+        """Time a named stage; records seconds in :attr:`timings`.
+
+        Re-entering the stage that is already running (a stage function that
+        names itself inside the pipeline's stage of the same name) is a no-op,
+        so its time is counted once.
+        """
+        if name == self._current:
+            yield
+            return
         self.log(f"[worldgen] {name} ...")
         previous, self._current = self._current, name
         start = time.perf_counter()
