@@ -24,6 +24,7 @@ from worldgen_sim.surface.views import place_views, rescale_cameras
 
 RENDERERS = ("auto", "cpu", "gsplat")
 DEPTH_SOURCES = ("auto", "render", "zbuffer")
+FUSIONS = ("auto", "open3d", "torch")
 MIN_VIEW_COVERAGE = 0.01
 """A rendered view is used when at least this fraction of its pixels holds a surface."""
 NEAR_PLANE = 0.05
@@ -70,10 +71,18 @@ def extract_surface(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress 
         report["seconds"]["render"] = round(time.perf_counter() - start, 3)
 
         start = time.perf_counter()
-        raw = fuse_depth_frames(
-            depths, colors, cameras, voxel_size=cfg.voxel_size, truncation_voxels=cfg.truncation_voxels,
-            max_depth=max_depth, min_weight=cfg.min_weight, progress=progress,
-        )  # fmt: skip
+        fusion, device = _fusion_backend(cfg)
+        report["fusion"] = fusion if fusion == "open3d" else f"torch:{device}"
+        options = {
+            "voxel_size": cfg.voxel_size, "truncation_voxels": cfg.truncation_voxels, "max_depth": max_depth,
+            "min_weight": cfg.min_weight, "progress": progress,
+        }  # fmt: skip
+        if fusion == "open3d":
+            raw = fuse_depth_frames(depths, colors, cameras, **options)
+        else:
+            from worldgen_sim.surface.fusion_torch import fuse_depth_frames_torch
+
+            raw = fuse_depth_frames_torch(depths, colors, cameras, device=device, **options)
         report["seconds"]["fusion"] = round(time.perf_counter() - start, 3)
         if raw.is_empty:
             raise WorldgenError(
@@ -173,6 +182,24 @@ def _depth_source(cfg: SurfaceCfg) -> str:
     return "render" if cuda_available()[0] else "zbuffer"
 
 
+def _fusion_backend(cfg: SurfaceCfg) -> tuple[str, str]:
+    """(``"open3d"`` or ``"torch"``, the torch device) for ``cfg.fusion``.
+
+    ``auto`` takes torch on a CUDA GPU (open3d's fusion runs on the CPU only, and its
+    wheels are too large to ship to GPU machines) or when open3d is not installed.
+    """
+    import importlib.util
+
+    if cfg.fusion == "open3d":
+        return "open3d", "cpu"
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if cfg.fusion == "torch" or device == "cuda" or importlib.util.find_spec("open3d") is None:
+        return "torch", device
+    return "open3d", "cpu"
+
+
 def _checked_gaussians(cloud: GaussianCloud, *, min_alpha: float) -> GaussianCloud:
     if len(cloud) == 0:
         raise WorldgenError("the scene has no Gaussians; nothing to mesh")
@@ -221,6 +248,7 @@ def _check_cfg(cfg: SurfaceCfg) -> None:
         (0 <= cfg.min_component_fraction <= 1, "surface.min_component_fraction must be in [0, 1]"),
         (cfg.renderer in RENDERERS, f"surface.renderer must be one of {', '.join(RENDERERS)}"),
         (cfg.depth_source in DEPTH_SOURCES, f"surface.depth_source must be one of {', '.join(DEPTH_SOURCES)}"),
+        (cfg.fusion in FUSIONS, f"surface.fusion must be one of {', '.join(FUSIONS)}, got {cfg.fusion!r}"),
     ]
     for ok, message in checks:
         if not ok:

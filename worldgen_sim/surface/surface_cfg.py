@@ -31,6 +31,10 @@ class SurfaceCfg:
             small discs: first surface only, ~10x faster on a CPU) or ``"auto"``
             (render when ``renderer`` is set explicitly or gsplat can run on a CUDA GPU,
             else zbuffer).
+        fusion: which TSDF fusion runs: ``"open3d"`` (open3d's VoxelBlockGrid, CPU),
+            ``"torch"`` (:mod:`worldgen_sim.surface.fusion_torch`, on the CUDA GPU when
+            torch sees one, else the CPU) or ``"auto"`` (torch on a CUDA GPU or when
+            open3d is not installed, else open3d).
     """
 
     enabled: bool = True
@@ -49,3 +53,4 @@ class SurfaceCfg:
     max_triangles: int = 400_000
     min_weight: float = 1.0
     depth_source: str = "auto"
+    fusion: str = "auto"
