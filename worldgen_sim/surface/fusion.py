@@ -55,17 +55,8 @@ def fuse_depth_frames(
     import open3d.core as o3c
 
     depths = np.asarray(depths)
-    if depths.ndim != 3:
-        raise WorldgenError(f"depth images must be (M, H, W), got shape {depths.shape}")
+    check_fusion_inputs(depths, colors, cameras)
     count, height, width = depths.shape
-    if len(cameras) != count:
-        raise WorldgenError(f"{count} depth images but {len(cameras)} camera poses")
-    if (cameras.height, cameras.width) != (height, width):
-        raise WorldgenError(
-            f"depth images are {width}x{height} px but the cameras are {cameras.width}x{cameras.height} px"
-        )
-    if colors is not None and np.asarray(colors).shape[:3] != depths.shape:
-        raise WorldgenError(f"colour images {np.asarray(colors).shape} do not match depth images {depths.shape}")
 
     device = o3c.Device("CPU:0")
     grid = o3d.t.geometry.VoxelBlockGrid(
@@ -114,10 +105,25 @@ def fuse_depth_frames(
     vertex_colors = None
     if "colors" in mesh.vertex:
         vertex_colors = np.clip(mesh.vertex.colors.numpy().astype(np.float32), 0.0, 1.0)
-    return _canonical_order(TriangleMesh(vertices=vertices, faces=faces, colors=vertex_colors))
+    return canonical_order(TriangleMesh(vertices=vertices, faces=faces, colors=vertex_colors))
 
 
-def _canonical_order(mesh: TriangleMesh) -> TriangleMesh:
+def check_fusion_inputs(depths: np.ndarray, colors: np.ndarray | None, cameras: CameraPath) -> None:
+    """Raise unless (M, H, W) depths, optional (M, H, W, 3) colours and M cameras of H x W agree."""
+    if depths.ndim != 3:
+        raise WorldgenError(f"depth images must be (M, H, W), got shape {depths.shape}")
+    count, height, width = depths.shape
+    if len(cameras) != count:
+        raise WorldgenError(f"{count} depth images but {len(cameras)} camera poses")
+    if (cameras.height, cameras.width) != (height, width):
+        raise WorldgenError(
+            f"depth images are {width}x{height} px but the cameras are {cameras.width}x{cameras.height} px"
+        )
+    if colors is not None and np.asarray(colors).shape[:3] != depths.shape:
+        raise WorldgenError(f"colour images {np.asarray(colors).shape} do not match depth images {depths.shape}")
+
+
+def canonical_order(mesh: TriangleMesh) -> TriangleMesh:
     """The same mesh with vertices sorted by position and faces by their vertex indices.
 
     open3d's voxel hash map hands blocks out in an order that varies from run to run, so

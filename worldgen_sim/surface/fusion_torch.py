@@ -28,7 +28,7 @@ import numpy as np
 from worldgen_sim.artifacts import CameraPath, TriangleMesh
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
-from worldgen_sim.surface.fusion import BLOCK_RESOLUTION, _canonical_order
+from worldgen_sim.surface.fusion import BLOCK_RESOLUTION, canonical_order, check_fusion_inputs
 
 MAX_GRID_VOXELS = 400_000_000
 """The largest dense grid (8 GB) fused; larger scenes need a coarser ``surface.voxel_size``."""
@@ -64,7 +64,7 @@ def fuse_depth_frames_torch(
     Returns:
         The mesh with per-vertex colours (linear RGB in [0, 1]); faces wound
         counter-clockwise seen from the observed (free-space) side; vertices and
-        faces in :func:`worldgen_sim.surface.fusion._canonical_order`.
+        faces in :func:`worldgen_sim.surface.fusion.canonical_order`.
 
     Raises:
         WorldgenError: shapes that do not agree, nothing observed, or a grid
@@ -73,7 +73,7 @@ def fuse_depth_frames_torch(
     import torch
 
     depths = np.asarray(depths)
-    _check_inputs(depths, colors, cameras)
+    check_fusion_inputs(depths, colors, cameras)
     count, height, width = depths.shape
     dev = torch.device(device)
     truncation = float(truncation_voxels) * float(voxel_size)
@@ -160,20 +160,6 @@ def fuse_depth_frames_torch(
     return _extract_mesh(tsdf, weight, color, dims, grid_origin, voxel_size=float(voxel_size), min_weight=min_weight)
 
 
-def _check_inputs(depths: np.ndarray, colors, cameras: CameraPath) -> None:
-    if depths.ndim != 3:
-        raise WorldgenError(f"depth images must be (M, H, W), got shape {depths.shape}")
-    count, height, width = depths.shape
-    if len(cameras) != count:
-        raise WorldgenError(f"{count} depth images but {len(cameras)} camera poses")
-    if (cameras.height, cameras.width) != (height, width):
-        raise WorldgenError(
-            f"depth images are {width}x{height} px but the cameras are {cameras.width}x{cameras.height} px"
-        )
-    if colors is not None and np.asarray(colors).shape[:3] != depths.shape:
-        raise WorldgenError(f"colour images {np.asarray(colors).shape} do not match depth images {depths.shape}")
-
-
 def _touch_points(depth, k: np.ndarray, cam_to_world: np.ndarray, *, truncation: float, max_depth: float):
     """(4 P, 3) float32 world points whose blocks a view activates: open3d's ``DepthTouch`` rule.
 
@@ -247,7 +233,7 @@ def _extract_mesh(
     faces = faces[:, [0, 2, 1]].astype(np.int32)
     vertex_colors = _edge_colors(vertices, color.reshape(*dims, 3).cpu().numpy(), observed_np)
     world = (vertices * voxel_size + np.asarray(grid_origin, np.float64)).astype(np.float32)
-    return _canonical_order(TriangleMesh(vertices=world, faces=faces, colors=vertex_colors))
+    return canonical_order(TriangleMesh(vertices=world, faces=faces, colors=vertex_colors))
 
 
 def _edge_colors(vertices: np.ndarray, color: np.ndarray, observed: np.ndarray) -> np.ndarray:
