@@ -85,7 +85,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-navigation", action="store_true", help="no navigation layer")
     parser.add_argument("--dynamic-objects", action="store_true", help="objects become pushable rigid bodies")
     parser.add_argument("--agent", choices=["wheeled", "quadruped", "humanoid"], help="navigation agent preset")
-    parser.add_argument("--half", action="store_true", help="write splats in half precision")
+    parser.add_argument(
+        "--half", action="store_true", help="write splats in half precision (NVIDIA's VG.035 rule wants float)"
+    )
     parser.add_argument("--renderer", choices=["auto", "cpu", "gsplat"], help="Gaussian renderer for the surface stage")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
