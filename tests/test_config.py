@@ -93,10 +93,8 @@ def test_progress_counts_a_reentered_stage_once():
 
     stream = io.StringIO()
     progress = Progress(stream=stream)
-    with progress.stage("surface"):
-        with progress.stage("surface"):
-            with progress.stage("surface: fusion"):
-                pass
+    with progress.stage("surface"), progress.stage("surface"), progress.stage("surface: fusion"):
+        pass
     assert set(progress.timings) == {"surface", "surface: fusion"}
     assert stream.getvalue().count("[worldgen] surface ...") == 1
     quiet = Progress(quiet=True, stream=stream)
@@ -104,3 +102,11 @@ def test_progress_counts_a_reentered_stage_once():
     with quiet.stage("align"):
         quiet.step(1, 2)
     assert stream.getvalue() == before and "align" in quiet.timings
+
+
+def test_public_api_resolves():
+    import worldgen_sim
+
+    assert sorted(worldgen_sim.__all__) == sorted(worldgen_sim._PUBLIC)
+    for name in worldgen_sim.__all__:
+        assert getattr(worldgen_sim, name) is not None

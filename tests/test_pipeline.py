@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from usd_checks import assert_valid_usd
+
 from worldgen_sim.config import WorldgenCfg
 from worldgen_sim.demo import write_demo_input
 from worldgen_sim.pipeline import build_world

@@ -24,20 +24,18 @@ def test_failure_leaves_existing_target_untouched(tmp_path):
     target = tmp_path / "world"
     target.mkdir()
     (target / "world.json").write_text("old")
-    with pytest.raises(RuntimeError):
-        with staged_output(target) as staging:
-            (staging / "world.json").write_text("half")
-            raise RuntimeError("stage failed")
+    with pytest.raises(RuntimeError), staged_output(target) as staging:
+        (staging / "world.json").write_text("half")
+        raise RuntimeError("stage failed")
     assert (target / "world.json").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]
 
 
 def test_interrupt_leaves_no_partial_target(tmp_path):
     target = tmp_path / "world"
-    with pytest.raises(KeyboardInterrupt):
-        with staged_output(target) as staging:
-            (staging / "world.json").write_text("half")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), staged_output(target) as staging:
+        (staging / "world.json").write_text("half")
+        raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
 
 
@@ -45,24 +43,20 @@ def test_refuses_to_replace_foreign_folder(tmp_path):
     target = tmp_path / "photos"
     target.mkdir()
     (target / "holiday.jpg").write_text("precious")
-    with pytest.raises(WorldgenError, match="not a worldgen world"):
-        with staged_output(target):
-            pass
+    with pytest.raises(WorldgenError, match="not a worldgen world"), staged_output(target):
+        pass
     assert (target / "holiday.jpg").read_text() == "precious"
 
 
 def test_refuses_file_and_missing_or_unwritable_parent(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(WorldgenError, match="is a file"):
-        with staged_output(tmp_path / "file"):
-            pass
-    with pytest.raises(WorldgenError, match="does not exist"):
-        with staged_output(tmp_path / "missing" / "world"):
-            pass
+    with pytest.raises(WorldgenError, match="is a file"), staged_output(tmp_path / "file"):
+        pass
+    with pytest.raises(WorldgenError, match="does not exist"), staged_output(tmp_path / "missing" / "world"):
+        pass
     # A read-only file system refuses even root.
-    with pytest.raises(WorldgenError, match="cannot write in"):
-        with staged_output("/proc/worldgen_world"):
-            pass
+    with pytest.raises(WorldgenError, match="cannot write in"), staged_output("/proc/worldgen_world"):
+        pass
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
@@ -71,8 +65,7 @@ def test_refuses_file_and_missing_or_unwritable_parent(tmp_path):
 
         if os.access(locked, os.W_OK):
             pytest.skip("running as a user that can write read-only folders (root)")
-        with pytest.raises(WorldgenError, match="not writable"):
-            with staged_output(locked / "world"):
-                pass
+        with pytest.raises(WorldgenError, match="not writable"), staged_output(locked / "world"):
+            pass
     finally:
         locked.chmod(0o700)

@@ -8,10 +8,11 @@ import pytest
 
 pxr = pytest.importorskip("pxr")
 
-from worldgen_sim.errors import WorldgenError  # noqa: E402
-from worldgen_sim.exporters.stage_spawn import spawn_world  # noqa: E402
-from worldgen_sim.exporters.usd_stage import create_layer_stage  # noqa: E402
-from worldgen_sim.exporters.usd_world import write_world_layer  # noqa: E402
+from worldgen_sim.exporters.stage_spawn import spawn_world
+from worldgen_sim.exporters.usd_stage import create_layer_stage
+from worldgen_sim.exporters.usd_world import write_world_layer
+
+from worldgen_sim.errors import WorldgenError
 
 GOLDEN = Path(__file__).parent / "golden"
 

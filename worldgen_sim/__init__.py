@@ -29,7 +29,16 @@ _PUBLIC = {
     "NavigationMap": "worldgen_sim.navigation.navmap",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "BuildResult",
+    "NavigationMap",
+    "Progress",
+    "WorldgenCfg",
+    "WorldgenError",
+    "build_world",
+    "load_config",
+    "verify_world",
+]
 
 
 def __getattr__(name: str):
