@@ -55,6 +55,8 @@ def _score(vertices: np.ndarray, faces: np.ndarray, truth_mesh, truth: np.ndarra
     """
     import open3d as o3d
 
+    from worldgen_sim.artifacts import TriangleMesh
+
     def distance_to(mesh_vertices, mesh_faces, points):
         scene = o3d.t.geometry.RaycastingScene()
         scene.add_triangles(
@@ -63,14 +65,7 @@ def _score(vertices: np.ndarray, faces: np.ndarray, truth_mesh, truth: np.ndarra
         )
         return scene.compute_distance(o3d.core.Tensor(np.ascontiguousarray(points, np.float32))).numpy()
 
-    rng = np.random.default_rng(0)
-    v = vertices.astype(np.float64)[faces]
-    area = 0.5 * np.linalg.norm(np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]), axis=1)
-    face = rng.choice(len(area), size=300_000, p=area / area.sum())
-    a, b = rng.random(face.size), rng.random(face.size)
-    flip = a + b > 1
-    a[flip], b[flip] = 1 - a[flip], 1 - b[flip]
-    samples = v[face, 0] + a[:, None] * (v[face, 1] - v[face, 0]) + b[:, None] * (v[face, 2] - v[face, 0])
+    samples = TriangleMesh(vertices, faces).sample_surface(300_000)
     to_truth = distance_to(truth_mesh.vertices, truth_mesh.faces, samples)
     to_mesh = distance_to(vertices, faces, truth[seen])
     out = {"accuracy_p95_m": float(np.percentile(to_truth, 95)), "accuracy_median_m": float(np.median(to_truth))}

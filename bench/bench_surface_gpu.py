@@ -27,14 +27,7 @@ def score(mesh, truth_tree, truth_count: int, *, samples: int = 1_000_000) -> di
     """Precision / recall / F at 2 and 5 cm of a mesh against true surface points (KD-tree distances)."""
     from scipy.spatial import cKDTree
 
-    rng = np.random.default_rng(0)
-    v = mesh.vertices.astype(np.float64)[mesh.faces]
-    area = 0.5 * np.linalg.norm(np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]), axis=1)
-    face = rng.choice(len(area), size=samples, p=area / area.sum())
-    a, b = rng.random(samples), rng.random(samples)
-    flip = a + b > 1
-    a[flip], b[flip] = 1 - a[flip], 1 - b[flip]
-    points = v[face, 0] + a[:, None] * (v[face, 1] - v[face, 0]) + b[:, None] * (v[face, 2] - v[face, 0])
+    points = mesh.sample_surface(samples)
     to_truth = truth_tree.query(points, workers=-1)[0]
     to_mesh = cKDTree(points).query(truth_tree.data, workers=-1)[0]
     out = {"faces": int(mesh.faces.shape[0]), "acc_p95_cm": 100 * float(np.percentile(to_truth, 95))}

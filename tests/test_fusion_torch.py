@@ -32,17 +32,6 @@ def torch_mesh(frames):
     return fuse_depth_frames_torch(depths, colors, cameras, device="cpu", **FUSION)
 
 
-def _surface_samples(mesh, count=100_000):
-    rng = np.random.default_rng(0)
-    v = mesh.vertices.astype(np.float64)[mesh.faces]
-    area = 0.5 * np.linalg.norm(np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]), axis=1)
-    face = rng.choice(len(area), size=count, p=area / area.sum())
-    a, b = rng.random(count), rng.random(count)
-    flip = a + b > 1
-    a[flip], b[flip] = 1 - a[flip], 1 - b[flip]
-    return v[face, 0] + a[:, None] * (v[face, 1] - v[face, 0]) + b[:, None] * (v[face, 2] - v[face, 0])
-
-
 def _face_normals(mesh):
     v = mesh.vertices.astype(np.float64)[mesh.faces]
     n = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
@@ -63,7 +52,7 @@ def test_torch_fusion_agrees_with_open3d(frames, torch_mesh):
         scene.add_triangles(o3d.core.Tensor(mesh.vertices), o3d.core.Tensor(mesh.faces.astype(np.uint32)))
         return scene.compute_distance(o3d.core.Tensor(points.astype(np.float32))).numpy()
 
-    ours, theirs = _surface_samples(torch_mesh), _surface_samples(reference)
+    ours, theirs = torch_mesh.sample_surface(100_000), reference.sample_surface(100_000)
     precision = np.mean(distance_to(reference, ours) < 0.02)
     recall = np.mean(distance_to(torch_mesh, theirs) < 0.02)
     assert 2 * precision * recall / (precision + recall) >= 0.95

@@ -88,18 +88,6 @@ def _seen_by_views(points: np.ndarray, truth: TriangleMesh, cameras: CameraPath)
     return seen
 
 
-def _sample_mesh(mesh: TriangleMesh, count: int, seed: int = 0) -> np.ndarray:
-    """(count, 3) points uniform by area on the mesh."""
-    rng = np.random.default_rng(seed)
-    v = mesh.vertices.astype(np.float64)[mesh.faces]
-    area = 0.5 * np.linalg.norm(np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]), axis=1)
-    face = rng.choice(len(area), size=count, p=area / area.sum())
-    a, b = rng.random(count), rng.random(count)
-    flip = a + b > 1
-    a[flip], b[flip] = 1 - a[flip], 1 - b[flip]
-    return v[face, 0] + a[:, None] * (v[face, 1] - v[face, 0]) + b[:, None] * (v[face, 2] - v[face, 0])
-
-
 def _assert_matches_room(room, mesh: TriangleMesh, cfg: SurfaceCfg) -> None:
     """F-score at 5 cm >= 0.90 and at 2 cm >= 0.75, accuracy p95 <= 3 cm (see the module docstring)."""
     from scipy.spatial import cKDTree
@@ -109,7 +97,7 @@ def _assert_matches_room(room, mesh: TriangleMesh, cfg: SurfaceCfg) -> None:
     truth_points = room.surface_points(spacing=0.01)
     seen = _seen_by_views(truth_points, room.ground_truth_mesh(), cameras)
     assert seen.mean() > 0.8, "the automatic views should see most of the room"
-    mesh_points = _sample_mesh(mesh, 200_000)
+    mesh_points = mesh.sample_surface(200_000)
     to_truth, _ = cKDTree(truth_points).query(mesh_points)
     to_mesh, _ = cKDTree(mesh_points).query(truth_points[seen])
     fscores = {}

@@ -176,6 +176,18 @@ class TriangleMesh:
     def is_empty(self) -> bool:
         return self.faces.shape[0] == 0
 
+    def sample_surface(self, count: int, *, seed: int = 0) -> np.ndarray:
+        """(count, 3) float64 points uniform by area over the triangles [m] (seeded)."""
+        rng = np.random.default_rng(seed)
+        corners = self.vertices.astype(np.float64)[self.faces]
+        edge_u, edge_v = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
+        area = 0.5 * np.linalg.norm(np.cross(edge_u, edge_v), axis=1)
+        face = rng.choice(len(area), size=count, p=area / area.sum())
+        a, b = rng.random(count), rng.random(count)
+        outside = a + b > 1  # fold the unit square's far half back onto the triangle
+        a[outside], b[outside] = 1 - a[outside], 1 - b[outside]
+        return corners[face, 0] + a[:, None] * edge_u[face] + b[:, None] * edge_v[face]
+
 
 @dataclass(eq=False)
 class SurfaceResult:
