@@ -69,3 +69,18 @@ def test_refuses_file_and_missing_or_unwritable_parent(tmp_path):
             pass
     finally:
         locked.chmod(0o700)
+
+
+def test_write_text_atomic_replaces_whole_file_with_ordinary_permissions(tmp_path):
+    import os
+
+    from worldgen_sim.staging import write_text_atomic
+
+    path = tmp_path / "report.json"
+    path.write_text("old")
+    write_text_atomic(path, "new")
+    assert path.read_text() == "new"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]

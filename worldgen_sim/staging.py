@@ -62,9 +62,7 @@ def staged_output(target: str | Path) -> Iterator[Path]:
     except OSError as exc:
         raise WorldgenError(f"output '{target}': cannot write in '{target.parent}' ({exc.strerror})") from None
     # mkdtemp makes the folder private (0700); a world is an ordinary output, so honour the umask.
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
+    staging.chmod(0o777 & ~_umask())
     try:
         yield staging
         _swap_into_place(staging, target)
@@ -91,13 +89,25 @@ def _swap_into_place(staging: Path, target: Path) -> None:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and rename it."""
+    """Write ``text`` to ``path`` through a temporary file in the same folder and rename it.
+
+    Readers never see half a file; the file gets ordinary permissions (the umask), not
+    mkstemp's private 0600.
+    """
     path = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is put straight back)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

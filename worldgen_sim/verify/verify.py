@@ -10,14 +10,13 @@ renders it as the table the CLI prints. The CLI exits non-zero when
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.staging import write_text_atomic
 from worldgen_sim.verify.drop_test import DropTestResult, run_drop_test
 from worldgen_sim.verify.validators import ValidationResult, validate_stage_file
 from worldgen_sim.verify.verify_cfg import VerifyCfg
@@ -185,14 +184,9 @@ def _drop_summary(result: DropTestResult, cfg: VerifyCfg) -> str:
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:
-    """Write JSON through a temporary file and ``os.replace``, so readers never see half a file."""
+    """Write the report through :func:`write_text_atomic`, so readers never see half a file."""
     try:
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream, indent=2)
-            stream.write("\n")
-        os.chmod(temp, 0o644)  # mkstemp creates 0600; the report is as readable as the world files
-        os.replace(temp, path)
+        write_text_atomic(path, json.dumps(data, indent=2) + "\n")
     except OSError as exc:
         raise WorldgenError(f"{path}: cannot write the verification report ({exc.strerror})") from None
 
