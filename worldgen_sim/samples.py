@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from worldgen_sim.align.transforms import premultiply_quaternions
 from worldgen_sim.artifacts import SH_C0, GaussianCloud, TriangleMesh
 
 SURFACE, FLOATER, SKY = 0, 1, 2
@@ -127,7 +128,7 @@ class SampleRoom:
         positions = cloud.positions.astype(np.float64) @ world_to_input[:3, :3].T + world_to_input[:3, 3]
         transformed = GaussianCloud(
             positions=positions.astype(np.float32),
-            rotations=_rotate_quaternions(rotation, cloud.rotations),
+            rotations=premultiply_quaternions(rotation, cloud.rotations),
             scales=(cloud.scales * scale).astype(np.float32),
             opacities=cloud.opacities.copy(),
             sh=cloud.sh.copy(),
@@ -312,28 +313,3 @@ def _camera(sx: float, sy: float) -> np.ndarray:
     pose[:3, :3] = np.column_stack([right, down, forward])
     pose[:3, 3] = (0.3, -sy / 2 + 0.8, 1.4)
     return pose
-
-
-def _rotate_quaternions(rotation: np.ndarray, quats: np.ndarray) -> np.ndarray:
-    """(N, 4) w,x,y,z quaternions pre-multiplied by the rotation matrix ``rotation`` (3, 3)."""
-    r = rotation
-    w = 0.5 * np.sqrt(max(1.0 + np.trace(r), 1e-12))
-    q = np.array([w, (r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w), (r[1, 0] - r[0, 1]) / (4 * w)])
-    if w < 1e-3:  # near 180 degrees: fall back on the largest diagonal element
-        i = int(np.argmax(np.diag(r)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = np.sqrt(max(1.0 + r[i, i] - r[j, j] - r[k, k], 1e-12)) * 2
-        q = np.zeros(4)
-        q[0] = (r[k, j] - r[j, k]) / s
-        q[1 + i] = 0.25 * s
-        q[1 + j] = (r[j, i] + r[i, j]) / s
-        q[1 + k] = (r[k, i] + r[i, k]) / s
-    w1, x1, y1, z1 = q
-    w2, x2, y2, z2 = quats.astype(np.float64).T
-    out = np.stack([
-        w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-        w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-        w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-        w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-    ], axis=1)
-    return out.astype(np.float32)
