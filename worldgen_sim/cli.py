@@ -89,6 +89,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         "--half", action="store_true", help="write splats in half precision (NVIDIA's VG.035 rule wants float)"
     )
     parser.add_argument("--renderer", choices=["auto", "cpu", "gsplat"], help="Gaussian renderer for the surface stage")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="reuse segmentations and decompositions cached here (collision.cache_dir)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -100,6 +103,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "align.camera_height": args.camera_height,
         "navigation.preset": args.agent,
         "surface.renderer": args.renderer,
+        "collision.cache_dir": str(args.cache_dir) if args.cache_dir is not None else None,
     }
     switches = {
         "align.remove_floaters": (args.no_floaters, False),
