@@ -167,18 +167,13 @@ def _warp_importable() -> bool:
 def _render_cpu(cloud, cameras, *, near, far, progress, tile_size, batch_views, num_threads, compositor):
     import torch
 
+    from worldgen_sim.runtime import torch_threads
     from worldgen_sim.surface.render_cpu import prepare_cloud, render_views
 
-    previous_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(max(1, int(num_threads)))
-    try:
-        with torch.no_grad():
-            prep = prepare_cloud(cloud, device="cpu")
-            return render_views(prep, cameras, near=near, far=far, tile_size=tile_size, batch_views=batch_views,
-                                compositor=compositor, progress=progress)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with torch_threads(num_threads), torch.no_grad():
+        prep = prepare_cloud(cloud, device="cpu")
+        return render_views(prep, cameras, near=near, far=far, tile_size=tile_size, batch_views=batch_views,
+                            compositor=compositor, progress=progress)
 
 
 def _check_inputs(cloud: GaussianCloud, cameras: CameraPath, *, near: float, far: float) -> None:
