@@ -61,7 +61,8 @@ def test_build_splats_only_writes_package(sample_ply, tmp_path):
 def test_progress_is_shown_without_quiet(sample_ply, tmp_path):
     result = worldgen("build", str(sample_ply), "-o", str(tmp_path / "w"), "--no-mesh")
     assert result.returncode == 0, result.stderr
-    assert "[worldgen] align" in result.stderr
+    assert "[worldgen] align" in result.stderr  # progress
+    assert "worldgen: INFO: align: up=" in result.stderr  # decisions, through logging
 
 
 @pytest.mark.parametrize(

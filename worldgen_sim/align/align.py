@@ -35,6 +35,7 @@ Steps (each reported in ``AlignedScene.report``):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,8 @@ from worldgen_sim.align.transforms import (
 from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+
+log = logging.getLogger(__name__)
 
 _Z = np.array([0.0, 0.0, 1.0])
 
@@ -147,9 +150,9 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
             gaussians = transform_gaussians(subset, matrix)
     frames = transform_frames(scene.frames, matrix) if scene.frames is not None else None
     cameras = transform_cameras(scene.cameras, matrix) if scene.cameras is not None else None
-    progress.log(
-        f"[worldgen]   align: up={up_used} yaw={yaw_rule} ({np.degrees(yaw):.1f} deg) "
-        f"scale={scale:.4g} ({scale_source}) kept={report.get('kept', 'n/a')}"
+    log.info(
+        "align: up=%s yaw=%s (%.1f deg) scale=%.4g (%s) kept=%s",
+        up_used, yaw_rule, np.degrees(yaw), scale, scale_source, report.get("kept", "n/a"),
     )
     return AlignedScene(
         input_to_world=matrix, scale=float(scale), gaussians=gaussians, frames=frames, cameras=cameras, report=report

@@ -15,6 +15,7 @@ gsplat path come from the torch compositor on the GPU (see render_gsplat).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ import numpy as np
 from worldgen_sim.artifacts import CameraPath, GaussianCloud
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "cpu", "gsplat")
 
@@ -152,8 +155,7 @@ def render_gaussians(
             try:
                 arrays = _render_cpu(cloud, cameras, compositor="warp", **options)
             except Exception as error:  # noqa: BLE001 (warp present but unusable: no CPU compiler, broken install)
-                if progress is not None:
-                    progress.log(f"[worldgen] warp compositor failed ({error}); using the torch compositor")
+                log.warning("warp compositor failed (%s); using the torch compositor", error)
                 arrays = _render_cpu(cloud, cameras, compositor="torch", **options)
     return RenderOutput(**arrays, backend=backend)
 

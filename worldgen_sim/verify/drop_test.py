@@ -14,6 +14,7 @@ caches them in ``~/.cache/warp`` (or ``$WARP_CACHE_PATH``, or
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from worldgen_sim.errors import WorldgenError, missing_dependency
 from worldgen_sim.progress import Progress
 from worldgen_sim.runtime import warp_settings
 from worldgen_sim.verify.verify_cfg import VerifyCfg
+
+log = logging.getLogger(__name__)
 
 GROUND = "ground"
 OBJECT = "object"
@@ -483,9 +486,9 @@ def _simulate_with_warp(wp, world_path: Path, starts: np.ndarray, *, cfg: Verify
     except ImportError:
         raise missing_dependency("newton", extra="verify", purpose="the physics drop test") from None
     wp.init()
-    progress.log(
-        f"[worldgen]   newton on '{cfg.device}': kernels compile on first use (~100 s on 2 cores), "
-        f"cached in {wp.config.kernel_cache_dir}"
+    log.info(
+        "newton on '%s': kernels compile on first use (~100 s on 2 cores), cached in %s",
+        cfg.device, wp.config.kernel_cache_dir,
     )
     builder = newton.ModelBuilder()
     try:
