@@ -144,7 +144,7 @@ class ArrayCache:
                 return {name: data[name] for name in data.files}
         except FileNotFoundError:
             return None
-        except Exception as exc:  # noqa: BLE001 (BadZipFile, EOFError, PermissionError, ...: any bad entry)
+        except Exception as exc:
             log.warning("%s cache entry %s is unreadable (%s: %s); recomputing it", self.kind, path,
                         type(exc).__name__, exc)
             return None

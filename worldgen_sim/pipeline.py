@@ -18,8 +18,8 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path

@@ -133,7 +133,8 @@ class _CliHandler(logging.Handler):
         try:
             from tqdm import tqdm
         except ImportError:
-            print(message, file=sys.stderr, flush=True)
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
         else:
             tqdm.write(message, file=sys.stderr)
 

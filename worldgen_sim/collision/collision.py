@@ -11,12 +11,10 @@ closed into a solid and decomposed by CoACD with a metric threshold.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from worldgen_sim.cache import ArrayCache, cache_key
 from worldgen_sim.artifacts import CollisionObject, CollisionWorld, ConvexHull, StaticPart, TriangleMesh
+from worldgen_sim.cache import ArrayCache, cache_key
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress

@@ -9,8 +9,8 @@ geometry.
 
 from __future__ import annotations
 
-import logging
 import hashlib
+import logging
 from pathlib import Path
 
 from worldgen_sim.artifacts import SceneInput

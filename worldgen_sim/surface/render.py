@@ -154,7 +154,7 @@ def render_gaussians(
         else:
             try:
                 arrays = _render_cpu(cloud, cameras, compositor="warp", **options)
-            except Exception as error:  # noqa: BLE001 (warp present but unusable: no CPU compiler, broken install)
+            except Exception as error:
                 log.warning("warp compositor failed (%s); using the torch compositor", error)
                 arrays = _render_cpu(cloud, cameras, compositor="torch", **options)
     return RenderOutput(**arrays, backend=backend)

@@ -46,8 +46,8 @@ def _composite(attributes, owners, tile_start, counts, *, views, width, height, 
     features = torch.zeros(pixels, FEATURES, dtype=torch.float32)
     alpha = torch.zeros(pixels, dtype=torch.float32)
     median = torch.zeros(pixels, dtype=torch.float32)
-    arrays = [wp.from_torch(tile_start.to(torch.int32).contiguous()), wp.from_torch(counts.to(torch.int32).contiguous()),
-              wp.from_torch(table)]
+    arrays = [wp.from_torch(tile_start.to(torch.int32).contiguous()),
+              wp.from_torch(counts.to(torch.int32).contiguous()), wp.from_torch(table)]
     outputs = [wp.from_torch(features), wp.from_torch(alpha), wp.from_torch(median)]
     threads = tiles * tile_size * tile_size
 
