@@ -116,7 +116,7 @@ class ArrayCache:
             handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.folder)
             try:
                 with os.fdopen(handle, "wb") as stream:
-                    np.savez(stream, **arrays)
+                    np.savez(stream, **arrays)  # type: ignore[arg-type]
                 os.replace(temporary, self.folder / f"{key}.npz")
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)

@@ -23,6 +23,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -121,7 +122,7 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
 
     layers: list[str] = []
     skipped: dict[str, str] = {}
-    reports: dict[str, dict] = {"align": aligned.report}
+    reports: dict[str, Any] = {"align": aligned.report}
 
     has_splats = cfg.usd.splats and aligned.gaussians is not None and len(aligned.gaussians) > 0
     if has_splats:

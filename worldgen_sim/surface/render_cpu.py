@@ -27,8 +27,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from torch import Tensor
+else:
+    Tensor = Any
 
 ALPHA_MIN = 1.0 / 255.0
 """Contributions with alpha below this are skipped (gsplat's ALPHA_THRESHOLD)."""
@@ -75,15 +81,15 @@ class PreparedCloud:
         sh: (N, K, 3) float32 spherical-harmonic coefficients.
     """
 
-    means: object
-    quats: object
-    scales: object
-    covariances: object
-    normals: object
-    max_scale: object
-    flat: object
-    opacities: object
-    sh: object
+    means: Tensor
+    quats: Tensor
+    scales: Tensor
+    covariances: Tensor
+    normals: Tensor
+    max_scale: Tensor
+    flat: Tensor
+    opacities: Tensor
+    sh: Tensor
 
 
 def prepare_cloud(cloud, *, device="cpu") -> PreparedCloud:
@@ -190,9 +196,9 @@ class Projected:
         tile_hi: (n, 2) int64 one past the last tile column, row covered.
     """
 
-    attributes: object
-    tile_lo: object
-    tile_hi: object
+    attributes: Tensor
+    tile_lo: Tensor
+    tile_hi: Tensor
 
 
 def project_view(prep: PreparedCloud, world_to_camera, intrinsics, *, width, height, near, far, tile_size):
@@ -328,7 +334,10 @@ def rasterize_batch(
 
     # Bin: one instance per (Gaussian, covered tile); key = tile << 32 | depth bits. Positive
     # float32 depths order like their int32 bit patterns, so one integer sort does it.
-    attributes, keys, owners, offset = [], [], [], 0
+    attributes: list[Tensor] = []
+    key_parts: list[Tensor] = []
+    owner_parts: list[Tensor] = []
+    offset = 0
     for view, proj in enumerate(projected):
         span = proj.tile_hi - proj.tile_lo
         counts = span[:, 0] * span[:, 1]
@@ -340,12 +349,12 @@ def rasterize_batch(
         tile_row = proj.tile_lo[gaussian, 1] + local // width_in_tiles
         tile = (tile_row * tiles_x + tile_col).add_(view * tiles_per_view)
         depth_bits = proj.attributes[:, 9].contiguous().view(torch.int32).long()
-        keys.append(tile.bitwise_left_shift_(32).bitwise_or_(depth_bits[gaussian]))
-        owners.append(gaussian + offset)
+        key_parts.append(tile.bitwise_left_shift_(32).bitwise_or_(depth_bits[gaussian]))
+        owner_parts.append(gaussian + offset)
         attributes.append(proj.attributes)
         offset += proj.attributes.shape[0]
-    keys, order = torch.sort(torch.cat(keys), stable=True)
-    owners = torch.cat(owners)[order]
+    keys, order = torch.sort(torch.cat(key_parts), stable=True)
+    owners = torch.cat(owner_parts)[order]
     instance_tile = keys.bitwise_right_shift_(32)
     counts = torch.bincount(instance_tile, minlength=num_tiles)
     tile_start = torch.cumsum(counts, 0) - counts
