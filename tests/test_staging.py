@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from worldgen_sim.errors import WorldgenError
@@ -12,11 +14,12 @@ def test_success_replaces_previous_world(tmp_path):
     target = tmp_path / "world"
     target.mkdir()
     (target / "world.json").write_text("{}")
-    (target / "stale.txt").write_text("old")
+    (target / "visual.usdc").write_text("old")  # a layer the new build does not write
     with staged_output(target) as staging:
         (staging / "world.json").write_text('{"new": true}')
     assert (target / "world.json").read_text() == '{"new": true}'
-    assert not (target / "stale.txt").exists()
+    assert not (target / "visual.usdc").exists()
+    assert json.loads((target / "manifest.json").read_text())["files"] == ["world.json", "manifest.json"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]  # no temporary folders left
 
 
@@ -52,7 +55,14 @@ def test_refuses_file_and_missing_or_unwritable_parent(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(WorldgenError, match="is a file"), staged_output(tmp_path / "file"):
         pass
-    with pytest.raises(WorldgenError, match="does not exist"), staged_output(tmp_path / "missing" / "world"):
+    # Missing parents are created for the build and removed again when it fails.
+    with pytest.raises(RuntimeError), staged_output(tmp_path / "missing" / "deeper" / "world"):
+        raise RuntimeError("stage failed")
+    assert not (tmp_path / "missing").exists()
+    with staged_output(tmp_path / "missing" / "deeper" / "world") as staging:
+        (staging / "world.json").write_text("{}")
+    assert (tmp_path / "missing" / "deeper" / "world" / "world.json").is_file()
+    with pytest.raises(WorldgenError, match="is a file, not a folder"), staged_output(tmp_path / "file" / "world"):
         pass
     # A read-only file system refuses even root.
     with pytest.raises(WorldgenError, match="cannot write in"), staged_output("/proc/worldgen_world"):
@@ -84,3 +94,35 @@ def test_write_text_atomic_replaces_whole_file_with_ordinary_permissions(tmp_pat
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_refuses_world_holding_user_files_and_input_inside(tmp_path):
+    target = tmp_path / "world"
+    with staged_output(target) as staging:
+        (staging / "world.json").write_text("{}")
+    (target / "verify.json").write_text("{}")  # written later by worldgen verify: replaceable
+    with staged_output(target) as staging:
+        (staging / "world.json").write_text("{}")
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(WorldgenError, match=r"holds files a build did not write \(notes.txt\)"), staged_output(target):
+        pass
+    (target / "notes.txt").unlink()
+    with pytest.raises(WorldgenError, match="lies inside the output folder"), staged_output(
+        target, inputs=[target / "world.json"]
+    ):
+        pass
+    assert (target / "world.json").is_file()
+
+
+def test_dangling_symlink_is_refused_and_folder_link_followed(tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(WorldgenError, match="symbolic link"), staged_output(link):
+        pass
+    real = tmp_path / "real"
+    real.mkdir()
+    link.unlink()
+    link.symlink_to(real)
+    with staged_output(link) as staging:
+        (staging / "world.json").write_text("{}")
+    assert link.is_symlink() and (real / "world.json").is_file()

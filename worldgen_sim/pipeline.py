@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from worldgen_sim.build_checks import check_aligned, check_layers, preflight
 from worldgen_sim.config import WorldgenCfg, config_to_dict
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
@@ -75,10 +76,9 @@ def build_world(
     cfg = cfg if cfg is not None else WorldgenCfg()
     progress = progress if progress is not None else Progress(quiet=True)
     input_path = Path(input_path)
-    if not input_path.exists():
-        raise WorldgenError(f"input '{input_path}' does not exist; expected a Gaussian .ply file or an RGB-D folder")
+    preflight(input_path, out_dir, cfg=cfg)
     started = time.perf_counter()
-    with staged_output(out_dir) as staging:
+    with staged_output(out_dir, inputs=[input_path]) as staging:
         summary = _run_stages(input_path, staging, cfg=cfg, progress=progress)
         summary["timings_s"] = dict(progress.timings, total=round(time.perf_counter() - started, 4))
         (staging / "world.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
@@ -102,6 +102,7 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         scene = load_input(input_path, cfg=cfg.input, progress=progress)
     with progress.stage("align"):
         aligned = align_scene(scene, cfg=cfg.align, progress=progress)
+    check_aligned(aligned, cfg=cfg, source=input_path)
 
     layers: list[str] = []
     skipped: dict[str, str] = {}
@@ -161,17 +162,18 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
             with progress.stage("navigation"):
                 navigation = build_navigation(collision, cfg=cfg.navigation, progress=progress)
         except WorldgenError as exc:
-            # A world without places to walk is still a valid world: keep it, say why.
-            skipped["navigation"] = str(exc)
-            progress.log(f"[worldgen] navigation layer left out: {exc}")
-        else:
-            navigation_agent = navigation.agent
-            reports["navigation"] = navigation.report
-            with progress.stage("write navigation"):
-                write_navigation_layer(out / "navigation.usdc", navigation)
-                write_navigation_json(out / "navigation.json", navigation)
-            layers.insert(0, "navigation.usdc")
+            # Asked for and not built is a failed build, never a silently missing layer.
+            raise WorldgenError(
+                f"navigation stage failed: {exc}; build without it with --no-navigation (navigation.enabled: false)"
+            ) from None
+        navigation_agent = navigation.agent
+        reports["navigation"] = navigation.report
+        with progress.stage("write navigation"):
+            write_navigation_layer(out / "navigation.usdc", navigation)
+            write_navigation_json(out / "navigation.json", navigation)
+        layers.insert(0, "navigation.usdc")
 
+    check_layers(layers, source=input_path, skipped=skipped)
     from worldgen_sim.exporters.usd_world import write_world_layer
 
     write_world_layer(

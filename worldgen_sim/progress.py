@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from worldgen_sim.interrupts import pause_point
+
 
 class Progress:
     """Prints stage starts, chunk progress and durations to a stream.
@@ -47,6 +49,7 @@ class Progress:
             yield
             return
         self.log(f"[worldgen] {name} ...")
+        pause_point(name)
         previous, self._current = self._current, name
         start = time.perf_counter()
         try:
