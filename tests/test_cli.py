@@ -64,23 +64,6 @@ def test_progress_is_shown_without_quiet(sample_ply, tmp_path):
     assert "[worldgen] align" in result.stderr
 
 
-@pytest.mark.parametrize(
-    "content, fragment",
-    [
-        (b"", "not a PLY"),
-        (b"hello world\n", "not a PLY"),
-        (b"ply\nformat binary_little_endian 1.0\nelement face 3\nend_header\n", "vertex"),
-    ],
-)
-def test_bad_ply_fails_cleanly_and_writes_nothing(tmp_path, content, fragment):
-    bad = tmp_path / "bad.ply"
-    bad.write_bytes(content)
-    out = tmp_path / "out"
-    assert_clean_failure(worldgen("build", str(bad), "-o", str(out), "--no-mesh"), "bad.ply")
-    assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ply"]
-
-
 def test_truncated_ply_keeps_existing_output(sample_ply, tmp_path):
     out = tmp_path / "world"
     assert worldgen("build", str(sample_ply), "-o", str(out), "--no-mesh", "--quiet").returncode == 0

@@ -152,12 +152,12 @@ def staged_output(target: str | Path, *, inputs: Iterable[str | Path] = ()) -> I
                 _swap_into_place(staging, target)
             except BaseException as exc:
                 full = isinstance(exc, Exception) and _disk_full(exc, target.parent)
+                free = _free_text(target.parent)
                 shutil.rmtree(staging, ignore_errors=True)
                 if full:
                     raise WorldgenError(
-                        f"output '{target}': no space left on the device holding '{target.parent}' "
-                        f"({_free_text(target.parent)} free after removing the partial build); "
-                        "free some space or choose another -o"
+                        f"output '{target}': no space left on the device holding '{target.parent}' ({free} free); "
+                        "the partial build was removed; free some space or choose another -o"
                     ) from None
                 raise
     except BaseException:
@@ -260,21 +260,25 @@ def _write_manifest(staging: Path) -> None:
 def _swap_into_place(staging: Path, target: Path) -> None:
     """Rename ``staging`` to ``target``, moving an existing target aside first and deleting it after."""
     old = None
-    with uninterruptible():
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
-            os.rmdir(old)
-            os.replace(target, old)
-            pause_point("swap")  # a SIGKILL here leaves OUT missing: recover_output restores it
-        try:
-            os.replace(staging, target)
-        except BaseException:
-            if old is not None:
-                os.replace(old, target)
-            raise
-    if old is not None:
-        pause_point("swapped")
-        shutil.rmtree(old, ignore_errors=True)
+    swapped = False
+    try:
+        with uninterruptible():  # a signal that arrives now is raised once the world is in place
+            if target.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{os.getpid()}-", dir=target.parent))
+                os.rmdir(old)
+                os.replace(target, old)
+                pause_point("swap")  # a SIGKILL here leaves OUT missing: recover_output restores it
+            try:
+                os.replace(staging, target)
+            except BaseException:
+                if old is not None:
+                    os.replace(old, target)
+                raise
+            swapped = True
+    finally:
+        if swapped and old is not None:
+            pause_point("swapped")
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _rmdir_quietly(folder: Path) -> None:
