@@ -41,8 +41,6 @@ def preflight(input_path: Path, out_dir: str | Path, *, cfg: WorldgenCfg) -> Non
             a PLY header that is malformed, promises more than the file holds or more
             Gaussians than fit in memory; a relative-depth layout without a scale source.
     """
-    if not 0.0 <= cfg.align.min_kept_fraction <= 1.0:
-        raise WorldgenError(f"align.min_kept_fraction must be in [0, 1], got {cfg.align.min_kept_fraction!r}")
     if not input_path.exists():
         raise WorldgenError(f"input '{input_path}' does not exist; expected a Gaussian .ply file or an RGB-D folder")
     check_target(out_dir, inputs=[input_path])

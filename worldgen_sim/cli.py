@@ -169,8 +169,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     with tempfile.TemporaryDirectory(prefix="worldgen-demo-") as scratch:
         input_path, camera_height = write_demo_input(Path(scratch))
-        overrides.setdefault("align.camera_height", camera_height)
         cfg = load_config(args.config, overrides=overrides)
+        if cfg.align.scale is None and cfg.align.camera_height is None:
+            cfg.align.camera_height = camera_height  # the sample room's true camera height fixes its scale
+        if not args.no_verify:
+            from worldgen_sim.extras import check_dependencies
+
+            check_dependencies(cfg, verify=True)  # before the build, not after it
         progress.log(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
         result = build_world(input_path, args.out, cfg=cfg, progress=progress)
     _print_summary(result.summary, quiet=args.quiet)

@@ -56,9 +56,6 @@ from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 
-_UP_CHOICES = ("opencv", "y", "z", "auto")
-_YAW_CHOICES = ("camera", "walls", "none")
-_ORIGIN_CHOICES = ("floor", "camera")
 _Z = np.array([0.0, 0.0, 1.0])
 
 
@@ -88,7 +85,7 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
         WorldgenError: a bad option, an empty scene, or no floor found.
     """
     progress = progress or Progress(quiet=True)
-    _check_cfg(cfg)
+    cfg.validate()
     rng = np.random.default_rng(cfg.seed)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -168,25 +165,6 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     return AlignedScene(
         input_to_world=matrix, scale=float(scale), gaussians=gaussians, frames=frames, cameras=cameras, report=report
     )
-
-
-def _check_cfg(cfg: AlignCfg) -> None:
-    if cfg.up not in _UP_CHOICES:
-        raise WorldgenError(f"align.up (--up) must be one of {', '.join(_UP_CHOICES)}, got {cfg.up!r}")
-    if cfg.yaw not in _YAW_CHOICES:
-        raise WorldgenError(f"align.yaw must be one of {', '.join(_YAW_CHOICES)}, got {cfg.yaw!r}")
-    if cfg.origin not in _ORIGIN_CHOICES:
-        raise WorldgenError(f"align.origin must be one of {', '.join(_ORIGIN_CHOICES)}, got {cfg.origin!r}")
-    if cfg.scale is not None and not (np.isfinite(cfg.scale) and cfg.scale > 0):
-        raise WorldgenError(f"align.scale (--scale) must be a positive number, got {cfg.scale!r}")
-    if cfg.camera_height is not None and not (np.isfinite(cfg.camera_height) and cfg.camera_height > 0):
-        raise WorldgenError(
-            f"align.camera_height (--camera-height) must be a positive number [m], got {cfg.camera_height!r}"
-        )
-    if not 0 < cfg.floor_max_tilt_deg < 90:
-        raise WorldgenError(f"align.floor_max_tilt_deg must be in (0, 90) degrees, got {cfg.floor_max_tilt_deg!r}")
-    if cfg.isolation_radius <= 0:
-        raise WorldgenError(f"align.isolation_radius must be > 0 [m], got {cfg.isolation_radius!r}")
 
 
 def _floor_points(scene: SceneInput, *, max_points: int, rng: np.random.Generator):

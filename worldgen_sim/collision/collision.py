@@ -46,7 +46,7 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     )
 
     progress = progress if progress is not None else Progress(quiet=True)
-    _check_cfg(cfg)
+    cfg.validate()
     materials = load_material_library(cfg.materials)  # fail on a bad library before any heavy work
     vertices, faces, bad_faces = _clean_input(mesh)
     timings: dict[str, float] = {}
@@ -162,33 +162,6 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     }
     return CollisionWorld(static_parts, objects, {k: materials[k] for k in sorted(materials)},
                           dynamic_objects=cfg.dynamic_objects, report=report)
-
-
-def _check_cfg(cfg: CollisionCfg) -> None:
-    checks = [
-        ("plane_distance", cfg.plane_distance > 0, "> 0 [m]"),
-        ("min_plane_area", cfg.min_plane_area > 0, "> 0 [m^2]"),
-        ("min_object_size", cfg.min_object_size >= 0, ">= 0 [m]"),
-        ("coacd_threshold", cfg.coacd_threshold > 0, "> 0 [m]"),
-        ("max_hull_vertices", 4 <= cfg.max_hull_vertices <= 255, "in [4, 255] (PhysX GPU hulls: <= 64)"),
-        ("object_timeout", cfg.object_timeout > 0, "> 0 [s]"),
-        ("workers", cfg.workers >= 0, ">= 0 (0: one per core)"),
-        ("normal_angle", 0 < cfg.normal_angle < 90, "in (0, 90) [deg]"),
-        ("wall_height_fraction", 0 < cfg.wall_height_fraction <= 1, "in (0, 1]"),
-        ("solid_cell", cfg.solid_cell > 0, "> 0 [m]"),
-        ("convex_tolerance", cfg.convex_tolerance >= 0, ">= 0"),
-        ("coacd_iterations", cfg.coacd_iterations >= 1, ">= 1"),
-        ("box_height_tolerance", cfg.box_height_tolerance >= 0, ">= 0 [m]"),
-        ("max_boxes", cfg.max_boxes >= 0, ">= 0 (0: no box fit)"),
-        ("box_cover", 0 < cfg.box_cover <= 1, "in (0, 1]"),
-        ("coacd_max_hulls", cfg.coacd_max_hulls >= 1, ">= 1"),
-        ("coacd_cell", cfg.coacd_cell > 0, "> 0 [m]"),
-        ("contact_offset", cfg.contact_offset >= 0, ">= 0 [m]"),
-        ("rest_offset", cfg.rest_offset < cfg.contact_offset or cfg.contact_offset == 0, "< contact_offset [m]"),
-    ]
-    for key, ok, expected in checks:
-        if not ok:
-            raise WorldgenError(f"option 'collision.{key}' must be {expected}, got {getattr(cfg, key)!r}")
 
 
 def _clean_input(mesh: TriangleMesh) -> tuple[np.ndarray, np.ndarray, int]:

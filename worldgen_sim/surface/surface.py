@@ -22,9 +22,6 @@ from worldgen_sim.surface.fusion import fuse_depth_frames, zbuffer_depth_maps
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
 from worldgen_sim.surface.views import place_views, rescale_cameras
 
-RENDERERS = ("auto", "cpu", "gsplat")
-DEPTH_SOURCES = ("auto", "render", "zbuffer")
-FUSIONS = ("auto", "open3d", "torch")
 MIN_VIEW_COVERAGE = 0.01
 """A rendered view is used when at least this fraction of its pixels holds a surface."""
 NEAR_PLANE = 0.05
@@ -53,7 +50,7 @@ def extract_surface(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress 
             empty mesh after fusion.
     """
     progress = progress if progress is not None else Progress(quiet=True)
-    _check_cfg(cfg)
+    cfg.validate()
     report: dict = {"voxel_size": cfg.voxel_size, "seconds": {}}
     with progress.stage("surface"):
         start = time.perf_counter()
@@ -234,22 +231,3 @@ def _checked_frames(frames: RGBDFrames) -> RGBDFrames:
 
 def _camera_slice(cameras: CameraPath, keep) -> CameraPath:
     return CameraPath(cameras.intrinsics[keep], cameras.cam_to_world[keep], cameras.width, cameras.height)
-
-
-def _check_cfg(cfg: SurfaceCfg) -> None:
-    checks = [
-        (cfg.voxel_size > 0, "surface.voxel_size must be > 0 [m]"),
-        (cfg.truncation_voxels >= 1, "surface.truncation_voxels must be >= 1"),
-        (cfg.image_width >= 16 and cfg.image_height >= 16, "surface.image_width/image_height must be >= 16 px"),
-        (0 < cfg.fov_deg < 170, "surface.fov_deg must be in (0, 170) degrees"),
-        (cfg.num_views >= 1, "surface.num_views must be >= 1"),
-        (cfg.max_depth > 0, "surface.max_depth must be > 0 [m]"),
-        (0 < cfg.min_alpha <= 1, "surface.min_alpha must be in (0, 1]"),
-        (0 <= cfg.min_component_fraction <= 1, "surface.min_component_fraction must be in [0, 1]"),
-        (cfg.renderer in RENDERERS, f"surface.renderer must be one of {', '.join(RENDERERS)}"),
-        (cfg.depth_source in DEPTH_SOURCES, f"surface.depth_source must be one of {', '.join(DEPTH_SOURCES)}"),
-        (cfg.fusion in FUSIONS, f"surface.fusion must be one of {', '.join(FUSIONS)}, got {cfg.fusion!r}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise WorldgenError(message)
