@@ -147,19 +147,21 @@ def _scaled_copy(sample_ply: Path, factor: float, where: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "options, fragment",
+    "options, fragments",
     [
-        (["--scale", "1e30"], "scale 1e+30"),
-        (["--camera-height", "1e6"], "camera height 1e+06"),
-        (["--scale", "1e-30"], "scale 1e-30"),
-        (None, "input units taken as metres"),  # coordinates of 1e30 in a file read as metres
+        (["--scale", "1e30"], ["align.scale", "1e+30"]),  # refused by the config check, before reading
+        (["--camera-height", "1e6"], ["align.camera_height"]),
+        (["--scale", "1e-30"], ["align.scale"]),
+        (["--scale", "1e5"], ["m across", "scale 1e+05"]),  # a legal option, an absurd world
+        (["--scale", "1e-4"], ["m across", "scale 0.0001"]),
+        (None, ["m across", "input units taken as metres"]),  # coordinates of 1e30, read as metres
     ],
 )
-def test_absurd_scale_or_coordinates_fail_instead_of_an_empty_world(sample_ply, tmp_path, options, fragment):
+def test_absurd_scale_or_coordinates_fail_instead_of_an_empty_world(sample_ply, tmp_path, options, fragments):
     source = sample_ply if options is not None else _scaled_copy(sample_ply, 1e30, tmp_path)
     out = tmp_path / "w"
     result = worldgen("build", str(source), "-o", str(out), "--no-mesh", *(options or []))
-    assert_clean_failure(result, "m across", fragment)
+    assert_clean_failure(result, *fragments)
     assert not out.exists() and leftovers(tmp_path) == []
 
 

@@ -14,6 +14,7 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
     world.json        provenance, transform, counts, timings, effective config
     navigation.json   agent, walkable regions, spawn points (+ navigation.npz grids)
     config.yaml       the effective configuration
+    manifest.json     the files above (a rebuild replaces OUT only if it holds nothing else)
 """
 
 from __future__ import annotations
