@@ -467,3 +467,20 @@ def without_timings(data):
     if isinstance(data, list):
         return [without_timings(v) for v in data]
     return data
+
+
+def test_two_full_builds_are_byte_identical_but_for_timings(sample_ply, tmp_path):
+    """Mesh, colliders and navigation too (the small fast config): same input, same bytes."""
+    config = tmp_path / "fast.yaml"
+    config.write_text(FAST_FULL_CONFIG)
+    worlds = [tmp_path / "a", tmp_path / "b"]
+    for out in worlds:
+        result = worldgen("build", str(sample_ply), "-o", str(out), "--camera-height", "1.4", "--quiet",
+                          "--config", str(config))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    first, second = (snapshot(out) for out in worlds)
+    assert first.keys() == second.keys()
+    assert {"visual.usdc", "collision.usdc", "navigation.usdc", "navigation.json"} <= set(first)
+    differing = [name for name in first if name != "world.json" and first[name] != second[name]]
+    assert differing == []
+    assert without_timings(json.loads(first["world.json"])) == without_timings(json.loads(second["world.json"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -126,3 +127,38 @@ def test_dangling_symlink_is_refused_and_folder_link_followed(tmp_path):
     with staged_output(link) as staging:
         (staging / "world.json").write_text("{}")
     assert link.is_symlink() and (real / "world.json").is_file()
+
+
+def test_world_from_before_manifests_is_judged_by_the_pipeline_file_names(tmp_path):
+    target = tmp_path / "world"
+    target.mkdir()
+    for name in ("world.json", "world.usda", "splats.usdc", "navigation.npz", "config.yaml"):
+        (target / name).write_text("old")
+    (target / ".verify.json.tmpab12").write_text("half")  # an interrupted write_text_atomic
+    with staged_output(target) as staging:
+        (staging / "world.json").write_text("{}")
+    assert sorted(p.name for p in target.iterdir()) == ["manifest.json", "world.json"]
+    # A name the manifest does not list is the user's, even if a build could write it elsewhere.
+    (target / "visual.usdc").write_text("someone else's")
+    with pytest.raises(WorldgenError, match="visual.usdc"), staged_output(target):
+        pass
+
+
+def test_recover_output_restores_a_missing_world_from_a_dead_builds_old_folder(tmp_path):
+    import subprocess
+    import sys
+
+    from worldgen_sim.staging import recover_output
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    old = tmp_path / f".world.old-{dead.pid}-abc"
+    old.mkdir()
+    (old / "world.json").write_text("old world")
+    assert recover_output(tmp_path / "world") is not None
+    assert (tmp_path / "world" / "world.json").read_text() == "old world" and not old.exists()
+    assert recover_output(tmp_path / "world") is None  # present: nothing to do
+    live = tmp_path / f".other.old-{os.getpid()}-abc"  # a live build mid-swap: left alone
+    live.mkdir()
+    (live / "world.json").write_text("{}")
+    assert recover_output(tmp_path / "other") is None and live.exists()
