@@ -41,17 +41,8 @@ collision:
 
 
 @pytest.fixture(scope="module")
-def sample_ply(tmp_path_factory) -> Path:
-    """The synthetic room in Lyra 2.0 layout (~20 k Gaussians) with floaters and a sky shell."""
-    path = tmp_path_factory.mktemp("input") / "scene.ply"
-    result = worldgen("sample", str(path), "--spacing", "0.08", "--scale", "0.5", "--floaters", "200", "--sky", "300")
-    assert result.returncode == 0, result.stderr
-    return path
-
-
-@pytest.fixture(scope="module")
 def earlier_world(sample_ply, tmp_path_factory) -> Path:
-    """A splats-only world, built once; tests copy it."""
+    """A splats-only world from conftest's ``sample_ply`` (the sample room, ~20 k Gaussians), built once."""
     out = tmp_path_factory.mktemp("earlier") / "world"
     result = worldgen("build", str(sample_ply), "-o", str(out), *SPLATS_ONLY)
     assert result.returncode == 0, result.stderr

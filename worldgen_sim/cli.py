@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     except _UsageError as exc:
         print(f"worldgen: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    from worldgen_sim.progress import configure_cli_logging
+
+    configure_cli_logging(quiet=getattr(args, "quiet", False))
     install_signal_handlers()
     try:
         _recover(args)
@@ -120,6 +123,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         "--half", action="store_true", help="write splats in half precision (NVIDIA's VG.035 rule wants float)"
     )
     parser.add_argument("--renderer", choices=["auto", "cpu", "gsplat"], help="Gaussian renderer for the surface stage")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="reuse segmentations and decompositions cached here (collision.cache_dir)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -131,6 +137,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "align.camera_height": args.camera_height,
         "navigation.preset": args.agent,
         "surface.renderer": args.renderer,
+        "collision.cache_dir": str(args.cache_dir) if args.cache_dir is not None else None,
     }
     switches = {
         "align.remove_floaters": (args.no_floaters, False),
@@ -176,7 +183,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             from worldgen_sim.extras import check_dependencies
 
             check_dependencies(cfg, verify=True)  # before the build, not after it
-        progress.log(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
+        progress.write(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
         result = build_world(input_path, args.out, cfg=cfg, progress=progress)
     _print_summary(result.summary, quiet=args.quiet)
     if args.no_verify:

@@ -24,8 +24,8 @@ from worldgen_sim.exporters.usd_cfg import UsdCfg
 from worldgen_sim.io.input_cfg import InputCfg
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
-from worldgen_sim.verify.verify_cfg import VerifyCfg
 from worldgen_sim.validation import check_value
+from worldgen_sim.verify.verify_cfg import VerifyCfg
 from worldgen_sim.yaml_files import read_yaml_mapping
 
 __all__ = ["WorldgenCfg", "config_from_dict", "config_to_dict", "load_config"]

@@ -26,8 +26,13 @@ from contextlib import contextmanager
 __all__ = ["Interrupted", "install_signal_handlers", "pause_point", "uninterruptible"]
 
 _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-_held = 0
-_pending: int | None = None
+
+
+class _Held:
+    """How many uninterruptible blocks are open, and the signal that arrived meanwhile."""
+
+    depth = 0
+    pending: int | None = None
 
 
 class Interrupted(KeyboardInterrupt):
@@ -59,9 +64,8 @@ def install_signal_handlers() -> None:
 
 
 def _on_signal(signum: int, frame) -> None:
-    global _pending
-    if _held:
-        _pending = signum  # raised when the uninterruptible block ends
+    if _Held.depth:
+        _Held.pending = signum  # raised when the uninterruptible block ends
         return
     raise Interrupted(signum)
 
@@ -69,14 +73,13 @@ def _on_signal(signum: int, frame) -> None:
 @contextmanager
 def uninterruptible() -> Iterator[None]:
     """Hold back the signals of :func:`install_signal_handlers` until the block ends."""
-    global _held, _pending
-    _held += 1
+    _Held.depth += 1
     try:
         yield
     finally:
-        _held -= 1
-        if not _held and _pending is not None:
-            signum, _pending = _pending, None
+        _Held.depth -= 1
+        if not _Held.depth and _Held.pending is not None:
+            signum, _Held.pending = _Held.pending, None
             raise Interrupted(signum)
 
 

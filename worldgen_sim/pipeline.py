@@ -20,6 +20,7 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from worldgen_sim.config import WorldgenCfg, config_to_dict
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.staging import staged_output
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FORMAT_VERSION", "BuildResult", "build_world"]
 
@@ -89,7 +92,7 @@ def build_world(
         summary["timings_s"] = dict(progress.timings, total=round(time.perf_counter() - started, 4))
         (staging / "world.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
     out_dir = Path(out_dir).absolute()
-    progress.log(f"[worldgen] wrote {out_dir / 'world.usda'}")
+    log.info("wrote %s", out_dir / "world.usda")
     return BuildResult(out_dir=out_dir, world_usd=out_dir / "world.usda", summary=summary)
 
 

@@ -35,7 +35,7 @@ Steps (each reported in ``AlignedScene.report``):
 
 from __future__ import annotations
 
-import time
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +55,8 @@ from worldgen_sim.align.transforms import (
 from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+
+log = logging.getLogger(__name__)
 
 _Z = np.array([0.0, 0.0, 1.0])
 
@@ -87,8 +89,6 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     progress = progress or Progress(quiet=True)
     cfg.validate()
     rng = np.random.default_rng(cfg.seed)
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
 
     with progress.stage("align: floor"):
         points, weights, points_source = _floor_points(scene, max_points=cfg.floor_max_points, rng=rng)
@@ -100,9 +100,7 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
                 f"align.floor_max_tilt_deg (now {cfg.floor_max_tilt_deg:g})"
             )
     plane = search.plane
-    seconds["floor"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
     level = rotation_between(plane.normal, _Z) @ up_rotation  # input -> floor-levelled frame
     normal_in = up_rotation.T @ plane.normal
     offset_in = plane.offset  # normal_in . x = offset_in on the floor, in input units
@@ -118,7 +116,6 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     translation = np.array([-centre[0], -centre[1], -scale * offset_in])
     matrix = similarity_matrix(scale=scale, rotation=rotation, translation=translation)
     floor_lo, floor_hi = floor_lo - centre, floor_hi - centre
-    seconds["frame"] = time.perf_counter() - clock
 
     report = {
         "up": cfg.up,
@@ -143,24 +140,19 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
         "input_to_world": matrix.tolist(),
     }
 
-    clock = time.perf_counter()
     gaussians = None
     if scene.gaussians is not None:
         with progress.stage("align: filters"):
             keep, counts = _clean(scene, matrix, cfg, floor_lo, floor_hi)
         report.update(counts)
-        seconds["filters"] = time.perf_counter() - clock
-        clock = time.perf_counter()
         with progress.stage("align: transform"):
             subset = scene.gaussians if keep.all() else scene.gaussians.subset(keep)
             gaussians = transform_gaussians(subset, matrix)
     frames = transform_frames(scene.frames, matrix) if scene.frames is not None else None
     cameras = transform_cameras(scene.cameras, matrix) if scene.cameras is not None else None
-    seconds["transform"] = time.perf_counter() - clock
-    report["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
-    progress.log(
-        f"[worldgen]   align: up={up_used} yaw={yaw_rule} ({np.degrees(yaw):.1f} deg) "
-        f"scale={scale:.4g} ({scale_source}) kept={report.get('kept', 'n/a')}"
+    log.info(
+        "align: up=%s yaw=%s (%.1f deg) scale=%.4g (%s) kept=%s",
+        up_used, yaw_rule, np.degrees(yaw), scale, scale_source, report.get("kept", "n/a"),
     )
     return AlignedScene(
         input_to_world=matrix, scale=float(scale), gaussians=gaussians, frames=frames, cameras=cameras, report=report

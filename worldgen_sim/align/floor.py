@@ -141,7 +141,8 @@ def find_floor(
         return FloorSearch(
             None,
             f"no plane under the scene: the best roughly horizontal plane holds {score[best]:.1%} of the points "
-            f"with {below[best]:.1%} below it (need >= {min_floor_fraction:.0%} on it and <= {max_below_fraction:.0%} below)",
+            f"with {below[best]:.1%} below it "
+            f"(need >= {min_floor_fraction:.0%} on it and <= {max_below_fraction:.0%} below)",
         )
     best = int(np.flatnonzero(valid)[np.argmax(score[valid])])
     normal, offset, tolerance = _refine(points[core], weights[core], normals[best], offsets[best], tolerance)

@@ -211,7 +211,8 @@ def project_view(prep: PreparedCloud, world_to_camera, intrinsics, *, width, hei
     device = prep.means.device
     rot = torch.as_tensor(world_to_camera[:3, :3], dtype=torch.float32, device=device)
     trans = torch.as_tensor(world_to_camera[:3, 3], dtype=torch.float32, device=device)
-    fx, fy, cx, cy = (float(intrinsics[0, 0]), float(intrinsics[1, 1]), float(intrinsics[0, 2]), float(intrinsics[1, 2]))
+    fx, fy = float(intrinsics[0, 0]), float(intrinsics[1, 1])
+    cx, cy = float(intrinsics[0, 2]), float(intrinsics[1, 2])
     lim_x_pos = (width - cx) / fx + 0.3 * 0.5 * width / fx
     lim_x_neg = cx / fx + 0.3 * 0.5 * width / fx
     lim_y_pos = (height - cy) / fy + 0.3 * 0.5 * height / fy
@@ -293,8 +294,8 @@ def _covariance_rotation(rotation: np.ndarray) -> np.ndarray:
     """(6, 6) M with ``vec6(R S R^T) = vec6(S) @ M`` for symmetric S stored as xx, xy, xz, yy, yz, zz."""
     matrix = np.zeros((6, 6))
     for col, (i, j) in enumerate(_PAIRS):
-        for row, (k, l) in enumerate(_PAIRS):
-            matrix[row, col] = rotation[i, k] * rotation[j, l] + (rotation[i, l] * rotation[j, k] if k != l else 0.0)
+        for row, (k, m) in enumerate(_PAIRS):
+            matrix[row, col] = rotation[i, k] * rotation[j, m] + (rotation[i, m] * rotation[j, k] if k != m else 0.0)
     return matrix
 
 
@@ -386,7 +387,8 @@ def rasterize_batch(
     features = torch.cat([instance_attr[:, 6:6 + FEATURES], torch.zeros(1, FEATURES, device=device)])
     features[:, 3] = 0.0
     plane = instance_attr[:, 13:16]
-    plane = torch.stack([plane[:, 0], plane[:, 1], plane[:, 0] * centre[:, 0] + plane[:, 1] * centre[:, 1] + plane[:, 2]], 1)
+    through_centre = plane[:, 0] * centre[:, 0] + plane[:, 1] * centre[:, 1] + plane[:, 2]
+    plane = torch.stack([plane[:, 0], plane[:, 1], through_centre], 1)
     plane = torch.cat([plane, torch.tensor([[0.0, 0.0, 1.0]], device=device)])
     z, half = instance_attr[:, 9], instance_attr[:, 16]
     depth_bounds = torch.cat([torch.stack([z - half, z + half], 1), torch.zeros(1, 2, device=device)])
@@ -578,7 +580,8 @@ def composite_dense(projected: Projected, *, width, height, chunk=256):
         median = torch.where(crossing.any(dim=1), (crossing * depth).sum(dim=1), median)
         # Once a pixel is cut off it takes nothing more: freeze its transmittance at zero.
         transmittance = torch.where(included.all(dim=1), after[:, -1], 0.0)
-    return accumulated.reshape(height, width, FEATURES), alpha_total.reshape(height, width), median.reshape(height, width)
+    return (accumulated.reshape(height, width, FEATURES), alpha_total.reshape(height, width),
+            median.reshape(height, width))
 
 
 def empty_outputs(count: int, height: int, width: int) -> dict[str, np.ndarray]:
