@@ -14,6 +14,7 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
     world.json        provenance, transform, counts, timings, effective config
     navigation.json   agent, walkable regions, spawn points (+ navigation.npz grids)
     config.yaml       the effective configuration
+    manifest.json     the files above (a rebuild replaces OUT only if it holds nothing else)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from worldgen_sim.build_checks import check_aligned, check_layers, preflight
 from worldgen_sim.config import WorldgenCfg, config_to_dict
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
@@ -84,8 +86,9 @@ def build_world(
     progress = progress if progress is not None else Progress(quiet=True)
     input_path = Path(input_path)
     _preflight(input_path, cfg)
+    preflight(input_path, out_dir, cfg=cfg)
     started = time.perf_counter()
-    with staged_output(out_dir) as staging:
+    with staged_output(out_dir, inputs=[input_path]) as staging:
         summary = _run_stages(input_path, staging, cfg=cfg, progress=progress)
         summary["timings_s"] = dict(progress.timings, total=round(time.perf_counter() - started, 4))
         (staging / "world.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
@@ -119,6 +122,7 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         scene = load_input(input_path, cfg=cfg.input, progress=progress)
     with progress.stage("align"):
         aligned = align_scene(scene, cfg=cfg.align, progress=progress)
+    check_aligned(aligned, cfg=cfg, source=input_path)
 
     layers: list[str] = []
     skipped: dict[str, str] = {}
@@ -178,17 +182,18 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
             with progress.stage("navigation"):
                 navigation = build_navigation(collision, cfg=cfg.navigation, progress=progress)
         except WorldgenError as exc:
-            # A world without places to walk is still a valid world: keep it, say why.
-            skipped["navigation"] = str(exc)
-            log.warning("navigation layer left out: %s", exc)
-        else:
-            navigation_agent = navigation.agent
-            reports["navigation"] = navigation.report
-            with progress.stage("write navigation"):
-                write_navigation_layer(out / "navigation.usdc", navigation)
-                write_navigation_json(out / "navigation.json", navigation)
-            layers.insert(0, "navigation.usdc")
+            # Asked for and not built is a failed build, never a silently missing layer.
+            raise WorldgenError(
+                f"navigation stage failed: {exc}; build without it with --no-navigation (navigation.enabled: false)"
+            ) from None
+        navigation_agent = navigation.agent
+        reports["navigation"] = navigation.report
+        with progress.stage("write navigation"):
+            write_navigation_layer(out / "navigation.usdc", navigation)
+            write_navigation_json(out / "navigation.json", navigation)
+        layers.insert(0, "navigation.usdc")
 
+    check_layers(layers, source=input_path, skipped=skipped)
     from worldgen_sim.exporters.usd_world import write_world_layer
 
     write_world_layer(

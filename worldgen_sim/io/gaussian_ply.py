@@ -38,6 +38,8 @@ from worldgen_sim.artifacts import GaussianCloud
 from worldgen_sim.errors import WorldgenError
 
 LAYOUTS = ("inria", "lyra2", "lyra1")
+RELATIVE_DEPTH_LAYOUTS = ("lyra1",)
+"""Layouts whose positions have no metric scale: a build needs ``align.scale`` or ``align.camera_height``."""
 SH_REST_COUNTS = {0: 0, 1: 9, 2: 24, 3: 45}
 """Number of ``f_rest_*`` properties per SH degree."""
 
@@ -195,6 +197,14 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
             )
     else:
         lines_before = sum(e["count"] for e in elements[:vertex_index])
+        # Every ASCII value takes at least two bytes ("0" and a separator): a cheap bound that
+        # catches a header promising far more rows than the file could hold before any allocation.
+        at_least = header_bytes + 2 * vertex["count"] * len(vertex["props"])
+        if file_size < at_least:
+            raise WorldgenError(
+                f"{path}: truncated ASCII PLY: the header promises {vertex['count']} Gaussians "
+                f"(at least {at_least} bytes) but the file has {file_size} bytes"
+            )
     return PlyInfo(
         path=path,
         format=fmt,
@@ -209,6 +219,47 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
         header_lines=len(lines) + 2,
         lines_before_vertex=lines_before,
     )
+
+
+def read_memory_bytes(info: PlyInfo) -> int:
+    """Bytes :func:`read_gaussian_ply` allocates for ``info``'s Gaussians: the float32 outputs
+    (positions 3, rotations 4, scales 3, opacity 1 and 3 * (degree + 1)**2 SH values per row)."""
+    per_row = 4 * (3 + 4 + 3 + 1 + 3 * (info.sh_degree + 1) ** 2)
+    return info.count * per_row
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can give this process now [bytes] (Linux ``MemAvailable``), None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_read_memory(info: PlyInfo) -> None:
+    """Refuse, before allocating, a file whose Gaussians cannot fit in the memory available now.
+
+    Raises:
+        WorldgenError: naming the file, the declared count and the size the read would need.
+    """
+    need = read_memory_bytes(info)
+    available = available_memory_bytes()
+    if available is not None and need > available:
+        raise WorldgenError(
+            f"{info.path}: the header declares {info.count} Gaussians (SH degree {info.sh_degree}); reading them "
+            f"needs {_gib(need)} of memory but {_gib(available)} is available"
+        )
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
 
 
 def _detect_layout(path: Path, props: list[str], layout: str) -> tuple[str, int]:
@@ -274,6 +325,7 @@ def read_gaussian_ply(
     if nonfinite not in ("drop", "error"):
         raise WorldgenError(f"input.nonfinite: unknown value '{nonfinite}'; expected 'drop' or 'error'")
     info = inspect_gaussian_ply(path, layout=layout)
+    check_read_memory(info)
     n, k = info.count, (info.sh_degree + 1) ** 2
     positions = np.empty((n, 3), np.float32)
     rotations = np.empty((n, 4), np.float32)
