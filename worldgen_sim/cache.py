@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from worldgen_sim.reports import CacheRecord
+
 __all__ = ["ArrayCache", "cache_key", "library_versions"]
 
 log = logging.getLogger(__name__)
@@ -116,7 +118,7 @@ class ArrayCache:
             handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.folder)
             try:
                 with os.fdopen(handle, "wb") as stream:
-                    np.savez(stream, **arrays)
+                    np.savez(stream, **arrays)  # type: ignore[arg-type]
                 os.replace(temporary, self.folder / f"{key}.npz")
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
@@ -126,7 +128,7 @@ class ArrayCache:
                 log.warning("%s cache %s cannot be written (%s); results are not cached", self.kind, self.folder, exc)
             self._write_failed = True
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> CacheRecord:
         """What ``world.json`` says about this cache: folder, hits, misses and each key looked up."""
         hits = sum(hit for _, hit in self.lookups)
         return {

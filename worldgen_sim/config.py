@@ -136,7 +136,7 @@ def _build(cls: type, data: Any, *, source: str, prefix: str) -> Any:
     for name, value in data.items():
         hint = hints[name]
         key = f"{prefix}{name}"
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value, source=source, prefix=f"{key}.")
         else:
             try:

@@ -186,13 +186,16 @@ def make_sample_room(
                 continue  # a face pressed against a wall is never seen
             add(origin, u, v, box.color)
 
-    positions, rotations, face_colors = [], [], []
+    face_points: list[np.ndarray] = []
+    rotations: list[np.ndarray] = []
+    face_colors: list[np.ndarray] = []
     for (origin, u, v), color in zip(faces, colors):
         points, normal = _sample_face(origin, u, v, spacing, rng, furniture)
-        positions.append(points)
-        rotations.append(np.broadcast_to(_NORMAL_QUATS[tuple(int(c) for c in normal)], (len(points), 4)))
+        face_points.append(points)
+        axis = (int(normal[0]), int(normal[1]), int(normal[2]))
+        rotations.append(np.broadcast_to(np.asarray(_NORMAL_QUATS[axis]), (len(points), 4)))
         face_colors.append(np.broadcast_to(color, (len(points), 3)))
-    positions = np.concatenate(positions)
+    positions = np.concatenate(face_points)
     count = positions.shape[0]
     rgb = np.concatenate(face_colors) + rng.normal(0.0, 0.03, (count, 3))
     surface = GaussianCloud(

@@ -227,7 +227,7 @@ def _make_parents(parent: Path) -> list[Path]:
     while not folder.exists():
         missing.append(folder)
         folder = folder.parent
-    created = []
+    created: list[Path] = []
     for folder in reversed(missing):
         try:
             folder.mkdir()

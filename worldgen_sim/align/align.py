@@ -55,6 +55,7 @@ from worldgen_sim.align.transforms import (
 from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.reports import AlignReport
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,15 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     floor_xy = scale * (points[plane.inliers] @ rotation.T)[:, :2]
     floor_lo, floor_hi = np.percentile(floor_xy, 1, axis=0), np.percentile(floor_xy, 99, axis=0)
     origin_rule = cfg.origin if (cfg.origin == "floor" or camera is not None) else "floor (no camera)"
-    centre = scale * (rotation @ camera.centre)[:2] if origin_rule == "camera" else 0.5 * (floor_lo + floor_hi)
+    if camera is not None and origin_rule == "camera":
+        centre = scale * (rotation @ camera.centre)[:2]
+    else:
+        centre = 0.5 * (floor_lo + floor_hi)
     translation = np.array([-centre[0], -centre[1], -scale * offset_in])
     matrix = similarity_matrix(scale=scale, rotation=rotation, translation=translation)
     floor_lo, floor_hi = floor_lo - centre, floor_hi - centre
 
-    report = {
+    report: AlignReport = {
         "up": cfg.up,
         "up_used": up_used,
         "up_source": up_source,
@@ -310,12 +314,12 @@ def _walls_angle(levelled, weights, plane, rng, max_points=40000) -> float | Non
     return float((angle + np.pi / 4) % (np.pi / 2) - np.pi / 4)
 
 
-def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, dict]:
+def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, AlignReport]:
     """Keep mask over the input Gaussians and the per-filter counts (world-frame tests)."""
     cloud = scene.gaussians
     positions = transform_points(cloud.positions, matrix).astype(np.float32)
     keep = np.isfinite(positions).all(1)
-    counts = {"input_gaussians": len(cloud), "removed_invalid": int((~keep).sum())}
+    counts: AlignReport = {"input_gaussians": len(cloud), "removed_invalid": int((~keep).sum())}
     if cfg.remove_sky:
         sky = keep & sky_mask(
             positions,
@@ -339,4 +343,4 @@ def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, dict]:
         counts["removed_isolated"] = int(lonely.sum())
     counts["filters"] = {"sky": bool(cfg.remove_sky), "floaters": bool(cfg.remove_floaters)}
     counts["kept"] = int(keep.sum())
-    return keep, counts
+    return np.asarray(keep), counts

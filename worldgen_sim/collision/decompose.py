@@ -179,7 +179,7 @@ def _run_pool(tasks, settings, workers, progress):
     from multiprocessing.connection import wait
 
     ctx = mp.get_context("spawn")
-    results = [None] * len(tasks)
+    results: list[DecomposeResult | None] = [None] * len(tasks)
     pending = deque(range(len(tasks)))
     slots: list[dict | None] = [None] * workers
     done = 0

@@ -110,6 +110,31 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
     path = Path(path)
     if layout != "auto" and layout not in LAYOUTS:
         raise WorldgenError(f"input.layout: unknown PLY layout '{layout}'; expected auto, {', '.join(LAYOUTS)}")
+    lines, header_bytes, file_size = _read_header(path)
+    fmt, elements = _parse_header(path, lines)
+    vertex_index = _vertex_element(path, fmt, elements)
+    vertex = elements[vertex_index]
+    detected, degree = _detect_layout(path, vertex["props"], layout)
+    data_offset, row_bytes, lines_before = _vertex_data_location(path, fmt, elements, vertex_index,
+                                                                 header_bytes=header_bytes, file_size=file_size)
+    return PlyInfo(
+        path=path,
+        format=fmt,
+        count=vertex["count"],
+        layout=detected,
+        sh_degree=degree,
+        properties=list(vertex["props"]),
+        property_types=list(vertex["types"]),
+        header_bytes=header_bytes,
+        data_offset=data_offset,
+        row_bytes=row_bytes,
+        header_lines=len(lines) + 2,
+        lines_before_vertex=lines_before,
+    )
+
+
+def _read_header(path: Path) -> tuple[list[str], int, int]:
+    """The header lines between the magic line and ``end_header``, the header's size and the file's [bytes]."""
     try:
         with open(path, "rb") as fh:
             magic = fh.readline(8)
@@ -131,6 +156,11 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
     except OSError as exc:
         raise WorldgenError(f"{path}: cannot read file ({exc.strerror})") from None
 
+    return lines, header_bytes, file_size
+
+
+def _parse_header(path: Path, lines: list[str]) -> tuple[str, list[dict]]:
+    """The format and the elements (name, count, scalar property names and types, list properties)."""
     fmt = None
     elements: list[dict] = []
     for line in lines:
@@ -159,7 +189,11 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
             elements[-1]["types"].append(words[1])
     if fmt is None:
         raise WorldgenError(f"{path}: PLY header has no 'format' line")
+    return fmt, elements
 
+
+def _vertex_element(path: Path, fmt: str, elements: list[dict]) -> int:
+    """Index of the ``vertex`` element, checked to be a usable table of Gaussians."""
     vertex_index = next((i for i, e in enumerate(elements) if e["name"] == "vertex"), None)
     if vertex_index is None:
         names = ", ".join(e["name"] for e in elements) or "none"
@@ -180,8 +214,15 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
         raise WorldgenError(f"{path}: PLY declares zero Gaussians ('element vertex 0')")
     if len(set(vertex["props"])) != len(vertex["props"]):
         raise WorldgenError(f"{path}: vertex element has duplicate property names")
+    return vertex_index
 
-    detected, degree = _detect_layout(path, vertex["props"], layout)
+
+def _vertex_data_location(
+    path: Path, fmt: str, elements: list[dict], vertex_index: int, *, header_bytes: int, file_size: int
+) -> tuple[int, int, int]:
+    """(byte offset of the vertex rows, bytes per row, ASCII lines before them); a file too short
+    for what its header promises is an error."""
+    vertex = elements[vertex_index]
     row_bytes = 0
     data_offset = header_bytes
     lines_before = 0
@@ -205,20 +246,7 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
                 f"{path}: truncated ASCII PLY: the header promises {vertex['count']} Gaussians "
                 f"(at least {at_least} bytes) but the file has {file_size} bytes"
             )
-    return PlyInfo(
-        path=path,
-        format=fmt,
-        count=vertex["count"],
-        layout=detected,
-        sh_degree=degree,
-        properties=list(vertex["props"]),
-        property_types=list(vertex["types"]),
-        header_bytes=header_bytes,
-        data_offset=data_offset,
-        row_bytes=row_bytes,
-        header_lines=len(lines) + 2,
-        lines_before_vertex=lines_before,
-    )
+    return data_offset, row_bytes, lines_before
 
 
 def read_memory_bytes(info: PlyInfo) -> int:
@@ -421,7 +449,7 @@ def _iter_chunks(info: PlyInfo, chunk_rows: int):
         start = 0
         while start < info.count:
             rows = min(len(buffer), info.count - start)
-            got = fh.readinto(memoryview(raw)[: rows * dtype.itemsize])
+            got = fh.readinto(memoryview(raw)[: rows * dtype.itemsize])  # type: ignore[arg-type]
             if got != rows * dtype.itemsize:
                 raise WorldgenError(
                     f"{info.path}: truncated PLY: vertex data ends at row {start + got // dtype.itemsize}"
