@@ -1,12 +1,16 @@
-"""Column heightfield from triangles: per-cell span lists, reduced to a 2.5D ground layer.
+"""Multi-layer column heightfield from triangles: every solid span of every cell, Recast-style.
 
 Triangles are sampled densely (anisotropic barycentric lattices, spacing half a
 cell), the samples binned into (cell, height, facing) keys and sorted once; each
-cell's sorted samples then split into solid spans, Recast-style. Two rules make
-closed meshes behave as solids rather than shells:
+cell's sorted samples then split into solid spans. A column keeps all of its
+spans, so a platform top, the landing under it and the floor beneath both
+coexist. Two rules make closed meshes behave as solids rather than shells:
 
-* a gap in a column is free space unless the surface above it faces up (the
-  top of a solid), in which case the gap is the solid's inside and is merged;
+* a gap in a column is a solid's inside (merged into one span) only when the
+  surface above it faces up (a solid's top) and the surface below it does not
+  (a solid's bottom or side). A floor under a one-sided sheet or under a closed
+  blob in mid-air stays free space below it: floating things are overhead
+  obstacles at their true height, never floor-to-ceiling columns;
 * sample positions are nudged 0.1 mm into the solid (against the outward
   normal, and towards their triangle's centroid) so a wall face or a table-top
   edge lying on a cell edge lands in the cell of the solid it belongs to.
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["SpanField", "grid_for", "rasterize"]
+
 _Z_QUANTUM = 0.001
 """Height resolution of the sample keys [m]."""
 _Z_BITS = 24
@@ -33,35 +39,37 @@ _CHUNK_SAMPLES = 2_000_000
 
 
 @dataclass(eq=False)
-class Heightfield:
-    """The 2.5D ground layer of a column heightfield.
+class SpanField:
+    """All solid spans of a column heightfield, sorted by (cell, bottom).
 
     Attributes:
         origin: (2,) float64 world x, y of cell (0, 0)'s corner [m].
         cell_size: cell edge [m].
-        floor: (H, W) float32 top of the lowest span whose top surface has a walkable
-            slope [m]; NaN where a column has none.
-        clearance: (H, W) float32 free height above ``floor`` up to the next span [m];
-            +inf when nothing is above, NaN where there is no floor.
-        lowest_top: (H, W) float32 top of the lowest span of any kind [m]; NaN for empty columns.
-        upper: (H, W) float32 top of the highest walkable-slope span above ``floor``
-            (a table top over free floor) [m]; NaN where none.
+        shape: (H, W) cells along y and x.
+        cell: (S,) int64 flat cell index ``row * W + col`` of each span.
+        bottom: (S,) float64 lowest sample of the span [m].
+        top: (S,) float64 highest sample of the span [m].
+        walkable_top: (S,) bool, the span's top surface has a walkable slope.
         samples: surface samples taken.
-        spans: solid spans found.
     """
 
     origin: np.ndarray
     cell_size: float
-    floor: np.ndarray
-    clearance: np.ndarray
-    lowest_top: np.ndarray
-    upper: np.ndarray
+    shape: tuple[int, int]
+    cell: np.ndarray
+    bottom: np.ndarray
+    top: np.ndarray
+    walkable_top: np.ndarray
     samples: int
-    spans: int
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return self.floor.shape
+    def spans(self) -> int:
+        return int(self.cell.size)
+
+    def ceiling(self) -> np.ndarray:
+        """(S,) bottom of the next span up in the same column, +inf for the highest [m]."""
+        above = np.append(self.cell[1:] == self.cell[:-1], False)
+        return np.where(above, np.append(self.bottom[1:], np.inf), np.inf)
 
 
 def grid_for(vertices: np.ndarray, *, cell_size: float, pad_cells: int = 2) -> tuple[np.ndarray, tuple[int, int]]:
@@ -89,8 +97,8 @@ def rasterize(
     shape: tuple[int, int],
     flag_merge: float = 0.01,
     progress=None,
-) -> Heightfield:
-    """Voxelise triangles into span columns and extract the ground layer.
+) -> SpanField:
+    """Voxelise triangles into span columns.
 
     Args:
         vertices: (V, 3) float32 [m], Z up.
@@ -141,7 +149,7 @@ def rasterize(
         if progress is not None:
             progress.step(k + 1, len(starts) - 1, "rasterising triangles")
     keys = _sorted_unique(np.concatenate(key_chunks)) if key_chunks else np.zeros(0, np.int64)
-    return _ground_layer(
+    return _span_field(
         keys, origin=origin, cell_size=cell_size, shape=shape, z_base=z_base,
         merge_gap=merge_gap, flag_merge=flag_merge, samples=total_samples,
     )
@@ -207,54 +215,29 @@ def _lattice_points(tri, a_idx, na, nb) -> tuple[np.ndarray, np.ndarray]:
     return a[owner] + u * ab[owner] + v * ac[owner], owner
 
 
-def _ground_layer(keys, *, origin, cell_size, shape, z_base, merge_gap, flag_merge, samples) -> Heightfield:
-    """Split sorted sample keys into spans and reduce each column to its ground floor."""
-    height, width = shape
-    n_cells = height * width
-    floor = np.full(n_cells, np.nan, np.float32)
-    clearance = np.full(n_cells, np.nan, np.float32)
-    lowest_top = np.full(n_cells, np.nan, np.float32)
-    upper = np.full(n_cells, np.nan, np.float32)
+
+
+def _span_field(keys, *, origin, cell_size, shape, z_base, merge_gap, flag_merge, samples) -> SpanField:
+    """Split sorted sample keys into solid spans with a walkable-top flag."""
+    origin = np.asarray(origin, np.float64)
     if keys.size == 0:
-        grids = [a.reshape(shape) for a in (floor, clearance, lowest_top, upper)]
-        return Heightfield(np.asarray(origin, np.float64), float(cell_size), *grids, samples=int(samples), spans=0)
+        empty = np.zeros(0, np.float64)
+        return SpanField(origin, float(cell_size), shape, np.zeros(0, np.int64), empty, empty.copy(),
+                         np.zeros(0, bool), samples=int(samples))
     cell = keys >> (_Z_BITS + _FACING_BITS)
     z = z_base + ((keys >> _FACING_BITS) & ((1 << _Z_BITS) - 1)) * _Z_QUANTUM
     walk = (keys & 1).astype(bool)
     up = (keys & 2) == 0
-
-    # A new span starts at a new column, or above a free gap; a gap under an upward face is a solid's inside.
+    # A new span starts at a new column or above a free gap. A gap is a solid's inside only when
+    # an upward face closes it from above and no upward face bounds it from below.
+    inside = up[1:] & ~up[:-1]
     new_span = np.ones(keys.size, bool)
-    new_span[1:] = (cell[1:] != cell[:-1]) | ((z[1:] - z[:-1] > merge_gap) & ~up[1:])
+    new_span[1:] = (cell[1:] != cell[:-1]) | ((z[1:] - z[:-1] > merge_gap) & ~inside)
     span_of = np.cumsum(new_span) - 1
     first = np.flatnonzero(new_span)
     last = np.append(first[1:] - 1, keys.size - 1)
-    span_cell, bottom, top = cell[first], z[first], z[last]
+    top = z[last]
     near_top = walk & (z >= top[span_of] - flag_merge)
-    span_walk = np.bincount(span_of, weights=near_top, minlength=first.size) > 0
-    same_cell_above = np.append(span_cell[1:] == span_cell[:-1], False)
-    next_bottom = np.where(same_cell_above, np.append(bottom[1:], np.inf), np.inf)
-
-    cells_any, first_any = np.unique(span_cell, return_index=True)
-    lowest_top[cells_any] = top[first_any]
-    walk_spans = np.flatnonzero(span_walk)
-    cells_w, first_w = np.unique(span_cell[walk_spans], return_index=True)
-    floor_span = walk_spans[first_w]
-    floor[cells_w] = top[floor_span]
-    clearance[cells_w] = next_bottom[floor_span] - top[floor_span]
-    # Highest walkable-slope span per column (last in sorted order), when it is not the floor itself.
-    rev = walk_spans[::-1]
-    cells_u, first_u = np.unique(span_cell[rev], return_index=True)
-    upper_span = rev[first_u]
-    higher = upper_span != floor_span  # cells_u == cells_w: same unique set
-    upper[cells_u[higher]] = top[upper_span[higher]]
-    return Heightfield(
-        origin=np.asarray(origin, np.float64),
-        cell_size=float(cell_size),
-        floor=floor.reshape(shape),
-        clearance=clearance.reshape(shape),
-        lowest_top=lowest_top.reshape(shape),
-        upper=upper.reshape(shape),
-        samples=int(samples),
-        spans=int(first.size),
-    )
+    walkable_top = np.bincount(span_of, weights=near_top, minlength=first.size) > 0
+    return SpanField(origin, float(cell_size), tuple(shape), cell[first], z[first], top, walkable_top,
+                     samples=int(samples))
