@@ -14,8 +14,8 @@ AGENT_PRESETS: dict[str, dict[str, float]] = {
     "wheeled": {"agent_radius": 0.25, "agent_height": 0.5, "max_slope": 15.0, "max_climb": 0.03},
     # Quadruped (Spot / ANYmal / Go2 class: ~0.6-1.1 m long body -> 0.3-0.4 m radius when
     # turning in place, ~0.6-0.7 m standing height). Vendors quote 30 deg slopes and
-    # 15-30 cm steps; we take the conservative end.
-    "quadruped": {"agent_radius": 0.35, "agent_height": 0.7, "max_slope": 30.0, "max_climb": 0.15},
+    # 15-30 cm steps (Spot 30, ANYmal 25); 20 cm climbs building stairs (risers 17-18 cm).
+    "quadruped": {"agent_radius": 0.35, "agent_height": 0.7, "max_slope": 30.0, "max_climb": 0.2},
     # Humanoid (human-sized: shoulder half-width ~0.25 m, 1.8 m tall). Building codes cap stair
     # risers at ~0.18-0.2 m; 35 deg is a steep but walkable slope (Recast/Habitat use 45).
     "humanoid": {"agent_radius": 0.25, "agent_height": 1.8, "max_slope": 35.0, "max_climb": 0.2},
