@@ -200,21 +200,22 @@ def border_distance(graph: NodeGraph, member: np.ndarray, *, reach: float) -> np
         seed[open_edge] = centre[open_edge] + 0.5 * cell * np.array([dc, dr])
         axis[open_edge] = 0 if dc else 1
         dist[open_edge] = 0.5 * cell
-    rounds = int(np.ceil(1.5 * reach / cell)) + 2
-    for _ in range(rounds):
-        changed = False
-        for d in range(4):
-            src = np.flatnonzero(valid[:, d])
-            nb = graph.link[src, d]
-            has = np.isfinite(dist[nb])
-            src, nb = src[has], nb[has]
+    # Wavefront: only nodes whose nearest edge changed offer it on; nothing travels past `reach`.
+    edges = [(np.flatnonzero(valid[:, d]), graph.link[valid[:, d], d]) for d in range(4)]
+    limit = reach + cell
+    changed = np.isfinite(dist)
+    for _ in range(int(np.ceil(1.5 * reach / cell)) + 2):
+        updated = np.zeros(n, bool)
+        for src_all, nb_all in edges:
+            offer = changed[nb_all]
+            src, nb = src_all[offer], nb_all[offer]
             cand = _segment_distance(centre[src], seed[nb], axis[nb], cell)
-            better = cand < dist[src] - 1e-12
-            if better.any():
-                changed = True
-                win, from_ = src[better], nb[better]
-                seed[win], axis[win], dist[win] = seed[from_], axis[from_], cand[better]
-        if not changed:
+            better = (cand < dist[src] - 1e-12) & (cand <= limit)
+            win, from_ = src[better], nb[better]
+            seed[win], axis[win], dist[win] = seed[from_], axis[from_], cand[better]
+            updated[win] = True
+        changed = updated
+        if not changed.any():
             break
     return np.where(member, dist, -np.inf)
 
