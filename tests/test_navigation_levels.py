@@ -171,3 +171,18 @@ def test_mid_air_floaters_never_exclude_the_floor_beneath(kind):
     assert nav.is_walkable(np.array([[x, y, 0.0] for x, y, _ in spots])).all()
     for box in result.exclude_bounds:  # an island on a floater top is excluded at its height, never from the floor
         assert box[0, 2] > 0.5
+
+
+def test_small_blob_touching_nothing_is_dropped_as_a_floater_and_reported():
+    room = [floor(5.0, 4.0)]
+    speck = blob((2.5, 2.0, 0.3), (0.15, 0.15, 0.1))  # a 15 cm speck at 0.25..0.35 m: lower than the agent
+    rock = blob((1.0, 1.0, 0.3), (0.6, 0.6, 0.2))  # as low, but 0.36 m^2: an obstacle, not noise
+    result = build_navigation(world(room, [speck, rock]), cfg=NavigationCfg(preset="wheeled"))
+    nav = NavigationMap.from_result(result)
+    assert result.report["floaters_dropped"] == 1
+    assert result.report["floater_heights_m"][0] == pytest.approx([0.25, 0.35], abs=0.01)
+    assert nav.is_walkable(np.array([[2.5, 2.0, 0.0]]))[0]
+    assert not nav.is_walkable(np.array([[1.0, 1.0, 0.0]]))[0]  # under the large blob: 0.2 m of headroom
+    kept = build_navigation(world(room, [speck, rock]), cfg=NavigationCfg(preset="wheeled", floater_max_area=0.0))
+    assert kept.report["floaters_dropped"] == 0
+    assert not NavigationMap.from_result(kept).is_walkable(np.array([[2.5, 2.0, 0.0]]))[0]

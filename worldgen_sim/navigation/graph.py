@@ -28,6 +28,7 @@ __all__ = [
     "diagonal_links",
     "link_nodes",
     "subgraph",
+    "surface_slope",
 ]
 
 DIRECTIONS = np.array([(0, 1), (1, 0), (0, -1), (-1, 0)], np.int64)
@@ -270,3 +271,28 @@ def subgraph(graph: NodeGraph, keep: np.ndarray) -> NodeGraph:
     link = index[graph.link[kept]]
     return NodeGraph(graph.origin, graph.cell_size, graph.shape, graph.cell[kept], graph.z[kept],
                      graph.ceiling[kept], link)
+
+
+def surface_slope(graph: NodeGraph) -> np.ndarray:
+    """(N,) slope of the surface through each node and its linked neighbours [deg], NaN where unmeasurable.
+
+    Central differences of node heights over linked neighbours (two cells each way
+    where the links reach, else one), so the slope is measured at the scale of the
+    heightfield rather than of single noisy triangles. NaN where a node lacks a linked
+    neighbour on either side along x or y (a wall top, a ridge, an edge).
+    """
+    n = len(graph)
+
+    def hop(nodes: np.ndarray, d: int) -> np.ndarray:
+        return np.where(nodes >= 0, graph.link[np.maximum(nodes, 0), d], -1)
+
+    gradient = []
+    for plus, minus in ((0, 2), (1, 3)):
+        p1, m1 = graph.link[:, plus], graph.link[:, minus]
+        p2, m2 = hop(p1, plus), hop(m1, minus)
+        g = np.full(n, np.nan)
+        for a, b, cells in ((p2, m2, 4), (p1, m1, 2)):
+            fill = np.isnan(g) & (a >= 0) & (b >= 0)
+            g[fill] = (graph.z[a[fill]] - graph.z[b[fill]]) / (cells * graph.cell_size)
+        gradient.append(g)
+    return np.degrees(np.arctan(np.hypot(*gradient)))

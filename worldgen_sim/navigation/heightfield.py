@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SpanField", "grid_for", "rasterize"]
+__all__ = ["SpanField", "drop_floaters", "grid_for", "rasterize"]
 
 _Z_QUANTUM = 0.001
 """Height resolution of the sample keys [m]."""
@@ -50,6 +50,8 @@ class SpanField:
         bottom: (S,) float64 lowest sample of the span [m].
         top: (S,) float64 highest sample of the span [m].
         walkable_top: (S,) bool, the span's top surface has a walkable slope.
+        up_top: (S,) bool, an upward-facing surface lies at the span's top (not only a
+            ceiling's underside or a wall's edge).
         samples: surface samples taken.
     """
 
@@ -60,6 +62,7 @@ class SpanField:
     bottom: np.ndarray
     top: np.ndarray
     walkable_top: np.ndarray
+    up_top: np.ndarray
     samples: int
 
     @property
@@ -223,7 +226,7 @@ def _span_field(keys, *, origin, cell_size, shape, z_base, merge_gap, flag_merge
     if keys.size == 0:
         empty = np.zeros(0, np.float64)
         return SpanField(origin, float(cell_size), shape, np.zeros(0, np.int64), empty, empty.copy(),
-                         np.zeros(0, bool), samples=int(samples))
+                         np.zeros(0, bool), np.zeros(0, bool), samples=int(samples))
     cell = keys >> (_Z_BITS + _FACING_BITS)
     z = z_base + ((keys >> _FACING_BITS) & ((1 << _Z_BITS) - 1)) * _Z_QUANTUM
     walk = (keys & 1).astype(bool)
@@ -237,7 +240,71 @@ def _span_field(keys, *, origin, cell_size, shape, z_base, merge_gap, flag_merge
     first = np.flatnonzero(new_span)
     last = np.append(first[1:] - 1, keys.size - 1)
     top = z[last]
-    near_top = walk & (z >= top[span_of] - flag_merge)
-    walkable_top = np.bincount(span_of, weights=near_top, minlength=first.size) > 0
-    return SpanField(origin, float(cell_size), tuple(shape), cell[first], z[first], top, walkable_top,
+    at_top = z >= top[span_of] - flag_merge
+    walkable_top = np.bincount(span_of, weights=walk & at_top, minlength=first.size) > 0
+    up_top = np.bincount(span_of, weights=up & at_top, minlength=first.size) > 0
+    return SpanField(origin, float(cell_size), tuple(shape), cell[first], z[first], top, walkable_top, up_top,
                      samples=int(samples))
+
+
+def drop_floaters(spans: SpanField, *, max_area: float, max_height: float) -> tuple[SpanField, dict]:
+    """Spans without small, thin solids that touch nothing: capture noise, not obstacles.
+
+    Spans in 4-neighbouring columns whose height intervals overlap (within a cell)
+    form one solid. A solid is a floater when none of its spans is the lowest of its
+    column (nothing under it reaches down: it hangs in mid-air), it covers at most
+    ``max_area`` and spans at most ``max_height``. A table top stands on legs that
+    reach the floor and a lamp hangs from a ceiling joined to the walls, so both stay.
+
+    Returns:
+        The remaining spans and ``{"floaters_dropped": count, "floater_area_m2": area,
+        "floater_heights_m": [(bottom, top), ...]}`` (at most 20 listed).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = spans.spans
+    report = {"floaters_dropped": 0, "floater_area_m2": 0.0, "floater_heights_m": []}
+    if n == 0 or max_area <= 0:
+        return spans, report
+    h, w = spans.shape
+    tol = spans.cell_size
+    row, col = np.divmod(spans.cell, w)
+    src, dst = [], []
+    for dr, dc in ((0, 1), (1, 0)):
+        r2, c2 = row + dr, col + dc
+        ok = (r2 < h) & (c2 < w)
+        nb = np.where(ok, r2 * w + c2, -1)
+        # Spans of the neighbour column overlapping [bottom - tol, top + tol]: a contiguous run.
+        lo = np.searchsorted(spans.cell, nb, side="left")
+        hi = np.searchsorted(spans.cell, nb, side="right")
+        count = np.where(ok, hi - lo, 0)
+        owner = np.repeat(np.arange(n), count)
+        cand = np.repeat(lo, count) + (np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count))
+        overlap = (spans.bottom[cand] <= spans.top[owner] + tol) & (spans.top[cand] >= spans.bottom[owner] - tol)
+        src.append(owner[overlap])
+        dst.append(cand[overlap])
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n))
+    count, label = connected_components(graph, directed=False)
+    lowest = np.ones(n, bool)
+    lowest[1:] = spans.cell[1:] != spans.cell[:-1]
+    grounded = np.bincount(label, weights=lowest, minlength=count) > 0
+    area = np.bincount(label, minlength=count) * spans.cell_size**2
+    z_lo = np.full(count, np.inf)
+    z_hi = np.full(count, -np.inf)
+    np.minimum.at(z_lo, label, spans.bottom)
+    np.maximum.at(z_hi, label, spans.top)
+    floater = ~grounded & (area <= max_area + 1e-9) & (z_hi - z_lo <= max_height)
+    if not floater.any():
+        return spans, report
+    keep = ~floater[label]
+    ids = np.flatnonzero(floater)
+    report = {
+        "floaters_dropped": int(ids.size),
+        "floater_area_m2": round(float(area[ids].sum()), 4),
+        "floater_heights_m": [[round(float(z_lo[i]), 3), round(float(z_hi[i]), 3)] for i in ids[:20]],
+    }
+    kept = SpanField(spans.origin, spans.cell_size, spans.shape, spans.cell[keep], spans.bottom[keep],
+                     spans.top[keep], spans.walkable_top[keep], spans.up_top[keep], samples=spans.samples)
+    return kept, report

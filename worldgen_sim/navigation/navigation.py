@@ -5,7 +5,9 @@ semantic class names. Steps, each vectorised over samples, spans or nodes:
 
 1. rasterise the collider triangles into span columns, every span of every column
    kept (:mod:`.heightfield`), so platform tops, landings and the floor under them
-   coexist;
+   coexist; small thin solids hanging in mid-air that touch nothing (floaters, capture
+   noise) are dropped and reported, never obstacles; anything else in mid-air is an
+   overhead obstacle at its true height;
 2. nodes: span tops with a walkable slope (<= ``max_slope``); a node is standable
    when the free gap above it is >= ``agent_height`` (an overhead obstacle blocks
    only where the gap is lower than the agent);
@@ -37,8 +39,9 @@ from worldgen_sim.navigation.graph import (
     connected_regions,
     link_nodes,
     subgraph,
+    surface_slope,
 )
-from worldgen_sim.navigation.heightfield import SpanField, grid_for, rasterize
+from worldgen_sim.navigation.heightfield import SpanField, drop_floaters, grid_for, rasterize
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg, resolved_agent
 from worldgen_sim.navigation.navmap import sample_spawn_points_on
 from worldgen_sim.navigation.outputs import exclude_bounds, include_bounds, walkable_surface_mesh
@@ -71,6 +74,7 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
     origin, shape = _grid(vertices, faces, agent["cell_size"])
     spans = rasterize(vertices, faces, cell_size=agent["cell_size"], max_slope_deg=agent["max_slope"],
                       origin=origin, shape=shape, progress=progress)
+    spans, floaters = drop_floaters(spans, max_area=cfg.floater_max_area, max_height=cfg.floater_max_height)
     clock.lap("rasterize_s")
     surfaces, standable = _standable_nodes(spans, agent)
     walkable = _erode(surfaces, standable, agent)
@@ -82,6 +86,7 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
         triangles=int(faces.shape[0]), samples=spans.samples, spans=spans.spans,
         walkable_before_erosion_m2=round(float(standable.sum()) * agent["cell_size"] ** 2, 4),
         regions_dropped_small=dropped,
+        **floaters,
         timings=clock.timings(),
     )
     return result
@@ -133,13 +138,19 @@ def _grid(vertices: np.ndarray, faces: np.ndarray, cell: float) -> tuple[np.ndar
 
 
 def _standable_nodes(spans: SpanField, agent: dict) -> tuple[NodeGraph, np.ndarray]:
-    """Every walkable-slope span top as a linked node, and which of them have headroom for the agent."""
-    keep = spans.walkable_top
-    ceiling = spans.ceiling()[keep]
-    graph = NodeGraph(spans.origin, spans.cell_size, spans.shape, spans.cell[keep], spans.top[keep], ceiling,
-                      np.zeros((int(keep.sum()), 4), np.int64))
-    link_nodes(graph, max_climb=agent["max_climb"], agent_height=agent["agent_height"])
-    standable = ceiling - graph.z >= agent["agent_height"] - 1e-6
+    """Every walkable-slope span top as a linked node, and which of them have headroom for the agent.
+
+    A span top has a walkable slope when a triangle flatter than ``max_slope`` lies at its
+    top, or when the surface through it and its linked neighbours is that flat: a
+    noisy capture's creased triangles never punch holes into flat ground, while a
+    ramp steeper than ``max_slope`` stays steep on both counts.
+    """
+    everything = NodeGraph(spans.origin, spans.cell_size, spans.shape, spans.cell, spans.top, spans.ceiling(),
+                           np.zeros((spans.spans, 4), np.int64))
+    link_nodes(everything, max_climb=agent["max_climb"], agent_height=agent["agent_height"])
+    flat = spans.walkable_top | (spans.up_top & (surface_slope(everything) <= agent["max_slope"]))
+    graph = subgraph(everything, flat)
+    standable = graph.ceiling - graph.z >= agent["agent_height"] - 1e-6
     if not standable.any():
         raise WorldgenError(
             f"navigation: no walkable surface: no upward surface flatter than navigation.max_slope "

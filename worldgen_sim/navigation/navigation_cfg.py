@@ -43,6 +43,10 @@ class NavigationCfg:
         seed: spawn sampling seed.
         min_region_area: walkable islands smaller than this are dropped [m^2].
         max_exclude_volumes: most NavMesh Exclude volumes written (largest first).
+        floater_max_area: a solid hanging in mid-air that touches nothing, covers at most this
+            and spans at most ``floater_max_height`` is capture noise, not an obstacle [m^2]
+            (0 keeps every collider as an obstacle); the stage report lists what was dropped.
+        floater_max_height: see ``floater_max_area`` [m].
     """
 
     enabled: bool = True
@@ -57,6 +61,8 @@ class NavigationCfg:
     seed: int = 0
     min_region_area: float = 0.1
     max_exclude_volumes: int = 64
+    floater_max_area: float = 0.1
+    floater_max_height: float = 0.3
 
 
 def resolved_agent(cfg: NavigationCfg) -> dict[str, float]:
@@ -116,6 +122,11 @@ def resolved_agent(cfg: NavigationCfg) -> dict[str, float]:
         raise WorldgenError(f"navigation.num_spawn_points: expected >= 0, got {cfg.num_spawn_points}")
     if not cfg.spawn_clearance >= 0:
         raise WorldgenError(f"navigation.spawn_clearance: expected >= 0 m, got {cfg.spawn_clearance}")
+    if not cfg.floater_max_area >= 0 or not cfg.floater_max_height >= 0:
+        raise WorldgenError(
+            f"navigation.floater_max_area / floater_max_height: expected >= 0, "
+            f"got {cfg.floater_max_area} m^2 / {cfg.floater_max_height} m"
+        )
     if not cfg.min_region_area >= 0:
         raise WorldgenError(f"navigation.min_region_area: expected >= 0 m^2, got {cfg.min_region_area}")
     return agent
