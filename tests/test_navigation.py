@@ -452,6 +452,7 @@ def test_usd_navigation_layer_is_valid(furnished, tmp_path):
     nav = stage.GetPrimAtPath("/World/Navigation")
     assert nav.GetCustomDataByKey("worldgen:agent")["agent_radius"] == pytest.approx(result.agent["agent_radius"])
     assert any(k.endswith("agentRadius") for k in nav.GetCustomDataByKey("isaacSimSettings"))
+    assert nav.GetCustomDataByKey("worldgen:levels") == result.heights.shape[0]
     spawn = UsdGeom.Points(stage.GetPrimAtPath("/World/Navigation/SpawnPoints"))
     np.testing.assert_allclose(np.asarray(spawn.GetPointsAttr().Get()), result.spawn_points)
 
