@@ -107,6 +107,8 @@ class NavigationMap:
         self._node_walkable = self.walkable.reshape(depth, -1)[layer, cell]
         self._node_region = self.regions.reshape(depth, -1)[layer, cell]
         self._tree3 = self._tree2 = None
+        self._index = None
+        self._steps = None
         self._path_graph = None
         self._clearance = None
 
@@ -199,10 +201,12 @@ class NavigationMap:
         return np.where(level >= 0, self._node_index()[flat], -1)
 
     def _node_index(self) -> np.ndarray:
-        depth, h, w = self.heights.shape
-        index = np.full(depth * h * w, -1, np.int64)
-        index[(self._graph.layer * h * w) + self._graph.cell] = np.arange(len(self._graph))
-        return index
+        """(L * H * W,) node id of each (level, cell), -1 where none; built once."""
+        if self._index is None:
+            depth, h, w = self.heights.shape
+            self._index = np.full(depth * h * w, -1, np.int64)
+            self._index[(self._graph.layer * h * w) + self._graph.cell] = np.arange(len(self._graph))
+        return self._index
 
     def is_walkable(self, points: np.ndarray, *, z_tolerance: float | None = None) -> np.ndarray:
         """(N,) bool: the point lies on a walkable level of its cell.
@@ -366,17 +370,23 @@ class NavigationMap:
         goal = self._node_of(b)
         ok = (node >= 0) & (goal >= 0)
         moves, count = self._crossings(a[:, :2], b[:, :2])
-        link, walk = self._graph.link, self._node_walkable
+        step = self._walk_links()
         for t in range(moves.shape[1]):
-            active = ok & (t < count)
-            if not active.any():
+            active = np.flatnonzero(ok & (t < count))
+            if active.size == 0:
                 break
-            dr, dc = moves[active, t, 0], moves[active, t, 1]
-            cur = node[active]
-            nxt = self._follow(cur, dr, dc, link, walk)
+            nxt = _follow(node[active], moves[active, t, 0], moves[active, t, 1], step)
             node[active] = nxt
             ok[active] &= nxt >= 0
         return ok & (node == goal)
+
+    def _walk_links(self) -> np.ndarray:
+        """(N + 1, 4) links to walkable nodes only, -1 elsewhere; row N (index -1) is all -1, so -1 stays -1."""
+        if self._steps is None:
+            link = self._graph.link
+            target_ok = (link >= 0) & self._node_walkable[np.maximum(link, 0)]
+            self._steps = np.vstack([np.where(target_ok, link, -1), np.full((1, 4), -1, np.int64)])
+        return self._steps
 
     def _crossings(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(M, T, 2) cell steps (drow, dcol) along each segment, padded, and (M,) step counts."""
@@ -396,22 +406,6 @@ class NavigationMap:
         moves[who, slot, 1] = np.clip(dc[moved], -1, 1)
         return moves, per
 
-    @staticmethod
-    def _follow(node, dr, dc, link, walk) -> np.ndarray:
-        """Neighbour of each node one cell step (dr, dc) away through links, -1 where none or not walkable."""
-        def step(nodes, direction):
-            nxt = np.where(nodes >= 0, link[np.maximum(nodes, 0), direction], -1)
-            return np.where((nxt >= 0) & walk[np.maximum(nxt, 0)], nxt, -1)
-
-        d_row = np.where(dr > 0, 1, 3)
-        d_col = np.where(dc > 0, 0, 2)
-        via_row = step(step(node, d_row), d_col)
-        via_col = step(step(node, d_col), d_row)
-        diagonal = (dr != 0) & (dc != 0)
-        single = np.where(dr != 0, step(node, d_row), step(node, d_col))
-        both = np.where((via_row == via_col), via_row, -1)
-        return np.where(diagonal, both, single)
-
     def _string_pull(self, path: np.ndarray) -> np.ndarray:
         """Keep the grid path's turning points, then greedily jump to the furthest one in line of sight."""
         direction = np.diff(path[:, :2], axis=0)
@@ -426,6 +420,20 @@ class NavigationMap:
             i = int(later[np.flatnonzero(clear)[-1]]) if clear.any() else i + 1
             keep.append(i)
         return corners[keep]
+
+
+def _follow(node: np.ndarray, dr: np.ndarray, dc: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Node one cell step (dr, dc) away through walkable links, -1 where none; a corner step needs both routes."""
+    d_row = np.where(dr > 0, 1, 3)
+    d_col = np.where(dc > 0, 0, 2)
+    out = step[node, np.where(dr != 0, d_row, d_col)]
+    diagonal = np.flatnonzero((dr != 0) & (dc != 0))
+    if diagonal.size:
+        n, r, c = node[diagonal], d_row[diagonal], d_col[diagonal]
+        via_row = step[step[n, r], c]
+        via_col = step[step[n, c], r]
+        out[diagonal] = np.where(via_row == via_col, via_row, -1)
+    return out
 
 
 def _layered(values, dtype) -> np.ndarray:
