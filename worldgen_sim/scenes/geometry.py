@@ -39,8 +39,33 @@ GROUND, STRUCTURE, OBJECT = "ground", "structure", "object"
 """Part kinds: what carries weight (floors, terrain, steps, platforms, ramps), walls and
 ceilings, and what stands on the ground (furniture, rocks, trunks, statues, plants)."""
 
-_INSIDE_PAIRS = 4_000_000
-"""Point/solid pairs tested at once by the many-solid parts (bounds memory to ~100 MB)."""
+_NEAREST = 12
+"""Candidate solids per point in many-solid parts: the nearest centres within reach."""
+
+
+class _NearbySolids:
+    """Candidate (point, solid) pairs: solids whose centre lies within their reach of the point.
+
+    A point inside a solid is within that solid's reach (its bounding-sphere radius) of its
+    centre; the :data:`_NEAREST` nearest centres are taken, which holds every candidate as long
+    as no point lies within reach of more solids than that (true of the scenes' small clutter).
+    """
+
+    def __init__(self, centres: np.ndarray, reach: np.ndarray) -> None:
+        from scipy.spatial import cKDTree
+
+        self.tree = cKDTree(centres)
+        self.reach = np.asarray(reach, np.float64)
+        self.k = min(_NEAREST, len(centres))
+
+    def pairs(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices into ``points`` and solid indices, one entry per candidate pair."""
+        distance, index = self.tree.query(points, k=self.k, distance_upper_bound=float(self.reach.max()))
+        distance, index = distance.reshape(len(points), -1), index.reshape(len(points), -1)
+        found = np.isfinite(distance)
+        found[found] = distance[found] <= self.reach[index[found]]
+        rows = np.nonzero(found)[0]
+        return rows, index[found]
 
 
 @dataclass(eq=False)
@@ -76,9 +101,8 @@ def merge_meshes(meshes: list[TriangleMesh]) -> TriangleMesh:
     return TriangleMesh(np.concatenate(vertices), np.concatenate(faces).astype(np.int32))
 
 
-def _chunked(test: Callable[[np.ndarray], np.ndarray], solids: int) -> Callable[[np.ndarray], np.ndarray]:
-    """An inside test applied in chunks, so broadcasting points over ``solids`` solids bounds memory."""
-    chunk = max(1000, _INSIDE_PAIRS // max(1, solids))
+def _chunked(test: Callable[[np.ndarray], np.ndarray], chunk: int = 100_000) -> Callable[[np.ndarray], np.ndarray]:
+    """An inside test applied in chunks of points (bounds the memory of point/solid pairs)."""
 
     def inside(points: np.ndarray) -> np.ndarray:
         points = np.asarray(points, np.float64).reshape(-1, 3)
@@ -230,19 +254,16 @@ def ellipsoids_part(name: str, centres, rotations, semi_axes, *, kind: str, colo
             normals.append(n / np.linalg.norm(n, axis=1, keepdims=True))
         return np.concatenate(points), np.concatenate(normals)
 
-    lo = centres - semi.max(axis=1, keepdims=True)
-    hi = centres + semi.max(axis=1, keepdims=True)
+    near = _NearbySolids(centres, semi.max(axis=1))
 
     def test(points):
         out = np.zeros(len(points), bool)
-        near = np.all((points[:, None, :] > lo) & (points[:, None, :] < hi), axis=2)  # (N, K)
-        for k in np.flatnonzero(near.any(axis=0)):
-            rows = np.flatnonzero(near[:, k])
-            local = (points[rows] - centres[k]) @ rotations[k] / semi[k]
-            out[rows] |= np.einsum("ij,ij->i", local, local) < 1.0
+        rows, k = near.pairs(points)
+        local = np.einsum("nij,ni->nj", rotations[k], points[rows] - centres[k]) / semi[k]
+        out[rows[np.einsum("ij,ij->i", local, local) < 1.0]] = True
         return out
 
-    return Part(name, kind, merge_meshes(meshes), _chunked(test, len(centres)), sample, tuple(color))
+    return Part(name, kind, merge_meshes(meshes), _chunked(test), sample, tuple(color))
 
 
 # --- cylinders ----------------------------------------------------------------------------------
@@ -295,22 +316,19 @@ def cylinders_part(name: str, starts, ends, radii, *, kind: str, color, segments
                 normals.append(np.broadcast_to(sign * axis, disc.shape))
         return np.concatenate(points), np.concatenate(normals)
 
-    reach = radii[:, None] + 1e-9
-    lo = np.minimum(starts, ends) - reach
-    hi = np.maximum(starts, ends) + reach
+    near = _NearbySolids(0.5 * (starts + ends), 0.5 * lengths + radii)
 
     def test(points):
         out = np.zeros(len(points), bool)
-        near = np.all((points[:, None, :] > lo) & (points[:, None, :] < hi), axis=2)
-        for k in np.flatnonzero(near.any(axis=0)):
-            rows = np.flatnonzero(near[:, k])
-            rel = points[rows] - starts[k]
-            t = rel @ units[k]
-            radial = rel - t[:, None] * units[k]
-            out[rows] |= (t > 0) & (t < lengths[k]) & (np.einsum("ij,ij->i", radial, radial) < radii[k] ** 2)
+        rows, k = near.pairs(points)
+        rel = points[rows] - starts[k]
+        t = np.einsum("ij,ij->i", rel, units[k])
+        radial = rel - t[:, None] * units[k]
+        inside = (t > 0) & (t < lengths[k]) & (np.einsum("ij,ij->i", radial, radial) < radii[k] ** 2)
+        out[rows[inside]] = True
         return out
 
-    return Part(name, kind, merge_meshes(meshes), _chunked(test, len(starts)), sample, tuple(color))
+    return Part(name, kind, merge_meshes(meshes), _chunked(test), sample, tuple(color))
 
 
 # --- convex polyhedron --------------------------------------------------------------------------
