@@ -239,7 +239,7 @@ def phantom_collision(colliders: Colliders, scene, free_points: np.ndarray, to_t
 
     Returns:
         ``fraction``: share of the free points inside a solid collider (the phantom volume share);
-        ``volume_m3``: that share times the free volume of the bounds; ``stray_area_m2`` and
+        ``stray_area_m2`` and
         ``stray_fraction``: triangle-mesh collider area lying in free space, and its share of all
         triangle-mesh collider area inside the bounds; counts of hulls, meshes, unsupported prims.
     """
@@ -257,7 +257,6 @@ def phantom_collision(colliders: Colliders, scene, free_points: np.ndarray, to_t
         "stray_area_m2": 0.0,
         "stray_fraction": 0.0,
     }
-    result["volume_m3"] = round(result["fraction"] * float(np.prod(hi - lo)), 4)
     if colliders.meshes:
         mesh = _merge([TriangleMesh(_apply(to_truth, m.vertices).astype(np.float32), m.faces)
                        for m in colliders.meshes])
