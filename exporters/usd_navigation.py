@@ -34,6 +34,8 @@ from worldgen_sim.exporters.usd_stage import (
     vec3f_array,
 )
 
+__all__ = ["NAVIGATION_PRIM", "isaac_sim_settings", "write_navigation_layer"]
+
 NAVIGATION_PRIM = f"{WORLD_PRIM}/Navigation"
 NAVMESH_VOLUME_TYPE = "NavMeshVolume"
 NAVMESH_AREA_API = "NavMeshAreaAPI"

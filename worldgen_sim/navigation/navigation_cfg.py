@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from worldgen_sim.errors import WorldgenError
 
+__all__ = ["AGENT_FIELDS", "AGENT_PRESETS", "NavigationCfg", "resolved_agent"]
+
 AGENT_PRESETS: dict[str, dict[str, float]] = {
     # Small differential-drive / wheeled robot (TurtleBot 4 / Jackal class: 0.2-0.25 m
     # footprint radius, 0.35-0.5 m tall). Caster and small wheels: 3 cm thresholds,

@@ -100,8 +100,6 @@ def exclude_bounds(graph: NodeGraph, regions: np.ndarray, *, agent: dict, min_ar
         graph: every walkable-slope surface (standable or not).
         regions: (N,) int32 region per node, -1 where not walkable.
     """
-    from scipy import ndimage
-
     main = regions == 0
     if not main.any():
         return np.zeros((0, 2, 3), np.float64)
@@ -125,11 +123,13 @@ def exclude_bounds(graph: NodeGraph, regions: np.ndarray, *, agent: dict, min_ar
     floor_below[rows, cols] = below[k, rows, cols]
     ceiling_above[rows, cols] = above[k, rows, cols]
     return _component_boxes(graph, raised_z, floor_below, ceiling_above, agent=agent, min_area=min_area,
-                            max_volumes=max_volumes, ndimage=ndimage)
+                            max_volumes=max_volumes)
 
 
-def _component_boxes(graph, raised_z, floor_below, ceiling_above, *, agent, min_area, max_volumes, ndimage):
+def _component_boxes(graph, raised_z, floor_below, ceiling_above, *, agent, min_area, max_volumes):
     """One box per compact 8-connected component of raised cells, largest first."""
+    from scipy import ndimage
+
     cell = graph.cell_size
     labels, _ = ndimage.label(np.isfinite(raised_z), structure=np.ones((3, 3), bool))
     boxes, areas = [], []
