@@ -186,3 +186,15 @@ def test_small_blob_touching_nothing_is_dropped_as_a_floater_and_reported():
     kept = build_navigation(world(room, [speck, rock]), cfg=NavigationCfg(preset="wheeled", floater_max_area=0.0))
     assert kept.report["floaters_dropped"] == 0
     assert not NavigationMap.from_result(kept).is_walkable(np.array([[2.5, 2.0, 0.0]]))[0]
+
+
+def test_unreachable_platform_gets_an_exclude_volume_at_its_own_height():
+    result = build_navigation(world(stairs_platform_ramp("both")), cfg=NavigationCfg(preset="wheeled"))
+    over = [box for box in result.exclude_bounds
+            if (box[0, :2] <= [6.3, 3.0]).all() and (box[1, :2] >= [6.3, 3.0]).all()]
+    assert len(over) == 1  # the wheeled agent cannot climb up: Isaac Sim's baker must not put navmesh there
+    lo, hi = over[0][:, 2]
+    # It starts above the floor the agent drives on (at the first step, which it cannot climb either) and
+    # covers the platform top with the agent's height above it.
+    assert result.agent["max_climb"] < lo < PLATFORM_Z
+    assert hi >= PLATFORM_Z + result.agent["agent_height"] - 1e-6
