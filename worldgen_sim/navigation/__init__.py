@@ -7,8 +7,10 @@ inside the functions that use them).
 """
 
 __all__ = [
+    "graph",
     "heightfield",
     "navigation",
     "navigation_cfg",
     "navmap",
+    "outputs",
 ]

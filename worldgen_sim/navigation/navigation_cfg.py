@@ -17,8 +17,8 @@ AGENT_PRESETS: dict[str, dict[str, float]] = {
     "wheeled": {"agent_radius": 0.25, "agent_height": 0.5, "max_slope": 15.0, "max_climb": 0.03},
     # Quadruped (Spot / ANYmal / Go2 class: ~0.6-1.1 m long body -> 0.3-0.4 m radius when
     # turning in place, ~0.6-0.7 m standing height). Vendors quote 30 deg slopes and
-    # 15-30 cm steps; we take the conservative end.
-    "quadruped": {"agent_radius": 0.35, "agent_height": 0.7, "max_slope": 30.0, "max_climb": 0.15},
+    # 15-30 cm steps (Spot 30, ANYmal 25); 20 cm climbs building stairs (risers 17-18 cm).
+    "quadruped": {"agent_radius": 0.35, "agent_height": 0.7, "max_slope": 30.0, "max_climb": 0.2},
     # Humanoid (human-sized: shoulder half-width ~0.25 m, 1.8 m tall). Building codes cap stair
     # risers at ~0.18-0.2 m; 35 deg is a steep but walkable slope (Recast/Habitat use 45).
     "humanoid": {"agent_radius": 0.25, "agent_height": 1.8, "max_slope": 35.0, "max_climb": 0.2},
@@ -46,6 +46,10 @@ class NavigationCfg:
         seed: spawn sampling seed.
         min_region_area: walkable islands smaller than this are dropped [m^2].
         max_exclude_volumes: most NavMesh Exclude volumes written (largest first).
+        floater_max_area: a solid hanging in mid-air that touches nothing, covers at most this
+            and spans at most ``floater_max_height`` is capture noise, not an obstacle [m^2]
+            (0 keeps every collider as an obstacle); the stage report lists what was dropped.
+        floater_max_height: see ``floater_max_area`` [m].
     """
 
     enabled: bool = True
@@ -60,6 +64,8 @@ class NavigationCfg:
     seed: int = 0
     min_region_area: float = 0.1
     max_exclude_volumes: int = 64
+    floater_max_area: float = 0.1
+    floater_max_height: float = 0.3
 
     def validate(self) -> None:
         """Check every field and the agent the preset and explicit fields make together; raises
@@ -76,6 +82,8 @@ class NavigationCfg:
         check.range("seed", ge=0)
         check.range("min_region_area", ge=0, unit="m^2")
         check.range("max_exclude_volumes", ge=0)
+        check.range("floater_max_area", ge=0, unit="m^2")
+        check.range("floater_max_height", ge=0, unit="m")
         agent = _agent_fields(self)
 
         def bad(name: str, expected: str) -> WorldgenError:
