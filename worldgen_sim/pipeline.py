@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -98,10 +98,36 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
     from worldgen_sim.align.align import align_scene
     from worldgen_sim.io.load import load_input
 
+    generated, load_path, lyra_report = None, input_path, None
+    if cfg.generate.backend != "depth":
+        from worldgen_sim.generate.lyra import run_lyra
+
+        with progress.stage("generate"):
+            load_path, lyra_report = run_lyra(input_path, cfg=cfg.generate, camera_height=cfg.align.camera_height,
+                                              progress=progress)  # fmt: skip
+    elif _is_picture(input_path):
+        from worldgen_sim.generate.generate import generate_picture
+
+        with progress.stage("generate"):
+            generated = generate_picture(
+                input_path, cfg=cfg.generate, depth_scale=cfg.input.depth_scale, progress=progress,
+                scale_known=cfg.align.camera_height is not None or cfg.align.scale is not None,
+            )  # fmt: skip
     with progress.stage("load"):
-        scene = load_input(input_path, cfg=cfg.input, progress=progress)
+        scene = generated.scene if generated is not None else load_input(load_path, cfg=cfg.input, progress=progress)
+    if generated is None and scene.gaussians is None and scene.frames is not None and len(scene.frames) == 1:
+        from worldgen_sim.generate.generate import complete_single_frame
+
+        with progress.stage("generate"):  # one RGB-D frame: lifted and completed like a picture
+            generated = complete_single_frame(scene, cfg=cfg.generate)
+        scene = generated.scene
     with progress.stage("align"):
         aligned = align_scene(scene, cfg=cfg.align, progress=progress)
+    completion = None
+    if generated is not None:
+        from worldgen_sim.generate.labels import transform_mesh
+
+        completion = transform_mesh(generated.completion, aligned.input_to_world)
 
     layers: list[str] = []
     skipped: dict[str, str] = {}
@@ -121,12 +147,20 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         from worldgen_sim.exporters.usd_visual import write_visual_layer
         from worldgen_sim.surface.surface import extract_surface
 
+        # A generated scene's surface is its measured/estimated depth frame, fused directly.
+        surface_input = replace(aligned, gaussians=None) if generated is not None else aligned
         with progress.stage("surface"):
-            surface = extract_surface(aligned, cfg=cfg.surface, progress=progress)
+            surface = extract_surface(surface_input, cfg=cfg.surface, progress=progress)
         mesh = surface.mesh
         reports["surface"] = surface.report
+        if completion is not None:
+            from worldgen_sim.generate.labels import label_visual_layer, merge_completion
+
+            mesh, face_labels = merge_completion(mesh, completion, generated.completion_kinds)
         with progress.stage("write visual"):
             write_visual_layer(out / "visual.usdc", mesh)
+            if completion is not None:
+                label_visual_layer(out / "visual.usdc", face_labels)
         layers.insert(0, "visual.usdc")
     else:
         skipped["surface"] = "turned off (surface.enabled = false)"
@@ -145,6 +179,10 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         reports["collision"] = collision.report
         with progress.stage("write collision"):
             write_physics_layer(out / "collision.usdc", collision, cfg=cfg.collision)
+            if completion is not None:
+                from worldgen_sim.generate.labels import label_collision_layer
+
+                generated.report["colliders_on_completed"] = label_collision_layer(out / "collision.usdc", completion)
         layers.insert(0, "collision.usdc")
 
     navigation_agent = None
@@ -166,6 +204,12 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
             progress.log(f"[worldgen] navigation layer left out: {exc}")
         else:
             navigation_agent = navigation.agent
+            if completion is not None and not cfg.generate.spawn_on_completed:
+                from worldgen_sim.generate.labels import over_completed_floor
+
+                drop = over_completed_floor(navigation.spawn_points, completion, generated.completion_kinds)
+                navigation.spawn_points = navigation.spawn_points[~drop]
+                generated.report["spawn_points_removed_on_completed"] = int(np.count_nonzero(drop))
             reports["navigation"] = navigation.report
             with progress.stage("write navigation"):
                 write_navigation_layer(out / "navigation.usdc", navigation)
@@ -208,8 +252,35 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         "layers": ["world.usda", *layers],
         "navigation_agent": navigation_agent,
         "skipped": skipped,
+        "generate": _generate_summary(generated, lyra_report, spawn_on_completed=cfg.generate.spawn_on_completed),
         "stages": reports,
         "config": effective,
+    }
+
+
+def _is_picture(path: Path) -> bool:
+    from worldgen_sim.generate.generate import is_picture
+
+    return is_picture(path)
+
+
+def _generate_summary(generated, lyra_report: dict | None, *, spawn_on_completed: bool) -> dict | None:
+    """world.json's ``generate`` section: depth source, intrinsics and their sources, completed counts."""
+    if lyra_report is not None:
+        return lyra_report
+    if generated is None:
+        return None
+    kinds = generated.completion_kinds
+    return {
+        **generated.report,
+        "completed": {
+            "faces": int(kinds.shape[0]),
+            "faces_by_kind": {name: int(np.count_nonzero(kinds == int(code)))
+                              for code, name in generated.report["completed_kinds"].items()},
+            "gaussians": generated.completed_gaussians,
+            "walkable": True,
+            "spawn_points_allowed": spawn_on_completed,
+        },
     }
 
 

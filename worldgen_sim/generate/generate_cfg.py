@@ -1,0 +1,102 @@
+"""Configuration of the generate step: one photo or one RGB-D frame -> a scene the pipeline can align."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worldgen_sim.errors import WorldgenError
+
+__all__ = ["GenerateCfg"]
+
+BACKENDS = ("depth", "lyra2", "lyra1")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class GenerateCfg:
+    """How a single picture becomes a scene.
+
+    Attributes:
+        backend: ``"depth"`` (lift a depth map of the picture into pixel-aligned
+            Gaussians, complete what the view cannot see), ``"lyra2"`` or
+            ``"lyra1"`` (run the user's own NVIDIA Lyra checkout on a GPU).
+        depth: where the picture's depth comes from: ``"auto"`` (``"given"`` when
+            ``depth_path`` is set or the input is an RGB-D frame, else an error
+            that says how to get depth), ``"given"``, or a Hugging Face
+            ``transformers`` depth model id or local folder (e.g.
+            ``depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf``).
+        depth_path: a depth image for the picture (``--depth``): a 16-bit PNG in
+            ``input.depth_scale`` units per metre, or a ``.npy`` of float metres;
+            empty for none.
+        fov_deg: horizontal field of view of the picture [deg] (``--fov``); 0 = not given.
+        focal_px: focal length of the picture [px] (``--focal``); 0 = not given;
+            wins over ``fov_deg``.
+        default_fov_deg: horizontal field of view used when neither the options,
+            the file's EXIF 35 mm focal length nor the depth model give one [deg]
+            (60 deg: between a phone's main camera, ~69 deg, and a webcam's, ~55 deg).
+        device: where a depth model runs: ``"auto"`` (CUDA when torch sees it), ``"cpu"``, ``"cuda"``.
+        max_depth: depth beyond this is sky or background and is not lifted [m].
+        stride: one Gaussian per ``stride`` x ``stride`` pixels.
+        edge_threshold: neighbouring pixels whose depths differ by more than this
+            fraction of the nearer one lie across a depth edge: no Gaussian is
+            shaped by both.
+        complete: add what one view cannot see (floor under and behind objects,
+            walls down to the floor, objects closed to the floor behind).
+        completion_cell: grid cell of completed geometry [m].
+        outdoor_radius: without walls, the floor continues to this distance from the camera [m].
+        object_depth: objects seen from the front are closed this far behind their visible surface [m].
+        max_object_height: points higher than this above the floor are not closed as objects [m].
+        spawn_on_completed: allow spawn points on completed geometry (off: spawn
+            points stay on surfaces the picture saw).
+        lyra_checkout: folder of the user's nv-tlabs/lyra checkout (``--lyra-checkout``).
+        lyra_weights: a local folder of Lyra weights, or empty to resolve the hub
+            repository (``nvidia/Lyra-2.0`` or ``nvidia/Lyra``) with huggingface_hub.
+        lyra_python: the Python interpreter of the Lyra checkout's environment.
+        lyra_num_frames: frames Lyra 2.0 generates (1 + 80 k).
+        lyra_min_gpu_gb: refuse to start Lyra 2.0 on a GPU with less memory than this [GiB].
+    """
+
+    backend: str = "depth"
+    depth: str = "auto"
+    depth_path: str = ""
+    fov_deg: float = 0.0
+    focal_px: float = 0.0
+    default_fov_deg: float = 60.0
+    device: str = "auto"
+    max_depth: float = 20.0
+    stride: int = 2
+    edge_threshold: float = 0.04
+    complete: bool = True
+    completion_cell: float = 0.05
+    outdoor_radius: float = 10.0
+    object_depth: float = 0.4
+    max_object_height: float = 2.2
+    spawn_on_completed: bool = False
+    lyra_checkout: str = ""
+    lyra_weights: str = ""
+    lyra_python: str = "python"
+    lyra_num_frames: int = 241
+    lyra_min_gpu_gb: float = 75.0
+
+    def validate(self) -> None:
+        """Check every field (choices, ranges); raises WorldgenError naming ``generate.<field>``."""
+        checks = [
+            (self.backend in BACKENDS, "backend", f"one of {', '.join(BACKENDS)}"),
+            (bool(self.depth), "depth", "'auto', 'given', or a transformers depth model id or folder"),
+            (self.device in DEVICES, "device", f"one of {', '.join(DEVICES)}"),
+            (0 <= self.fov_deg < 180, "fov_deg", "in [0, 180) deg (0 = not given)"),
+            (self.focal_px >= 0, "focal_px", ">= 0 px (0 = not given)"),
+            (0 < self.default_fov_deg < 180, "default_fov_deg", "in (0, 180) deg"),
+            (self.max_depth > 0, "max_depth", "> 0 m"),
+            (1 <= self.stride <= 16, "stride", "in [1, 16] px"),
+            (0 < self.edge_threshold < 1, "edge_threshold", "in (0, 1)"),
+            (0.005 <= self.completion_cell <= 1, "completion_cell", "in [0.005, 1] m"),
+            (self.outdoor_radius > 0, "outdoor_radius", "> 0 m"),
+            (self.object_depth >= 0, "object_depth", ">= 0 m"),
+            (self.max_object_height > 0, "max_object_height", "> 0 m"),
+            ((self.lyra_num_frames - 1) % 80 == 0 and self.lyra_num_frames > 1, "lyra_num_frames", "1 + 80 k"),
+            (self.lyra_min_gpu_gb >= 0, "lyra_min_gpu_gb", ">= 0 GiB"),
+        ]
+        for ok, name, expected in checks:
+            if not ok:
+                raise WorldgenError(f"generate.{name} must be {expected}, got {getattr(self, name)!r}")
