@@ -105,7 +105,10 @@ def complete_view(
     heights = points @ floor.normal - floor.offset
     ab = np.stack([(points - grid.origin) @ grid.e1, (points - grid.origin) @ grid.e2], axis=1)
     region = _floor_region(grid, ab, walls, intrinsic, depth.shape, radius=outdoor_radius)
-    seen_floor = _cell_mask(grid, ab[floor.inliers])
+    full = _full_points(depth, intrinsic, max_depth=max_depth)  # every pixel, for what was seen
+    full_tol = inlier_tolerance(full)
+    full_heights = full @ floor.normal - floor.offset
+    seen_floor = _cell_mask(grid, _floor_coords(grid, full[np.abs(full_heights) < full_tol]))
 
     pieces: list[tuple[TriangleMesh, int]] = []
     floor_mesh = _floor_mesh(grid, region & ~_erode(seen_floor), _median_color(colors[floor.inliers]))
@@ -113,10 +116,14 @@ def complete_view(
     wall_points = np.zeros(points.shape[0], bool)
     for wall in walls:
         wall_points |= wall.inliers
-        pieces.append((_wall_mesh(points[wall.inliers], heights[wall.inliers], wall, floor, cell,
+        on_wall = (np.abs(full @ wall.normal - wall.offset) < full_tol) & (full_heights > full_tol)
+        pieces.append((_wall_mesh(full[on_wall], full_heights[on_wall], wall, floor, cell,
                                   _median_color(colors[wall.inliers])), 2))  # fmt: skip
     tol = inlier_tolerance(points)
-    above = ~floor.inliers & ~wall_points & (heights > 2 * tol) & (heights < max_object_height)
+    near_wall = np.zeros(points.shape[0], bool)
+    for wall in walls:  # noisy wall points just outside the inlier band are wall, not objects
+        near_wall |= np.abs(points @ wall.normal - wall.offset) < 3 * tol
+    above = ~floor.inliers & ~wall_points & ~near_wall & (heights > 2 * tol) & (heights < max_object_height)
     block = _object_heights(grid, ab[above], heights[above], steps=int(np.ceil(object_depth / cell)))
     block[~region | seen_floor] = 0.0
     pieces.append((_block_mesh(grid, block, _median_color(colors[above]) if above.any() else (0.5, 0.5, 0.5)), 3))
@@ -236,6 +243,18 @@ def _wedge(grid: _FloorGrid, intrinsic, shape) -> tuple[float, float]:
 def _angle_between(angle, low, high) -> np.ndarray:
     centre, half = 0.5 * (low + high), 0.5 * (high - low)
     return np.abs((angle - centre + np.pi) % (2 * np.pi) - np.pi) <= half
+
+
+def _full_points(depth, intrinsic, *, max_depth: float) -> np.ndarray:
+    """(N, 3) float64 camera-frame points of every valid pixel."""
+    depth = np.where(np.isfinite(depth) & (depth > 0) & (depth <= max_depth), depth, 0.0)
+    points = backproject(depth, intrinsic).reshape(-1, 3).astype(np.float64)
+    return points[points[:, 2] > 0]
+
+
+def _floor_coords(grid: _FloorGrid, points) -> np.ndarray:
+    rel = points - grid.origin
+    return np.stack([rel @ grid.e1, rel @ grid.e2], axis=1)
 
 
 def _cell_mask(grid: _FloorGrid, ab) -> np.ndarray:

@@ -37,9 +37,9 @@ class GenerateCfg:
         device: where a depth model runs: ``"auto"`` (CUDA when torch sees it), ``"cpu"``, ``"cuda"``.
         max_depth: depth beyond this is sky or background and is not lifted [m].
         stride: one Gaussian per ``stride`` x ``stride`` pixels.
-        edge_threshold: neighbouring pixels whose depths differ by more than this
-            fraction of the nearer one lie across a depth edge: no Gaussian is
-            shaped by both.
+        edge_threshold: a pixel lies on a depth edge where the second difference of
+            inverse depth over ``stride`` px (zero on any plane) exceeds this
+            fraction of its own inverse depth: no Gaussian is shaped across it.
         complete: add what one view cannot see (floor under and behind objects,
             walls down to the floor, objects closed to the floor behind).
         completion_cell: grid cell of completed geometry [m].

@@ -5,8 +5,8 @@ pixel. Its footprint follows the pixel's: ``stride * z / f`` across, stretched
 along the surface's tilt away from the view (by ``1 / cos`` of the angle
 between the view ray and the normal, at most 4x) and flattened along the depth
 normal (a tenth of its width). Normals come from the depth gradient; where a
-pixel's neighbours lie across a depth edge (relative jump above
-``edge_threshold``) the normal is the view ray and the footprint is not
+pixel's neighbours lie across a depth edge (the second difference of inverse
+depth, zero on any plane, above ``edge_threshold`` relative) the normal is the view ray and the footprint is not
 stretched, so no Gaussian bridges a foreground object and the background.
 Pixels without depth, or beyond ``max_depth`` (sky, far background), are not lifted.
 """
@@ -37,16 +37,23 @@ def backproject(depth: np.ndarray, intrinsic: np.ndarray) -> np.ndarray:
 
 
 def depth_edges(depth: np.ndarray, *, step: int, threshold: float) -> np.ndarray:
-    """(H, W) bool: pixels whose depth differs from a neighbour ``step`` px away (or a missing
-    reading there) by more than ``threshold`` times the nearer of the two depths."""
+    """(H, W) bool: pixels on a depth edge at ``step`` px scale.
+
+    Inverse depth is affine in the image over any plane, whatever its slant, so
+    its second difference is ~0 on surfaces and large across an occlusion edge
+    (or a crease): a pixel is on an edge when ``|1/z(+s) + 1/z(-s) - 2/z| * z``
+    along u or v exceeds ``threshold``, or a neighbour has no reading.
+    """
     z = depth.astype(np.float32)
-    edge = np.zeros(z.shape, bool)
-    padded = np.pad(z, step, mode="edge")
+    inverse = np.where(z > 0, 1.0 / np.maximum(z, 1e-6), 0.0).astype(np.float32)
+    padded = np.pad(inverse, step, mode="edge")
     height, width = z.shape
-    for dy, dx in ((0, step), (0, -step), (step, 0), (-step, 0)):
-        other = padded[step + dy : step + dy + height, step + dx : step + dx + width]
-        near = np.minimum(z, other)
-        edge |= (other <= 0) | (np.abs(z - other) > threshold * np.maximum(near, 1e-6))
+    edge = np.zeros(z.shape, bool)
+    for dy, dx in ((0, step), (step, 0)):
+        after = padded[step + dy : step + dy + height, step + dx : step + dx + width]
+        before = padded[step - dy : step - dy + height, step - dx : step - dx + width]
+        curvature = np.abs(after + before - 2.0 * inverse) * z
+        edge |= (after <= 0) | (before <= 0) | (curvature > threshold)
     return edge & (z > 0)
 
 
