@@ -215,7 +215,7 @@ def _processor(folder: Path, name: str):
 
     try:
         return AutoImageProcessor.from_pretrained(folder)
-    except ImportError as exc:  # Depth Pro's processor needs torchvision: preprocess in torch instead
+    except (ImportError, ValueError) as exc:  # Depth Pro's needs torchvision: preprocess in torch instead
         log.info("image processor of %s unavailable (%s); preprocessing in torch", name, exc)
         return None
 
