@@ -146,8 +146,14 @@ def complete_single_frame(scene: SceneInput, *, cfg: GenerateCfg) -> GeneratedSc
     mesh = TriangleMesh(_apply(pose, mesh.vertices).astype(np.float32), mesh.faces, colors=mesh.colors)
     completed = len(extra) if extra is not None else 0
     completion_report["gaussians"] = completed
-    report = {"lifting": lift_report, "completion": completion_report,
-              "completed_kinds": {str(k): v for k, v in COMPLETED_KINDS.items()}}  # fmt: skip
+    report = {
+        "depth": "given", "depth_metric": True,
+        "intrinsics": {"fx": float(intrinsic[0, 0]), "fy": float(intrinsic[1, 1]), "cx": float(intrinsic[0, 2]),
+                       "cy": float(intrinsic[1, 2]), "width": int(frames.cameras.width),
+                       "height": int(frames.cameras.height), "source": "input:rgbd folder intrinsics"},
+        "lifting": lift_report, "completion": completion_report,
+        "completed_kinds": {str(k): v for k, v in COMPLETED_KINDS.items()},
+    }  # fmt: skip
     return GeneratedScene(scene=replace(scene, gaussians=cloud), completion=mesh, completion_kinds=kinds,
                           completed_gaussians=completed, report=report)  # fmt: skip
 
