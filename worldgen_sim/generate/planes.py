@@ -20,7 +20,11 @@ MIN_PLANE_FRACTION = 0.03
 """A floor or wall holds at least this fraction of the view's points."""
 MIN_WALL_HEIGHT = 0.9
 """A vertical plane spanning less height than this [m] is furniture, not a wall."""
+MIN_WALL_FILL = 0.4
+"""A wall's inliers fill at least this fraction of the 10 cm cells of their extent along and up the wall."""
 HYPOTHESES = 384
+SCORE_POINTS = 4000
+"""Hypotheses are scored on this many random points; the winner is refined on all of them."""
 
 
 @dataclass(eq=False)
@@ -53,12 +57,11 @@ def find_floor(points: np.ndarray, *, seed: int = 0) -> Plane | None:
     if not np.any(usable):
         return None
     normals, offsets = normals[usable], np.einsum("hj,hj->h", normals[usable], triples[usable, 0])
-    heights = normals @ points.T - offsets[:, None]  # (hypotheses, N) signed height above each plane
-    inliers = np.abs(heights) < tol
-    below = heights < -3.0 * tol
-    score = inliers.sum(axis=1) - 5 * below.sum(axis=1)
+    sample = rng.choice(count, size=min(count, SCORE_POINTS), replace=False)
+    heights = normals @ points[sample].T - offsets[:, None]  # (hypotheses, S) signed height above each plane
+    score = (np.abs(heights) < tol[sample]).sum(axis=1) - 5 * (heights < -3.0 * tol[sample]).sum(axis=1)
     best = int(np.argmax(score))
-    plane = _refine(points, inliers[best], tol)
+    plane = _refine(points, np.abs(points @ normals[best] - offsets[best]) < tol, tol)
     if plane is None or plane.inliers.sum() < max(50, MIN_PLANE_FRACTION * count):
         return None
     if plane.normal[1] > 0:
@@ -86,11 +89,13 @@ def find_walls(points: np.ndarray, floor: Plane, *, max_walls: int = 4, seed: in
         if normals.shape[0] == 0:
             break
         offsets = np.einsum("hj,hj->h", normals, pairs[length > 1e-6, 0])
-        inliers = (np.abs(normals @ points.T - offsets[:, None]) < tol) & free
-        best = int(np.argmax(inliers.sum(axis=1)))
-        if inliers[best].sum() < minimum:
+        sample = candidates[rng.choice(candidates.size, size=min(candidates.size, SCORE_POINTS), replace=False)]
+        score = (np.abs(normals @ points[sample].T - offsets[:, None]) < tol[sample]).sum(axis=1)
+        best = int(np.argmax(score))
+        inliers = (np.abs(points @ normals[best] - offsets[best]) < tol) & free
+        if inliers.sum() < minimum:
             break
-        wall = _refine(points, inliers[best], tol, keep_vertical_to=up)
+        wall = _refine(points, inliers, tol, keep_vertical_to=up)
         if wall is None:
             break
         wall_inliers = wall.inliers & free
@@ -98,10 +103,23 @@ def find_walls(points: np.ndarray, floor: Plane, *, max_walls: int = 4, seed: in
         span = np.percentile(heights[wall_inliers], [5, 95]) if wall_inliers.sum() else np.zeros(2)
         if wall_inliers.sum() < minimum or span[1] - span[0] < MIN_WALL_HEIGHT:
             continue  # a cabinet front or table side: not a wall; its points stay out of later searches
+        along = np.cross(up, wall.normal)
+        if _sheet_fill(points[wall_inliers] @ along, heights[wall_inliers]) < MIN_WALL_FILL:
+            continue  # scattered points of several objects that happen to share a vertical plane
         if wall.offset > 0:  # camera (origin) on the positive side: normal . 0 - offset >= 0
             wall = Plane(-wall.normal, -wall.offset, wall_inliers)
         walls.append(Plane(wall.normal, wall.offset, wall_inliers))
     return walls
+
+
+def _sheet_fill(along: np.ndarray, height: np.ndarray, *, cell: float = 0.1) -> float:
+    """Fraction of the cells (``cell`` m) of the points' 5-95 % extent that hold a point."""
+    lo = np.percentile(np.stack([along, height], 1), 5, axis=0)
+    hi = np.percentile(np.stack([along, height], 1), 95, axis=0)
+    inside = (along >= lo[0]) & (along <= hi[0]) & (height >= lo[1]) & (height <= hi[1])
+    shape = np.maximum(np.ceil((hi - lo) / cell).astype(int), 1)
+    index = np.minimum(((np.stack([along, height], 1)[inside] - lo) / cell).astype(int), shape - 1)
+    return np.unique(index[:, 0] * shape[1] + index[:, 1]).size / float(shape[0] * shape[1])
 
 
 def _refine(points: np.ndarray, inliers: np.ndarray, tol: np.ndarray, *, keep_vertical_to=None) -> Plane | None:
