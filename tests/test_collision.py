@@ -114,7 +114,7 @@ def test_world_classes_hull_limits_and_report(world):
     report = world.report
     assert report["decompositions"] == 4 and report["cache_hits"] == 0 and not report["segmentation_cached"]
     assert report["fallbacks"] == []
-    assert set(report["timings"]) == {"segmentation", "decomposition"}
+    assert set(report["caches"]) == {"segmentation", "decomposition"} and "timings" not in report
     assert set(world.materials) >= {"floor", "wall", "ceiling", "furniture", "object"}
 
 
@@ -161,17 +161,18 @@ def test_cached_rebuild_does_no_decomposition(scan, cache_dir, world):
     for a, b in zip(world.objects, again.objects):
         assert len(a.hulls) == len(b.hulls)
         assert all(np.array_equal(x.vertices, y.vertices) for x, y in zip(a.hulls, b.hulls))
-    # Any change of geometry, setting or library version is a different key.
-    from worldgen_sim.collision.decompose import DecomposeSettings, DecomposeTask, cache_key, library_versions
+    # Any change of geometry or setting is a different key (library versions: tests/test_cache.py).
+    from worldgen_sim.collision.decompose import DecomposeSettings, DecomposeTask, decomposition_key
 
-    obj, versions = world.objects[0], library_versions()
+    obj = world.objects[0]
     task = DecomposeTask(obj.name, obj.mesh.vertices, obj.mesh.faces, 0.0)
-    key = cache_key(task, DecomposeSettings(), versions)
+    key = decomposition_key(task, DecomposeSettings())
     moved = DecomposeTask(obj.name, obj.mesh.vertices + np.float32(1e-4), obj.mesh.faces, 0.0)
-    assert key == cache_key(task, DecomposeSettings(), dict(versions))
-    assert key != cache_key(moved, DecomposeSettings(), versions)
-    assert key != cache_key(task, DecomposeSettings(max_hull_vertices=32), versions)
-    assert key != cache_key(task, DecomposeSettings(), {**versions, "coacd": "0.0"})
+    assert key == decomposition_key(task, DecomposeSettings())
+    assert key != decomposition_key(moved, DecomposeSettings())
+    assert key != decomposition_key(task, DecomposeSettings(max_hull_vertices=32))
+    lookups = again.report["caches"]["decomposition"]["lookups"]
+    assert [entry["hit"] for entry in lookups] == [True] * len(world.objects)
 
 
 def reconstruction_like(room, yaw_deg: float = 8.0) -> tuple[TriangleMesh, np.ndarray]:
@@ -269,7 +270,7 @@ def test_worker_error_and_degenerate_pieces_fall_back(tmp_path):
         DecomposeTask("sheet", flat, np.array([[0, 1, 2], [0, 2, 3]], np.int32), 0.0),
         DecomposeTask("line", np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.float32), np.array([[0, 1, 2]], np.int32), 0.0),
     ]
-    results = decompose_objects(tasks, settings=DecomposeSettings(timeout=30), workers=1, cache_dir=tmp_path)
+    results = decompose_objects(tasks, settings=DecomposeSettings(timeout=30), workers=1)
     assert "decomposition failed" in results[0].fallback and len(results[0].hulls) == 1
     # A vertical sheet encloses nothing and its ground shadow is coplanar: reported, no collider.
     assert results[1].method == "empty" and "degenerate" in results[1].fallback

@@ -43,9 +43,9 @@ def test_unknown_stage_is_rejected(tmp_path):
 @pytest.mark.parametrize(
     "text, match",
     [
-        ("align:\n  scale: fast\n", "'align.scale' must be float"),
-        ("surface:\n  enabled: 1\n", "'surface.enabled' must be bool"),
-        ("navigation:\n  num_spawn_points: 2.5\n", "'navigation.num_spawn_points' must be int"),
+        ("align:\n  scale: fast\n", "align.scale: expected float or null, got 'fast'"),
+        ("surface:\n  enabled: 1\n", "surface.enabled: expected bool, got 1"),
+        ("navigation:\n  num_spawn_points: 2.5\n", "navigation.num_spawn_points: expected int, got 2.5"),
         ("align: 3\n", "'align' must be a mapping"),
         ("- a\n- b\n", "must be a mapping at the top level"),
         ("align: [\n", "not valid YAML"),

@@ -93,6 +93,8 @@ def test_depth_png_and_npy_read_as_metres(tmp_path):
 def test_generate_cfg_validate_names_the_field():
     with pytest.raises(WorldgenError, match="generate.backend"):
         GenerateCfg(backend="magic").validate()
+    with pytest.raises(WorldgenError, match="generate.stride"):
+        GenerateCfg(stride=0).validate()
     with pytest.raises(WorldgenError, match="generate.lyra_num_frames"):
         GenerateCfg(lyra_num_frames=100).validate()
     GenerateCfg().validate()

@@ -92,6 +92,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         "--half", action="store_true", help="write splats in half precision (NVIDIA's VG.035 rule wants float)"
     )
     parser.add_argument("--renderer", choices=["auto", "cpu", "gsplat"], help="Gaussian renderer for the surface stage")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="reuse segmentations and decompositions cached here (collision.cache_dir)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     picture = parser.add_argument_group("pictures (one .jpg/.png, or a one-frame RGB-D folder)")
     picture.add_argument("--depth", type=Path, help="depth of the picture: 16-bit PNG (input.depth_scale per m) or .npy [m]")
@@ -120,6 +123,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "generate.lyra_checkout": str(args.lyra_checkout) if args.lyra_checkout is not None else None,
         "generate.lyra_weights": str(args.lyra_weights) if args.lyra_weights is not None else None,
         "generate.lyra_python": args.lyra_python,
+        "collision.cache_dir": str(args.cache_dir) if args.cache_dir is not None else None,
     }
     switches = {
         "align.remove_floaters": (args.no_floaters, False),
@@ -159,12 +163,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="worldgen-demo-") as scratch:
         if args.sample_room:
             input_path, camera_height = write_demo_input(Path(scratch))
-            overrides.setdefault("align.camera_height", camera_height)
+        else:
+            input_path, camera_height = demo_frame_folder(), None
+        cfg = load_config(args.config, overrides=overrides)
+        if camera_height is not None and cfg.align.scale is None and cfg.align.camera_height is None:
+            cfg.align.camera_height = camera_height  # the sample room's true camera height fixes its scale
+        if not args.no_verify:
+            from worldgen_sim.extras import check_dependencies
+
+            check_dependencies(cfg, verify=True)  # before the build, not after it
+        if args.sample_room:
             progress.log(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
         else:
-            input_path = demo_frame_folder()
             progress.log(f"[worldgen] demo: one RGB-D picture, {input_path.name} (Open3D's Redwood sample, MIT)")
-        cfg = load_config(args.config, overrides=overrides)
         result = build_world(input_path, args.out, cfg=cfg, progress=progress)
     _print_summary(result.summary, quiet=args.quiet)
     if args.no_verify:

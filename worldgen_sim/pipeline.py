@@ -30,6 +30,8 @@ from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.staging import staged_output
 
+__all__ = ["FORMAT_VERSION", "BuildResult", "build_world"]
+
 FORMAT_VERSION = "1.0"
 """Version of the world package layout and ``world.json`` schema."""
 
@@ -70,13 +72,14 @@ def build_world(
         The package location and its ``world.json`` contents.
 
     Raises:
-        WorldgenError: bad input, option or output path; nothing is written.
+        WorldgenError: bad input, option or output path, or a missing optional
+            package; nothing is written. Config values and packages are checked
+            before any data is read.
     """
     cfg = cfg if cfg is not None else WorldgenCfg()
     progress = progress if progress is not None else Progress(quiet=True)
     input_path = Path(input_path)
-    if not input_path.exists():
-        raise WorldgenError(f"input '{input_path}' does not exist; expected a Gaussian .ply file or an RGB-D folder")
+    _preflight(input_path, cfg)
     started = time.perf_counter()
     with staged_output(out_dir) as staging:
         summary = _run_stages(input_path, staging, cfg=cfg, progress=progress)
@@ -85,6 +88,16 @@ def build_world(
     out_dir = Path(out_dir).absolute()
     progress.log(f"[worldgen] wrote {out_dir / 'world.usda'}")
     return BuildResult(out_dir=out_dir, world_usd=out_dir / "world.usda", summary=summary)
+
+
+def _preflight(input_path: Path, cfg: WorldgenCfg) -> None:
+    """Everything that can be checked before data is read: the config, the input path, the optional packages."""
+    from worldgen_sim.extras import check_dependencies
+
+    cfg.validate()
+    if not input_path.exists():
+        raise WorldgenError(f"input '{input_path}' does not exist; expected a Gaussian .ply file or an RGB-D folder")
+    check_dependencies(cfg, input_path=input_path)
 
 
 def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Progress) -> dict:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from worldgen_sim.errors import WorldgenError
+from worldgen_sim.validation import Checker
 
 __all__ = ["GenerateCfg"]
-
-BACKENDS = ("depth", "lyra2", "lyra1")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -56,13 +54,13 @@ class GenerateCfg:
         lyra_min_gpu_gb: refuse to start Lyra 2.0 on a GPU with less memory than this [GiB].
     """
 
-    backend: str = "depth"
+    backend: Literal["depth", "lyra2", "lyra1"] = "depth"
     depth: str = "auto"
     depth_path: str = ""
     fov_deg: float = 0.0
     focal_px: float = 0.0
     default_fov_deg: float = 60.0
-    device: str = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     max_depth: float = 20.0
     stride: int = 2
     edge_threshold: float = 0.04
@@ -79,24 +77,19 @@ class GenerateCfg:
     lyra_min_gpu_gb: float = 75.0
 
     def validate(self) -> None:
-        """Check every field (choices, ranges); raises WorldgenError naming ``generate.<field>``."""
-        checks = [
-            (self.backend in BACKENDS, "backend", f"one of {', '.join(BACKENDS)}"),
-            (bool(self.depth), "depth", "'auto', 'given', or a transformers depth model id or folder"),
-            (self.device in DEVICES, "device", f"one of {', '.join(DEVICES)}"),
-            (0 <= self.fov_deg < 180, "fov_deg", "in [0, 180) deg (0 = not given)"),
-            (self.focal_px >= 0, "focal_px", ">= 0 px (0 = not given)"),
-            (0 < self.default_fov_deg < 180, "default_fov_deg", "in (0, 180) deg"),
-            (self.max_depth > 0, "max_depth", "> 0 m"),
-            (1 <= self.stride <= 16, "stride", "in [1, 16] px"),
-            (0 < self.edge_threshold < 1, "edge_threshold", "in (0, 1)"),
-            (0.005 <= self.completion_cell <= 1, "completion_cell", "in [0.005, 1] m"),
-            (self.outdoor_radius > 0, "outdoor_radius", "> 0 m"),
-            (self.object_depth >= 0, "object_depth", ">= 0 m"),
-            (self.max_object_height > 0, "max_object_height", "> 0 m"),
-            ((self.lyra_num_frames - 1) % 80 == 0 and self.lyra_num_frames > 1, "lyra_num_frames", "1 + 80 k"),
-            (self.lyra_min_gpu_gb >= 0, "lyra_min_gpu_gb", ">= 0 GiB"),
-        ]
-        for ok, name, expected in checks:
-            if not ok:
-                raise WorldgenError(f"generate.{name} must be {expected}, got {getattr(self, name)!r}")
+        """Check every field (types, choices, ranges); raises WorldgenError naming ``generate.<field>``."""
+        check = Checker(self, "generate")
+        check.require(bool(self.depth.strip()), "depth", "'auto', 'given', or a transformers depth model id or folder")
+        check.range("fov_deg", ge=0, lt=180, unit="deg (0 = not given)")
+        check.range("focal_px", ge=0, unit="px (0 = not given)")
+        check.range("default_fov_deg", gt=0, lt=180, unit="deg")
+        check.range("max_depth", gt=0, unit="m")
+        check.range("stride", ge=1, le=16, unit="px")
+        check.range("edge_threshold", gt=0, lt=1)
+        check.range("completion_cell", ge=0.005, le=1, unit="m")
+        check.range("outdoor_radius", gt=0, unit="m")
+        check.range("object_depth", ge=0, unit="m")
+        check.range("max_object_height", gt=0, unit="m")
+        check.require(self.lyra_num_frames > 1 and (self.lyra_num_frames - 1) % 80 == 0, "lyra_num_frames",
+                      "1 + 80 k frames (81, 161, 241, ...)")  # fmt: skip
+        check.range("lyra_min_gpu_gb", ge=0, unit="GiB (0 = no check)")

@@ -49,6 +49,7 @@ def load_input(path: str | Path, *, cfg: InputCfg, progress=None) -> SceneInput:
         WorldgenError: a missing path, an unsupported file type, or any problem the
             PLY/camera/RGB-D readers report.
     """
+    cfg.validate()
     path = Path(path)
     if path.is_dir():
         from worldgen_sim.io.rgbd_folder import read_rgbd_folder

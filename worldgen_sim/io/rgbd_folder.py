@@ -79,8 +79,6 @@ def read_rgbd_folder(path: str | Path, *, cfg: InputCfg) -> SceneInput:
     for sub in ("color", "depth"):
         if not (folder / sub).is_dir():
             raise WorldgenError(f"{folder}: missing sub-folder '{sub}/' (expected color/*.jpg|png and depth/*.png)")
-    if cfg.depth_scale <= 0:
-        raise WorldgenError(f"input.depth_scale must be > 0 (depth units per metre), got {cfg.depth_scale}")
     pairs = _pair_images(folder)
     intrinsics_path, (fx, fy, cx, cy, width, height) = _read_intrinsics(folder)
     poses_path, poses = _read_poses(folder)

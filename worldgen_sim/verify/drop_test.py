@@ -154,13 +154,7 @@ def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress 
             an unsupported engine, or Newton/warp not installed.
     """
     progress = progress or Progress(quiet=True)
-    if cfg.engine != "newton":
-        raise WorldgenError(f"verify.engine: '{cfg.engine}' is not supported by the drop test; expected 'newton'")
-    if cfg.num_probes < 1 or cfg.probe_radius <= 0 or cfg.sim_seconds <= 0 or cfg.sim_dt <= 0:
-        raise WorldgenError(
-            "verify: num_probes must be >= 1 and probe_radius, sim_seconds, sim_dt must be > 0 "
-            f"(got {cfg.num_probes}, {cfg.probe_radius}, {cfg.sim_seconds}, {cfg.sim_dt})"
-        )
+    cfg.validate()
     world_path = Path(world_path)
     with progress.stage("drop test: probe placement"):
         vertices, triangles, normals = load_visual_triangles(world_path)
