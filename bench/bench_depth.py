@@ -104,7 +104,8 @@ def main() -> None:
     reference = statistics.median(rows[0][1])
     print(f"{'step':<38} {'median s':>9} {'min s':>8} {'x reference':>12}")
     for name, times in rows:
-        print(f"{name:<38} {statistics.median(times):9.4f} {min(times):8.4f} {statistics.median(times) / reference:12.1f}")
+        median = statistics.median(times)
+        print(f"{name:<38} {median:9.4f} {min(times):8.4f} {median / reference:12.1f}")
 
 
 if __name__ == "__main__":

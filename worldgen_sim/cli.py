@@ -97,7 +97,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     picture = parser.add_argument_group("pictures (one .jpg/.png, or a one-frame RGB-D folder)")
-    picture.add_argument("--depth", type=Path, help="depth of the picture: 16-bit PNG (input.depth_scale per m) or .npy [m]")
+    picture.add_argument(
+        "--depth", type=Path, help="depth of the picture: 16-bit PNG (input.depth_scale per m) or .npy [m]"
+    )
     picture.add_argument("--depth-model", help="transformers depth model id or folder (generate.depth)")
     picture.add_argument("--fov", type=float, help="the picture's horizontal field of view [deg]")
     picture.add_argument("--focal", type=float, help="the picture's focal length [px]")

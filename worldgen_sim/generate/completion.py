@@ -233,7 +233,9 @@ def _wedge(grid: _FloorGrid, intrinsic, shape) -> tuple[float, float]:
     """Angles (in the floor's a-b plane) of the image's left and right borders, widened by 3 degrees."""
     height, width = shape
     rows = np.linspace(0, height - 1, 9)
-    pixels = np.concatenate([np.stack([np.zeros(9), rows, np.ones(9)], 1), np.stack([np.full(9, width - 1), rows, np.ones(9)], 1)])
+    left = np.stack([np.zeros(9), rows, np.ones(9)], 1)
+    right = np.stack([np.full(9, width - 1.0), rows, np.ones(9)], 1)
+    pixels = np.concatenate([left, right])
     rays = pixels @ np.linalg.inv(intrinsic).T
     angles = np.unwrap(np.arctan2(rays @ grid.e2, rays @ grid.e1))
     margin = np.radians(3.0)

@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 KNOWN_MODELS: dict[str, tuple[str, str]] = {
     "depth-anything/Depth-Anything-V2-Small-hf": ("Apache-2.0", "99 MB, 24.8 M parameters, relative"),
-    "depth-anything/Depth-Anything-V2-Base-hf": ("CC-BY-NC-4.0 (non-commercial)", "390 MB, 97.5 M parameters, relative"),
-    "depth-anything/Depth-Anything-V2-Large-hf": ("CC-BY-NC-4.0 (non-commercial)", "1.3 GB, 335 M parameters, relative"),
+    "depth-anything/Depth-Anything-V2-Base-hf": ("CC-BY-NC-4.0 (non-commercial)", "390 MB, 97.5 M params, relative"),
+    "depth-anything/Depth-Anything-V2-Large-hf": ("CC-BY-NC-4.0 (non-commercial)", "1.3 GB, 335 M params, relative"),
     "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf": ("Apache-2.0", "99 MB, 24.8 M parameters, metric"),
     "depth-anything/Depth-Anything-V2-Metric-Indoor-Base-hf": ("CC-BY-NC-4.0 (non-commercial)", "390 MB, metric"),
     "depth-anything/Depth-Anything-V2-Metric-Indoor-Large-hf": ("CC-BY-NC-4.0 (non-commercial)", "1.3 GB, metric"),

@@ -98,7 +98,9 @@ def read_depth(path: str | Path, *, size: tuple[int, int], depth_scale: float) -
         if depth.ndim == 3 and depth.shape[0] == 1:
             depth = depth[0]
         if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.floating):
-            raise WorldgenError(f"{path}: depth .npy must be a 2-D float array of metres, got {depth.dtype} {depth.shape}")
+            raise WorldgenError(
+                f"{path}: depth .npy must be a 2-D float array of metres, got {depth.dtype} {depth.shape}"
+            )
         depth = depth.astype(np.float32)
     elif suffix == ".png":
         depth = _read_png16(path) / np.float32(depth_scale)
@@ -125,5 +127,7 @@ def _read_png16(path: Path) -> np.ndarray:
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise WorldgenError(f"{path}: cannot read the depth image ({exc})") from None
     if depth.ndim != 2 or mode not in ("I;16", "I;16B", "I;16L", "I"):
-        raise WorldgenError(f"{path}: depth must be a single-channel 16-bit PNG, got mode {mode} with shape {depth.shape}")
+        raise WorldgenError(
+            f"{path}: depth must be a single-channel 16-bit PNG, got mode {mode} with shape {depth.shape}"
+        )
     return depth.astype(np.float32)

@@ -15,7 +15,7 @@ import numpy as np
 from worldgen_sim.artifacts import TriangleMesh
 from worldgen_sim.generate.completion import COMPLETED_KINDS
 
-__all__ = ["label_collision_layer", "label_visual_layer", "merge_completion", "over_completed_floor"]
+__all__ = ["label_collision_layer", "label_visual_layer", "merge_completion", "over_completed_floor", "transform_mesh"]
 
 NEAR_COMPLETED = 0.02
 """A collider face whose centre lies this close to a completed triangle's centre (or vertex) counts as completed [m]."""
@@ -28,7 +28,9 @@ def transform_mesh(mesh: TriangleMesh, input_to_world: np.ndarray) -> TriangleMe
     return TriangleMesh(vertices.astype(np.float32), mesh.faces, colors=mesh.colors)
 
 
-def merge_completion(mesh: TriangleMesh, completion: TriangleMesh, kinds: np.ndarray) -> tuple[TriangleMesh, np.ndarray]:
+def merge_completion(
+    mesh: TriangleMesh, completion: TriangleMesh, kinds: np.ndarray
+) -> tuple[TriangleMesh, np.ndarray]:
     """The visual mesh with the completed triangles (world frame) appended, and (F,) int8 face labels
     (0 = seen, else a key of ``COMPLETED_KINDS``)."""
     labels = np.zeros(mesh.faces.shape[0], np.int8)

@@ -54,7 +54,8 @@ LYRA_BACKENDS = {
         "repo": "nvidia/Lyra",
         "code": "Lyra-1",
         "package": "cosmos_predict1",
-        "licence": "weights: NVIDIA Open Model License; code: Apache-2.0; Cosmos base models: NVIDIA Open Model License",
+        "licence": "weights: NVIDIA Open Model License; code: Apache-2.0; "
+        "Cosmos base models: NVIDIA Open Model License",
     },
 }
 LYRA2_RESOLUTION = (720, 1280)
