@@ -126,6 +126,8 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
                 input_path, cfg=cfg.generate, depth_scale=cfg.input.depth_scale, progress=progress,
                 scale_known=cfg.align.camera_height is not None or cfg.align.scale is not None,
             )  # fmt: skip
+    elif cfg.generate.depth_path or cfg.generate.depth not in ("auto", "given"):
+        raise WorldgenError(f"--depth / --depth-model apply to a .jpg/.png picture; '{input_path}' is not one")
     with progress.stage("load"):
         scene = generated.scene if generated is not None else load_input(load_path, cfg=cfg.input, progress=progress)
     if generated is None and scene.gaussians is None and scene.frames is not None and len(scene.frames) == 1:
