@@ -220,9 +220,9 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         else:
             navigation_agent = navigation.agent
             if completion is not None and not cfg.generate.spawn_on_completed:
-                from worldgen_sim.generate.labels import over_completed_floor
+                from worldgen_sim.generate.labels import spawn_points_to_drop
 
-                drop = over_completed_floor(navigation.spawn_points, completion, generated.completion_kinds)
+                drop = spawn_points_to_drop(navigation.spawn_points, mesh, face_labels)
                 navigation.spawn_points = navigation.spawn_points[~drop]
                 generated.report["spawn_points_removed_on_completed"] = int(np.count_nonzero(drop))
             reports["navigation"] = navigation.report

@@ -15,7 +15,10 @@ import numpy as np
 from worldgen_sim.artifacts import TriangleMesh
 from worldgen_sim.generate.completion import COMPLETED_KINDS
 
-__all__ = ["label_collision_layer", "label_visual_layer", "merge_completion", "over_completed_floor", "transform_mesh"]
+__all__ = [
+    "label_collision_layer", "label_visual_layer", "merge_completion", "over_completed_floor", "over_faces",
+    "spawn_points_to_drop", "transform_mesh",
+]  # fmt: skip
 
 NEAR_COMPLETED = 0.02
 """A collider face whose centre lies this close to a completed triangle's centre (or vertex) counts as completed [m]."""
@@ -55,15 +58,27 @@ def merge_completion(
 
 def over_completed_floor(points: np.ndarray, completion: TriangleMesh, kinds: np.ndarray, *, max_dz: float = 0.15):
     """(S,) bool: points (world) standing on a completed floor triangle (within ``max_dz`` above or below it)."""
+    return over_faces(points, completion.vertices, completion.faces[kinds == 1], max_dz=max_dz)
+
+
+def spawn_points_to_drop(points: np.ndarray, mesh: TriangleMesh, labels: np.ndarray) -> np.ndarray:
+    """(S,) bool: spawn points over completed floor and not also over seen geometry (completed floor
+    overlaps the seen floor by one cell to close seams; a point there stands on seen floor)."""
+    completed = over_faces(points, mesh.vertices, mesh.faces[labels == 1], max_dz=0.15)
+    seen = over_faces(points, mesh.vertices, mesh.faces[labels == 0], max_dz=0.05)
+    return completed & ~seen
+
+
+def over_faces(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, *, max_dz: float) -> np.ndarray:
+    """(S,) bool: points whose vertical line meets one of ``faces`` within ``max_dz`` of the point [m]."""
     points = np.asarray(points, np.float64).reshape(-1, 3)
-    floor = completion.faces[kinds == 1]
-    if points.shape[0] == 0 or floor.shape[0] == 0:
+    if points.shape[0] == 0 or faces.shape[0] == 0:
         return np.zeros(points.shape[0], bool)
     from scipy.spatial import cKDTree
 
-    corners = np.asarray(completion.vertices, np.float64)[floor]  # (T, 3, 3)
+    corners = np.asarray(vertices, np.float64)[faces]  # (T, 3, 3)
     tree = cKDTree(corners.mean(axis=1)[:, :2])
-    k = min(8, floor.shape[0])
+    k = min(8, faces.shape[0])
     _, nearest = tree.query(points[:, :2], k=k)
     nearest = nearest.reshape(points.shape[0], k)
     tri = corners[nearest]  # (S, k, 3, 3)
