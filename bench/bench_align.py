@@ -31,11 +31,11 @@ def main() -> None:
     from scipy.spatial import cKDTree
 
     from worldgen_sim.align.align import align_scene
-    from worldgen_sim.progress import Progress
     from worldgen_sim.align.align_cfg import AlignCfg
     from worldgen_sim.align.filters import isolated_mask
     from worldgen_sim.align.floor import UP_ROTATIONS, find_floor
     from worldgen_sim.artifacts import SceneInput
+    from worldgen_sim.progress import Progress
     from worldgen_sim.samples import SURFACE, make_sample_room
 
     room = make_sample_room(seed=0, spacing=args.spacing, num_floaters=args.floaters, num_sky=args.sky)
@@ -59,7 +59,8 @@ def main() -> None:
         print(f"  {step:10s} {seconds:7.3f} s")
     print(
         f"  scale {result.scale:.5f} (true {1 / 0.37:.5f}), kept {report['kept']:,}, removed sky "
-        f"{report['removed_sky']:,}, low opacity {report['removed_low_opacity']:,}, isolated {report['removed_isolated']:,}"
+        f"{report['removed_sky']:,}, low opacity {report['removed_low_opacity']:,}, "
+        f"isolated {report['removed_isolated']:,}"
     )
 
     # Isolation: ours vs cKDTree on the same world-frame points.

@@ -83,7 +83,8 @@ def fit_sample_room(room, vertices: np.ndarray, world) -> FittedRoom:
             continue  # the long side does not match the room's
         centre_local = (lo + hi) / 2
         cc, ss = np.cos(yaw), np.sin(yaw)
-        centre = np.array([cc * centre_local[0] - ss * centre_local[1], ss * centre_local[0] + cc * centre_local[1], 0.0])
+        centre = np.array([cc * centre_local[0] - ss * centre_local[1],
+                           ss * centre_local[0] + cc * centre_local[1], 0.0])
         fitted = FittedRoom(room, yaw, centre, scale)
         half = room.size / 2
         probe = rng.uniform([-half[0], -half[1], 0.0], [half[0], half[1], room.size[2]], (60_000, 3))
@@ -293,7 +294,7 @@ def main() -> None:
     top_errors(fitted, [(h.vertices, h.faces) for o in cold.objects for h in o.hulls], per_box=per_box)
     print("  tops (ours, cold): " + ", ".join(f"{name} {np.mean(e <= 0.03):.0%} within 3 cm (median "
                                               f"{100 * np.median(e):.1f} cm)" for name, e in per_box.items()))
-    for name, world, seconds in builds[2:]:
+    for name, world, _seconds in builds[2:]:
         print(f"{name}: decomposition {STEP_TIMINGS[id(world)]['decomposition']:.2f} s; fallbacks: "
               + "; ".join(f"{f['name']}: {f['reason']}" for f in world.report["fallbacks"]))
     reference = [r for r in rows if r[0] != "ours, cold" and r[0] != "ours, cached"]

@@ -33,9 +33,11 @@ def small_config():
     from transformers import DepthAnythingConfig
 
     return DepthAnythingConfig(
-        backbone_config=dict(model_type="dinov2", image_size=518, patch_size=14, hidden_size=384, num_hidden_layers=12,
-                             num_attention_heads=6, intermediate_size=1536,
-                             out_indices=[3, 6, 9, 12], reshape_hidden_states=False),
+        backbone_config={
+            "model_type": "dinov2", "image_size": 518, "patch_size": 14, "hidden_size": 384,
+            "num_hidden_layers": 12, "num_attention_heads": 6, "intermediate_size": 1536,
+            "out_indices": [3, 6, 9, 12], "reshape_hidden_states": False,
+        },
         reassemble_hidden_size=384, reassemble_factors=[4, 2, 1, 0.5], neck_hidden_sizes=[48, 96, 192, 384],
         fusion_hidden_size=64, head_hidden_size=32, depth_estimation_type="metric", max_depth=20,
     )  # fmt: skip
@@ -99,8 +101,10 @@ def main() -> None:
                                      args.runs)))  # fmt: skip
 
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"\nDepth Anything V2 Small architecture ({params / 1e6:.1f} M parameters, random weights), "
-          f"{args.width}x{args.height} image -> {tuple(pixel_values.shape[-2:])} input, {device}, {args.runs} runs")
+    print(
+        f"\nDepth Anything V2 Small architecture ({params / 1e6:.1f} M parameters, random weights), "
+        f"{args.width}x{args.height} image -> {tuple(pixel_values.shape[-2:])} input, {device}, {args.runs} runs"
+    )
     reference = statistics.median(rows[0][1])
     print(f"{'step':<38} {'median s':>9} {'min s':>8} {'x reference':>12}")
     for name, times in rows:

@@ -184,10 +184,9 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
     from worldgen_sim.navigation.navigation import build_navigation
-
-    from worldgen_sim.progress import Progress
     from worldgen_sim.navigation.navigation_cfg import NavigationCfg
     from worldgen_sim.navigation.navmap import NavigationMap
+    from worldgen_sim.progress import Progress
 
     world = furnished_scene()
     v, f = world.collision_triangles()

@@ -34,7 +34,7 @@ def test_key_covers_inputs_settings_format_kind_and_versions(monkeypatch):
     monkeypatch.undo()
     import worldgen_sim.cache as cache_module
 
-    monkeypatch.setattr(cache_module, "library_versions", lambda names: {n: "9.9" for n in names})
+    monkeypatch.setattr(cache_module, "library_versions", lambda names: dict.fromkeys(names, "9.9"))
     assert _key(libraries=("numpy",)) != cache_key(
         "test", arrays=(np.arange(6, dtype=np.float32),), settings={"s": 1}, entry_format=1
     )

@@ -17,7 +17,8 @@ from worldgen_sim.errors import WorldgenError
 BAD_YAML = [
     ("collision:\n  max_hull_vertices: 1000\n", "collision.max_hull_vertices: expected >= 4 and <= 255", "1000"),
     ("surface:\n  voxel_size: -1\n", "surface.voxel_size: expected > 0 and <= 1 [m]", "-1.0"),
-    ("navigation:\n  preset: robot\n", "navigation.preset: expected one of 'wheeled', 'quadruped', 'humanoid'", "'robot'"),
+    ("navigation:\n  preset: robot\n", "navigation.preset: expected one of 'wheeled', 'quadruped', 'humanoid'",
+     "'robot'"),
     ("navigation:\n  cell_size: 0\n", "navigation.cell_size: expected >= 0.005 [m]", "0.0"),
     ("navigation:\n  max_climb: 0.6\n", "navigation.max_climb: expected less than navigation.agent_height", "0.6"),
     ("align:\n  max_height: -1\n", "align.max_height: expected > 0 [m]", "-1.0"),

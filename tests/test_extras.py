@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -23,17 +22,6 @@ def run_without(modules: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", HIDE_AND_RUN, modules, *args], capture_output=True, text=True, timeout=300
     )
-
-
-@pytest.fixture(scope="module")
-def sample_ply(tmp_path_factory) -> Path:
-    from worldgen_sim.io.gaussian_ply import write_gaussian_ply
-    from worldgen_sim.samples import make_sample_room
-
-    cloud, _ = make_sample_room(spacing=0.2).to_input_frame(scale=1.0, frame="opencv")
-    path = tmp_path_factory.mktemp("extras") / "scene.ply"
-    write_gaussian_ply(path, cloud, layout="lyra2")
-    return path
 
 
 @pytest.mark.parametrize(

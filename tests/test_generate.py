@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate_scenes import render_room  # noqa: E402
+from generate_scenes import render_room
 
-from worldgen_sim.errors import WorldgenError  # noqa: E402
-from worldgen_sim.generate.completion import complete_view, completion_gaussians  # noqa: E402
-from worldgen_sim.generate.generate_cfg import GenerateCfg  # noqa: E402
-from worldgen_sim.generate.image import read_depth, read_picture  # noqa: E402
-from worldgen_sim.generate.intrinsics import FILM_DIAGONAL_MM, resolve_focal  # noqa: E402
-from worldgen_sim.generate.labels import merge_completion, over_completed_floor  # noqa: E402
-from worldgen_sim.generate.lifting import lift_gaussians, matrix_to_quaternion  # noqa: E402
+from worldgen_sim.errors import WorldgenError
+from worldgen_sim.generate.completion import complete_view, completion_gaussians
+from worldgen_sim.generate.generate_cfg import GenerateCfg
+from worldgen_sim.generate.image import read_depth, read_picture
+from worldgen_sim.generate.intrinsics import FILM_DIAGONAL_MM, resolve_focal
+from worldgen_sim.generate.labels import merge_completion, over_completed_floor
+from worldgen_sim.generate.lifting import lift_gaussians, matrix_to_quaternion
 
 PIL = pytest.importorskip("PIL.Image")
-COMPLETE = dict(cell=0.05, outdoor_radius=10.0, object_depth=0.4, max_object_height=2.2, max_depth=20.0)
+COMPLETE = {"cell": 0.05, "outdoor_radius": 10.0, "object_depth": 0.4, "max_object_height": 2.2, "max_depth": 20.0}
 
 
 def _world(view, vertices):

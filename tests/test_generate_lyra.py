@@ -18,7 +18,7 @@ from worldgen_sim.generate.lyra import lyra2_trajectory, run_lyra
 
 PIL = pytest.importorskip("PIL.Image")
 
-FAKE_TRAJ_INFERENCE = '''
+FAKE_TRAJ_INFERENCE = """
 import argparse, json, pathlib, numpy as np
 p = argparse.ArgumentParser()
 for name in ("input_image_path", "trajectory_path", "experiment", "checkpoint_dir", "captions_path", "output_path"):
@@ -31,9 +31,9 @@ assert (pathlib.Path(a.checkpoint_dir) / "weights.safetensors").is_file(), a.che
 assert json.loads(pathlib.Path(a.captions_path).read_text())["0"]
 out = pathlib.Path(a.output_path); out.mkdir(parents=True, exist_ok=True)
 (out / (pathlib.Path(a.input_image_path).stem + ".mp4")).write_bytes(b"fake video")
-'''
+"""
 
-FAKE_GS_RECON = '''
+FAKE_GS_RECON = """
 import argparse, pathlib, numpy as np
 from worldgen_sim.io.gaussian_ply import write_gaussian_ply
 from worldgen_sim.samples import make_sample_room
@@ -49,7 +49,7 @@ write_gaussian_ply(out / "reconstructed_scene.ply", cloud, layout="lyra2")
 k = np.array([[600.0, 0, 640], [0, 600.0, 360], [0, 0, 1]])
 np.savez(out / "cameras.npz", w2c_render=np.eye(4)[None], intrinsics_vipe=k[None])
 (out / "camera_height.txt").write_text(str(room.camera_height))
-'''
+"""
 
 
 def _fake_checkout(root: Path) -> Path:

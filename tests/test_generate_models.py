@@ -26,9 +26,11 @@ def _tiny_depth_anything(folder, *, kind: str):
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, DPTImageProcessor
 
     config = DepthAnythingConfig(
-        backbone_config=dict(model_type="dinov2", image_size=28, patch_size=14, hidden_size=16, num_hidden_layers=4,
-                             num_attention_heads=2, intermediate_size=32,
-                             out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False),
+        backbone_config={
+            "model_type": "dinov2", "image_size": 28, "patch_size": 14, "hidden_size": 16,
+            "num_hidden_layers": 4, "num_attention_heads": 2, "intermediate_size": 32,
+            "out_features": ["stage1", "stage2", "stage3", "stage4"], "reshape_hidden_states": False,
+        },
         reassemble_hidden_size=16, neck_hidden_sizes=[8] * 4, fusion_hidden_size=8, head_hidden_size=8,
         depth_estimation_type=kind, max_depth=20,
     )  # fmt: skip
@@ -46,7 +48,13 @@ def _tiny_depth_pro(folder):
     """Depth Pro's test-sized configuration with the field-of-view head (~80k parameters)."""
     from transformers import DepthProConfig, DepthProForDepthEstimation
 
-    small = dict(model_type="dinov2", num_hidden_layers=2, hidden_size=16, num_attention_heads=1, patch_size=4)
+    small = {
+        "model_type": "dinov2",
+        "num_hidden_layers": 2,
+        "hidden_size": 16,
+        "num_attention_heads": 1,
+        "patch_size": 4,
+    }
     config = DepthProConfig(
         patch_size=16, fusion_hidden_size=16, intermediate_hook_ids=[1, 0], intermediate_feature_dims=[10, 8],
         scaled_images_ratios=[0.5, 1.0], scaled_images_overlap_ratios=[0.0, 0.2], scaled_images_feature_dims=[12, 12],

@@ -15,16 +15,15 @@ import pytest
 from usd_checks import assert_valid_usd
 
 from worldgen_sim.config import WorldgenCfg
-from worldgen_sim.demo import write_demo_input
 from worldgen_sim.pipeline import build_world
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, demo_input):
     root = tmp_path_factory.mktemp("pipeline")
-    ply, camera_height = write_demo_input(root)
+    ply, camera_height = demo_input
     cfg = WorldgenCfg()
     cfg.align.camera_height = camera_height
     cfg.collision.cache_dir = str(root / "coacd-cache")

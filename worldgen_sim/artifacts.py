@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from worldgen_sim.reports import SurfaceReport
+
 SH_C0 = 0.28209479177387814
 """Degree-0 real spherical-harmonic basis constant: ``rgb = 0.5 + SH_C0 * dc``."""
 
@@ -195,11 +197,11 @@ class SurfaceResult:
 
     Attributes:
         mesh: the cleaned visual mesh.
-        report: views used, voxel size, pieces/faces removed, timings; JSON-serialisable.
+        report: views used, voxel size, pieces/faces removed (:class:`~worldgen_sim.reports.SurfaceReport`).
     """
 
     mesh: TriangleMesh
-    report: dict = field(default_factory=dict)
+    report: SurfaceReport = field(default_factory=SurfaceReport)
 
 
 @dataclass(eq=False)

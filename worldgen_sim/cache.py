@@ -116,7 +116,7 @@ class ArrayCache:
             handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.folder)
             try:
                 with os.fdopen(handle, "wb") as stream:
-                    np.savez(stream, **arrays)
+                    np.savez(stream, **arrays)  # type: ignore[arg-type]
                 os.replace(temporary, self.folder / f"{key}.npz")
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
@@ -144,7 +144,7 @@ class ArrayCache:
                 return {name: data[name] for name in data.files}
         except FileNotFoundError:
             return None
-        except Exception as exc:  # noqa: BLE001 (BadZipFile, EOFError, PermissionError, ...: any bad entry)
+        except Exception as exc:
             log.warning("%s cache entry %s is unreadable (%s: %s); recomputing it", self.kind, path,
                         type(exc).__name__, exc)
             return None

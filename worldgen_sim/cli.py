@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``worldgen`` console script; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    from worldgen_sim.progress import configure_cli_logging
+
+    configure_cli_logging(quiet=getattr(args, "quiet", False))
     try:
         return args.handler(args)
     except WorldgenError as exc:
@@ -175,9 +178,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
             check_dependencies(cfg, verify=True)  # before the build, not after it
         if args.sample_room:
-            progress.log(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
+            progress.write(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
         else:
-            progress.log(f"[worldgen] demo: one RGB-D picture, {input_path.name} (Open3D's Redwood sample, MIT)")
+            progress.write(f"[worldgen] demo: one RGB-D picture, {input_path.name} (Open3D's Redwood sample, MIT)")
         result = build_world(input_path, args.out, cfg=cfg, progress=progress)
     _print_summary(result.summary, quiet=args.quiet)
     if args.no_verify:

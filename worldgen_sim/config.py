@@ -25,8 +25,8 @@ from worldgen_sim.generate.generate_cfg import GenerateCfg
 from worldgen_sim.io.input_cfg import InputCfg
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
-from worldgen_sim.verify.verify_cfg import VerifyCfg
 from worldgen_sim.validation import check_value
+from worldgen_sim.verify.verify_cfg import VerifyCfg
 from worldgen_sim.yaml_files import read_yaml_mapping
 
 __all__ = ["WorldgenCfg", "config_from_dict", "config_to_dict", "load_config"]
@@ -139,7 +139,7 @@ def _build(cls: type, data: Any, *, source: str, prefix: str) -> Any:
     for name, value in data.items():
         hint = hints[name]
         key = f"{prefix}{name}"
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value, source=source, prefix=f"{key}.")
         else:
             try:

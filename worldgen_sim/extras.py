@@ -63,7 +63,9 @@ def requirements(cfg: WorldgenCfg, *, input_path: Path | None = None, verify: bo
             if cfg.navigation.enabled:
                 needs.append(Requirement(("scipy",), "scipy", "navigation", "the navigation stage"))
     if verify and cfg.verify.validators:
-        needs.append(Requirement(("omni.asset_validator",), "usd-validation-nvidia", "verify", "NVIDIA's USD validation"))
+        needs.append(
+            Requirement(("omni.asset_validator",), "usd-validation-nvidia", "verify", "NVIDIA's USD validation")
+        )
     if verify and cfg.verify.drop_test:
         needs += [
             Requirement(("warp",), "warp-lang", "verify", "the physics drop test"),
@@ -104,7 +106,8 @@ def _surface(cfg: WorldgenCfg) -> list[Requirement]:
         Requirement(("fast_simplification",), "fast-simplification", "surface", purpose),
     ]
     fusion = {"open3d": ("open3d",), "torch": ("mcubes",), "auto": ("open3d", "mcubes")}[cfg.surface.fusion]
-    needs.append(Requirement(fusion, "open3d or PyMCubes", "surface", f"TSDF fusion (surface.fusion = {cfg.surface.fusion})"))
+    purpose = f"TSDF fusion (surface.fusion = {cfg.surface.fusion})"
+    needs.append(Requirement(fusion, "open3d or PyMCubes", "surface", purpose))
     if cfg.surface.renderer == "gsplat":
         needs.append(Requirement(("gsplat",), "gsplat", "gpu", "surface.renderer = 'gsplat'"))
     return needs
@@ -114,6 +117,6 @@ def _import_error(module: str) -> str | None:
     """None when ``module`` imports, else the error in a few words."""
     try:
         importlib.import_module(module)
-    except Exception as exc:  # noqa: BLE001 (a broken install raises OSError and others, not only ImportError)
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}".splitlines()[0]
     return None

@@ -19,9 +19,11 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +31,8 @@ from worldgen_sim.config import WorldgenCfg, config_to_dict
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.staging import staged_output
+
+log = logging.getLogger(__name__)
 
 __all__ = ["FORMAT_VERSION", "BuildResult", "build_world"]
 
@@ -86,7 +90,7 @@ def build_world(
         summary["timings_s"] = dict(progress.timings, total=round(time.perf_counter() - started, 4))
         (staging / "world.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
     out_dir = Path(out_dir).absolute()
-    progress.log(f"[worldgen] wrote {out_dir / 'world.usda'}")
+    log.info("wrote %s", out_dir / "world.usda")
     return BuildResult(out_dir=out_dir, world_usd=out_dir / "world.usda", summary=summary)
 
 
@@ -138,15 +142,17 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         scene = generated.scene
     with progress.stage("align"):
         aligned = align_scene(scene, cfg=cfg.align, progress=progress)
-    completion = None
+    completion, completion_kinds, generate_report = None, np.zeros(0, np.int8), {}
     if generated is not None:
         from worldgen_sim.generate.labels import transform_mesh
 
         completion = transform_mesh(generated.completion, aligned.input_to_world)
+        completion_kinds, generate_report = generated.completion_kinds, generated.report
+    face_labels = np.zeros(0, np.int8)
 
     layers: list[str] = []
     skipped: dict[str, str] = {}
-    reports: dict[str, dict] = {"align": aligned.report}
+    reports: dict[str, Any] = {"align": aligned.report}
 
     has_splats = cfg.usd.splats and aligned.gaussians is not None and len(aligned.gaussians) > 0
     if has_splats:
@@ -171,7 +177,7 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         if completion is not None:
             from worldgen_sim.generate.labels import label_visual_layer, merge_completion
 
-            mesh, face_labels = merge_completion(mesh, completion, generated.completion_kinds)
+            mesh, face_labels = merge_completion(mesh, completion, completion_kinds)
         with progress.stage("write visual"):
             write_visual_layer(out / "visual.usdc", mesh)
             if completion is not None:
@@ -197,7 +203,7 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
             if completion is not None:
                 from worldgen_sim.generate.labels import label_collision_layer
 
-                generated.report["colliders_on_completed"] = label_collision_layer(out / "collision.usdc", completion)
+                generate_report["colliders_on_completed"] = label_collision_layer(out / "collision.usdc", completion)
         layers.insert(0, "collision.usdc")
 
     navigation_agent = None
@@ -216,15 +222,15 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         except WorldgenError as exc:
             # A world without places to walk is still a valid world: keep it, say why.
             skipped["navigation"] = str(exc)
-            progress.log(f"[worldgen] navigation layer left out: {exc}")
+            log.warning("navigation layer left out: %s", exc)
         else:
             navigation_agent = navigation.agent
-            if completion is not None and not cfg.generate.spawn_on_completed:
+            if completion is not None and mesh is not None and not cfg.generate.spawn_on_completed:
                 from worldgen_sim.generate.labels import spawn_points_to_drop
 
                 drop = spawn_points_to_drop(navigation.spawn_points, mesh, face_labels)
                 navigation.spawn_points = navigation.spawn_points[~drop]
-                generated.report["spawn_points_removed_on_completed"] = int(np.count_nonzero(drop))
+                generate_report["spawn_points_removed_on_completed"] = int(np.count_nonzero(drop))
             reports["navigation"] = navigation.report
             with progress.stage("write navigation"):
                 write_navigation_layer(out / "navigation.usdc", navigation)

@@ -107,7 +107,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 
 def _umask() -> int:
-    """The process umask (reading it means setting it, so it is put straight back)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
+    """The process umask, read without changing it (see :func:`worldgen_sim.runtime.process_umask`)."""
+    from worldgen_sim.runtime import process_umask
+
+    return process_umask()

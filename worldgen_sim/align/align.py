@@ -35,7 +35,9 @@ Steps (each reported in ``AlignedScene.report``):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +56,8 @@ from worldgen_sim.align.transforms import (
 from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+
+log = logging.getLogger(__name__)
 
 _Z = np.array([0.0, 0.0, 1.0])
 
@@ -109,7 +113,10 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     floor_xy = scale * (points[plane.inliers] @ rotation.T)[:, :2]
     floor_lo, floor_hi = np.percentile(floor_xy, 1, axis=0), np.percentile(floor_xy, 99, axis=0)
     origin_rule = cfg.origin if (cfg.origin == "floor" or camera is not None) else "floor (no camera)"
-    centre = scale * (rotation @ camera.centre)[:2] if origin_rule == "camera" else 0.5 * (floor_lo + floor_hi)
+    if camera is not None and origin_rule == "camera":
+        centre = scale * (rotation @ camera.centre)[:2]
+    else:
+        centre = 0.5 * (floor_lo + floor_hi)
     translation = np.array([-centre[0], -centre[1], -scale * offset_in])
     matrix = similarity_matrix(scale=scale, rotation=rotation, translation=translation)
     floor_lo, floor_hi = floor_lo - centre, floor_hi - centre
@@ -147,9 +154,9 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
             gaussians = transform_gaussians(subset, matrix)
     frames = transform_frames(scene.frames, matrix) if scene.frames is not None else None
     cameras = transform_cameras(scene.cameras, matrix) if scene.cameras is not None else None
-    progress.log(
-        f"[worldgen]   align: up={up_used} yaw={yaw_rule} ({np.degrees(yaw):.1f} deg) "
-        f"scale={scale:.4g} ({scale_source}) kept={report.get('kept', 'n/a')}"
+    log.info(
+        "align: up=%s yaw=%s (%.1f deg) scale=%.4g (%s) kept=%s",
+        up_used, yaw_rule, np.degrees(yaw), scale, scale_source, report.get("kept", "n/a"),
     )
     return AlignedScene(
         input_to_world=matrix, scale=float(scale), gaussians=gaussians, frames=frames, cameras=cameras, report=report
@@ -312,7 +319,7 @@ def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, dict]:
     cloud = scene.gaussians
     positions = transform_points(cloud.positions, matrix).astype(np.float32)
     keep = np.isfinite(positions).all(1)
-    counts = {"input_gaussians": len(cloud), "removed_invalid": int((~keep).sum())}
+    counts: dict[str, Any] = {"input_gaussians": len(cloud), "removed_invalid": int((~keep).sum())}
     if cfg.remove_sky:
         sky = keep & sky_mask(
             positions,
@@ -336,4 +343,4 @@ def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, dict]:
         counts["removed_isolated"] = int(lonely.sum())
     counts["filters"] = {"sky": bool(cfg.remove_sky), "floaters": bool(cfg.remove_floaters)}
     counts["kept"] = int(keep.sum())
-    return keep, counts
+    return np.asarray(keep), counts

@@ -11,12 +11,12 @@ closed into a solid and decomposed by CoACD with a metric threshold.
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import numpy as np
 
-from worldgen_sim.cache import ArrayCache, cache_key
 from worldgen_sim.artifacts import CollisionObject, CollisionWorld, ConvexHull, StaticPart, TriangleMesh
+from worldgen_sim.cache import ArrayCache, cache_key
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
@@ -54,7 +54,7 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     seg_cache = ArrayCache(cfg.cache_dir, "segmentation")
     decompose_cache = ArrayCache(cfg.cache_dir, "decomposition")
     with progress.stage("collision: segmentation"):
-        options = {
+        options: dict[str, Any] = {
             "plane_distance": cfg.plane_distance,
             "min_plane_area": cfg.min_plane_area,
             "min_object_size": cfg.min_object_size,
@@ -108,7 +108,7 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
 
     objects, object_reports, skipped = [], [], []
     for name, cls, task, result in zip(names, seg.object_classes, tasks, results):
-        entry = {
+        entry: dict[str, Any] = {
             "name": name, "class": cls, "method": result.method, "hulls": len(result.hulls),
             "max_hull_vertices": max((h[0].shape[0] for h in result.hulls), default=0),
             "volume": round(result.volume, 6), "hull_volume": round(result.hull_volume, 6),

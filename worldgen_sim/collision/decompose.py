@@ -8,9 +8,10 @@ simplified, and either kept as one hull when it is convex within tolerance or
 decomposed by CoACD with a metric threshold, a hull cap and decimated hulls. A
 worker that exceeds the per-object time limit is terminated; one that crashes or
 raises is replaced. Either way the object gets one convex hull of its surface
-(extended down to the ground when it stands on it), and the reason is recorded. Results are cached on disk under a key made
-of the object's triangles, the ground height, every setting and the library
-versions, so a rebuild with unchanged input does no decomposition work.
+(extended down to the ground when it stands on it), and the reason is recorded.
+Results are cached (:mod:`worldgen_sim.cache`, opt-in) under a key made of the
+object's triangles, the ground height, every setting and the library versions,
+so a rebuild with unchanged input does no decomposition work.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def decompose_objects(
         try:
             result = box_result(tasks[i].vertices, tasks[i].faces, ground_height=tasks[i].ground_height,
                                 settings=settings)
-        except Exception:  # noqa: BLE001  (the worker tries again and reports any failure)
+        except Exception:
             result = None
         if result is None:
             pooled.append(i)
@@ -178,7 +179,7 @@ def _run_pool(tasks, settings, workers, progress):
     from multiprocessing.connection import wait
 
     ctx = mp.get_context("spawn")
-    results = [None] * len(tasks)
+    results: list[DecomposeResult | None] = [None] * len(tasks)
     pending = deque(range(len(tasks)))
     slots: list[dict | None] = [None] * workers
     done = 0
@@ -302,7 +303,7 @@ def _worker_main(conn) -> None:
         try:
             result = decompose_one(vertices, faces, ground_height=ground, settings=DecomposeSettings(**settings))
             conn.send(("ok", _result_to_message(result)))
-        except Exception as exc:  # noqa: BLE001  (any failure becomes this object's reported fallback)
+        except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 

@@ -129,13 +129,13 @@ def segment_surface(
     floor_z = None
     ceiling_z = None
     classes: list[str | None] = []
-    for normal, offset, inliers, area in candidates:
+    for normal, offset, _inliers, _area in candidates:
         if normal[2] > cos_normal and abs(offset / normal[2]) <= floor_tolerance:
             classes.append("floor")
             floor_z = offset if floor_z is None else min(floor_z, offset)
         else:
             classes.append(None)
-    for i, (normal, offset, inliers, area) in enumerate(candidates):
+    for i, (normal, offset, _inliers, _area) in enumerate(candidates):
         if classes[i] is None and normal[2] < -cos_normal:
             height = -offset
             # A ceiling has no geometry above it (beyond noise): compare with the top of the mesh.
@@ -144,7 +144,7 @@ def segment_surface(
                 ceiling_z = height if ceiling_z is None else max(ceiling_z, height)
     ground = 0.0 if floor_z is None else float(floor_z)
     room_height = (ceiling_z if ceiling_z is not None else top) - ground
-    for i, (normal, offset, inliers, area) in enumerate(candidates):
+    for i, (normal, _offset, inliers, _area) in enumerate(candidates):
         if classes[i] is None and abs(normal[2]) < np.sin(np.radians(normal_angle)):
             z = tri[inliers][..., 2]
             if z.max() - z.min() >= wall_height_fraction * room_height:

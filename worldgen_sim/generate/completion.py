@@ -178,7 +178,7 @@ def _view_points(rgb, depth, intrinsic, *, max_depth: float) -> tuple[np.ndarray
     return points[keep].astype(np.float64), colors[keep]
 
 
-def _median_color(colors: np.ndarray) -> tuple[float, float, float]:
+def _median_color(colors: np.ndarray) -> tuple[float, ...]:
     return tuple(float(v) for v in np.median(colors, axis=0)) if len(colors) else (0.5, 0.5, 0.5)
 
 

@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,8 +69,8 @@ class DepthModel:
     model_type: str
     metric: bool
     device: str
-    model: object = field(repr=False, default=None)
-    processor: object = field(repr=False, default=None)
+    model: Any = field(repr=False, default=None)
+    processor: Any = field(repr=False, default=None)
 
     def predict(self, rgb: np.ndarray) -> tuple[np.ndarray, float | None]:
         """Run the model on (H, W, 3) uint8 RGB.
@@ -137,7 +137,7 @@ def resolve_model_folder(name: str, *, notice=None) -> Path:
 
     The hub cache is tried first; a download happens only when the model is not
     cached and ``HF_HUB_OFFLINE`` is not set, after the model's licence and size
-    are printed (``notice``, default standard error).
+    are stated (``notice``; default: a warning on this module's logger, which the CLI prints).
 
     Raises:
         WorldgenError: a missing folder, or a hub id that is not cached when offline
@@ -154,7 +154,7 @@ def resolve_model_folder(name: str, *, notice=None) -> Path:
 
     try:
         return Path(snapshot_download(name, local_files_only=True))
-    except Exception:  # noqa: BLE001 - any miss in the cache means: download (or explain why not)
+    except Exception:
         pass
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         raise WorldgenError(
@@ -163,10 +163,10 @@ def resolve_model_folder(name: str, *, notice=None) -> Path:
         )
     licence, size = KNOWN_MODELS.get(name, ("see the model card", "size unknown"))
     message = f"[worldgen] downloading depth model {name}: licence {licence}; {size}"
-    (notice or (lambda text: print(text, file=sys.stderr, flush=True)))(message)
+    (notice or log.warning)(message)
     try:
         return Path(snapshot_download(name))
-    except Exception as exc:  # noqa: BLE001 - network, auth and missing-repo errors all end here
+    except Exception as exc:
         raise WorldgenError(f"generate.depth: cannot download model '{name}' ({type(exc).__name__}: {exc})") from None
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,8 +85,8 @@ def generate_picture(
     """
     picture = read_picture(path)
     width, height = picture.size
-    options = dict(width=width, height=height, focal_px=cfg.focal_px, fov_deg=cfg.fov_deg,
-                   focal_35mm=picture.focal_35mm, default_fov_deg=cfg.default_fov_deg)  # fmt: skip
+    options: dict[str, Any] = {"width": width, "height": height, "focal_px": cfg.focal_px, "fov_deg": cfg.fov_deg,
+                                "focal_35mm": picture.focal_35mm, "default_fov_deg": cfg.default_fov_deg}  # fmt: skip
     digest = hashlib.sha256(Path(path).read_bytes())
     depth_source, depth_info = _depth_source(cfg)
     if depth_source == "given":
@@ -130,6 +131,7 @@ def complete_single_frame(scene: SceneInput, *, cfg: GenerateCfg) -> GeneratedSc
     intrinsic, pose = frames.cameras.intrinsics[0], frames.cameras.cam_to_world[0]
     cloud, lift_report = lift_gaussians(rgb, depth, intrinsic, stride=cfg.stride, edge_threshold=cfg.edge_threshold,
                                         max_depth=cfg.max_depth)  # fmt: skip
+    completion_report: dict[str, Any] = {"skipped": "generate.complete = false"}
     if cfg.complete:
         completion = complete_view(
             rgb, depth, intrinsic, cell=cfg.completion_cell, outdoor_radius=cfg.outdoor_radius,
@@ -139,7 +141,7 @@ def complete_single_frame(scene: SceneInput, *, cfg: GenerateCfg) -> GeneratedSc
         extra = completion_gaussians(completion) if not mesh.is_empty else None
     else:
         mesh = TriangleMesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32))
-        kinds, completion_report, extra = np.zeros(0, np.int8), {"skipped": "generate.complete = false"}, None
+        kinds, extra = np.zeros(0, np.int8), None
     if extra is not None:
         cloud = _concat(cloud, extra)
     cloud = _posed_cloud(cloud, pose)
@@ -161,9 +163,7 @@ def complete_single_frame(scene: SceneInput, *, cfg: GenerateCfg) -> GeneratedSc
 def _depth_source(cfg: GenerateCfg) -> tuple[str, dict]:
     if cfg.depth_path:
         if cfg.depth not in ("auto", "given"):
-            raise WorldgenError(
-                f"--depth {cfg.depth_path} and --depth-model {cfg.depth} both give depth; choose one"
-            )
+            raise WorldgenError(f"--depth {cfg.depth_path} and --depth-model {cfg.depth} both give depth; choose one")
         return "given", {"depth_path": str(Path(cfg.depth_path).absolute())}
     if cfg.depth in ("auto", "given"):
         raise WorldgenError(f"a picture needs depth: {HOW_TO_GET_DEPTH}")
@@ -173,7 +173,7 @@ def _depth_source(cfg: GenerateCfg) -> tuple[str, dict]:
 def _model_depth(rgb, name: str, options: dict, cfg: GenerateCfg, progress):
     from worldgen_sim.generate.depth_models import load_depth_model
 
-    model = load_depth_model(name, device=cfg.device, notice=progress.log if progress is not None else None)
+    model = load_depth_model(name, device=cfg.device)
     raw, model_fov = model.predict(rgb)
     focal, source = resolve_focal(**options, model_fov_deg=model_fov)
     depth = model.to_depth(raw, focal_px=focal, width=options["width"])

@@ -62,7 +62,7 @@ def depth_normals(points: np.ndarray, *, step: int, edges: np.ndarray) -> np.nda
     apart; at depth edges (and where the differences degenerate) the reversed view ray."""
     padded = np.pad(points, ((step, step), (step, step), (0, 0)), mode="edge")
     height, width = points.shape[:2]
-    du = padded[step : step + height, 2 * step :][:, :width] - padded[step : step + height, : width]
+    du = padded[step : step + height, 2 * step :][:, :width] - padded[step : step + height, :width]
     dv = padded[2 * step :][:height, step : step + width] - padded[:height, step : step + width]
     normal = np.cross(du, dv)
     length = np.linalg.norm(normal, axis=-1, keepdims=True)

@@ -28,10 +28,10 @@ uses only the cache). The licences are printed and the GPU checked before anythi
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -41,6 +41,8 @@ from worldgen_sim.errors import WorldgenError
 from worldgen_sim.generate.generate_cfg import GenerateCfg
 
 __all__ = ["LYRA_BACKENDS", "lyra2_trajectory", "run_lyra"]
+
+log = logging.getLogger(__name__)
 
 LYRA_BACKENDS = {
     "lyra2": {
@@ -82,7 +84,7 @@ def run_lyra(input_path, *, cfg: GenerateCfg, camera_height: float | None, progr
             "--backend lyra2: Lyra 2.0's depth is scaled to MoGe, which is not metric; give --camera-height H "
             "(the picture's camera height above the floor in metres)"
         )
-    notice = progress.log if progress is not None else (lambda text: print(text, file=sys.stderr, flush=True))
+    notice = log.warning  # licences are stated whatever the progress settings
     _check_gpu(cfg)
     weights = _weights(cfg, spec, notice)
     notice(f"[worldgen] running {spec['repo']} from {code}; licences: {spec['licence']}")
@@ -153,7 +155,7 @@ def _weights(cfg: GenerateCfg, spec: dict, notice) -> Path:
 
     try:
         return Path(snapshot_download(spec["repo"], local_files_only=True))
-    except Exception:  # noqa: BLE001 - not cached: download below, or explain
+    except Exception:
         pass
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         raise WorldgenError(
@@ -163,7 +165,7 @@ def _weights(cfg: GenerateCfg, spec: dict, notice) -> Path:
     notice(f"[worldgen] downloading {spec['repo']} (tens of GB); licences: {spec['licence']}")
     try:
         return Path(snapshot_download(spec["repo"]))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise WorldgenError(f"cannot download Lyra weights {spec['repo']} ({type(exc).__name__}: {exc})") from None
 
 

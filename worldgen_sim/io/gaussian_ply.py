@@ -369,7 +369,7 @@ def _iter_chunks(info: PlyInfo, chunk_rows: int):
         start = 0
         while start < info.count:
             rows = min(len(buffer), info.count - start)
-            got = fh.readinto(memoryview(raw)[: rows * dtype.itemsize])
+            got = fh.readinto(memoryview(raw)[: rows * dtype.itemsize])  # type: ignore[arg-type]
             if got != rows * dtype.itemsize:
                 raise WorldgenError(
                     f"{info.path}: truncated PLY: vertex data ends at row {start + got // dtype.itemsize}"

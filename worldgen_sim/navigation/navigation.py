@@ -15,7 +15,6 @@ Pipeline (all vectorised over cells):
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from worldgen_sim.artifacts import CollisionWorld, NavigationResult, TriangleMesh

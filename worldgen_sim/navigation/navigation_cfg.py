@@ -79,7 +79,8 @@ class NavigationCfg:
         agent = _agent_fields(self)
 
         def bad(name: str, expected: str) -> WorldgenError:
-            return WorldgenError(f"navigation.{name}: expected {expected}, got {agent.get(name, getattr(self, name))!r}")
+            value = agent.get(name, getattr(self, name))
+            return WorldgenError(f"navigation.{name}: expected {expected}, got {value!r}")
 
         if agent["max_climb"] >= agent["agent_height"]:
             raise bad("max_climb", f"less than navigation.agent_height ({agent['agent_height']:g} m) [m]")

@@ -62,7 +62,7 @@ def fuse_depth_frames(
     grid = o3d.t.geometry.VoxelBlockGrid(
         attr_names=("tsdf", "weight", "color"),
         attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
-        attr_channels=((1), (1), (3)),
+        attr_channels=((1), (1), (3)),  # type: ignore[arg-type]
         voxel_size=float(voxel_size),
         block_resolution=BLOCK_RESOLUTION,
         block_count=_initial_block_count(depths, cameras, voxel_size),
@@ -209,7 +209,8 @@ def zbuffer_depth_maps(
         projected = _project_discs(discs, world_to_cam, k, near=near, far=far, max_radius_px=max_radius_px)
         fragments = _disc_fragments(projected, offsets, k, width=width, height=height)
         if fragments is not None:
-            depth, image = _nearest_fragments(*fragments, discs["colors"], width=width, height=height)
+            pixels, pixel_z, owners = fragments
+            depth, image = _nearest_fragments(pixels, pixel_z, owners, discs["colors"], width=width, height=height)
             depths[view], images[view] = depth, image
         if progress is not None:
             progress.step(view + 1, len(cameras), "z-buffer depth")
@@ -265,7 +266,7 @@ def _project_discs(discs: dict, world_to_cam, k: list[float], *, near: float, fa
     }
 
 
-def _disc_fragments(projected: dict, offsets: list, k: list[float], *, width: int, height: int):
+def _disc_fragments(projected: dict, offsets: list, k: list[float], *, width: int, height: int) -> tuple | None:
     """Every pixel each disc covers: (pixel index, depth [m], owning Gaussian's index into ``discs``),
     or None when no disc lands in the image.
 

@@ -76,7 +76,7 @@ def _depth_images(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress, r
         return depths, colors, cameras
     if scene.frames is not None:
         frames = _checked_frames(scene.frames)
-        report.update(source="rgbd", views_used=len(frames))
+        report["source"], report["views_used"] = "rgbd", len(frames)
         return frames.depths, frames.colors, frames.cameras
     raise WorldgenError("the scene holds neither Gaussians nor RGB-D frames; nothing to mesh")
 
@@ -85,16 +85,19 @@ def _fuse(depths, colors, cameras: CameraPath, *, cfg: SurfaceCfg, progress: Pro
     """The raw TSDF mesh from the chosen fusion backend; an empty one is an error naming the options."""
     fusion, device = _fusion_backend(cfg)
     report["fusion"] = fusion if fusion == "open3d" else f"torch:{device}"
-    options = {
-        "voxel_size": cfg.voxel_size, "truncation_voxels": cfg.truncation_voxels, "max_depth": cfg.max_depth,
-        "min_weight": cfg.min_weight, "progress": progress,
-    }  # fmt: skip
     if fusion == "open3d":
-        raw = fuse_depth_frames(depths, colors, cameras, **options)
+        raw = fuse_depth_frames(
+            depths, colors, cameras, voxel_size=cfg.voxel_size, truncation_voxels=cfg.truncation_voxels,
+            max_depth=cfg.max_depth, min_weight=cfg.min_weight, progress=progress,
+        )  # fmt: skip
     else:
         from worldgen_sim.surface.fusion_torch import fuse_depth_frames_torch
 
-        raw = fuse_depth_frames_torch(depths, colors, cameras, device=device, **options)
+        raw = fuse_depth_frames_torch(
+            depths, colors, cameras, device=device, voxel_size=cfg.voxel_size,
+            truncation_voxels=cfg.truncation_voxels, max_depth=cfg.max_depth, min_weight=cfg.min_weight,
+            progress=progress,
+        )  # fmt: skip
     if raw.is_empty:
         raise WorldgenError(
             "TSDF fusion produced an empty mesh: the views see no surface within "
@@ -124,6 +127,7 @@ def _render_views(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress):
     """Render depth and colour from every planned view; keep the views that see the scene."""
     from worldgen_sim.surface.render import render_gaussians
 
+    assert scene.gaussians is not None  # the caller chose this path because there are Gaussians
     cloud = _checked_gaussians(scene.gaussians, min_alpha=cfg.min_alpha)
     cameras, source = plan_views(scene, cfg=cfg)
     depth_source = _depth_source(cfg)

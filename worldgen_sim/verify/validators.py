@@ -149,7 +149,8 @@ def _run_usd_core(stage) -> tuple[list[str], list[str]]:
         )
     validators = UsdValidation.ValidationRegistry().GetOrLoadAllValidators()
     found = UsdValidation.ValidationContext(validators).Validate(stage)
-    errors, warnings = [], []
+    errors: list[str] = []
+    warnings: list[str] = []
     for issue in found:
         kind = issue.GetType()
         if kind == UsdValidation.ValidationErrorType.Error:
@@ -196,7 +197,8 @@ def _run_nvidia(stage, *, thorough: bool) -> tuple[list[str], list[str]]:
             engine.disable_rule(rule)
     results = engine.validate(stage)
     severity = asset_validator.IssueSeverity
-    errors, warnings = [], []
+    errors: list[str] = []
+    warnings: list[str] = []
     for issue in results.issues():
         rule = issue.rule.__name__ if issue.rule is not None else "NVIDIA"
         if issue.severity in (severity.ERROR, severity.FAILURE) and rule not in _NVIDIA_ADVISORY_RULES:

@@ -172,7 +172,7 @@ def _drop_summary(result: DropTestResult, cfg: VerifyCfg) -> str:
         of_kind = [i for i, k in enumerate(result.kinds) if k == kind]
         if of_kind:
             by_kind.append(f"{kind} {int(result.passed[of_kind].sum())}/{len(of_kind)}")
-    failures = {}
+    failures: dict[str, int] = {}
     for reason in result.reasons:
         if reason != "ok":
             failures[reason] = failures.get(reason, 0) + 1

@@ -74,7 +74,9 @@ class VerifyCfg:
         check.range("min_pass_fraction", ge=0, le=1)
         check.range("seed", ge=0)
         check.range("sim_dt", gt=0, le=0.1, unit="s")
-        check.require(self.sim_dt < self.sim_seconds, "sim_dt", f"less than verify.sim_seconds ({self.sim_seconds:g} s)")
+        check.require(
+            self.sim_dt < self.sim_seconds, "sim_dt", f"less than verify.sim_seconds ({self.sim_seconds:g} s)"
+        )
         check.range("solver_iterations", ge=1)
         check.range("probe_rolling_friction", ge=0, unit="m")
         check.range("rest_speed", gt=0, unit="m/s")
