@@ -123,7 +123,7 @@ class DepthModel:
         config = json.loads((self.folder / "preprocessor_config.json").read_text())
         size = config.get("size") or {}
         height, width = int(size.get("height", 384)), int(size.get("width", 384))
-        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+        image = torch.from_numpy(np.array(rgb, copy=True)).permute(2, 0, 1)[None].float()
         image = image * float(config.get("rescale_factor", 1 / 255))
         if config.get("do_normalize", True):
             mean = torch.tensor(config.get("image_mean", [0.5, 0.5, 0.5])).view(1, 3, 1, 1)
