@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 
 def worldgen(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -61,23 +60,6 @@ def test_progress_is_shown_without_quiet(sample_ply, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "[worldgen] align" in result.stderr  # progress
     assert "worldgen: INFO: align: up=" in result.stderr  # decisions, through logging
-
-
-@pytest.mark.parametrize(
-    "content, fragment",
-    [
-        (b"", "not a PLY"),
-        (b"hello world\n", "not a PLY"),
-        (b"ply\nformat binary_little_endian 1.0\nelement face 3\nend_header\n", "vertex"),
-    ],
-)
-def test_bad_ply_fails_cleanly_and_writes_nothing(tmp_path, content, fragment):
-    bad = tmp_path / "bad.ply"
-    bad.write_bytes(content)
-    out = tmp_path / "out"
-    assert_clean_failure(worldgen("build", str(bad), "-o", str(out), "--no-mesh"), "bad.ply")
-    assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ply"]
 
 
 def test_truncated_ply_keeps_existing_output(sample_ply, tmp_path):

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from worldgen_sim.reports import CacheRecord
+
 __all__ = ["ArrayCache", "cache_key", "library_versions"]
 
 log = logging.getLogger(__name__)
@@ -126,7 +128,7 @@ class ArrayCache:
                 log.warning("%s cache %s cannot be written (%s); results are not cached", self.kind, self.folder, exc)
             self._write_failed = True
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> CacheRecord:
         """What ``world.json`` says about this cache: folder, hits, misses and each key looked up."""
         hits = sum(hit for _, hit in self.lookups)
         return {

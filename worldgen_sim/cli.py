@@ -19,27 +19,58 @@ EXIT_USAGE = 2
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``worldgen`` console script; returns the exit code."""
+    from worldgen_sim.interrupts import Interrupted, install_signal_handlers
+
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"worldgen: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     from worldgen_sim.progress import configure_cli_logging
 
     configure_cli_logging(quiet=getattr(args, "quiet", False))
+    install_signal_handlers()
     try:
+        _recover(args)
         return args.handler(args)
     except WorldgenError as exc:
         print(f"worldgen: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("worldgen: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        name, code = (exc.name, exc.exit_code) if isinstance(exc, Interrupted) else ("SIGINT", 130)
+        print(f"worldgen: interrupted by {name}; no partial output was left behind", file=sys.stderr)
+        return code
+
+
+class _UsageError(Exception):
+    """An argparse error, reported as one ``worldgen: error:`` line (no usage dump)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors name the command and point at its ``--help``."""
+
+    def error(self, message: str):  # argparse's hook; it must not return
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _recover(args: argparse.Namespace) -> None:
+    """Restore a world folder that a killed build left missing (see ``staging.recover_output``)."""
+    if args.command not in ("build", "demo", "verify"):
+        return
+    from worldgen_sim.staging import recover_output
+
+    note = recover_output(args.out)
+    if note:
+        print(f"worldgen: note: {note}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="worldgen",
         description="Turn Gaussian-splat scenes and RGB-D frames into simulation-ready USD worlds.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     build = commands.add_parser("build", help="build a world package from a PLY, an RGB-D folder or a picture")
     build.add_argument(

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from worldgen_sim.interrupts import pause_point
+
 __all__ = ["Progress", "configure_cli_logging"]
 
 
@@ -64,6 +66,7 @@ class Progress:
             yield
             return
         self.write(f"[worldgen] {name} ...")
+        pause_point(name)
         previous, self._current = self._current, name
         start = time.perf_counter()
         try:

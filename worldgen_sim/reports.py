@@ -4,7 +4,8 @@ One type per stage, JSON-serialisable, deterministic (same input and config:
 same report). Durations are not part of any stage report: the pipeline's
 :class:`~worldgen_sim.progress.Progress` times every stage and sub-stage
 (``"surface: fusion"``) and writes them once, as ``world.json``'s ``timings_s``.
-Keys a stage may leave out are marked ``NotRequired``.
+All are ``total=False``: a key may be absent (a stage that skipped a step), but no
+key outside the declared ones can be written (mypy checks the literals).
 """
 
 from __future__ import annotations
@@ -61,12 +62,30 @@ class AlignReport(TypedDict, total=False):
     up: str
     up_used: str
     up_source: str
+    floor_points: int
+    floor_points_source: str
+    floor_normal_input: list[float]
+    floor_offset_input: float
+    floor_inliers: int
+    floor_fraction: float
+    floor_below_fraction: float
+    floor_tilt_deg: float
+    floor_extent_world: list[list[float]]
     scale: float
     scale_source: str
     yaw_rule: str
     yaw_deg: float
     origin: str
+    camera: str | None
+    camera_height_world: float | None
     input_to_world: list[list[float]]
+    input_gaussians: int
+    removed_invalid: int
+    removed_sky: int
+    removed_low_opacity: int
+    removed_isolated: int
+    filters: dict[str, bool]
+    kept: int
 
 
 class CollisionReport(TypedDict, total=False):
@@ -75,14 +94,18 @@ class CollisionReport(TypedDict, total=False):
     :class:`CacheRecord` per cache, with every key looked up and whether it hit)."""
 
     segmentation: dict[str, Any]
+    input_faces: int
+    invalid_faces_dropped: int
     static_parts: list[dict[str, Any]]
     objects: list[dict[str, Any]]
     skipped_objects: list[dict[str, Any]]
     fallbacks: list[dict[str, Any]]
     hulls: int
+    methods: dict[str, int]
     decompositions: int
     cache_hits: int
     segmentation_cached: bool
+    settings: dict[str, Any]
     caches: dict[str, CacheRecord]
 
 
@@ -90,4 +113,15 @@ class NavigationReport(TypedDict, total=False):
     """The navigation stage (:func:`worldgen_sim.navigation.navigation.build_navigation`): agent,
     walkable area, regions and spawn points."""
 
+    grid: dict[str, Any]
+    triangles: int
+    samples: int
+    spans: int
+    walkable_before_erosion_m2: float
+    walkable_m2: float
     regions: list[dict[str, Any]]
+    regions_dropped_small: int
+    spawn_points: int
+    spawn_note: str | None
+    exclude_volumes: int
+    surface_triangles: int

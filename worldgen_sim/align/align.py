@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -56,6 +55,7 @@ from worldgen_sim.align.transforms import (
 from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.reports import AlignReport
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     matrix = similarity_matrix(scale=scale, rotation=rotation, translation=translation)
     floor_lo, floor_hi = floor_lo - centre, floor_hi - centre
 
-    report = {
+    report: AlignReport = {
         "up": cfg.up,
         "up_used": up_used,
         "up_source": up_source,
@@ -314,12 +314,12 @@ def _walls_angle(levelled, weights, plane, rng, max_points=40000) -> float | Non
     return float((angle + np.pi / 4) % (np.pi / 2) - np.pi / 4)
 
 
-def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, dict]:
+def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, AlignReport]:
     """Keep mask over the input Gaussians and the per-filter counts (world-frame tests)."""
     cloud = scene.gaussians
     positions = transform_points(cloud.positions, matrix).astype(np.float32)
     keep = np.isfinite(positions).all(1)
-    counts: dict[str, Any] = {"input_gaussians": len(cloud), "removed_invalid": int((~keep).sum())}
+    counts: AlignReport = {"input_gaussians": len(cloud), "removed_invalid": int((~keep).sum())}
     if cfg.remove_sky:
         sky = keep & sky_mask(
             positions,

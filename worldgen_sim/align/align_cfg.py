@@ -45,6 +45,10 @@ class AlignCfg:
         max_height: Gaussians higher than this above the floor are sky [m].
         below_floor_margin: Gaussians more than this below the floor are sky [m].
         seed: random seed for the robust estimators.
+        min_kept_fraction: the build fails when the sky and floater filters keep fewer
+            than this fraction of the input Gaussians (in [0, 1]); most of a scene
+            vanishing means a wrong scale or up axis, not a clean-up. Lower it for
+            inputs that are mostly background; 0 only refuses an empty result.
     """
 
     up: Literal["auto", "opencv", "y", "z"] = "auto"
@@ -66,6 +70,7 @@ class AlignCfg:
     max_height: float = 6.0
     below_floor_margin: float = 0.5
     seed: int = 0
+    min_kept_fraction: float = 0.2
 
     def validate(self) -> None:
         """Check every field (types, choices, ranges, scale sources); raises WorldgenError naming ``align.<field>``."""
@@ -89,3 +94,4 @@ class AlignCfg:
         check.range("max_height", gt=0, unit="m")
         check.range("below_floor_margin", ge=0, unit="m")
         check.range("seed", ge=0)
+        check.range("min_kept_fraction", ge=0, le=1)

@@ -20,6 +20,7 @@ from worldgen_sim.cache import ArrayCache, cache_key
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.reports import CollisionReport
 
 
 def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress | None = None) -> CollisionWorld:
@@ -133,7 +134,7 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     missing = sorted(used - set(materials))
     if missing:
         raise WorldgenError(f"{cfg.materials or 'material library'}: no material for class(es) {', '.join(missing)}")
-    report = {
+    report: CollisionReport = {
         "segmentation": seg.report,
         "input_faces": int(mesh.faces.shape[0]),
         "invalid_faces_dropped": bad_faces,

@@ -22,6 +22,7 @@ from worldgen_sim.errors import WorldgenError
 from worldgen_sim.navigation.heightfield import Heightfield, grid_for, rasterize
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg, resolved_agent
 from worldgen_sim.navigation.navmap import clearance_map, sample_spawn_points_on
+from worldgen_sim.reports import NavigationReport
 
 _MAX_CELLS = 25_000_000
 """Grids larger than this are refused (250 m x 250 m at 5 cm; ~100 MB per float32 layer)."""
@@ -119,7 +120,7 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
             {"id": rid, "area_m2": round(float(mask.sum()) * cell * cell, 4), "cells": int(mask.sum()),
              "z_min": round(float(zs.min()), 4), "z_max": round(float(zs.max()), 4)}
         )
-    report = {
+    report: NavigationReport = {
         "grid": {
             "width": int(shape[1]), "height": int(shape[0]), "origin": [float(v) for v in origin], "cell_size": cell
         },
