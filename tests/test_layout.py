@@ -15,6 +15,7 @@ PACKAGES = [
     "worldgen_sim.collision",
     "worldgen_sim.navigation",
     "worldgen_sim.verify",
+    "worldgen_sim.generate",
     "worldgen_sim.exporters",
 ]
 

@@ -21,6 +21,7 @@ from worldgen_sim.align.align_cfg import AlignCfg
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.exporters.usd_cfg import UsdCfg
+from worldgen_sim.generate.generate_cfg import GenerateCfg
 from worldgen_sim.io.input_cfg import InputCfg
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
@@ -43,6 +44,7 @@ class WorldgenCfg:
         navigation: walkable surface and spawn points.
         usd: world package writing.
         verify: validators and drop test.
+        generate: one picture or RGB-D frame -> a scene (depth, intrinsics, completion, Lyra).
     """
 
     input: InputCfg = field(default_factory=InputCfg)
@@ -52,6 +54,7 @@ class WorldgenCfg:
     navigation: NavigationCfg = field(default_factory=NavigationCfg)
     usd: UsdCfg = field(default_factory=UsdCfg)
     verify: VerifyCfg = field(default_factory=VerifyCfg)
+    generate: GenerateCfg = field(default_factory=GenerateCfg)
 
     def validate(self) -> None:
         """Run every stage config's ``validate()``, disabled stages included (a bad value is a

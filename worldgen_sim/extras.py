@@ -48,6 +48,10 @@ def requirements(cfg: WorldgenCfg, *, input_path: Path | None = None, verify: bo
     needs = [Requirement(("pxr",), "usd-core", "", "writing USD")]
     if input_path is not None and input_path.is_dir():
         needs.append(Requirement(("open3d",), "open3d", "surface", "reading RGB-D folders"))
+    if input_path is not None and input_path.suffix.lower() in (".jpg", ".jpeg", ".png"):
+        needs.append(Requirement(("PIL",), "pillow", "depth", "reading pictures"))
+        if cfg.generate.backend == "depth" and cfg.generate.depth not in ("auto", "given"):
+            needs.append(Requirement(("transformers",), "transformers", "depth", "the depth model"))
     if cfg.surface.enabled:
         needs += _surface(cfg)
         if cfg.collision.enabled:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -115,12 +115,20 @@ class _Build:
     layers: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     reports: dict[str, Any] = field(default_factory=dict)
+    # A generated scene (one picture or one RGB-D frame): its completed triangles in the world frame,
+    # their kinds, the merged visual mesh's per-face labels, and world.json's ``generate`` section.
+    generated: Any = None
+    completion: Any = None
+    face_labels: Any = None
+    visual_mesh: Any = None
+    generate_report: dict[str, Any] = field(default_factory=dict)
 
 
 def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Progress) -> dict:
     _register_physx_schemas(cfg)
-    scene, aligned = _load_and_align(input_path, cfg=cfg, progress=progress)
+    scene, aligned, generated, lyra_report = _load_and_align(input_path, cfg=cfg, progress=progress)
     build = _Build(out, reports={"align": aligned.report})
+    _attach_generated(build, generated, lyra_report, aligned)
     has_splats = _splat_stage(build, aligned, cfg=cfg, progress=progress)
     mesh = _surface_stage(build, aligned, cfg=cfg, progress=progress)
     collision = _collision_stage(build, mesh, cfg=cfg, progress=progress)
@@ -144,12 +152,54 @@ def _load_and_align(input_path: Path, *, cfg: WorldgenCfg, progress: Progress):
     from worldgen_sim.align.align import align_scene
     from worldgen_sim.io.load import load_input
 
+    generated, load_path, lyra_report = _generate(input_path, cfg=cfg, progress=progress)
     with progress.stage("load"):
-        scene = load_input(input_path, cfg=cfg.input, progress=progress)
+        scene = generated.scene if generated is not None else load_input(load_path, cfg=cfg.input, progress=progress)
+    if generated is None and scene.gaussians is None and scene.frames is not None and len(scene.frames) == 1:
+        from worldgen_sim.generate.generate import complete_single_frame
+
+        with progress.stage("generate"):  # one RGB-D frame: lifted and completed like a picture
+            generated = complete_single_frame(scene, cfg=cfg.generate)
+        scene = generated.scene
     with progress.stage("align"):
         aligned = align_scene(scene, cfg=cfg.align, progress=progress)
     check_aligned(aligned, cfg=cfg, source=input_path)
-    return scene, aligned
+    return scene, aligned, generated, lyra_report
+
+
+def _generate(input_path: Path, *, cfg: WorldgenCfg, progress: Progress):
+    """The generate step before load: (generated scene or None, the path to load, Lyra's report or None)."""
+    if cfg.generate.backend != "depth":
+        from worldgen_sim.generate.lyra import run_lyra
+
+        with progress.stage("generate"):
+            ply, report = run_lyra(input_path, cfg=cfg.generate, camera_height=cfg.align.camera_height)
+        return None, ply, report
+    from worldgen_sim.generate.generate import generate_picture, is_picture
+
+    if is_picture(input_path):
+        with progress.stage("generate"):
+            generated = generate_picture(
+                input_path, cfg=cfg.generate, depth_scale=cfg.input.depth_scale, progress=progress,
+                scale_known=cfg.align.camera_height is not None or cfg.align.scale is not None,
+            )  # fmt: skip
+        return generated, input_path, None
+    if cfg.generate.depth_path or cfg.generate.depth not in ("auto", "given"):
+        raise WorldgenError(f"--depth / --depth-model apply to a .jpg/.png picture; '{input_path}' is not one")
+    return None, input_path, None
+
+
+def _attach_generated(build: _Build, generated, lyra_report: dict | None, aligned) -> None:
+    """Carry a generated scene's completed geometry (moved into the world) and report through the build."""
+    if lyra_report is not None:
+        build.generate_report = lyra_report
+    if generated is None:
+        return
+    from worldgen_sim.generate.labels import transform_mesh
+
+    build.generated = generated
+    build.completion = transform_mesh(generated.completion, aligned.input_to_world)
+    build.generate_report = generated.report
 
 
 def _splat_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress) -> bool:
@@ -173,13 +223,23 @@ def _surface_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progre
     from worldgen_sim.exporters.usd_visual import write_visual_layer
     from worldgen_sim.surface.surface import extract_surface
 
+    # A generated scene's surface is its measured/estimated depth frame, fused directly.
+    surface_input = replace(aligned, gaussians=None) if build.generated is not None else aligned
     with progress.stage("surface"):
-        surface = extract_surface(aligned, cfg=cfg.surface, progress=progress)
+        surface = extract_surface(surface_input, cfg=cfg.surface, progress=progress)
     build.reports["surface"] = surface.report
+    mesh = surface.mesh
+    if build.completion is not None:
+        from worldgen_sim.generate.labels import label_visual_layer, merge_completion
+
+        mesh, build.face_labels = merge_completion(mesh, build.completion, build.generated.completion_kinds)
+        build.visual_mesh = mesh
     with progress.stage("write visual"):
-        write_visual_layer(build.out / "visual.usdc", surface.mesh)
+        write_visual_layer(build.out / "visual.usdc", mesh)
+        if build.completion is not None:
+            label_visual_layer(build.out / "visual.usdc", build.face_labels)
     build.layers.insert(0, "visual.usdc")
-    return surface.mesh
+    return mesh
 
 
 def _collision_stage(build: _Build, mesh, *, cfg: WorldgenCfg, progress: Progress):
@@ -198,6 +258,11 @@ def _collision_stage(build: _Build, mesh, *, cfg: WorldgenCfg, progress: Progres
     build.reports["collision"] = collision.report
     with progress.stage("write collision"):
         write_physics_layer(build.out / "collision.usdc", collision, cfg=cfg.collision)
+        if build.completion is not None:
+            from worldgen_sim.generate.labels import label_collision_layer
+
+            touched = label_collision_layer(build.out / "collision.usdc", build.completion)
+            build.generate_report["colliders_on_completed"] = touched
     build.layers.insert(0, "collision.usdc")
     return collision
 
@@ -222,6 +287,12 @@ def _navigation_stage(build: _Build, collision, *, cfg: WorldgenCfg, progress: P
         raise WorldgenError(
             f"navigation stage failed: {exc}; build without it with --no-navigation (navigation.enabled: false)"
         ) from None
+    if build.visual_mesh is not None and not cfg.generate.spawn_on_completed:
+        from worldgen_sim.generate.labels import spawn_points_to_drop
+
+        drop = spawn_points_to_drop(navigation.spawn_points, build.visual_mesh, build.face_labels)
+        navigation.spawn_points = navigation.spawn_points[~drop]
+        build.generate_report["spawn_points_removed_on_completed"] = int(np.count_nonzero(drop))
     build.reports["navigation"] = navigation.report
     with progress.stage("write navigation"):
         write_navigation_layer(build.out / "navigation.usdc", navigation)
@@ -272,8 +343,28 @@ def _summary(build: _Build, input_path: Path, scene, aligned, *, navigation_agen
         "layers": ["world.usda", *build.layers],
         "navigation_agent": navigation_agent,
         "skipped": build.skipped,
+        "generate": _generate_summary(build, spawn_on_completed=cfg.generate.spawn_on_completed),
         "stages": build.reports,
         "config": config_to_dict(cfg),
+    }
+
+
+def _generate_summary(build: _Build, *, spawn_on_completed: bool) -> dict | None:
+    """world.json's ``generate`` section: depth source, intrinsics and their sources, completed counts."""
+    generated = build.generated
+    if generated is None:
+        return build.generate_report or None
+    kinds = generated.completion_kinds
+    return {
+        **build.generate_report,
+        "completed": {
+            "faces": int(kinds.shape[0]),
+            "faces_by_kind": {name: int(np.count_nonzero(kinds == int(code)))
+                              for code, name in generated.report["completed_kinds"].items()},
+            "gaussians": generated.completed_gaussians,
+            "walkable": True,
+            "spawn_points_allowed": spawn_on_completed,
+        },
     }
 
 
