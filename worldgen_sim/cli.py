@@ -1,4 +1,4 @@
-"""The ``worldgen`` command line: build, info, demo, verify, sample.
+"""The ``worldgen`` command line: build, info, demo, verify, randomize, sample.
 
 User mistakes (bad files, options, config keys) print one ``worldgen: error:``
 line and exit 2; a failed verification exits 1; anything else is a bug and
@@ -60,6 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--no-drop-test", action="store_true", help="run the USD validators only")
     verify.add_argument("--quiet", action="store_true", help="print only the result table")
     verify.set_defaults(handler=_cmd_verify)
+
+    randomize = commands.add_parser("randomize", help="write reproducible variants of a built world as USD layers")
+    randomize.add_argument("out", type=Path, help="world package folder (the OUT of 'worldgen build')")
+    randomize.add_argument("--variants", type=int, required=True, help="number of variants")
+    randomize.add_argument("--seed", type=int, default=0, help="seed; variant i depends only on (world, config, seed, i)")
+    randomize.add_argument("--config", type=Path, help="randomize YAML (ranges of what varies)")
+    randomize.add_argument("--workers", type=int, default=1, help="processes (the output does not depend on it)")
+    randomize.add_argument("--variant-set", action="store_true",
+                           help="also write world_variants.usda with a 'randomization' variant set on /World")
+    randomize.add_argument("--quiet", action="store_true", help="no progress output")
+    randomize.set_defaults(handler=_cmd_randomize)
 
     sample = commands.add_parser("sample", help="write the synthetic sample room as a Gaussian PLY")
     sample.add_argument("out", type=Path, help="the .ply to write")
@@ -171,6 +182,19 @@ def _verify(out_dir: Path, cfg, *, quiet: bool) -> int:
     report = verify_world(out_dir, cfg=cfg, progress=Progress(quiet=quiet))
     print(format_report(report))
     return 0 if report.passed else EXIT_FAILED
+
+
+def _cmd_randomize(args: argparse.Namespace) -> int:
+    from worldgen_sim.progress import Progress
+    from worldgen_sim.randomize import load_randomize_config, randomize_world
+
+    cfg = load_randomize_config(args.config)
+    result = randomize_world(args.out, variants=args.variants, seed=args.seed, cfg=cfg, workers=args.workers,
+                             variant_set=args.variant_set, progress=Progress(quiet=args.quiet))
+    if not args.quiet:
+        print(f"variants: {len(result.files)} in {result.files[0].parent} ({result.written} written); "
+              f"values in {result.summary_path}")
+    return 0
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
