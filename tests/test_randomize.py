@@ -154,7 +154,9 @@ def test_moved_objects_rest_without_new_interpenetration(world, tmp_path):
                                                                    for p in hs]) @ planes0[:, :3].T
                                 + planes0[:, 3]).max(axis=1)).max() for planes0 in
                              [ConvexHull(h).equations for h in base["objects"][name]])
-                assert depth <= max(0.005, before) + 1e-4, (index, name, depth, before)
+                # New overlaps are held to 5 mm; where the base world's own colliders already overlapped
+                # more, the move may not deepen that by more than the 2 mm these point samples resolve.
+                assert depth <= max(0.005, before + 0.002), (index, name, depth, before)
     assert moved_any >= 8, "the room has furniture that can move; most variants should move some"
 
 
