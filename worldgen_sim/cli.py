@@ -1,4 +1,4 @@
-"""The ``worldgen`` command line: build, info, demo, verify, randomize, sample.
+"""The ``worldgen`` command line: build, info, demo, verify, randomize, batch, sample.
 
 User mistakes (bad files, options, config keys) print one ``worldgen: error:``
 line and exit 2; a failed verification exits 1; anything else is a bug and
@@ -71,6 +71,16 @@ def _parser() -> argparse.ArgumentParser:
                            help="also write world_variants.usda with a 'randomization' variant set on /World")
     randomize.add_argument("--quiet", action="store_true", help="no progress output")
     randomize.set_defaults(handler=_cmd_randomize)
+
+    batch = commands.add_parser("batch", help="build many worlds from a manifest (resumable; local pool or Ray)")
+    batch.add_argument("manifest", type=Path, help="batch manifest YAML (inputs x option sets x variants)")
+    batch.add_argument("-o", "--out", type=Path, required=True, help="batch folder: one world per item + batch.json")
+    batch.add_argument("--engine", choices=["local", "ray"], default="local", help="process pool or Ray tasks")
+    batch.add_argument("--workers", type=int, default=1, help="parallel items (local) or CPUs of a local Ray")
+    batch.add_argument("--address", help="address of a running Ray cluster (with --engine ray)")
+    batch.add_argument("--dry-run", action="store_true", help="print the plan: what would run, what is finished")
+    batch.add_argument("--quiet", action="store_true", help="no progress output")
+    batch.set_defaults(handler=_cmd_batch)
 
     sample = commands.add_parser("sample", help="write the synthetic sample room as a Gaussian PLY")
     sample.add_argument("out", type=Path, help="the .ply to write")
@@ -195,6 +205,23 @@ def _cmd_randomize(args: argparse.Namespace) -> int:
         print(f"variants: {len(result.files)} in {result.files[0].parent} ({result.written} written); "
               f"values in {result.summary_path}")
     return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    import signal
+
+    from worldgen_sim.batch import format_plan, run_batch
+    from worldgen_sim.progress import Progress
+
+    def terminate(signum, frame):  # SIGTERM (timeout, Slurm, Docker) stops like Ctrl-C: finished items stay
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    report = run_batch(args.manifest, args.out, engine=args.engine, workers=args.workers, address=args.address,
+                       dry_run=args.dry_run, progress=Progress(quiet=args.quiet))
+    if not args.quiet or args.dry_run:
+        print(format_plan(report))
+    return EXIT_FAILED if report.counts().get("failed") else 0
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
