@@ -86,21 +86,27 @@ class Placer:
 
     # --- objects ---------------------------------------------------------------------------
 
-    def try_move(self, obj: MovableObject, pose: ObjectPose) -> bool:
-        """Move ``obj`` to ``pose`` if that adds no interpenetration and loses no support.
+    def movable(self, obj: MovableObject) -> bool:
+        """The object's collider is clear of every other by ``tolerance`` where it stands in the base world.
 
-        The base world's own colliders already touch (a box fit can sink a few millimetres
-        into a wall; a footprint corner can hang over floor the camera never saw), so a pose
-        is judged against the same measures at the object's base pose: deepest overlap at most
-        ``max(tolerance, base overlap)``, and at least as many supported footprint corners.
+        An object whose base collider already sinks deeper into another (a box fit into the
+        floor, say) is left where it is: moving it could only be judged against that overlap.
+        """
+        base = self._baseline(obj)
+        return base["static"] <= self.tolerance and base["objects"] <= self.tolerance
+
+    def try_move(self, obj: MovableObject, pose: ObjectPose) -> bool:
+        """Move ``obj`` to ``pose`` if nothing overlaps it by more than ``tolerance`` and it keeps its support.
+
+        Support is judged against the base pose (a footprint corner can hang over floor the
+        camera never saw): at least as many supported footprint corners as there.
         """
         solid = self.solids[obj.name]
-        base = self._baseline(obj)
-        if self._support_corners(obj.name, solid, pose) < base["support"]:
+        if self._support_corners(obj.name, solid, pose) < self._baseline(obj)["support"]:
             return False
-        if self._static_depth(solid, pose) > max(self.tolerance, base["static"]):
+        if self._static_depth(solid, pose) > self.tolerance:
             return False
-        if self._object_depth(obj.name, solid, pose) > max(self.tolerance, base["objects"]):
+        if self._object_depth(obj.name, solid, pose) > self.tolerance:
             return False
         self.poses[obj.name] = pose
         return True

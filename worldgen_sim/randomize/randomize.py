@@ -25,7 +25,7 @@ import numpy as np
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.randomize.randomize_cfg import RandomizeCfg
-from worldgen_sim.randomize.sample import sample_variant
+from worldgen_sim.randomize.sample import movable_objects, sample_variant
 from worldgen_sim.randomize.world_info import WorldInfo, load_world_info
 from worldgen_sim.randomize.write import (
     PALETTE_FILE,
@@ -131,12 +131,14 @@ def randomize_world(
 
 
 def _check_against_world(world: WorldInfo, cfg: RandomizeCfg) -> None:
-    movable = [o for o in world.objects if o.semantic_class in cfg.objects.classes]
-    if cfg.objects.enabled and cfg.objects.moves > len(movable):
-        raise WorldgenError(
-            f"randomize config: 'objects.moves' is {cfg.objects.moves} but {world.root} has only {len(movable)} "
-            f"movable objects of classes {', '.join(cfg.objects.classes)}; lower it or widen 'objects.classes'"
-        )
+    if cfg.objects.enabled and cfg.objects.moves:
+        movable = movable_objects(world, cfg)
+        if cfg.objects.moves > len(movable):
+            raise WorldgenError(
+                f"randomize config: 'objects.moves' is {cfg.objects.moves} but {world.root} has only {len(movable)} "
+                f"movable objects (classes {', '.join(cfg.objects.classes)}, colliders clear of the others by "
+                f"'objects.penetration_tolerance'); lower it or widen 'objects.classes'"
+            )
     unknown = sorted(set(cfg.physics.classes) - set(world.materials))
     if cfg.physics.enabled and unknown:
         raise WorldgenError(f"randomize config: 'physics.classes.{unknown[0]}' is not a material class of "

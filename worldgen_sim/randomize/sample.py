@@ -16,7 +16,7 @@ from worldgen_sim.randomize.placement import ObjectPose, Placer
 from worldgen_sim.randomize.randomize_cfg import MaterialRanges, RandomizeCfg
 from worldgen_sim.randomize.world_info import WorldInfo
 
-__all__ = ["Variant", "sample_variant", "variant_rng"]
+__all__ = ["Variant", "movable_objects", "sample_variant", "variant_rng"]
 
 _STREAMS = ("physics", "density", "lighting", "appearance", "objects", "distractors", "spawn")
 
@@ -127,7 +127,7 @@ def _ranges_for(cfg: RandomizeCfg, cls: str) -> MaterialRanges:
 
 def _moves(world, cfg, placer: Placer, rng: np.random.Generator) -> tuple[list[dict], int]:
     objects_cfg = cfg.objects
-    movable = [obj for obj in world.objects if obj.semantic_class in objects_cfg.classes]
+    movable = movable_objects(world, cfg, placer)
     count = min(objects_cfg.moves, len(movable))
     chosen = sorted(rng.choice(len(movable), size=count, replace=False).tolist()) if count else []
     moves, rejected = [], 0
@@ -146,6 +146,12 @@ def _moves(world, cfg, placer: Placer, rng: np.random.Generator) -> tuple[list[d
                 break
             rejected += 1
     return moves, rejected
+
+
+def movable_objects(world: WorldInfo, cfg: RandomizeCfg, placer: Placer | None = None) -> list:
+    """Objects of the moving classes whose base collider overlaps nothing by more than the tolerance."""
+    placer = placer or Placer(world, tolerance=cfg.objects.penetration_tolerance)
+    return [obj for obj in world.objects if obj.semantic_class in cfg.objects.classes and placer.movable(obj)]
 
 
 def _distractors(world, cfg, placer: Placer, rng: np.random.Generator) -> tuple[list[dict], int]:

@@ -178,7 +178,7 @@ def _static_points(layer) -> np.ndarray:
         area = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
         count = int(min(max(area.sum() / _SURFACE_SPACING**2, 16), 400_000))
         clouds.append(TriangleMesh(points.astype(np.float32), indices.astype(np.int32)).sample_surface(count, seed=0))
-        clouds.append(points)  # corners too, so thin walls are never missed between samples
+        clouds += [points, corners.mean(axis=1)]  # corners and face centres too: nothing thin is missed
     return np.concatenate(clouds) if clouds else np.zeros((0, 3))
 
 
