@@ -186,17 +186,19 @@ def main() -> None:
     from worldgen_sim.navigation.navigation import build_navigation
     from worldgen_sim.navigation.navigation_cfg import NavigationCfg
     from worldgen_sim.navigation.navmap import NavigationMap
+    from worldgen_sim.progress import Progress
 
     world = furnished_scene()
     v, f = world.collision_triangles()
     cfg = NavigationCfg(preset="wheeled", cell_size=args.cell)
     build_navigation(world, cfg=NavigationCfg(preset="wheeled", cell_size=0.2))  # warm imports
+    progress = Progress(quiet=True)
     start = time.perf_counter()
-    result = build_navigation(world, cfg=cfg)
+    result = build_navigation(world, cfg=cfg, progress=progress)
     full = time.perf_counter() - start
     h, w = result.walkable.shape
     print(f"scene: 20 x 20 m, {f.shape[0]} triangles, {len(world.objects)} objects; grid {w} x {h} at {args.cell} m")
-    print(f"build_navigation (full scene): {full:.2f} s  [{result.report['timings']}]")
+    print(f"build_navigation (full scene): {full:.2f} s  [{progress.timings}]")
     print(f"  walkable {result.report['walkable_m2']:.1f} m^2 in {len(result.report['regions'])} regions, "
           f"{len(result.exclude_bounds)} exclude volumes, samples {result.report['samples']:,}")
     nav = NavigationMap.from_result(result)

@@ -14,7 +14,6 @@ from worldgen_sim.artifacts import TriangleMesh
 from worldgen_sim.collision.collision import build_collision
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
-from worldgen_sim.samples import make_sample_room
 
 FURNITURE_GROUPS = {"table": "table", "cabinet": "cabinet", "sofa": "sofa", "crate": "crate"}
 
@@ -33,8 +32,8 @@ def jitter(mesh: TriangleMesh, sigma: float, seed: int = 0) -> TriangleMesh:
 
 
 @pytest.fixture(scope="module")
-def room():
-    return make_sample_room(spacing=0.25)
+def room(coarse_room):
+    return coarse_room
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +113,7 @@ def test_world_classes_hull_limits_and_report(world):
     report = world.report
     assert report["decompositions"] == 4 and report["cache_hits"] == 0 and not report["segmentation_cached"]
     assert report["fallbacks"] == []
-    assert set(report["timings"]) == {"segmentation", "decomposition"}
+    assert set(report["caches"]) == {"segmentation", "decomposition"} and "timings" not in report
     assert set(world.materials) >= {"floor", "wall", "ceiling", "furniture", "object"}
 
 
@@ -161,17 +160,18 @@ def test_cached_rebuild_does_no_decomposition(scan, cache_dir, world):
     for a, b in zip(world.objects, again.objects):
         assert len(a.hulls) == len(b.hulls)
         assert all(np.array_equal(x.vertices, y.vertices) for x, y in zip(a.hulls, b.hulls))
-    # Any change of geometry, setting or library version is a different key.
-    from worldgen_sim.collision.decompose import DecomposeSettings, DecomposeTask, cache_key, library_versions
+    # Any change of geometry or setting is a different key (library versions: tests/test_cache.py).
+    from worldgen_sim.collision.decompose import DecomposeSettings, DecomposeTask, decomposition_key
 
-    obj, versions = world.objects[0], library_versions()
+    obj = world.objects[0]
     task = DecomposeTask(obj.name, obj.mesh.vertices, obj.mesh.faces, 0.0)
-    key = cache_key(task, DecomposeSettings(), versions)
+    key = decomposition_key(task, DecomposeSettings())
     moved = DecomposeTask(obj.name, obj.mesh.vertices + np.float32(1e-4), obj.mesh.faces, 0.0)
-    assert key == cache_key(task, DecomposeSettings(), dict(versions))
-    assert key != cache_key(moved, DecomposeSettings(), versions)
-    assert key != cache_key(task, DecomposeSettings(max_hull_vertices=32), versions)
-    assert key != cache_key(task, DecomposeSettings(), {**versions, "coacd": "0.0"})
+    assert key == decomposition_key(task, DecomposeSettings())
+    assert key != decomposition_key(moved, DecomposeSettings())
+    assert key != decomposition_key(task, DecomposeSettings(max_hull_vertices=32))
+    lookups = again.report["caches"]["decomposition"]["lookups"]
+    assert [entry["hit"] for entry in lookups] == [True] * len(world.objects)
 
 
 def reconstruction_like(room, yaw_deg: float = 8.0) -> tuple[TriangleMesh, np.ndarray]:
@@ -192,13 +192,8 @@ def reconstruction_like(room, yaw_deg: float = 8.0) -> tuple[TriangleMesh, np.nd
 
 
 def test_reconstruction_like_room_is_fitted_with_few_tight_boxes(room, tmp_path):
-    import time
-
     mesh, rotation = reconstruction_like(room)
-    start = time.perf_counter()
-    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2))
-    seconds = time.perf_counter() - start
-    assert seconds < 30, f"cold build took {seconds:.1f} s"
+    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2))  # speed: bench_collision.py
     assert len(world.objects) == 4 and world.report["fallbacks"] == []
     # Boxes in each object's own frame: a table is its top and four legs, not a CoACD staircase.
     assert all(e["method"] == "boxes" for e in world.report["objects"]), world.report["objects"]
@@ -267,9 +262,10 @@ def test_worker_error_and_degenerate_pieces_fall_back(tmp_path):
     tasks = [
         DecomposeTask("nan", nan_box, top, 0.0),
         DecomposeTask("sheet", flat, np.array([[0, 1, 2], [0, 2, 3]], np.int32), 0.0),
-        DecomposeTask("line", np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.float32), np.array([[0, 1, 2]], np.int32), 0.0),
+        DecomposeTask("line", np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.float32),
+                      np.array([[0, 1, 2]], np.int32), 0.0),
     ]
-    results = decompose_objects(tasks, settings=DecomposeSettings(timeout=30), workers=1, cache_dir=tmp_path)
+    results = decompose_objects(tasks, settings=DecomposeSettings(timeout=30), workers=1)
     assert "decomposition failed" in results[0].fallback and len(results[0].hulls) == 1
     # A vertical sheet encloses nothing and its ground shadow is coplanar: reported, no collider.
     assert results[1].method == "empty" and "degenerate" in results[1].fallback
@@ -299,7 +295,8 @@ def test_material_library_overrides_and_errors(tmp_path):
     from worldgen_sim.collision.materials import load_material_library
 
     good = tmp_path / "good.yaml"
-    good.write_text("materials:\n  floor: {static_friction: 1.1}\n  rubber: {static_friction: 1.2, dynamic_friction: 1.0,"
+    good.write_text("materials:\n  floor: {static_friction: 1.1}\n"
+                    "  rubber: {static_friction: 1.2, dynamic_friction: 1.0,"
                     " restitution: 0.6, density: 1100}\n")
     library = load_material_library(good)
     assert library["floor"].static_friction == 1.1 and library["floor"].dynamic_friction == 0.7
@@ -335,6 +332,7 @@ def test_physics_layer_is_valid_and_complete(world, tmp_path):
     import dataclasses
 
     from pxr import Usd, UsdGeom, UsdPhysics, UsdSemantics, UsdShade, UsdValidation
+
     from worldgen_sim.exporters.usd_physics import write_physics_layer
 
     cfg = CollisionCfg(dynamic_objects=True)

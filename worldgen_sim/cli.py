@@ -19,24 +19,58 @@ EXIT_USAGE = 2
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``worldgen`` console script; returns the exit code."""
+    from worldgen_sim.interrupts import Interrupted, install_signal_handlers
+
     parser = _parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"worldgen: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from worldgen_sim.progress import configure_cli_logging
+
+    configure_cli_logging(quiet=getattr(args, "quiet", False))
+    install_signal_handlers()
+    try:
+        _recover(args)
         return args.handler(args)
     except WorldgenError as exc:
         print(f"worldgen: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("worldgen: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        name, code = (exc.name, exc.exit_code) if isinstance(exc, Interrupted) else ("SIGINT", 130)
+        print(f"worldgen: interrupted by {name}; no partial output was left behind", file=sys.stderr)
+        return code
+
+
+class _UsageError(Exception):
+    """An argparse error, reported as one ``worldgen: error:`` line (no usage dump)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors name the command and point at its ``--help``."""
+
+    def error(self, message: str):  # argparse's hook; it must not return
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _recover(args: argparse.Namespace) -> None:
+    """Restore a world folder that a killed build left missing (see ``staging.recover_output``)."""
+    if args.command not in ("build", "demo", "verify"):
+        return
+    from worldgen_sim.staging import recover_output
+
+    note = recover_output(args.out)
+    if note:
+        print(f"worldgen: note: {note}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="worldgen",
         description="Turn Gaussian-splat scenes and RGB-D frames into simulation-ready USD worlds.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     build = commands.add_parser("build", help="build a world package from a PLY or an RGB-D folder")
     build.add_argument("input", type=Path, help="Gaussian .ply (INRIA 3DGS, Lyra 2.0, Lyra 1.0) or RGB-D folder")
@@ -110,6 +144,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         "--half", action="store_true", help="write splats in half precision (NVIDIA's VG.035 rule wants float)"
     )
     parser.add_argument("--renderer", choices=["auto", "cpu", "gsplat"], help="Gaussian renderer for the surface stage")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="reuse segmentations and decompositions cached here (collision.cache_dir)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -121,6 +158,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "align.camera_height": args.camera_height,
         "navigation.preset": args.agent,
         "surface.renderer": args.renderer,
+        "collision.cache_dir": str(args.cache_dir) if args.cache_dir is not None else None,
     }
     switches = {
         "align.remove_floaters": (args.no_floaters, False),
@@ -159,9 +197,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     with tempfile.TemporaryDirectory(prefix="worldgen-demo-") as scratch:
         input_path, camera_height = write_demo_input(Path(scratch))
-        overrides.setdefault("align.camera_height", camera_height)
         cfg = load_config(args.config, overrides=overrides)
-        progress.log(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
+        if cfg.align.scale is None and cfg.align.camera_height is None:
+            cfg.align.camera_height = camera_height  # the sample room's true camera height fixes its scale
+        if not args.no_verify:
+            from worldgen_sim.extras import check_dependencies
+
+            check_dependencies(cfg, verify=True)  # before the build, not after it
+        progress.write(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
         result = build_world(input_path, args.out, cfg=cfg, progress=progress)
     _print_summary(result.summary, quiet=args.quiet)
     if args.no_verify:

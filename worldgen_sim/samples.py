@@ -186,13 +186,16 @@ def make_sample_room(
                 continue  # a face pressed against a wall is never seen
             add(origin, u, v, box.color)
 
-    positions, rotations, face_colors = [], [], []
+    face_points: list[np.ndarray] = []
+    rotations: list[np.ndarray] = []
+    face_colors: list[np.ndarray] = []
     for (origin, u, v), color in zip(faces, colors):
         points, normal = _sample_face(origin, u, v, spacing, rng, furniture)
-        positions.append(points)
-        rotations.append(np.broadcast_to(_NORMAL_QUATS[tuple(int(c) for c in normal)], (len(points), 4)))
+        face_points.append(points)
+        axis = (int(normal[0]), int(normal[1]), int(normal[2]))
+        rotations.append(np.broadcast_to(np.asarray(_NORMAL_QUATS[axis]), (len(points), 4)))
         face_colors.append(np.broadcast_to(color, (len(points), 3)))
-    positions = np.concatenate(positions)
+    positions = np.concatenate(face_points)
     count = positions.shape[0]
     rgb = np.concatenate(face_colors) + rng.normal(0.0, 0.03, (count, 3))
     surface = GaussianCloud(
@@ -231,7 +234,8 @@ def _furniture(sx: float, sy: float) -> list[Box]:
 
     table = [box("table_top", (-0.6, 0.4, 0.70), (0.6, 1.2, 0.75), "table", (0.45, 0.3, 0.2))]
     for i, (x, y) in enumerate([(-0.55, 0.45), (0.55, 0.45), (-0.55, 1.15), (0.55, 1.15)]):
-        table.append(box(f"table_leg_{i}", (x - 0.025, y - 0.025, 0.0), (x + 0.025, y + 0.025, 0.70), "table", (0.4, 0.28, 0.18)))
+        table.append(box(f"table_leg_{i}", (x - 0.025, y - 0.025, 0.0), (x + 0.025, y + 0.025, 0.70), "table",
+                         (0.4, 0.28, 0.18)))
     hx, hy = sx / 2, sy / 2
     return table + [
         box("cabinet", (hx - 0.5, hy - 1.6, 0.0), (hx, hy - 0.4, 1.8), "cabinet", (0.3, 0.35, 0.5)),

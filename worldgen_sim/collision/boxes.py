@@ -257,7 +257,8 @@ def fit_boxes(
     grow = max(1, round(rim_width / cell))
     rim_tolerance = 1.5 * height_tolerance  # the rim's own heights: rounded edges sag
     is_covered = np.zeros(column.size, bool)
-    kept, covered = [], 0.0
+    kept: list[tuple] = []
+    covered = 0.0
     for rect in rects[:max_boxes]:
         _, k, r0, r1, c0, c1 = rect
         is_covered |= ((span_row >= r0 - grow) & (span_row <= r1 + grow) & (span_col >= c0 - grow)

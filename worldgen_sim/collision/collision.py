@@ -11,14 +11,16 @@ closed into a solid and decomposed by CoACD with a metric threshold.
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 import numpy as np
 
 from worldgen_sim.artifacts import CollisionObject, CollisionWorld, ConvexHull, StaticPart, TriangleMesh
+from worldgen_sim.cache import ArrayCache, cache_key
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.reports import CollisionReport
 
 
 def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress | None = None) -> CollisionWorld:
@@ -31,7 +33,7 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
 
     Returns:
         The collision world; ``report`` holds the segmentation, per-object hull counts,
-        volumes, fallbacks, cache hits and timings.
+        volumes, fallbacks and cache lookups (timings are the pipeline's, in ``world.json``).
 
     Raises:
         WorldgenError: a bad option, a malformed mesh or a bad material library.
@@ -39,22 +41,21 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     from worldgen_sim.collision.decompose import DecomposeSettings, DecomposeTask, decompose_objects
     from worldgen_sim.collision.materials import load_material_library
     from worldgen_sim.collision.segment import (
-        load_segmentation,
-        save_segmentation,
+        SEGMENTATION_CACHE_FORMAT,
         segment_surface,
-        segmentation_cache_key,
+        segmentation_from_arrays,
+        segmentation_to_arrays,
     )
 
     progress = progress if progress is not None else Progress(quiet=True)
-    _check_cfg(cfg)
+    cfg.validate()
     materials = load_material_library(cfg.materials)  # fail on a bad library before any heavy work
     vertices, faces, bad_faces = _clean_input(mesh)
-    timings: dict[str, float] = {}
 
-    cache = _cache_dir(cfg)
+    seg_cache = ArrayCache(cfg.cache_dir, "segmentation")
+    decompose_cache = ArrayCache(cfg.cache_dir, "decomposition")
     with progress.stage("collision: segmentation"):
-        start = time.perf_counter()
-        options = {
+        options: dict[str, Any] = {
             "plane_distance": cfg.plane_distance,
             "min_plane_area": cfg.min_plane_area,
             "min_object_size": cfg.min_object_size,
@@ -62,19 +63,14 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
             "wall_height_fraction": cfg.wall_height_fraction,
             "seed": cfg.seed,
         }
-        seg_path = None
-        if cache is not None:
-            seg_path = cache / "segmentation" / f"{segmentation_cache_key(vertices, faces, options)}.npz"
-        seg = load_segmentation(seg_path) if seg_path is not None else None
+        seg_key = cache_key("segmentation", arrays=(vertices, faces), settings=options,
+                            entry_format=SEGMENTATION_CACHE_FORMAT, libraries=("scipy",))
+        stored = seg_cache.get(seg_key)
+        seg = segmentation_from_arrays(stored) if stored is not None else None
         segmentation_cached = seg is not None
         if seg is None:
             seg = segment_surface(vertices, faces, **options)
-            if seg_path is not None:
-                try:
-                    save_segmentation(seg_path, seg)
-                except OSError:
-                    pass  # a read-only cache only costs time on the next build
-        timings["segmentation"] = time.perf_counter() - start
+            seg_cache.put(seg_key, segmentation_to_arrays(seg))
 
     static_parts = []
     counters: dict[str, int] = {}
@@ -108,14 +104,12 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
         coacd_cell_size=cfg.coacd_cell,
     )
     with progress.stage("collision: decomposition"):
-        start = time.perf_counter()
         results = decompose_objects(tasks, settings=settings, workers=cfg.workers,
-                                    cache_dir=cache, progress=progress)
-        timings["decomposition"] = time.perf_counter() - start
+                                    cache=decompose_cache, progress=progress)
 
     objects, object_reports, skipped = [], [], []
     for name, cls, task, result in zip(names, seg.object_classes, tasks, results):
-        entry = {
+        entry: dict[str, Any] = {
             "name": name, "class": cls, "method": result.method, "hulls": len(result.hulls),
             "max_hull_vertices": max((h[0].shape[0] for h in result.hulls), default=0),
             "volume": round(result.volume, 6), "hull_volume": round(result.hull_volume, 6),
@@ -140,7 +134,7 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     missing = sorted(used - set(materials))
     if missing:
         raise WorldgenError(f"{cfg.materials or 'material library'}: no material for class(es) {', '.join(missing)}")
-    report = {
+    report: CollisionReport = {
         "segmentation": seg.report,
         "input_faces": int(mesh.faces.shape[0]),
         "invalid_faces_dropped": bad_faces,
@@ -158,37 +152,10 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
         "settings": {"coacd_threshold": cfg.coacd_threshold, "max_hull_vertices": cfg.max_hull_vertices,
                      "seed": cfg.seed, "object_timeout": cfg.object_timeout, "solid_cell": cfg.solid_cell,
                      "max_boxes": cfg.max_boxes, "box_height_tolerance": cfg.box_height_tolerance},
-        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "caches": {"segmentation": seg_cache.record(), "decomposition": decompose_cache.record()},
     }
     return CollisionWorld(static_parts, objects, {k: materials[k] for k in sorted(materials)},
                           dynamic_objects=cfg.dynamic_objects, report=report)
-
-
-def _check_cfg(cfg: CollisionCfg) -> None:
-    checks = [
-        ("plane_distance", cfg.plane_distance > 0, "> 0 [m]"),
-        ("min_plane_area", cfg.min_plane_area > 0, "> 0 [m^2]"),
-        ("min_object_size", cfg.min_object_size >= 0, ">= 0 [m]"),
-        ("coacd_threshold", cfg.coacd_threshold > 0, "> 0 [m]"),
-        ("max_hull_vertices", 4 <= cfg.max_hull_vertices <= 255, "in [4, 255] (PhysX GPU hulls: <= 64)"),
-        ("object_timeout", cfg.object_timeout > 0, "> 0 [s]"),
-        ("workers", cfg.workers >= 0, ">= 0 (0: one per core)"),
-        ("normal_angle", 0 < cfg.normal_angle < 90, "in (0, 90) [deg]"),
-        ("wall_height_fraction", 0 < cfg.wall_height_fraction <= 1, "in (0, 1]"),
-        ("solid_cell", cfg.solid_cell > 0, "> 0 [m]"),
-        ("convex_tolerance", cfg.convex_tolerance >= 0, ">= 0"),
-        ("coacd_iterations", cfg.coacd_iterations >= 1, ">= 1"),
-        ("box_height_tolerance", cfg.box_height_tolerance >= 0, ">= 0 [m]"),
-        ("max_boxes", cfg.max_boxes >= 0, ">= 0 (0: no box fit)"),
-        ("box_cover", 0 < cfg.box_cover <= 1, "in (0, 1]"),
-        ("coacd_max_hulls", cfg.coacd_max_hulls >= 1, ">= 1"),
-        ("coacd_cell", cfg.coacd_cell > 0, "> 0 [m]"),
-        ("contact_offset", cfg.contact_offset >= 0, ">= 0 [m]"),
-        ("rest_offset", cfg.rest_offset < cfg.contact_offset or cfg.contact_offset == 0, "< contact_offset [m]"),
-    ]
-    for key, ok, expected in checks:
-        if not ok:
-            raise WorldgenError(f"option 'collision.{key}' must be {expected}, got {getattr(cfg, key)!r}")
 
 
 def _clean_input(mesh: TriangleMesh) -> tuple[np.ndarray, np.ndarray, int]:
@@ -211,11 +178,3 @@ def _submesh(vertices: np.ndarray, faces: np.ndarray, face_index: np.ndarray) ->
     sub = faces[face_index]
     used, inverse = np.unique(sub, return_inverse=True)
     return vertices[used].astype(np.float32), inverse.reshape(-1, 3).astype(np.int32)
-
-
-def _cache_dir(cfg: CollisionCfg):
-    from pathlib import Path
-
-    if cfg.cache_dir is not None:
-        return Path(cfg.cache_dir).expanduser()
-    return Path.home() / ".cache" / "worldgen_sim" / "coacd"

@@ -8,24 +8,26 @@ simplified, and either kept as one hull when it is convex within tolerance or
 decomposed by CoACD with a metric threshold, a hull cap and decimated hulls. A
 worker that exceeds the per-object time limit is terminated; one that crashes or
 raises is replaced. Either way the object gets one convex hull of its surface
-(extended down to the ground when it stands on it), and the reason is recorded. Results are cached on disk under a key made
-of the object's triangles, the ground height, every setting and the library
-versions, so a rebuild with unchanged input does no decomposition work.
+(extended down to the ground when it stands on it), and the reason is recorded.
+Results are cached (:mod:`worldgen_sim.cache`, opt-in) under a key made of the
+object's triangles, the ground height, every setting and the library versions,
+so a rebuild with unchanged input does no decomposition work.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
-CACHE_FORMAT = 5
+from worldgen_sim.cache import ArrayCache, cache_key
+
+CACHE_FORMAT = 6
+"""Layout version of cached decompositions (:mod:`worldgen_sim.cache`)."""
 
 
 @dataclass(frozen=True)
@@ -107,28 +109,15 @@ class DecomposeResult:
     cached: bool = False
 
 
-def library_versions() -> dict:
-    """Versions of the libraries whose output is cached."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("coacd", "manifold3d", "scipy"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def cache_key(task: DecomposeTask, settings: DecomposeSettings, versions: dict) -> str:
-    """sha256 hex of the task's geometry, the settings and the library versions."""
-    digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(task.vertices, np.float32).tobytes())
-    digest.update(np.ascontiguousarray(task.faces, np.int32).tobytes())
-    meta = {"ground": round(float(task.ground_height), 6), "settings": asdict(settings),
-            "versions": versions, "format": CACHE_FORMAT}
-    digest.update(json.dumps(meta, sort_keys=True).encode())
-    return digest.hexdigest()
+def decomposition_key(task: DecomposeTask, settings: DecomposeSettings) -> str:
+    """The cache key of one object: its triangles, ground height, every setting and the library versions."""
+    return cache_key(
+        "decomposition",
+        arrays=(np.asarray(task.vertices, np.float32), np.asarray(task.faces, np.int32)),
+        settings={"ground": round(float(task.ground_height), 6), **asdict(settings)},
+        entry_format=CACHE_FORMAT,
+        libraries=("coacd", "manifold3d", "scipy"),
+    )
 
 
 def decompose_objects(
@@ -136,7 +125,7 @@ def decompose_objects(
     *,
     settings: DecomposeSettings,
     workers: int = 0,
-    cache_dir: str | Path | None = None,
+    cache: ArrayCache | None = None,
     progress=None,
 ) -> list[DecomposeResult]:
     """Decompose objects in parallel, one result per task in order.
@@ -145,16 +134,16 @@ def decompose_objects(
         tasks: the objects.
         settings: decomposition settings.
         workers: worker processes; 0 uses one per CPU core.
-        cache_dir: cache folder, None for no cache.
+        cache: where results are looked up and stored; None caches nothing.
         progress: optional :class:`worldgen_sim.progress.Progress`.
     """
     results: list[DecomposeResult | None] = [None] * len(tasks)
-    versions = library_versions()
-    keys = [cache_key(t, settings, versions) for t in tasks]
-    cache = Path(cache_dir) if cache_dir is not None else None
+    cache = cache if cache is not None else ArrayCache(None, "decomposition")
+    keys = [decomposition_key(t, settings) for t in tasks]
     todo = []
     for i, key in enumerate(keys):
-        cached = _cache_read(cache, key) if cache is not None else None
+        stored = cache.get(key)
+        cached = _result_from_arrays(stored) if stored is not None else None
         if cached is not None:
             results[i] = cached
         else:
@@ -165,21 +154,19 @@ def decompose_objects(
         try:
             result = box_result(tasks[i].vertices, tasks[i].faces, ground_height=tasks[i].ground_height,
                                 settings=settings)
-        except Exception:  # noqa: BLE001  (the worker tries again and reports any failure)
+        except Exception:
             result = None
         if result is None:
             pooled.append(i)
             continue
         results[i] = result
-        if cache is not None:
-            _cache_write(cache, keys[i], result)
+        cache.put(keys[i], _result_to_arrays(result))
     if pooled:
         count = workers if workers > 0 else (os.cpu_count() or 1)
         computed = _run_pool([tasks[i] for i in pooled], settings, min(count, len(pooled)), progress)
         for i, result in zip(pooled, computed):
             results[i] = result
-            if cache is not None:
-                _cache_write(cache, keys[i], result)
+            cache.put(keys[i], _result_to_arrays(result))
     return results  # type: ignore[return-value]
 
 
@@ -192,7 +179,7 @@ def _run_pool(tasks, settings, workers, progress):
     from multiprocessing.connection import wait
 
     ctx = mp.get_context("spawn")
-    results = [None] * len(tasks)
+    results: list[DecomposeResult | None] = [None] * len(tasks)
     pending = deque(range(len(tasks)))
     slots: list[dict | None] = [None] * workers
     done = 0
@@ -316,7 +303,7 @@ def _worker_main(conn) -> None:
         try:
             result = decompose_one(vertices, faces, ground_height=ground, settings=DecomposeSettings(**settings))
             conn.send(("ok", _result_to_message(result)))
-        except Exception as exc:  # noqa: BLE001  (any failure becomes this object's reported fallback)
+        except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
@@ -546,38 +533,27 @@ def mesh_area(vertices: np.ndarray, faces: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- cache
 
 
-def _cache_read(cache: Path, key: str) -> DecomposeResult | None:
-    path = cache / f"{key}.npz"
-    if not path.is_file():
-        return None
+def _result_from_arrays(data: dict[str, np.ndarray]) -> DecomposeResult | None:
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            vcount, fcount = data["vertex_counts"], data["face_counts"]
-            vsplit, fsplit = np.cumsum(vcount)[:-1], np.cumsum(fcount)[:-1]
-            hull_v = np.split(data["vertices"], vsplit) if vcount.size else []
-            hull_f = np.split(data["faces"], fsplit) if fcount.size else []
-    except (OSError, ValueError, KeyError):
-        return None  # unreadable entry: recompute (and overwrite)
-    hulls = [(v.astype(np.float32), f.astype(np.int32)) for v, f in zip(hull_v, hull_f)]
-    return DecomposeResult(hulls, meta["volume"], meta["hull_volume"], meta["method"], meta["fallback"], 0.0, True)
+        meta = json.loads(str(data["meta"]))
+        vcount, fcount = data["vertex_counts"], data["face_counts"]
+        vsplit, fsplit = np.cumsum(vcount)[:-1], np.cumsum(fcount)[:-1]
+        hull_v = np.split(data["vertices"], vsplit) if vcount.size else []
+        hull_f = np.split(data["faces"], fsplit) if fcount.size else []
+        hulls = [(v.astype(np.float32), f.astype(np.int32)) for v, f in zip(hull_v, hull_f)]
+        return DecomposeResult(hulls, meta["volume"], meta["hull_volume"], meta["method"], meta["fallback"], 0.0, True)
+    except (ValueError, KeyError, TypeError):
+        return None  # not a decomposition entry: recomputed and overwritten
 
 
-def _cache_write(cache: Path, key: str, result: DecomposeResult) -> None:
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        meta = {"volume": result.volume, "hull_volume": result.hull_volume, "method": result.method,
-                "fallback": result.fallback, "seconds": result.seconds}
-        hulls = result.hulls
-        tmp = cache / f".{key}.{os.getpid()}.tmp.npz"
-        np.savez(
-            tmp,
-            meta=np.asarray(json.dumps(meta)),
-            vertex_counts=np.asarray([h[0].shape[0] for h in hulls], np.int64),
-            face_counts=np.asarray([h[1].shape[0] for h in hulls], np.int64),
-            vertices=np.concatenate([h[0] for h in hulls]) if hulls else np.zeros((0, 3), np.float32),
-            faces=np.concatenate([h[1] for h in hulls]) if hulls else np.zeros((0, 3), np.int32),
-        )
-        os.replace(tmp, cache / f"{key}.npz")
-    except OSError:
-        pass  # a read-only cache only costs time on the next build
+def _result_to_arrays(result: DecomposeResult) -> dict[str, np.ndarray]:
+    meta = {"volume": result.volume, "hull_volume": result.hull_volume, "method": result.method,
+            "fallback": result.fallback}
+    hulls = result.hulls
+    return {
+        "meta": np.asarray(json.dumps(meta)),
+        "vertex_counts": np.asarray([h[0].shape[0] for h in hulls], np.int64),
+        "face_counts": np.asarray([h[1].shape[0] for h in hulls], np.int64),
+        "vertices": np.concatenate([h[0] for h in hulls]) if hulls else np.zeros((0, 3), np.float32),
+        "faces": np.concatenate([h[1] for h in hulls]) if hulls else np.zeros((0, 3), np.int32),
+    }

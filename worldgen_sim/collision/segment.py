@@ -129,13 +129,13 @@ def segment_surface(
     floor_z = None
     ceiling_z = None
     classes: list[str | None] = []
-    for normal, offset, inliers, area in candidates:
+    for normal, offset, _inliers, _area in candidates:
         if normal[2] > cos_normal and abs(offset / normal[2]) <= floor_tolerance:
             classes.append("floor")
             floor_z = offset if floor_z is None else min(floor_z, offset)
         else:
             classes.append(None)
-    for i, (normal, offset, inliers, area) in enumerate(candidates):
+    for i, (normal, offset, _inliers, _area) in enumerate(candidates):
         if classes[i] is None and normal[2] < -cos_normal:
             height = -offset
             # A ceiling has no geometry above it (beyond noise): compare with the top of the mesh.
@@ -144,7 +144,7 @@ def segment_surface(
                 ceiling_z = height if ceiling_z is None else max(ceiling_z, height)
     ground = 0.0 if floor_z is None else float(floor_z)
     room_height = (ceiling_z if ceiling_z is not None else top) - ground
-    for i, (normal, offset, inliers, area) in enumerate(candidates):
+    for i, (normal, _offset, inliers, _area) in enumerate(candidates):
         if classes[i] is None and abs(normal[2]) < np.sin(np.radians(normal_angle)):
             z = tri[inliers][..., 2]
             if z.max() - z.min() >= wall_height_fraction * room_height:
@@ -331,65 +331,42 @@ def _connected_pieces(tri: np.ndarray, voxel: float) -> np.ndarray:
     return labels[voxels:].astype(np.int64)
 
 
-SEGMENTATION_CACHE_FORMAT = 1
+SEGMENTATION_CACHE_FORMAT = 2
+"""Layout version of cached segmentations (:mod:`worldgen_sim.cache`)."""
 
 
-def segmentation_cache_key(vertices: np.ndarray, faces: np.ndarray, settings: dict) -> str:
-    """sha256 hex of the mesh bytes (float32 vertices, int32 faces) and the segmentation settings."""
-    import hashlib
+def segmentation_to_arrays(seg: Segmentation) -> dict[str, np.ndarray]:
+    """A segmentation as named arrays, for :class:`worldgen_sim.cache.ArrayCache`."""
     import json
 
-    digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(vertices, np.float32).tobytes())
-    digest.update(np.ascontiguousarray(faces, np.int32).tobytes())
-    digest.update(json.dumps({"settings": settings, "format": SEGMENTATION_CACHE_FORMAT}, sort_keys=True).encode())
-    return digest.hexdigest()
-
-
-def save_segmentation(path, seg: Segmentation) -> None:
-    """Write a segmentation to an ``.npz`` file (atomically; errors are the caller's to ignore)."""
-    import json
-    import os
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"plane_classes": [p.semantic_class for p in seg.planes], "plane_offsets": [p.offset for p in seg.planes],
             "plane_areas": [p.area for p in seg.planes], "object_classes": seg.object_classes,
             "ground_height": seg.ground_height, "report": seg.report}
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(
-        tmp,
-        meta=np.asarray(json.dumps(meta)),
-        plane_normals=np.asarray([p.normal for p in seg.planes], np.float64).reshape(-1, 3),
-        plane_faces=np.concatenate([p.faces for p in seg.planes] or [np.zeros(0, np.int64)]),
-        plane_counts=np.asarray([p.faces.size for p in seg.planes], np.int64),
-        object_faces=np.concatenate(seg.objects or [np.zeros(0, np.int64)]),
-        object_counts=np.asarray([o.size for o in seg.objects], np.int64),
-        dropped_faces=np.asarray(seg.dropped_faces, np.int64),
-    )
-    os.replace(tmp, path)
+    return {
+        "meta": np.asarray(json.dumps(meta)),
+        "plane_normals": np.asarray([p.normal for p in seg.planes], np.float64).reshape(-1, 3),
+        "plane_faces": np.concatenate([p.faces for p in seg.planes] or [np.zeros(0, np.int64)]),
+        "plane_counts": np.asarray([p.faces.size for p in seg.planes], np.int64),
+        "object_faces": np.concatenate(seg.objects or [np.zeros(0, np.int64)]),
+        "object_counts": np.asarray([o.size for o in seg.objects], np.int64),
+        "dropped_faces": np.asarray(seg.dropped_faces, np.int64),
+    }
 
 
-def load_segmentation(path) -> Segmentation | None:
-    """A segmentation written by :func:`save_segmentation`, or None if missing or unreadable."""
+def segmentation_from_arrays(data: dict[str, np.ndarray]) -> Segmentation | None:
+    """The segmentation :func:`segmentation_to_arrays` stored, or None when the arrays do not hold one."""
     import json
-    from pathlib import Path
 
-    path = Path(path)
-    if not path.is_file():
-        return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            plane_faces = np.split(data["plane_faces"], np.cumsum(data["plane_counts"])[:-1])
-            object_faces = np.split(data["object_faces"], np.cumsum(data["object_counts"])[:-1])
-            normals = data["plane_normals"]
-            dropped = data["dropped_faces"]
-            plane_count, object_count = data["plane_counts"].size, data["object_counts"].size
-    except (OSError, ValueError, KeyError):
+        meta = json.loads(str(data["meta"]))
+        plane_faces = np.split(data["plane_faces"], np.cumsum(data["plane_counts"])[:-1])
+        object_faces = np.split(data["object_faces"], np.cumsum(data["object_counts"])[:-1])
+        normals = data["plane_normals"]
+        dropped = data["dropped_faces"]
+        plane_count, object_count = data["plane_counts"].size, data["object_counts"].size
+        planes = [Plane(normals[i], meta["plane_offsets"][i], meta["plane_classes"][i], plane_faces[i],
+                        meta["plane_areas"][i]) for i in range(plane_count)]
+    except (ValueError, KeyError, IndexError, TypeError):
         return None
-    planes = [Plane(normals[i], meta["plane_offsets"][i], meta["plane_classes"][i], plane_faces[i],
-                    meta["plane_areas"][i]) for i in range(plane_count)]
     objects = object_faces if object_count else []
     return Segmentation(planes, objects, meta["object_classes"], dropped, meta["ground_height"], meta["report"])

@@ -217,7 +217,7 @@ def _ground_layer(keys, *, origin, cell_size, shape, z_base, merge_gap, flag_mer
     upper = np.full(n_cells, np.nan, np.float32)
     if keys.size == 0:
         grids = [a.reshape(shape) for a in (floor, clearance, lowest_top, upper)]
-        return Heightfield(np.asarray(origin, np.float64), float(cell_size), *grids, samples=int(samples), spans=0)
+        return Heightfield(np.asarray(origin, np.float64), float(cell_size), *grids, samples=int(samples), spans=0)  # type: ignore[misc]
     cell = keys >> (_Z_BITS + _FACING_BITS)
     z = z_base + ((keys >> _FACING_BITS) & ((1 << _Z_BITS) - 1)) * _Z_QUANTUM
     walk = (keys & 1).astype(bool)

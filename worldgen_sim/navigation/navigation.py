@@ -15,8 +15,6 @@ Pipeline (all vectorised over cells):
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from worldgen_sim.artifacts import CollisionWorld, NavigationResult, TriangleMesh
@@ -24,6 +22,7 @@ from worldgen_sim.errors import WorldgenError
 from worldgen_sim.navigation.heightfield import Heightfield, grid_for, rasterize
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg, resolved_agent
 from worldgen_sim.navigation.navmap import clearance_map, sample_spawn_points_on
+from worldgen_sim.reports import NavigationReport
 
 _MAX_CELLS = 25_000_000
 """Grids larger than this are refused (250 m x 250 m at 5 cm; ~100 MB per float32 layer)."""
@@ -49,8 +48,6 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
 
     agent = resolved_agent(cfg)
     cell = agent["cell_size"]
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
     vertices, faces = collision.collision_triangles()
     if faces.shape[0] == 0:
         raise WorldgenError("navigation: the collision world has no triangles to walk on (no static parts, no hulls)")
@@ -74,9 +71,6 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
     hf = rasterize(
         vertices, faces, cell_size=cell, max_slope_deg=agent["max_slope"], origin=origin, shape=shape, progress=progress
     )
-    timings["rasterize_s"] = time.perf_counter() - start
-
-    t0 = time.perf_counter()
     raw, edge_cells = _walkable_raw(hf, agent)
     if not raw.any():
         raise WorldgenError(
@@ -107,10 +101,8 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
     relabel[kept + 1] = np.arange(kept.size, dtype=np.int32)
     regions = relabel[labels]
     walkable = regions >= 0
-    timings["filter_s"] = time.perf_counter() - t0
 
     heights = np.where(np.isfinite(hf.floor), hf.floor, np.nan).astype(np.float32)
-    t0 = time.perf_counter()
     spawn_clear = clearance_map(walkable, cell)
     spawn, spawn_note = sample_spawn_points_on(
         regions=regions, heights=heights, clearance=spawn_clear, origin=origin, cell_size=cell,
@@ -119,8 +111,6 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
     surface = walkable_surface_mesh(walkable, heights, origin=origin, cell_size=cell)
     include = _include_bounds(walkable, heights, origin=origin, cell_size=cell, agent=agent)
     exclude = _exclude_bounds(hf, walkable, regions, agent=agent, cfg=cfg)
-    timings["outputs_s"] = time.perf_counter() - t0
-    timings["total_s"] = time.perf_counter() - start
 
     region_report = []
     for rid in range(kept.size):
@@ -130,7 +120,7 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
             {"id": rid, "area_m2": round(float(mask.sum()) * cell * cell, 4), "cells": int(mask.sum()),
              "z_min": round(float(zs.min()), 4), "z_max": round(float(zs.max()), 4)}
         )
-    report = {
+    report: NavigationReport = {
         "grid": {
             "width": int(shape[1]), "height": int(shape[0]), "origin": [float(v) for v in origin], "cell_size": cell
         },
@@ -145,7 +135,6 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
         "spawn_note": spawn_note,
         "exclude_volumes": int(exclude.shape[0]),
         "surface_triangles": int(surface.faces.shape[0]),
-        "timings": {k: round(v, 4) for k, v in timings.items()},
     }
     return NavigationResult(
         agent=agent, origin=origin, cell_size=cell, heights=heights, walkable=walkable, regions=regions,

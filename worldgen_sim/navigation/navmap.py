@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -95,10 +96,10 @@ class NavigationMap:
         self.agent = dict(agent)
         spawn = np.zeros((0, 3)) if spawn_points is None else spawn_points
         self.spawn_points = np.asarray(spawn, np.float32).reshape(-1, 3)
-        self._tree = None
-        self._graph = None
-        self._node_of_cell = None
-        self._clearance = None
+        self._tree: Any = None
+        self._graph: Any = None
+        self._node_of_cell: np.ndarray | None = None
+        self._clearance: np.ndarray | None = None
 
     # --- construction and persistence -------------------------------------------------------
 
