@@ -81,10 +81,21 @@ def test_variants_are_small_layers_over_the_base_world(world, tmp_path):
         assert path.stat().st_size <= 100_000, (path, path.stat().st_size)
         layer = Sdf.Layer.FindOrOpen(str(path))
         assert "../world.usda" in list(layer.subLayerPaths)
-        meshes = []
-        layer.Traverse("/", lambda p: meshes.append(p) if layer.GetPrimAtPath(p) is not None
-                       and layer.GetPrimAtPath(p).typeName == "Mesh" else None)
+        meshes = _mesh_specs(layer)
         assert not meshes, f"{path} defines meshes {meshes}: variants must reference, not copy"
+
+
+def _mesh_specs(layer) -> list:
+    """Paths of Mesh prim specs authored in one layer (not composed)."""
+    found: list = []
+
+    def visit(path):
+        spec = layer.GetPrimAtPath(path)
+        if spec is not None and spec.typeName == "Mesh":
+            found.append(path)
+
+    layer.Traverse("/", visit)
+    return found
 
 
 def test_composed_variant_carries_its_sampled_values(world, tmp_path):

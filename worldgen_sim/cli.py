@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     randomize = commands.add_parser("randomize", help="write reproducible variants of a built world as USD layers")
     randomize.add_argument("out", type=Path, help="world package folder (the OUT of 'worldgen build')")
     randomize.add_argument("--variants", type=int, required=True, help="number of variants")
-    randomize.add_argument("--seed", type=int, default=0, help="seed; variant i depends only on (world, config, seed, i)")
+    randomize.add_argument("--seed", type=int, default=0,
+                           help="seed; variant i depends only on (world, config, seed, i)")
     randomize.add_argument("--config", type=Path, help="randomize YAML (ranges of what varies)")
     randomize.add_argument("--workers", type=int, default=1, help="processes (the output does not depend on it)")
     randomize.add_argument("--variant-set", action="store_true",

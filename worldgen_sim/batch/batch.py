@@ -133,7 +133,7 @@ class _Tracker:
         elapsed = time.perf_counter() - self.start
         eta = elapsed / self.finished * (self.total - self.finished)
         counts = self.report.counts()
-        self.progress.log(f"[worldgen] batch: {counts.get('done', 0)} done, {counts.get('failed', 0)} failed, "
+        self.progress.write(f"[worldgen] batch: {counts.get('done', 0)} done, {counts.get('failed', 0)} failed, "
                           f"{running} running, {self.total - self.finished} left, ETA {eta:.0f} s"
                           f"  ({result['name']}: {result['status']})")
 

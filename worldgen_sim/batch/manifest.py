@@ -97,13 +97,11 @@ def read_manifest(path: str | Path) -> Manifest:
     if unknown:
         raise WorldgenError(f"{path}: unknown manifest key '{unknown[0]}'; expected one of: {', '.join(sorted(_KEYS))}")
     base = path.parent
-    defaults = {
-        "variants": _int(data.get("variants", 0), path, "variants"),
-        "seed": _int(data.get("seed", 0), path, "seed"),
-        "verify": _bool(data.get("verify", True), path, "verify"),
-        "config": _file(base, data.get("config"), path, "config"),
-        "randomize_config": _file(base, data.get("randomize_config"), path, "randomize_config"),
-    }
+    variants = _int(data.get("variants", 0), path, "variants")
+    seed = _int(data.get("seed", 0), path, "seed")
+    verify = _bool(data.get("verify", True), path, "verify")
+    config = _file(base, data.get("config"), path, "config")
+    randomize_config = _file(base, data.get("randomize_config"), path, "randomize_config")
     options = data.get("options") or {"default": {}}
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise WorldgenError(f"{path}: 'options' must map option-set names to mappings of config keys")
@@ -112,13 +110,12 @@ def read_manifest(path: str | Path) -> Manifest:
         raise WorldgenError(f"{path}: 'inputs' must be a non-empty list of files, folders or globs")
     items: list[BatchItem] = []
     for position, entry in enumerate(inputs):
-        for source, name, variants in _expand_input(entry, base, path, position, defaults["variants"]):
+        for source, name, count in _expand_input(entry, base, path, position, variants):
             for option_name, overrides in options.items():
                 suffix = f"__{option_name}" if len(options) > 1 else ""
                 items.append(BatchItem(
                     name=f"{name}{suffix}", input=source, options=dict(overrides), option_set=str(option_name),
-                    variants=variants, seed=defaults["seed"], verify=defaults["verify"], config=defaults["config"],
-                    randomize_config=defaults["randomize_config"],
+                    variants=count, seed=seed, verify=verify, config=config, randomize_config=randomize_config,
                 ))
     names = [item.name for item in items]
     duplicate = next((n for n in names if names.count(n) > 1), None)
@@ -157,7 +154,8 @@ def _content_digest(path: Path) -> str:
         return digest.hexdigest()
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
-        return hashlib.sha256("".join(f"{p.relative_to(path)}:{_content_digest(p)};" for p in files).encode()).hexdigest()
+        listing = "".join(f"{p.relative_to(path)}:{_content_digest(p)};" for p in files)
+        return hashlib.sha256(listing.encode()).hexdigest()
     return "missing"
 
 

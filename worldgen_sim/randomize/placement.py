@@ -48,13 +48,14 @@ class _Solid:
     def __init__(self, obj: MovableObject) -> None:
         from scipy.spatial import ConvexHull
 
-        self.planes, self.points = [], []
+        self.planes: list[np.ndarray] = []
+        points = []
         for vertices in obj.hulls:
             hull = ConvexHull(vertices, qhull_options="QJ")
             self.planes.append(hull.equations)  # (F, 4): n . p + d <= 0 inside, n outward and unit
             corners = vertices[hull.simplices]  # a few points per face so faces, not only corners, are tested
-            self.points.append(np.concatenate([vertices, corners.mean(axis=1), 0.5 * (corners[:, 0] + corners[:, 1])]))
-        self.points = np.concatenate(self.points)
+            points.append(np.concatenate([vertices, corners.mean(axis=1), 0.5 * (corners[:, 0] + corners[:, 1])]))
+        self.points: np.ndarray = np.concatenate(points)
         self.radius = float(np.linalg.norm(self.points, axis=1).max())
 
     def penetration(self, local_points: np.ndarray) -> np.ndarray:

@@ -20,8 +20,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.randomize.randomize_cfg import RandomizeCfg
@@ -126,7 +124,7 @@ def randomize_world(
     summary_path = root / VARIANTS_JSON
     write_text_atomic(summary_path, json.dumps(summary, indent=1, sort_keys=True) + "\n")
     written = sum(1 for r in records if r["written"])
-    progress.log(f"[worldgen] {variants} variants in {out} ({written} written, {variants - written} kept)")
+    progress.write(f"[worldgen] {variants} variants in {out} ({written} written, {variants - written} kept)")
     return RandomizeResult([r["values"] for r in records], written, files, summary_path)
 
 

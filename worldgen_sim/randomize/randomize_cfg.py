@@ -305,7 +305,7 @@ def _value(value: Any, hint: Any, *, source: str, key: str) -> Any:
         raise WorldgenError(f"{source}: '{key}' must not be empty (null)")
     hint = next(o for o in options if o is not type(None))
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _from_dict(hint, value, source=source, prefix=f"{key}.")
     if origin is dict:
         if not isinstance(value, dict):

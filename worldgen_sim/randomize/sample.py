@@ -158,7 +158,8 @@ def _distractors(world, cfg, placer: Placer, rng: np.random.Generator) -> tuple[
     dist = cfg.distractors
     wanted = int(rng.integers(dist.count[0], dist.count[1] + 1))
     spots = world.walkable_points
-    out, rejected = [], 0
+    out: list[dict] = []
+    rejected = 0
     if not len(spots):
         return out, rejected
     for number in range(wanted):

@@ -207,7 +207,8 @@ def _sun_orientation(elevation_deg: float, azimuth_deg: float) -> tuple[float, f
     e, a = np.radians(elevation_deg), np.radians(azimuth_deg)
     towards_sun = np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
     rotation = rotation_between(np.array([0.0, 0.0, 1.0]), towards_sun)  # local +Z points at the sun
-    return tuple(float(v) for v in matrix_to_quaternion(rotation))
+    w, x, y, z = (float(v) for v in matrix_to_quaternion(rotation))
+    return w, x, y, z
 
 
 def _appearance(layer, variant: Variant, palette: np.ndarray | None) -> None:
@@ -231,7 +232,7 @@ def _distractors(layer, variant: Variant, world: WorldInfo) -> None:
         return
     Sdf.PrimSpec(_over(layer, "/World"), "Distractors", Sdf.SpecifierDef, "Xform")
     parent = layer.GetPrimAtPath(_DISTRACTOR_PRIM)
-    material = "object" if "object" in world.materials else (sorted(world.materials) or [None])[0]
+    material = "object" if "object" in world.materials else next(iter(sorted(world.materials)), None)
     for item in variant.distractors:
         kind = {"box": "Cube", "sphere": "Sphere", "cylinder": "Cylinder"}[item["shape"]]
         spec = Sdf.PrimSpec(parent, item["name"], Sdf.SpecifierDef, kind)
