@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="every stage (default: load, align, splats only)")
     args = parser.parse_args()
 
-    from worldgen_sim.batch import run_batch
+    from worldgen_sim.batch.batch import run_batch
     from worldgen_sim.io.gaussian_ply import write_gaussian_ply
     from worldgen_sim.samples import make_sample_room
 

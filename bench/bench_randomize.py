@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    from worldgen_sim.randomize import randomize_world
+    from worldgen_sim.randomize.randomize import randomize_world
 
     with tempfile.TemporaryDirectory(prefix="bench-randomize-") as scratch:
         scratch = Path(scratch)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from worldgen_sim.batch import read_manifest, run_batch
+from worldgen_sim.batch.batch import run_batch
+from worldgen_sim.batch.manifest import read_manifest
 from worldgen_sim.errors import WorldgenError
 
 pytestmark = pytest.mark.slow

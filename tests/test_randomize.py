@@ -19,15 +19,12 @@ import pytest
 from worldgen_sim.config import WorldgenCfg
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.pipeline import build_world
-from worldgen_sim.randomize import (
-    RandomizeCfg,
-    load_randomize_config,
-    load_world_info,
-    randomize_world,
-    read_variant_record,
-    sample_variant,
-)
 from worldgen_sim.randomize.isaaclab_terms import event_term_params, make_event_terms
+from worldgen_sim.randomize.randomize import randomize_world
+from worldgen_sim.randomize.randomize_cfg import RandomizeCfg, load_randomize_config
+from worldgen_sim.randomize.sample import sample_variant
+from worldgen_sim.randomize.world_info import load_world_info
+from worldgen_sim.randomize.write import read_variant_record
 
 pytestmark = pytest.mark.slow
 
@@ -187,7 +184,7 @@ def test_dynamic_objects_get_sampled_densities(world, tmp_path):
     """Rigid objects' densities are scaled within physics.density_scale and land on the object prims."""
     from pxr import Usd
 
-    from worldgen_sim.randomize import write_variant
+    from worldgen_sim.randomize.write import write_variant
 
     info = load_world_info(world)
     for obj in info.objects:

@@ -240,7 +240,8 @@ def _verify(out_dir: Path, cfg, *, quiet: bool) -> int:
 
 def _cmd_randomize(args: argparse.Namespace) -> int:
     from worldgen_sim.progress import Progress
-    from worldgen_sim.randomize import load_randomize_config, randomize_world
+    from worldgen_sim.randomize.randomize import randomize_world
+    from worldgen_sim.randomize.randomize_cfg import load_randomize_config
 
     cfg = load_randomize_config(args.config)
     result = randomize_world(args.out, variants=args.variants, seed=args.seed, cfg=cfg, workers=args.workers,
@@ -254,7 +255,7 @@ def _cmd_randomize(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     import signal
 
-    from worldgen_sim.batch import format_plan, run_batch
+    from worldgen_sim.batch.batch import format_plan, run_batch
     from worldgen_sim.progress import Progress
 
     def terminate(signum, frame):  # SIGTERM (timeout, Slurm, Docker) stops like Ctrl-C: finished items stay

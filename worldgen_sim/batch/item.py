@@ -63,7 +63,8 @@ def _build(item: BatchItem, out_dir: Path) -> bool | None:
 
         verified = verify_world(out_dir, cfg=cfg.verify).passed
     if item.variants:
-        from worldgen_sim.randomize import load_randomize_config, randomize_world
+        from worldgen_sim.randomize.randomize import randomize_world
+        from worldgen_sim.randomize.randomize_cfg import load_randomize_config
 
         randomize_world(out_dir, variants=item.variants, seed=item.seed,
                         cfg=load_randomize_config(item.randomize_config))
