@@ -1,4 +1,4 @@
-"""The ``worldgen`` command line: build, info, demo, verify, sample.
+"""The ``worldgen`` command line: build, info, demo, verify, randomize, batch, sample.
 
 User mistakes (bad files, options, config keys) print one ``worldgen: error:``
 line and exit 2; a failed verification exits 1; anything else is a bug and
@@ -97,6 +97,28 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--no-drop-test", action="store_true", help="run the USD validators only")
     verify.add_argument("--quiet", action="store_true", help="print only the result table")
     verify.set_defaults(handler=_cmd_verify)
+
+    randomize = commands.add_parser("randomize", help="write reproducible variants of a built world as USD layers")
+    randomize.add_argument("out", type=Path, help="world package folder (the OUT of 'worldgen build')")
+    randomize.add_argument("--variants", type=int, required=True, help="number of variants")
+    randomize.add_argument("--seed", type=int, default=0,
+                           help="seed; variant i depends only on (world, config, seed, i)")
+    randomize.add_argument("--config", type=Path, help="randomize YAML (ranges of what varies)")
+    randomize.add_argument("--workers", type=int, default=1, help="processes (the output does not depend on it)")
+    randomize.add_argument("--variant-set", action="store_true",
+                           help="also write world_variants.usda with a 'randomization' variant set on /World")
+    randomize.add_argument("--quiet", action="store_true", help="no progress output")
+    randomize.set_defaults(handler=_cmd_randomize)
+
+    batch = commands.add_parser("batch", help="build many worlds from a manifest (resumable; local pool or Ray)")
+    batch.add_argument("manifest", type=Path, help="batch manifest YAML (inputs x option sets x variants)")
+    batch.add_argument("-o", "--out", type=Path, required=True, help="batch folder: one world per item + batch.json")
+    batch.add_argument("--engine", choices=["local", "ray"], default="local", help="process pool or Ray tasks")
+    batch.add_argument("--workers", type=int, default=1, help="parallel items (local) or CPUs of a local Ray")
+    batch.add_argument("--address", help="address of a running Ray cluster (with --engine ray)")
+    batch.add_argument("--dry-run", action="store_true", help="print the plan: what would run, what is finished")
+    batch.add_argument("--quiet", action="store_true", help="no progress output")
+    batch.set_defaults(handler=_cmd_batch)
 
     sample = commands.add_parser("sample", help="write a synthetic scene (default: the sample room) as a Gaussian PLY")
     sample.add_argument("out", type=Path, help="the .ply to write")
@@ -248,6 +270,32 @@ def _verify(out_dir: Path, cfg, *, quiet: bool) -> int:
     report = verify_world(out_dir, cfg=cfg, progress=Progress(quiet=quiet))
     print(format_report(report))
     return 0 if report.passed else EXIT_FAILED
+
+
+def _cmd_randomize(args: argparse.Namespace) -> int:
+    from worldgen_sim.progress import Progress
+    from worldgen_sim.randomize.randomize import randomize_world
+    from worldgen_sim.randomize.randomize_cfg import load_randomize_config
+
+    cfg = load_randomize_config(args.config)
+    result = randomize_world(args.out, variants=args.variants, seed=args.seed, cfg=cfg, workers=args.workers,
+                             variant_set=args.variant_set, progress=Progress(quiet=args.quiet))
+    if not args.quiet:
+        print(f"variants: {len(result.files)} in {result.files[0].parent} ({result.written} written); "
+              f"values in {result.summary_path}")
+    return 0
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from worldgen_sim.batch.batch import format_plan, run_batch
+    from worldgen_sim.progress import Progress
+
+    # SIGTERM stops a batch like Ctrl-C (main's handlers): finished items stay on record.
+    report = run_batch(args.manifest, args.out, engine=args.engine, workers=args.workers, address=args.address,
+                       dry_run=args.dry_run, progress=Progress(quiet=args.quiet))
+    if not args.quiet or args.dry_run:
+        print(format_plan(report))
+    return EXIT_FAILED if report.counts().get("failed") else 0
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:

@@ -1,0 +1,300 @@
+"""Scripted randomisation: reproducible, small, composable variants that stay physically valid.
+
+One module-scoped world (the sample room from Gaussians through the whole
+pipeline, objects dynamic) is randomised several ways; every check reads the
+written layers back through USD rather than trusting the sampler's own numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worldgen_sim.config import WorldgenCfg
+from worldgen_sim.errors import WorldgenError
+from worldgen_sim.pipeline import build_world
+from worldgen_sim.randomize.isaaclab_terms import event_term_params, make_event_terms
+from worldgen_sim.randomize.randomize import randomize_world
+from worldgen_sim.randomize.randomize_cfg import RandomizeCfg, load_randomize_config
+from worldgen_sim.randomize.sample import sample_variant
+from worldgen_sim.randomize.world_info import load_world_info
+from worldgen_sim.randomize.write import read_variant_record
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    """A built sample room (Lyra 2.0 layout from Gaussians, floaters and a sky shell)."""
+    from worldgen_sim.io.gaussian_ply import write_gaussian_ply
+    from worldgen_sim.samples import make_sample_room
+
+    root = tmp_path_factory.mktemp("randomize")
+    room = make_sample_room(seed=0, spacing=0.03, num_floaters=200, num_sky=500)
+    cloud, _ = room.to_input_frame(scale=1.0, frame="opencv")
+    write_gaussian_ply(root / "room.ply", cloud, layout="lyra2")
+    cfg = WorldgenCfg()
+    cfg.align.camera_height = room.camera_height
+    cfg.collision.cache_dir = str(root / "cache")
+    return build_world(root / "room.ply", root / "world", cfg=cfg).out_dir
+
+
+def fresh_copy(world: Path, tmp_path: Path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copytree(world, target, ignore=shutil.ignore_patterns("variants", "variants.json", "world_variants.usda"))
+    return target
+
+
+def test_same_seed_gives_byte_identical_layers_whatever_the_workers_or_order(world, tmp_path):
+    """Variant i depends on (world, config, seed, i) only: not on worker count, order or other variants."""
+    one = fresh_copy(world, tmp_path, "one")
+    two = fresh_copy(world, tmp_path, "two")
+    randomize_world(one, variants=6, seed=11, workers=1)
+    randomize_world(two, variants=6, seed=11, workers=2)
+    for index in range(6):
+        name = f"variants/variant_{index:04d}.usda"
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    assert (one / "variants.json").read_bytes() == (two / "variants.json").read_bytes()
+    alone = sample_variant(load_world_info(one), RandomizeCfg(), seed=11, index=4)
+    recorded = json.loads((one / "variants.json").read_text())["variants"][4]
+    assert json.loads(json.dumps(alone.to_dict(), sort_keys=True)) == recorded
+    other_seed = sample_variant(load_world_info(one), RandomizeCfg(), seed=12, index=4)
+    assert other_seed.materials != alone.materials
+
+
+def test_variants_are_small_layers_over_the_base_world(world, tmp_path):
+    """Each variant sublayers ../world.usda, copies no mesh, and stays under 100 KB."""
+    from pxr import Sdf
+
+    out = fresh_copy(world, tmp_path, "small")
+    result = randomize_world(out, variants=5, seed=0)
+    for path in result.files:
+        assert path.stat().st_size <= 100_000, (path, path.stat().st_size)
+        layer = Sdf.Layer.FindOrOpen(str(path))
+        assert "../world.usda" in list(layer.subLayerPaths)
+        meshes = _mesh_specs(layer)
+        assert not meshes, f"{path} defines meshes {meshes}: variants must reference, not copy"
+
+
+def _mesh_specs(layer) -> list:
+    """Paths of Mesh prim specs authored in one layer (not composed)."""
+    found: list = []
+
+    def visit(path):
+        spec = layer.GetPrimAtPath(path)
+        if spec is not None and spec.typeName == "Mesh":
+            found.append(path)
+
+    layer.Traverse("/", visit)
+    return found
+
+
+def test_composed_variant_carries_its_sampled_values(world, tmp_path):
+    """Opening a variant through USD shows the friction, poses, lights, spawn set and tint it recorded."""
+    from pxr import Usd, UsdGeom, UsdLux
+
+    out = fresh_copy(world, tmp_path, "composed")
+    randomize_world(out, variants=3, seed=5)
+    values = json.loads((out / "variants.json").read_text())["variants"][2]
+    stage = Usd.Stage.Open(str(out / "variants" / "variant_0002.usda"))
+    for cls, expected in values["materials"].items():
+        prim = stage.GetPrimAtPath(f"/World/Physics/Materials/{cls}")
+        assert prim.GetAttribute("physics:staticFriction").Get() == pytest.approx(expected["static_friction"])
+        assert prim.GetAttribute("physics:dynamicFriction").Get() <= prim.GetAttribute("physics:staticFriction").Get()
+    cache = UsdGeom.XformCache()
+    for move in values["moves"]:
+        prim = stage.GetPrimAtPath(f"/World/Collision/Objects/{move['name']}")
+        moved = np.asarray(cache.GetLocalToWorldTransform(prim).ExtractTranslation())
+        assert moved == pytest.approx(move["centre"], abs=1e-4)
+    dome = UsdLux.DomeLight(stage.GetPrimAtPath("/World/Lights/Dome"))
+    assert dome.GetIntensityAttr().Get() == pytest.approx(values["lighting"]["dome_intensity"])
+    active = stage.GetPrimAtPath("/World/Navigation/SpawnPoints").GetAttribute("primvars:worldgen:active").Get()
+    assert np.flatnonzero(np.asarray(active)).tolist() == values["spawn_active"]
+    assert 0 < len(values["spawn_active"]) <= len(active)
+    for item in values["distractors"]:
+        prim = stage.GetPrimAtPath(f"/World/Distractors/{item['name']}")
+        assert prim.IsValid() and "PhysicsRigidBodyAPI" in prim.GetAppliedSchemas()
+
+    visual = Usd.Stage.Open(str(out / "visual.usdc"))  # kept alive: a prim of a dropped stage is invalid
+    base = UsdGeom.Mesh(visual.GetPrimAtPath("/World/Visual/Mesh"))
+    original = np.asarray(base.GetDisplayColorPrimvar().Get())
+    tinted = np.asarray(UsdGeom.Mesh(stage.GetPrimAtPath("/World/Visual/Mesh")).GetDisplayColorPrimvar()
+                        .ComputeFlattened())
+    assert tinted.shape == original.shape
+    expected = np.clip(original * np.asarray(values["appearance"]["tint"]), 0, 1)
+    # A palette colour is the mean of its 1/12-wide bin: within one bin (times the tint) of each vertex's
+    # exactly tinted colour, and on average far closer.
+    assert np.abs(tinted - expected).max() <= 1.15 / 12 + 1e-3
+    assert np.abs(tinted - expected).mean() < 0.02
+
+
+def test_moved_objects_rest_without_interpenetration(world, tmp_path):
+    """Read back from USD (world-frame hulls, static mesh vertices and face centres): no moved object
+    overlaps a static collider or another object by more than 5 mm."""
+    from pxr import Usd
+    from scipy.spatial import ConvexHull
+
+    out = fresh_copy(world, tmp_path, "poses")
+    cfg = load_randomize_config(data={"objects": {"moves": 3, "max_shift": 0.3, "max_yaw": 45}})
+    randomize_world(out, variants=8, seed=2, cfg=cfg)
+    moved_any = 0
+    for index in range(8):
+        record = read_variant_record(out / "variants" / f"variant_{index:04d}.usda")
+        colliders = _world_colliders(Usd.Stage.Open(str(out / "variants" / f"variant_{index:04d}.usda")))
+        for move in record["values"]["moves"]:
+            moved_any += 1
+            name = move["name"]
+            others = np.concatenate([colliders["static"]] + [p for n, hulls in colliders["objects"].items()
+                                                             if n != name for p in hulls])
+            for hull_points in colliders["objects"][name]:
+                planes = ConvexHull(hull_points).equations
+                depth = (-(others @ planes[:, :3].T + planes[:, 3]).max(axis=1)).max()
+                assert depth <= 0.005 + 1e-4, (index, name, depth)
+    assert moved_any >= 8, "the room has furniture that can move; most variants should move some"
+
+
+def _world_colliders(stage) -> dict:
+    """World-frame collider points: static triangle-mesh vertices (densified) and each object's hulls."""
+    from pxr import UsdGeom
+
+    cache = UsdGeom.XformCache()
+    static, objects = [], {}
+    for prim in stage.Traverse():
+        if not prim.IsA(UsdGeom.Mesh) or not str(prim.GetPath()).startswith("/World/Collision"):
+            continue
+        points = np.asarray(UsdGeom.Mesh(prim).GetPointsAttr().Get(), np.float64)
+        matrix = np.asarray(cache.GetLocalToWorldTransform(prim), np.float64)
+        world = points @ matrix[:3, :3] + matrix[3, :3]
+        if "/Static/" in str(prim.GetPath()):
+            faces = np.asarray(UsdGeom.Mesh(prim).GetFaceVertexIndicesAttr().Get()).reshape(-1, 3)
+            corners = world[faces]
+            static += [world, corners.mean(axis=1)]
+        else:
+            objects.setdefault(prim.GetParent().GetName(), []).append(world)
+    return {"static": np.concatenate(static), "objects": objects}
+
+
+def test_dynamic_objects_get_sampled_densities(world, tmp_path):
+    """Rigid objects' densities are scaled within physics.density_scale and land on the object prims."""
+    from pxr import Usd
+
+    from worldgen_sim.randomize.write import write_variant
+
+    info = load_world_info(world)
+    for obj in info.objects:
+        obj.rigid = True  # as a world built with --dynamic-objects reads back
+    cfg = load_randomize_config(data={"physics": {"density_scale": [0.5, 0.6]}})
+    variant = sample_variant(info, cfg, seed=0, index=0)
+    assert set(variant.densities) == {o.name for o in info.objects}
+    for obj in info.objects:
+        assert 0.5 * obj.density - 1e-3 <= variant.densities[obj.name] <= 0.6 * obj.density + 1e-3
+    out = fresh_copy(world, tmp_path, "density")
+    (out / "variants").mkdir()
+    write_variant(variant, out / "variants" / "v.usda", world=info, key="test")
+    stage = Usd.Stage.Open(str(out / "variants" / "v.usda"))
+    name, density = next(iter(variant.densities.items()))
+    prim = stage.GetPrimAtPath(f"/World/Collision/Objects/{name}")
+    assert prim.GetAttribute("physics:density").Get() == pytest.approx(density)
+
+
+def test_resume_keeps_finished_variants_and_redoes_the_rest(world, tmp_path):
+    """An interrupted run (missing and truncated layers) resumes; a changed config rewrites everything."""
+    out = fresh_copy(world, tmp_path, "resume")
+    first = randomize_world(out, variants=5, seed=3)
+    assert first.written == 5
+    before = {p.name: p.read_bytes() for p in first.files}
+    first.files[1].unlink()
+    first.files[3].write_text("#usda 1.0\n(\n")  # a torn file from a killed run
+    second = randomize_world(out, variants=5, seed=3)
+    assert second.written == 2
+    assert {p.name: p.read_bytes() for p in second.files} == before
+    changed = load_randomize_config(data={"lighting": {"dome_intensity": [10.0, 20.0]}})
+    assert randomize_world(out, variants=5, seed=3, cfg=changed).written == 5
+
+
+def test_variant_set_selects_each_variant(world, tmp_path):
+    from pxr import Usd
+
+    out = fresh_copy(world, tmp_path, "variantset")
+    randomize_world(out, variants=3, seed=1, variant_set=True)
+    stage = Usd.Stage.Open(str(out / "world_variants.usda"))
+    variants = stage.GetPrimAtPath("/World").GetVariantSet("randomization")
+    assert variants.GetVariantNames() == ["variant_0000", "variant_0001", "variant_0002"]
+    values = json.loads((out / "variants.json").read_text())["variants"]
+    variants.SetVariantSelection("variant_0001")
+    friction = stage.GetPrimAtPath("/World/Physics/Materials/floor").GetAttribute("physics:staticFriction").Get()
+    assert friction == pytest.approx(values[1]["materials"]["floor"]["static_friction"])
+    assert stage.GetPrimAtPath("/World/Collision/Static").IsValid(), "the variant brings the whole base world"
+
+
+def test_a_variant_passes_the_validators_and_the_drop_test(world, tmp_path):
+    from usd_checks import assert_valid_usd
+
+    from worldgen_sim.verify.drop_test import run_drop_test
+    from worldgen_sim.verify.verify_cfg import VerifyCfg
+
+    out = fresh_copy(world, tmp_path, "valid")
+    result = randomize_world(out, variants=2, seed=9)
+    assert_valid_usd(result.files[1])
+    drop = run_drop_test(result.files[1], cfg=VerifyCfg(num_probes=12))
+    assert drop.ok, drop.reasons
+
+
+@pytest.mark.parametrize(("data", "fragment"), [
+    ({"physics": {"frction": 1}}, "unknown key 'physics.frction'"),
+    ({"physics": {"default": {"static_friction": [1.0, 0.5]}}}, "'physics.default.static_friction' is an inverted"),
+    ({"physics": {"classes": {"floor": {"dynamic_friction": [-0.2, 0.5]}}}},
+     "'physics.classes.floor.dynamic_friction' must lie within"),
+    ({"physics": {"default": {"restitution": [0.0, 1.5]}}}, "'physics.default.restitution' must lie within"),
+    ({"lighting": {"sun_elevation": [10, "high"]}}, "'lighting.sun_elevation' must be a range"),
+    ({"distractors": {"shapes": ["cone"]}}, "'distractors.shapes'"),
+    ({"objects": {"moves": -1}}, "'objects.moves' must be >= 0"),
+])
+def test_bad_config_names_the_key(data, fragment):
+    with pytest.raises(WorldgenError, match=None) as caught:
+        load_randomize_config(data=data)
+    assert fragment in str(caught.value)
+
+
+def test_more_moves_than_objects_and_unknown_class_are_refused(world, tmp_path):
+    out = fresh_copy(world, tmp_path, "refused")
+    with pytest.raises(WorldgenError, match="'objects.moves' is 99"):
+        randomize_world(out, variants=1, cfg=load_randomize_config(data={"objects": {"moves": 99}}))
+    with pytest.raises(WorldgenError, match="'physics.classes.lava'"):
+        randomize_world(out, variants=1, cfg=load_randomize_config(data={"physics": {"classes": {"lava": {}}}}))
+    assert not (out / "variants.json").exists()
+
+
+def test_cli_randomize_and_its_errors(world, tmp_path):
+    out = fresh_copy(world, tmp_path, "cli")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("physics:\n  density_scale: [2.0, 1.0]\n")
+    run = [sys.executable, "-m", "worldgen_sim.cli", "randomize", str(out)]
+    failed = subprocess.run(run + ["--variants", "2", "--config", str(bad)], capture_output=True, text=True)
+    assert failed.returncode == 2
+    assert failed.stderr.strip().count("\n") == 0 and "physics.density_scale" in failed.stderr
+    done = subprocess.run(run + ["--variants", "2", "--seed", "4", "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads((out / "variants.json").read_text())["variants"]) == 2
+
+
+def test_isaaclab_event_terms_use_the_same_ranges():
+    cfg = load_randomize_config(data={"physics": {"classes": {"floor": {"static_friction": [0.9, 1.2]}},
+                                                  "density_scale": [0.8, 1.5]}})
+    params = event_term_params(cfg)
+    assert params["physics_material"]["static_friction_range"] == (0.9, 1.2)
+    assert params["physics_material"]["dynamic_friction_range"] == cfg.physics.default.dynamic_friction
+    assert params["object_mass"]["mass_distribution_params"] == (0.8, 1.5)
+    try:
+        import isaaclab  # noqa: F401
+    except ImportError:
+        with pytest.raises(WorldgenError, match="isaaclab"):
+            make_event_terms(cfg)
+    else:
+        assert set(make_event_terms(cfg, objects=("box",))) == {"physics_material", "box_mass"}

@@ -1,0 +1,240 @@
+"""Collision-checked placement: object moves and distractor drops that never interpenetrate.
+
+Everything is judged against the base world's colliders (hull planes and points
+sampled on the static triangle meshes), vectorised over points.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from worldgen_sim.randomize.world_info import MovableObject, WorldInfo
+
+__all__ = ["ObjectPose", "Placer"]
+
+_SUPPORT_RADIUS = 0.06
+"""Horizontal search radius for ground under a footprint corner [m]."""
+_SUPPORT_BAND = 0.03
+"""A footprint corner is supported by ground within this height of the object's bottom [m]."""
+
+
+@dataclass(eq=False)
+class ObjectPose:
+    """A rigid pose of an object: yaw about its own vertical axis and its centre.
+
+    Attributes:
+        centre: (3,) float64 [m].
+        yaw: rotation about +Z [rad].
+    """
+
+    centre: np.ndarray
+    yaw: float
+
+    def to_world(self, local: np.ndarray) -> np.ndarray:
+        """(N, 3) points in the object's frame -> world [m]."""
+        return local @ _rz(self.yaw).T + self.centre
+
+    def to_local(self, world: np.ndarray) -> np.ndarray:
+        """(N, 3) world points -> the object's frame [m]."""
+        return (world - self.centre) @ _rz(self.yaw)
+
+
+class _Solid:
+    """An object's hulls as half-space sets plus points on their surfaces, in the object's frame."""
+
+    def __init__(self, obj: MovableObject) -> None:
+        from scipy.spatial import ConvexHull
+
+        self.planes: list[np.ndarray] = []
+        points = []
+        for vertices in obj.hulls:
+            hull = ConvexHull(vertices, qhull_options="QJ")
+            self.planes.append(hull.equations)  # (F, 4): n . p + d <= 0 inside, n outward and unit
+            corners = vertices[hull.simplices]  # a few points per face so faces, not only corners, are tested
+            points.append(np.concatenate([vertices, corners.mean(axis=1), 0.5 * (corners[:, 0] + corners[:, 1])]))
+        self.points: np.ndarray = np.concatenate(points)
+        self.radius = float(np.linalg.norm(self.points, axis=1).max())
+
+    def penetration(self, local_points: np.ndarray) -> np.ndarray:
+        """(N,) depth [m] of each point inside the deepest hull (<= 0 when outside every hull)."""
+        depth = np.full(len(local_points), -np.inf)
+        for planes in self.planes:
+            signed = local_points @ planes[:, :3].T + planes[:, 3]  # (N, F)
+            depth = np.maximum(depth, -signed.max(axis=1))
+        return depth
+
+
+class Placer:
+    """Poses for the base world's objects and free spots for distractors, checked for overlap.
+
+    Args:
+        world: the base world.
+        tolerance: deepest allowed interpenetration [m].
+    """
+
+    def __init__(self, world: WorldInfo, *, tolerance: float) -> None:
+        self.world = world
+        self.tolerance = tolerance
+        self.solids, self.static_grid, _ = _shared_geometry(world)
+        self.static = world.static_points
+        self.base_poses = {obj.name: ObjectPose(obj.centre.copy(), 0.0) for obj in world.objects}
+        self.poses = dict(self.base_poses)
+        self.baselines = _SHARED[world][2]
+        self.distractors: list[tuple[np.ndarray, float]] = []
+
+    # --- objects ---------------------------------------------------------------------------
+
+    def movable(self, obj: MovableObject) -> bool:
+        """The object's collider is clear of every other by ``tolerance`` where it stands in the base world.
+
+        An object whose base collider already sinks deeper into another (a box fit into the
+        floor, say) is left where it is: moving it could only be judged against that overlap.
+        """
+        base = self._baseline(obj)
+        return base["static"] <= self.tolerance and base["objects"] <= self.tolerance
+
+    def try_move(self, obj: MovableObject, pose: ObjectPose) -> bool:
+        """Move ``obj`` to ``pose`` if nothing overlaps it by more than ``tolerance`` and it keeps its support.
+
+        Support is judged against the base pose (a footprint corner can hang over floor the
+        camera never saw): at least as many supported footprint corners as there.
+        """
+        solid = self.solids[obj.name]
+        if self._support_corners(obj.name, solid, pose) < self._baseline(obj)["support"]:
+            return False
+        if self._static_depth(solid, pose) > self.tolerance:
+            return False
+        if self._object_depth(obj.name, solid, pose) > self.tolerance:
+            return False
+        self.poses[obj.name] = pose
+        return True
+
+    def _baseline(self, obj: MovableObject) -> dict[str, float]:
+        cache = self.baselines
+        if obj.name not in cache:
+            pose, solid = ObjectPose(obj.centre.copy(), 0.0), self.solids[obj.name]
+            cache[obj.name] = {"support": min(self._support_corners(obj.name, solid, pose), 2),
+                               "static": self._static_depth(solid, pose),
+                               "objects": self._object_depth(obj.name, solid, pose, base_poses=True)}
+        return cache[obj.name]
+
+    def _static_in_box(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Static collider points inside the axis-aligned box [lo, hi] (3,) [m]."""
+        return self.static_grid.in_box(lo, hi)
+
+    def _static_depth(self, solid: _Solid, pose: ObjectPose) -> float:
+        """Deepest static collider point inside the object at ``pose`` [m] (<= 0: none inside)."""
+        corners = pose.to_world(solid.points)
+        near = self._static_in_box(corners.min(axis=0), corners.max(axis=0))
+        return float(solid.penetration(pose.to_local(near)).max()) if len(near) else -np.inf
+
+    def _object_depth(self, name: str, solid: _Solid, pose: ObjectPose, *, base_poses: bool = False) -> float:
+        """Deepest overlap [m] between the object at ``pose`` and any other object or distractor."""
+        mine = pose.to_world(solid.points)
+        deepest = -np.inf
+        for other, other_solid in self.solids.items():
+            other_pose = self.base_poses[other] if base_poses else self.poses[other]
+            if other == name or np.linalg.norm(other_pose.centre - pose.centre) > solid.radius + other_solid.radius:
+                continue
+            theirs = other_pose.to_world(other_solid.points)
+            deepest = max(deepest, solid.penetration(pose.to_local(theirs)).max(),
+                          other_solid.penetration(other_pose.to_local(mine)).max())
+        if not base_poses and not self._clear_of_distractors(mine):
+            return np.inf
+        return float(deepest)
+
+    def _support_corners(self, name: str, solid: _Solid, pose: ObjectPose) -> int:
+        """How many of the footprint's four corners have ground or another object's top at the bottom height."""
+        points = pose.to_world(solid.points)
+        bottom = points[:, 2].min()
+        base = points[points[:, 2] <= bottom + 0.02]
+        lo, hi = base[:, :2].min(axis=0), base[:, :2].max(axis=0)
+        band = np.array([_SUPPORT_RADIUS, _SUPPORT_RADIUS, _SUPPORT_BAND])
+        box_lo, box_hi = np.append(lo, bottom) - band, np.append(hi, bottom) + band
+        support = [self._static_in_box(box_lo, box_hi)]
+        for other, other_pose in self.poses.items():
+            if other != name:
+                theirs = other_pose.to_world(self.solids[other].points)
+                support.append(theirs[np.all((theirs >= box_lo) & (theirs <= box_hi), axis=1)])
+        support = np.concatenate(support)
+        if not len(support):
+            return 0
+        corners = np.array([[lo[0], lo[1]], [lo[0], hi[1]], [hi[0], lo[1]], [hi[0], hi[1]]])
+        distance = np.linalg.norm(support[None, :, :2] - corners[:, None, :], axis=2)  # (4, P)
+        return int((distance <= _SUPPORT_RADIUS).any(axis=1).sum())
+
+    # --- distractors -----------------------------------------------------------------------
+
+    def try_drop(self, centre: np.ndarray, half_extent: float, ground: float) -> bool:
+        """Claim a spot for a distractor of bounding radius ``half_extent`` above ``ground``."""
+        radius = half_extent * np.sqrt(3.0)
+        for other, other_radius in self.distractors:
+            if np.linalg.norm(other - centre) < radius + other_radius:
+                return False
+        near = self._static_in_box(centre - half_extent, centre + half_extent)
+        if np.any(near[:, 2] > ground + self.tolerance):
+            return False
+        probe = centre + half_extent * _CUBE_POINTS
+        for name, pose in self.poses.items():
+            solid = self.solids[name]
+            if np.linalg.norm(pose.centre[:2] - centre[:2]) > solid.radius + radius:
+                continue
+            if solid.penetration(pose.to_local(probe)).max() > -self.tolerance:
+                return False
+        self.distractors.append((centre, radius))
+        return True
+
+    def _clear_of_distractors(self, points: np.ndarray) -> bool:
+        return all(np.linalg.norm(points - c, axis=1).min() >= r for c, r in self.distractors)
+
+
+_SHARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _shared_geometry(world: WorldInfo):
+    """Hull half-spaces and the static points' grid, built once per world and reused by every variant."""
+    shared = _SHARED.get(world)
+    if shared is None:
+        solids = {obj.name: _Solid(obj) for obj in world.objects}
+        shared = _SHARED[world] = (solids, _PointGrid(world.static_points), {})  # last: per-object baselines
+    return shared
+
+
+class _PointGrid:
+    """Points bucketed by a 3D grid, for box queries that touch only the cells a box overlaps."""
+
+    def __init__(self, points: np.ndarray, cell: float = 0.25) -> None:
+        self.cell = cell
+        points = np.asarray(points, np.float64).reshape(-1, 3)
+        self.lo = points.min(axis=0) if len(points) else np.zeros(3)
+        ijk = np.floor((points - self.lo) / cell).astype(np.int64)
+        self.shape = (ijk.max(axis=0) + 1) if len(points) else np.ones(3, np.int64)
+        key = (ijk[:, 0] * self.shape[1] + ijk[:, 1]) * self.shape[2] + ijk[:, 2]
+        order = np.argsort(key, kind="stable")
+        self.points = points[order]
+        self.starts = np.searchsorted(key[order], np.arange(int(np.prod(self.shape)) + 1))
+
+    def in_box(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Points inside the axis-aligned box [lo, hi] (3,) [m]."""
+        if not len(self.points) or np.any(hi < self.lo) or np.any(lo > self.lo + self.shape * self.cell):
+            return self.points[:0]
+        first = np.clip(np.floor((lo - self.lo) / self.cell).astype(np.int64), 0, self.shape - 1)
+        last = np.clip(np.floor((hi - self.lo) / self.cell).astype(np.int64), 0, self.shape - 1)
+        pieces = []
+        for i in range(first[0], last[0] + 1):  # one contiguous slice (along z) per (x, y) cell
+            for j in range(first[1], last[1] + 1):
+                row = (i * self.shape[1] + j) * self.shape[2]
+                pieces.append(self.points[self.starts[row + first[2]]:self.starts[row + last[2] + 1]])
+        near = np.concatenate(pieces)
+        return near[np.all((near >= lo) & (near <= hi), axis=1)]
+
+
+_CUBE_POINTS = np.array(np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0])).reshape(3, -1).T
+
+
+def _rz(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
