@@ -117,7 +117,11 @@ def _build(cls: type, data: Any, *, source: str, prefix: str) -> Any:
 
 
 def _coerce(value: Any, hint: Any, *, source: str, key: str) -> Any:
-    """Check ``value`` against a simple annotation (bool, int, float, str, Optional)."""
+    """Check ``value`` against a simple annotation (bool, int, float, str, Optional, Literal)."""
+    if typing.get_origin(hint) is typing.Literal:
+        if value in typing.get_args(hint):
+            return value
+        raise WorldgenError(f"{source}: '{key}' must be one of {', '.join(map(repr, typing.get_args(hint)))}, got {value!r}")
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
     if value is None:
         if type(None) in options:
