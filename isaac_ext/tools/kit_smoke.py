@@ -66,6 +66,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--scratch", required=True, help="scratch folder (Kit's HOME, the built world)")
     parser.add_argument("--result", required=True, help="JSON file to write")
     parser.add_argument("--input", help="PLY to build (default: the bundled demo room)")
+    parser.add_argument("--fast", action="store_true", help="z-buffered depth and 24 views (a smoke test, not a demo)")
     return parser.parse_args()
 
 
@@ -109,8 +110,10 @@ def _build_spawn_and_drop(args: argparse.Namespace, scratch: Path, result: dict)
     UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
     UsdGeom.SetStageMetersPerUnit(stage, 1.0)
     started = time.perf_counter()
-    spawned = worldgen_sim_isaac.build_and_spawn(input_path, scratch / "world", stage=stage,
-                                                 overrides={"align.camera_height": camera_height})  # fmt: skip
+    overrides = {"align.camera_height": camera_height}
+    if args.fast:
+        overrides.update({"surface.depth_source": "zbuffer", "surface.num_views": 24})
+    spawned = worldgen_sim_isaac.build_and_spawn(input_path, scratch / "world", stage=stage, overrides=overrides)
     result["build_seconds"] = round(time.perf_counter() - started, 2)
     prim = stage.GetPrimAtPath(spawned.prim_path)
     result["spawn"] = {
@@ -145,7 +148,7 @@ def _drop_probe(stage_file: Path, navigation: Path, scratch: Path) -> dict:
     floor = json.loads(navigation.read_text())["spawn_points"][0]
     radius = 0.05
     request = {"world": str(stage_file), "starts": [[floor[0], floor[1], floor[2] + radius + 0.5]],
-               "probe_radius": radius, "probe_density": 1000.0, "angular_damping": 5.0,
+               "probe_radius": radius, "probe_density": 1000.0, "angular_damping": 20.0,
                "sim_seconds": 1.5, "sim_dt": 0.002}  # fmt: skip
     drop_stage = scratch / "drop.usda"
     physx_worker.compose_drop_stage(request, drop_stage)

@@ -116,6 +116,10 @@ def simulate(request: dict, drop_stage: Path, log: logging.Handler) -> tuple[np.
     from ovphysx import PhysX
     from ovphysx.types import ObjectScope, SimObjectType
 
+    import warnings
+
+    # ovphysx warns that a CUDA-built warp could open the driver; on the CPU it never does here.
+    warnings.filterwarnings("ignore", message="ovphysx is in CPU-only mode")
     PhysX.set_cpu_mode(True)
     physx = PhysX()
     # PhysX's warnings (hull cooking, GPU fallbacks) go to a Python logger we collect, not to stdout.
