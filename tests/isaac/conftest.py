@@ -23,17 +23,21 @@ REQUIRED = os.environ.get("WORLDGEN_REQUIRE_ISAAC") == "1"
 
 def need(*modules: str) -> None:
     """Skip (or fail under ``make test-isaac``) unless every module imports here."""
-    missing = []
-    for name in modules:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except ImportError:
-            found = False
-        if not found:
-            missing.append(name)
+    missing = [name for name in modules if not _installed(name)]
     if missing:
         message = f"needs {', '.join(missing)} (the Python 3.12 Isaac environment: make test-isaac)"
         pytest.fail(message) if REQUIRED else pytest.skip(message)
+
+
+def _installed(name: str) -> bool:
+    """Whether ``name`` is installed, without importing any parent package (isaacsim's starts Kit)."""
+    top, _, rest = name.partition(".")
+    spec = importlib.util.find_spec(top)
+    if spec is None or not rest:
+        return spec is not None
+    base = Path(next(iter(spec.submodule_search_locations or []), ""))
+    relative = Path(*rest.split("."))
+    return (base / relative).is_dir() or (base / relative).with_suffix(".py").is_file()
 
 
 @pytest.fixture(scope="session")
