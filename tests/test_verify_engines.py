@@ -27,7 +27,7 @@ def test_missing_physx_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLDGEN_CACHE", str(tmp_path / "no-cache"))
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
     cfg = VerifyCfg(engine="physx")
-    assert physx_python(cfg) is None
+    assert physx_python(cfg) is None and physx_python(cfg, discover=False) is None
     with pytest.raises(WorldgenError, match=r"'physx' extra.*verify.physx_python or \$WORLDGEN_PHYSX_PYTHON"):
         from worldgen_sim.verify.physx_engine import simulate_drops
 

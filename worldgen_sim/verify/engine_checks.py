@@ -21,11 +21,14 @@ from worldgen_sim.verify.verify_cfg import VerifyCfg
 __all__ = ["agreement_detail", "audit_rows", "installed_engines", "loaded_rows", "resolve_engines"]
 
 def installed_engines(cfg: VerifyCfg) -> list[str]:
-    """Engines that can run here: Newton when newton and warp import, PhysX when a Python with ovphysx is found."""
+    """Engines that can run here: Newton when newton and warp import; PhysX when this Python has ovphysx or
+    one is configured (``verify.physx_python``, ``$WORLDGEN_PHYSX_PYTHON``). A cached ``make isaac-venv``
+    environment is used by an explicit ``--engine physx``/``both`` only, so the default stays the same
+    on every machine."""
     engines = []
     if importlib.util.find_spec("newton") is not None and importlib.util.find_spec("warp") is not None:
         engines.append("newton")
-    if physx_python(cfg) is not None:
+    if physx_python(cfg, discover=False) is not None:
         engines.append("physx")
     return engines
 
@@ -65,20 +68,24 @@ def audit_rows(audit: ColliderAudit) -> list[tuple[str, str, str]]:
     return rows
 
 
-def loaded_rows(result: DropTestResult, audit: ColliderAudit | None = None) -> list[tuple[str, str, str]]:
-    """Did the engine make a shape for every collider? And which hulls did PhysX say the GPU rejects?"""
+def loaded_rows(result: DropTestResult, audit: ColliderAudit | None = None, *,
+                suffix: str = "") -> list[tuple[str, str, str]]:  # fmt: skip
+    """Did the engine make a shape for every collider? And which hulls did PhysX say the GPU rejects?
+
+    ``suffix`` tells the rows of several engines apart (``" (physx)"``).
+    """
     sim, engine = result.simulation, result.engine
     rows = []
     if sim is None or sim.loaded is None:
-        rows.append((f"colliders loaded ({engine})", "warn", f"{engine} does not report which colliders it loaded"))
+        rows.append((f"colliders loaded{suffix}", "warn", f"{engine} does not report which colliders it loaded"))
     else:
         missing = missing_colliders(sim.colliders, sim.loaded)
         if missing:
             shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
-            rows.append((f"colliders loaded ({engine})", "FAIL", f"{len(missing)} of {len(sim.colliders)} "
+            rows.append((f"colliders loaded{suffix}", "FAIL", f"{len(missing)} of {len(sim.colliders)} "
                          f"colliders have no {engine} shape: {shown}"))  # fmt: skip
         else:
-            rows.append((f"colliders loaded ({engine})", "pass", f"all {len(sim.colliders)} colliders"))
+            rows.append((f"colliders loaded{suffix}", "pass", f"{engine} made shapes for all {len(sim.colliders)}"))
     if sim is not None and engine == "physx":
         # PhysX logs two lines per rejected hull (the cooker's and the cooking task's); count the cooker's.
         rejected = sum(m.get("count", 1) for m in sim.messages if "oblong" in m["text"].lower())

@@ -57,20 +57,23 @@ class DropSimulation:
     seconds: float = 0.0
 
 
-def physx_python(cfg: VerifyCfg) -> str | None:
+def physx_python(cfg: VerifyCfg, *, discover: bool = True) -> str | None:
     """The Python interpreter that runs PhysX, or None when none is installed.
 
     In order: ``cfg.physx_python``, ``$WORLDGEN_PHYSX_PYTHON``, this interpreter
-    when it can import ovphysx, then the environment ``make test-isaac`` builds
-    (``isaac_ext/tools/isaac_venv.sh``, under ``~/.cache/worldgen_sim``).
+    when it can import ovphysx, then (with ``discover``) the environment
+    ``make isaac-venv`` builds (``isaac_ext/tools/isaac_venv.sh``, under
+    ``~/.cache/worldgen_sim``).
     """
     for candidate in (cfg.physx_python, os.environ.get(PHYSX_PYTHON_ENV)):
         if candidate:
             return candidate
     if importlib.util.find_spec("ovphysx") is not None:
         return sys.executable
-    cache = Path(os.environ.get("WORLDGEN_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                                / "worldgen_sim"))  # fmt: skip
+    if not discover:
+        return None
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache = Path(os.environ.get("WORLDGEN_CACHE") or cache_home / "worldgen_sim")  # as isaac_venv.sh
     built = sorted(cache.glob("isaac-venv-*/.complete"), key=lambda p: p.stat().st_mtime, reverse=True)
     return str(built[0].parent / "bin" / "python") if built else None
 

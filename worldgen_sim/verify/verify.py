@@ -156,13 +156,16 @@ def verify_world(
 
 def _run_drop_tests(report: VerifyReport, world: Path, cfg: VerifyCfg, progress: Progress) -> None:
     """The drop test in every engine asked for, whether each loaded every collider, and whether they agree."""
-    for engine in engine_checks.resolve_engines(cfg):
+    engines = engine_checks.resolve_engines(cfg)
+    for engine in engines:
+        suffix = f" ({engine})" if len(engines) > 1 else ""  # one engine keeps the plain check names
         start = time.perf_counter()
         result = run_drop_test(world, cfg=cfg, progress=progress, engine=engine)
         report.timings[f"drop_test_{engine}"] = time.perf_counter() - start
         report.drop_tests[engine] = result
-        report.checks.append(Check(f"drop test ({engine})", PASS if result.ok else FAIL, _drop_summary(result, cfg)))
-        report.checks += [Check(*row) for row in engine_checks.loaded_rows(result, report.collider_audit)]
+        summary = f"{engine}: {_drop_summary(result, cfg)}"
+        report.checks.append(Check(f"drop test{suffix}", PASS if result.ok else FAIL, summary))
+        report.checks += [Check(*row) for row in engine_checks.loaded_rows(result, report.collider_audit, suffix=suffix)]
     report.drop_test = next(iter(report.drop_tests.values()))
     if len(report.drop_tests) == 2:
         first, second = report.drop_tests.values()
