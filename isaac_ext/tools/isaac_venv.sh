@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Print the path of the Python 3.12 environment for Kit, PhysX (ovphysx) and Isaac Lab, creating it on first use.
 #
-# The environment is a cache outside the repository, keyed by a hash of isaac_ext/requirements-isaac.txt and of
+# The environment is a cache outside the repository, keyed by a hash of isaac_ext/requirements-isaac*.txt and of
 # this script, so a fresh clone (CI) reuses it and a changed requirement builds a new one. It holds isaacsim-kernel,
 # ovphysx, torch and the build stages' packages (requirements-isaac.txt) plus isaaclab 3.0.0 installed --no-deps with
 # only the packages its config, manager, terrain and math modules import (isaaclab pins ~5 GB of CUDA wheels, Newton,
@@ -13,7 +13,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 req="$here/../requirements-isaac.txt"
-key=$(cat "$req" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)
+key=$(cat "$req" "$here/../requirements-isaaclab.txt" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)
 cache=${WORLDGEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/worldgen_sim}
 venv=${ISAAC_VENV:-$cache/isaac-venv-$key}
 

@@ -22,6 +22,7 @@ class _View:
         import torch
         import warp as wp
 
+        wp.init()  # Isaac Lab has initialised warp before any event runs
         values = torch.tensor([1.0, 1.0, 0.0]).repeat(num_envs, num_shapes, 1)
         values[0, 1, 2] = -500.0  # a compliant contact: negative restitution encodes stiffness
         self.materials = wp.from_torch(values.contiguous())
