@@ -5,8 +5,8 @@
 # this script, so a fresh clone (CI) reuses it and a changed requirement builds a new one. It holds isaacsim-kernel,
 # ovphysx, torch and the build stages' packages (requirements-isaac.txt) plus isaaclab 3.0.0 installed --no-deps with
 # only the packages its config, manager, terrain and math modules import (isaaclab pins ~5 GB of CUDA wheels, Newton,
-# rendering and teleoperation packages that none of this needs). worldgen_sim itself is not installed here: callers
-# put the checkout on the path (see isaac_ext/tools/test_isaac.sh), so one cache serves every checkout.
+# rendering and teleoperation packages that none of this needs). worldgen_sim itself is not part of it:
+# test_isaac.sh installs the calling checkout into it (editable, no dependencies) on each run.
 #
 # Environment: ISAAC_VENV (use this folder instead), PYTHON312 (the interpreter to build it from),
 # WORLDGEN_CACHE (cache root, default ${XDG_CACHE_HOME:-$HOME/.cache}/worldgen_sim).

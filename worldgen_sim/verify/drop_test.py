@@ -2,7 +2,8 @@
 
 Probe spheres are placed over flat, upward-facing parts of the visual mesh
 (half over the ground, half over object tops), dropped in Newton on warp's CPU
-device with the world's colliders loaded from ``world.usda``, and a probe
+device or in PhysX (:mod:`worldgen_sim.verify.physx_engine`, ovphysx in its own
+environment) with the world's colliders loaded from ``world.usda``, and a probe
 passes when it ends at rest with its bottom within ``rest_tolerance`` of the
 visual surface below it. A missing or misplaced collider shows up as probes
 that fall through or rest at the wrong height.
