@@ -176,6 +176,7 @@ def test_training_config_example_constructs(isaaclab, world_dir, monkeypatch):
     path = Path(__file__).resolve().parents[2] / "examples" / "isaaclab_train_cfg.py"
     spec = importlib.util.spec_from_file_location("isaaclab_train_cfg", path)
     module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(__import__("sys").modules, spec.name, module)  # configclass resolves names through it
     spec.loader.exec_module(module)
     events = module.WorldgenEventsCfg()
     scene = module.WorldgenSceneCfg(num_envs=8, env_spacing=0.0)
