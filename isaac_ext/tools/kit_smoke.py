@@ -150,7 +150,7 @@ def _drop_probe(stage_file: Path, navigation: Path, scratch: Path) -> dict:
     floor = json.loads(navigation.read_text())["spawn_points"][0]
     radius = 0.05
     request = {"world": str(stage_file), "starts": [[floor[0], floor[1], floor[2] + radius + 0.5]],
-               "probe_radius": radius, "probe_density": 1000.0, "angular_damping": 20.0,
+               "probe_radius": radius, "probe_density": 1000.0, "angular_damping": 60.0,
                "sim_seconds": 1.5, "sim_dt": 0.002}  # fmt: skip
     drop_stage = scratch / "drop.usda"
     physx_worker.compose_drop_stage(request, drop_stage)

@@ -31,9 +31,10 @@ PHYSX_PYTHON_ENV = "WORLDGEN_PHYSX_PYTHON"
 _WORKER = Path(__file__).with_name("physx_worker.py")
 # Density of the probe spheres [kg/m^3] (rubber); the rest height does not depend on it.
 _PROBE_DENSITY = 1000.0
-# Angular damping of the probes [1/s]: PhysX spheres have no rolling friction; this settles them instead
-# (on the demo room 5 left 16 of 20 ground probes rolling at 0.05-0.16 m/s after 1.5 s, 20 and 60 none).
-_PROBE_ANGULAR_DAMPING = 20.0
+# Angular damping of the probes [1/s]: PhysX spheres have no rolling friction; this settles them instead.
+# Demo room, 20 ground probes after 1.5 s: 5 left 16 rolling at 0.05-0.16 m/s, 20 and 60 none. Stairs scene
+# (bumpier ground), 38 ground probes: 20 left 3 rolling at ~0.09 m/s, 60 one at 0.066 m/s.
+_PROBE_ANGULAR_DAMPING = 60.0
 
 
 @dataclass(eq=False)
