@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["SpawnResult", "build", "build_and_spawn", "spawn"]
+
 
 @dataclass
 class SpawnResult:

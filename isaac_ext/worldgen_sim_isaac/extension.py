@@ -13,6 +13,8 @@ import importlib.util
 import carb
 import omni.ext
 
+__all__ = ["WorldgenSimExtension", "extension_state"]
+
 MENU = "Tools"
 _STATE = {"started": False, "stopped": False, "window": False, "menu": False, "reason": ""}
 

@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+__all__ = ["AGENT_PRESETS", "BuildForm", "BuildJob", "JobState", "input_kind"]
+
 AGENT_PRESETS = ("wheeled", "quadruped", "humanoid")
 """Navigation agent presets offered in the window (``navigation.preset``)."""
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

@@ -15,6 +15,8 @@ import omni.ui as ui
 from .api import build, spawn
 from .form import AGENT_PRESETS, BuildForm, BuildJob
 
+__all__ = ["WorldgenWindow"]
+
 _SCALE_MODES = ("auto", "camera_height", "scale")
 
 

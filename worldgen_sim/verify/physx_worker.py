@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["PROBES", "compose_drop_stage", "main", "simulate"]
+
 PROBES = "/VerifyProbes"
 _PRIM_PATH = re.compile(r"(/[A-Za-z_][\w]*(?:/[A-Za-z_][\w]*)+)")
 
