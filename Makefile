@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench system-deps clean
+.PHONY: demo test test-isaac isaac-venv bench system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ test: system-deps $(STAMP)
 	$(VENV)/bin/ruff check worldgen_sim exporters tests bench examples isaac_ext
 	$(VENV)/bin/mypy
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+# Kit (isaacsim-kernel), PhysX (ovphysx) and Isaac Lab 3 in a cached Python 3.12 environment
+# (isaac_ext/tools/isaac_venv.sh: ~4 GB under ~/.cache/worldgen_sim, built once); see README "Use in Isaac Sim".
+isaac-venv:
+	@bash isaac_ext/tools/isaac_venv.sh
+
+test-isaac: system-deps $(STAMP)
+	bash isaac_ext/tools/test_isaac.sh $(PY)
 
 bench: system-deps $(STAMP)
 	for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

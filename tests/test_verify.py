@@ -25,7 +25,7 @@ BOX_LO, BOX_HI = (0.3, 0.3, 0.0), (1.1, 1.1, 0.5)
 FLOOR_HALF = 2.0
 # Fewer probes and a shorter run than the defaults keep the Newton tests quick;
 # 0.8 s leaves 0.5 s of settling after a 0.5 m fall (0.32 s).
-FAST = {"num_probes": 16, "sim_seconds": 0.8, "sim_dt": 0.004}
+FAST = {"num_probes": 16, "sim_seconds": 0.8, "sim_dt": 0.004, "engine": "newton"}
 PROBE_RADIUS = VerifyCfg().probe_radius
 
 

@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("out", type=Path, help="world package folder (holding world.usda)")
     verify.add_argument("--config", type=Path, help="YAML config (its 'verify' section is used)")
     verify.add_argument("--no-drop-test", action="store_true", help="run the USD validators only")
+    verify.add_argument("--engine", choices=["newton", "physx", "both"],
+                        help="drop-test engine(s) (verify.engine; default: every engine installed)")  # fmt: skip
     verify.add_argument("--quiet", action="store_true", help="print only the result table")
     verify.set_defaults(handler=_cmd_verify)
 
@@ -259,6 +261,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from worldgen_sim.config import load_config
 
     overrides = {"verify.drop_test": False} if args.no_drop_test else {}
+    if args.engine:
+        overrides["verify.engine"] = args.engine
     cfg = load_config(args.config, overrides=overrides)
     return _verify(args.out, cfg.verify, quiet=args.quiet)
 

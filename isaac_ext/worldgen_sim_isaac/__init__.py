@@ -1,5 +1,21 @@
-"""Isaac Sim extension shell of worldgen_sim; all logic lives in the Kit-free core."""
+"""Isaac Sim extension of worldgen_sim: a headless API, a Worldgen window, menu items.
 
-from .extension import WorldgenSimExtension
+Everything decided here lives in Kit-free modules tested on CPU
+(:mod:`.api`, :mod:`.form`); :mod:`.extension` and :mod:`.window` only bind
+them to Kit, and are imported only where Kit is running.
+"""
 
-__all__ = ["WorldgenSimExtension"]
+from __future__ import annotations
+
+from .api import SpawnResult, build, build_and_spawn, spawn
+from .form import AGENT_PRESETS, BuildForm, BuildJob, JobState, input_kind
+
+__all__ = ["AGENT_PRESETS", "BuildForm", "BuildJob", "JobState", "SpawnResult", "build", "build_and_spawn", "input_kind",
+           "spawn"]
+
+try:  # Kit finds the extension class in this module; outside Kit there is no omni.ext
+    from .extension import WorldgenSimExtension, extension_state  # noqa: F401
+
+    __all__ += ["WorldgenSimExtension", "extension_state"]
+except ImportError:
+    pass

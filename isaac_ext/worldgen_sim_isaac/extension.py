@@ -1,95 +1,68 @@
-"""Kit menu items over worldgen_sim: build a world from a PLY, spawn a world into the open stage.
+"""The Kit extension: start, stop, and where Kit has ``omni.ui``, the Worldgen window and its menu item.
 
-This file is the only place that imports Kit. Everything it does is a call into
-the Kit-free core (``worldgen_sim.build_world`` and
-``worldgen_sim.exporters.stage_spawn.spawn_world``), which is tested on CPU
-without Isaac Sim.
+Only the Kit kernel is required (``omni.ext``, ``carb``); ``omni.ui``,
+``omni.usd``, the menu and the file picker are optional dependencies in
+``extension.toml``. Without them the extension still starts and offers the
+headless API (:func:`worldgen_sim_isaac.build_and_spawn`); it says so in the log.
 """
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
+import importlib.util
 
 import carb
 import omni.ext
-import omni.kit.app
-import omni.usd
-from omni.kit.menu.utils import MenuItemDescription, add_menu_items, remove_menu_items
+
+__all__ = ["WorldgenSimExtension", "extension_state"]
 
 MENU = "Tools"
+_STATE = {"started": False, "stopped": False, "window": False, "menu": False, "reason": ""}
+
+
+def _importable(name: str) -> bool:
+    try:  # find_spec raises when a parent package (omni.kit.menu) is missing
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
+
+
+def extension_state() -> dict:
+    """What the last startup/shutdown did (read by ``make test-isaac``)."""
+    return dict(_STATE)
 
 
 class WorldgenSimExtension(omni.ext.IExt):
-    """Adds Tools > worldgen_sim > Build World from PLY... and Spawn World into Stage..."""
+    """Adds Tools > Worldgen (the window) where Kit has a UI."""
 
     def on_startup(self, ext_id: str) -> None:
-        self._picker = None
-        self._menu = [
-            MenuItemDescription(
-                name="worldgen_sim",
-                sub_menu=[
-                    MenuItemDescription(name="Build World from PLY...", onclick_fn=self._ask_build),
-                    MenuItemDescription(name="Spawn World into Stage...", onclick_fn=self._ask_spawn),
-                ],
-            )
-        ]
+        self._window = None
+        self._menu = None
+        _STATE.update(started=True, stopped=False, window=False, menu=False)
+        missing = [name for name in ("omni.ui", "omni.kit.menu.utils") if not _importable(name)]
+        if missing:
+            _STATE["reason"] = f"headless: {', '.join(missing)} not loaded; use worldgen_sim_isaac.build_and_spawn()"
+            carb.log_info(f"[worldgen_sim] {_STATE['reason']}")
+            return
+        from omni.kit.menu.utils import MenuItemDescription, add_menu_items
+
+        self._menu = [MenuItemDescription(name="Worldgen", onclick_fn=self._show_window)]
         add_menu_items(self._menu, MENU)
+        _STATE.update(menu=True, reason="")
 
     def on_shutdown(self) -> None:
-        remove_menu_items(self._menu, MENU)
-        if self._picker is not None:
-            self._picker.hide()
-        self._picker = None
+        if self._menu is not None:
+            from omni.kit.menu.utils import remove_menu_items
 
-    # -- menu actions -------------------------------------------------------------------------
-    def _ask_build(self) -> None:
-        self._pick("Gaussian PLY to build a world from", [("*.ply", "Gaussian splat PLY")], self._build)
+            remove_menu_items(self._menu, MENU)
+        if self._window is not None:
+            self._window.destroy()
+        self._window = self._menu = None
+        _STATE.update(stopped=True, window=False, menu=False)
 
-    def _ask_spawn(self) -> None:
-        self._pick("world.usda to spawn", [("world.usda", "worldgen world"), ("*.usd*", "USD")], self._spawn)
+    def _show_window(self, *_args) -> None:
+        if self._window is None:
+            from .window import WorldgenWindow
 
-    def _build(self, ply_path: str) -> None:
-        out_dir = Path(ply_path).with_suffix("").with_name(Path(ply_path).stem + "_world")
-
-        async def run() -> None:
-            from worldgen_sim import WorldgenError, build_world
-
-            carb.log_info(f"[worldgen_sim] building {out_dir} from {ply_path}")
-            loop = asyncio.get_event_loop()
-            try:
-                # The build is CPU-heavy: keep Kit's UI responsive by running it off the main thread.
-                result = await loop.run_in_executor(None, lambda: build_world(ply_path, out_dir))
-            except WorldgenError as exc:
-                carb.log_error(f"[worldgen_sim] {exc}")
-                return
-            self._spawn(str(result.world_usd))
-
-        asyncio.ensure_future(run())
-
-    def _spawn(self, world_usd: str) -> None:
-        from worldgen_sim.exporters.stage_spawn import spawn_world
-
-        stage = omni.usd.get_context().get_stage()
-        if stage is None:
-            carb.log_error("[worldgen_sim] no stage is open")
-            return
-        prim_path = spawn_world(stage, world_usd)
-        carb.log_info(f"[worldgen_sim] spawned {world_usd} at {prim_path}")
-
-    def _pick(self, title: str, filters: list[tuple[str, str]], on_chosen) -> None:
-        from omni.kit.window.filepicker import FilePickerDialog
-
-        def apply(filename: str, dirname: str) -> None:
-            self._picker.hide()
-            on_chosen(str(Path(dirname) / filename))
-
-        if self._picker is not None:
-            self._picker.hide()
-        self._picker = FilePickerDialog(
-            title,
-            apply_button_label="Open",
-            click_apply_handler=apply,
-            item_filter_options=[f"{pattern} ({label})" for pattern, label in filters],
-        )
-        self._picker.show()
+            self._window = WorldgenWindow()
+            _STATE["window"] = True
+        self._window.show()

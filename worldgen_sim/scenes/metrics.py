@@ -334,8 +334,8 @@ def drop_probes(world_usd: str | Path, scene, truth, to_truth: np.ndarray, *, co
     to_built = np.linalg.inv(to_truth)
     radius = cfg.probe_radius / _scale_of(to_built)  # the probe's radius in true metres
     starts = np.column_stack([xy, scene.ground_height(xy) + radius + cfg.drop_height])
-    ends_built, speeds, _ = _simulate_newton(Path(world_usd), _apply(to_built, starts), cfg=cfg,
-                                             progress=Progress(quiet=True))
+    simulated = _simulate_newton(Path(world_usd), _apply(to_built, starts), cfg=cfg, progress=Progress(quiet=True))
+    ends_built, speeds = simulated.ends, simulated.speeds
     ends = _apply(to_truth, ends_built)
     height = scene.ground_height(ends[:, :2])
     slope_cos = 1.0 / np.sqrt(1.0 + np.sum(scene.ground_gradient(ends[:, :2]) ** 2, axis=1))

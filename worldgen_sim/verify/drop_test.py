@@ -2,7 +2,8 @@
 
 Probe spheres are placed over flat, upward-facing parts of the visual mesh
 (half over the ground, half over object tops), dropped in Newton on warp's CPU
-device with the world's colliders loaded from ``world.usda``, and a probe
+device or in PhysX (:mod:`worldgen_sim.verify.physx_engine`, ovphysx in its own
+environment) with the world's colliders loaded from ``world.usda``, and a probe
 passes when it ends at rest with its bottom within ``rest_tolerance`` of the
 visual surface below it. A missing or misplaced collider shows up as probes
 that fall through or rest at the wrong height.
@@ -24,6 +25,8 @@ import numpy as np
 from worldgen_sim.errors import WorldgenError, missing_dependency
 from worldgen_sim.progress import Progress
 from worldgen_sim.runtime import warp_settings
+from worldgen_sim.verify.physx_engine import DropSimulation
+from worldgen_sim.verify.physx_engine import simulate_drops as _simulate_physx
 from worldgen_sim.verify.verify_cfg import VerifyCfg
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,7 @@ class DropTestResult:
     """Outcome of one drop test.
 
     Attributes:
-        engine: physics engine that ran it (``"newton"``).
+        engine: physics engine that ran it (``"newton"`` or ``"physx"``).
         starts: (N, 3) float64 probe centres at release [m].
         ends: (N, 3) float64 probe centres after ``sim_seconds`` [m].
         surface_heights: (N,) float64 visual surface height under each end position [m]
@@ -67,6 +70,7 @@ class DropTestResult:
         ok: ``pass_fraction >= min_pass_fraction``.
         seconds: wall time of the simulation, kernel loading included [s].
         notes: anything the reader should know (e.g. no object tops found).
+        simulation: the engine's raw output: which colliders it loaded, its own warnings.
     """
 
     engine: str
@@ -83,6 +87,7 @@ class DropTestResult:
     ok: bool
     seconds: float
     notes: list[str]
+    simulation: DropSimulation | None = None
 
     def to_dict(self) -> dict:
         """JSON-serialisable form (non-finite numbers become None)."""
@@ -112,6 +117,7 @@ class DropTestResult:
             "num_passed": int(self.passed.sum()),
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
+            "engine_messages": list(self.simulation.messages) if self.simulation else [],
             "probes": probes,
         }
 
@@ -141,14 +147,17 @@ class SurfaceMap:
         return out
 
 
-def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress | None = None) -> DropTestResult:
-    """Drop probe spheres onto the world's visual surface in Newton and check where they rest.
+def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress | None = None,
+                  engine: str = "newton") -> DropTestResult:  # fmt: skip
+    """Drop probe spheres onto the world's visual surface in a physics engine and check where they rest.
 
     Args:
         world_path: the composed ``world.usda`` (visual mesh under ``/World/Visual``,
             colliders anywhere, Z-up, metres).
         cfg: probe count, radius, drop height, simulated time, tolerances, seed, device.
         progress: progress reporter; silent when None.
+        engine: ``"newton"`` or ``"physx"``; probe placement does not depend on it, so
+            every engine drops the same probes.
 
     Returns:
         Per-probe starts, ends, surface heights, errors and pass flags, and the summary.
@@ -159,16 +168,20 @@ def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress 
     """
     progress = progress or Progress(quiet=True)
     cfg.validate()
+    if engine not in _SIMULATORS:
+        raise WorldgenError(f"verify.engine: '{engine}' is not a drop-test engine; expected one of {sorted(_SIMULATORS)}")
     world_path = Path(world_path)
     with progress.stage("drop test: probe placement"):
         vertices, triangles, normals = load_visual_triangles(world_path)
         surface = surface_map(vertices, triangles, normals, cfg=cfg)
         starts, kinds, notes = place_probes(surface, cfg=cfg)
-    with progress.stage("drop test: newton simulation"):
+    with progress.stage(f"drop test: {engine} simulation"):
         t0 = time.perf_counter()
-        ends, speeds, world_shapes = _simulate_newton(world_path, starts, cfg=cfg, progress=progress)
+        sim = _SIMULATORS[engine](world_path, starts, cfg=cfg, progress=progress)
         seconds = time.perf_counter() - t0
-    notes.append(f"newton loaded {world_shapes} collision shapes from {world_path.name}")
+    ends, speeds = sim.ends, sim.speeds
+    if sim.loaded is not None:
+        notes.append(f"{engine} loaded {len(sim.loaded)} collision shapes from {world_path.name}")
     surface_heights = surface.lookup(ends[:, :2])
     errors = np.abs(ends[:, 2] - cfg.probe_radius - surface_heights)
     errors[~np.isfinite(errors)] = np.inf
@@ -191,7 +204,7 @@ def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress 
     ).tolist()
     pass_fraction = float(passed.mean())
     return DropTestResult(
-        engine=cfg.engine,
+        engine=engine,
         starts=starts,
         ends=ends,
         surface_heights=surface_heights,
@@ -205,6 +218,7 @@ def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress 
         ok=pass_fraction >= cfg.min_pass_fraction,
         seconds=seconds,
         notes=notes,
+        simulation=sim,
     )
 
 
@@ -467,7 +481,7 @@ def _simulate_newton(world_path: Path, starts: np.ndarray, *, cfg: VerifyCfg, pr
     """Load the colliders, add free probe spheres, simulate.
 
     Returns:
-        (N, 3) end centres [m], (N,) end speeds [m/s], and how many shapes Newton loaded from the world.
+        End centres and speeds, the world's colliders and those Newton made shapes for.
     """
     try:
         import warp as wp
@@ -495,7 +509,8 @@ def _simulate_with_warp(wp, world_path: Path, starts: np.ndarray, *, cfg: Verify
         builder.add_usd(str(world_path), load_visual_shapes=False, load_static_visual_shapes=False)
     except Exception as exc:  # Newton's USD importer raises plain exceptions on malformed physics data
         raise WorldgenError(f"{world_path}: Newton could not load the physics of this world ({exc})") from exc
-    world_shapes = builder.shape_count
+    colliders = _collider_paths(world_path)
+    loaded = sorted({str(label) for label in builder.shape_label} & set(colliders))
     probe_cfg = newton.ModelBuilder.ShapeConfig()
     # Negative group: probes hit every collider but never each other.
     probe_cfg.collision_group = -1
@@ -528,4 +543,15 @@ def _simulate_with_warp(wp, world_path: Path, starts: np.ndarray, *, cfg: Verify
     # A probe that fell out of the world can overflow to inf/NaN; it simply fails.
     ends[~np.isfinite(ends)] = np.nan
     speeds[~np.isfinite(speeds)] = np.inf
-    return ends, speeds, world_shapes
+    return DropSimulation(ends=ends, speeds=speeds, colliders=colliders, loaded=loaded)
+
+
+def _collider_paths(world_path: Path) -> list[str]:
+    from pxr import Usd, UsdPhysics
+
+    stage = Usd.Stage.Open(str(world_path))
+    return sorted(str(p.GetPath()) for p in stage.Traverse() if p.HasAPI(UsdPhysics.CollisionAPI))
+
+
+# The physics behind the drop test: (world_path, starts, *, cfg, progress) -> DropSimulation.
+_SIMULATORS = {"newton": _simulate_newton, "physx": _simulate_physx}

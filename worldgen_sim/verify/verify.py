@@ -17,6 +17,8 @@ from pathlib import Path
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.staging import write_text_atomic
+from worldgen_sim.verify import engine_checks
+from worldgen_sim.verify.collider_audit import ColliderAudit, audit_colliders
 from worldgen_sim.verify.drop_test import DropTestResult, run_drop_test
 from worldgen_sim.verify.validators import ValidationResult, check_layers_readable, validate_stage_file
 from worldgen_sim.verify.verify_cfg import VerifyCfg
@@ -51,7 +53,9 @@ class VerifyReport:
         passed: no check failed.
         checks: the table rows, in order.
         validation: validator findings on ``world.usda`` (None when not run).
-        drop_test: the drop test (None when not run).
+        drop_test: the first engine's drop test (None when not run).
+        drop_tests: every engine's drop test, by engine (same probes in each).
+        collider_audit: what PhysX would refuse or change among the colliders (None when none).
         timings: seconds per part [s].
     """
 
@@ -61,6 +65,8 @@ class VerifyReport:
     checks: list[Check] = field(default_factory=list)
     validation: ValidationResult | None = None
     drop_test: DropTestResult | None = None
+    drop_tests: dict[str, DropTestResult] = field(default_factory=dict)
+    collider_audit: ColliderAudit | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -72,6 +78,8 @@ class VerifyReport:
             "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks],
             "validation": self.validation.to_dict() if self.validation else None,
             "drop_test": self.drop_test.to_dict() if self.drop_test else None,
+            "drop_tests": {engine: result.to_dict() for engine, result in self.drop_tests.items()},
+            "collider_audit": self.collider_audit.to_dict() if self.collider_audit else None,
             "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
         }
 
@@ -126,6 +134,8 @@ def verify_world(
         )
     else:
         report.checks.append(Check("colliders", PASS, f"{colliders} collider prims"))
+        report.collider_audit = audit_colliders(world)
+        report.checks += [Check(*row) for row in engine_checks.audit_rows(report.collider_audit)]
     if scene:
         report.checks.append(Check("physics scene", PASS, scene))
     else:
@@ -138,16 +148,30 @@ def verify_world(
     elif colliders == 0:
         report.checks.append(Check("drop test", SKIP, "skipped: no colliders to land on"))
     else:
-        start = time.perf_counter()
-        report.drop_test = run_drop_test(world, cfg=cfg, progress=progress)
-        report.timings["drop_test"] = time.perf_counter() - start
-        report.checks.append(
-            Check("drop test", PASS if report.drop_test.ok else FAIL, _drop_summary(report.drop_test, cfg))
-        )
+        _run_drop_tests(report, world, cfg, progress)
 
     report.passed = all(check.status != FAIL for check in report.checks)
     _write_json_atomically(out_dir / REPORT_FILE, report.to_dict())
     return report
+
+
+def _run_drop_tests(report: VerifyReport, world: Path, cfg: VerifyCfg, progress: Progress) -> None:
+    """The drop test in every engine asked for, whether each loaded every collider, and whether they agree."""
+    engines = engine_checks.resolve_engines(cfg)
+    for engine in engines:
+        suffix = f" ({engine})" if len(engines) > 1 else ""  # one engine keeps the plain check names
+        start = time.perf_counter()
+        result = run_drop_test(world, cfg=cfg, progress=progress, engine=engine)
+        report.timings[f"drop_test_{engine}"] = time.perf_counter() - start
+        report.drop_tests[engine] = result
+        summary = f"{engine}: {_drop_summary(result, cfg)}"
+        report.checks.append(Check(f"drop test{suffix}", PASS if result.ok else FAIL, summary))
+        report.checks += [Check(*row) for row in engine_checks.loaded_rows(result, report.collider_audit, suffix=suffix)]
+    report.drop_test = next(iter(report.drop_tests.values()))
+    if len(report.drop_tests) == 2:
+        first, second = report.drop_tests.values()
+        status, detail = engine_checks.agreement_detail(first, second, tolerance=cfg.engines_agree_tolerance)
+        report.checks.append(Check(f"engines agree ({first.engine} vs {second.engine})", status, detail))
 
 
 def _physics_inventory(world: Path) -> tuple[int, str]:
@@ -210,9 +234,8 @@ def format_report(report: VerifyReport, *, max_probe_rows: int = 60) -> str:
     if report.validation and report.validation.warnings:
         lines += ["", f"Validation warnings ({len(report.validation.warnings)}):"]
         lines += [f"  {line}" for line in report.validation.warnings]
-    drop = report.drop_test
-    if drop is not None:
-        lines += ["", "Drop test probes (heights in m; error = |probe bottom - visual surface|):"]
+    for drop in report.drop_tests.values() or ([report.drop_test] if report.drop_test else []):
+        lines += ["", f"Drop test probes in {drop.engine} (heights in m; error = |probe bottom - visual surface|):"]
         lines.append(
             f"  {'#':>3}  {'over':6}  {'start x, y, z':>22}  {'end x, y, z':>24}  "
             f"{'surface':>8}  {'error':>8}  {'speed':>6}  result"

@@ -20,7 +20,9 @@ class VerifyCfg:
         thorough_validation: also run NVIDIA's slow warning-only rules (mesh manifoldness,
             ~90% of validation time on a furnished room).
         drop_test: run the physics drop test.
-        engine: ``"newton"`` (Newton on warp's CPU device).
+        engine: which physics engines drop the probes: ``"newton"`` (Newton on warp's CPU device),
+            ``"physx"`` (PhysX through ovphysx on the CPU, in its own environment), ``"both"``, or
+            ``"auto"`` (every engine installed). Every engine drops the same probes.
         num_probes: probe bodies dropped over walkable ground and object tops.
         probe_radius: probe sphere radius [m].
         drop_height: probes start this far above the surface below them [m].
@@ -40,12 +42,17 @@ class VerifyCfg:
         device: warp device for the simulation (``"cpu"``, or ``"cuda:0"`` when present).
         kernel_cache_dir: where warp caches compiled kernels; None keeps warp's default
             (``$WARP_CACHE_PATH`` or ``~/.cache/warp``).
+        physx_python: Python interpreter of the environment with ovphysx (the ``physx`` extra); None
+            looks for ``$WORLDGEN_PHYSX_PYTHON``, this interpreter, then ``make isaac-venv``'s environment.
+        physx_timeout: the PhysX run is abandoned after this long [s].
+        engines_agree_tolerance: with two engines, the median difference of their probes' rest
+            heights (probes that passed in both) must stay within this [m].
     """
 
     validators: bool = True
     thorough_validation: bool = False
     drop_test: bool = True
-    engine: Literal["newton"] = "newton"
+    engine: Literal["auto", "newton", "physx", "both"] = "auto"
     num_probes: int = 40
     probe_radius: float = 0.05
     drop_height: float = 0.5
@@ -62,6 +69,9 @@ class VerifyCfg:
     ground_max_height: float = 0.1
     device: str = "cpu"
     kernel_cache_dir: str | None = None
+    physx_python: str | None = None
+    physx_timeout: float = 600.0
+    engines_agree_tolerance: float = 0.01
 
     def validate(self) -> None:
         """Check every field (types, choices, ranges); raises WorldgenError naming ``verify.<field>``."""
@@ -84,3 +94,5 @@ class VerifyCfg:
         check.range("flat_radius_factor", ge=0, unit="probe radii")
         check.range("ground_max_height", ge=0, unit="m")
         check.require(re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None, "device", "'cpu' or 'cuda:N'")
+        check.range("physx_timeout", gt=0, unit="s")
+        check.range("engines_agree_tolerance", gt=0, unit="m")
