@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "isaac_ext"))
 
-from worldgen_sim_isaac.form import BuildForm, BuildJob, input_kind  # noqa: E402
+from worldgen_sim_isaac.form import BuildForm, BuildJob, input_kind
 
-from worldgen_sim.errors import WorldgenError  # noqa: E402
+from worldgen_sim.errors import WorldgenError
 
 
 @pytest.fixture

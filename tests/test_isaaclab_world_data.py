@@ -35,7 +35,8 @@ def test_world_materials_from_the_collision_layer(tmp_path):
 
     stage = Usd.Stage.CreateNew(str(tmp_path / "world.usda"))
     for name, values in {"floor": (0.8, 0.7, 0.05), "object": (0.5, 0.4, 0.2)}.items():
-        api = UsdPhysics.MaterialAPI.Apply(UsdShade.Material.Define(stage, f"/World/Physics/Materials/{name}").GetPrim())
+        material = UsdShade.Material.Define(stage, f"/World/Physics/Materials/{name}")
+        api = UsdPhysics.MaterialAPI.Apply(material.GetPrim())
         api.CreateStaticFrictionAttr(values[0])
         api.CreateDynamicFrictionAttr(values[1])
         api.CreateRestitutionAttr(values[2])

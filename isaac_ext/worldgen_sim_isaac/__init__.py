@@ -10,11 +10,12 @@ from __future__ import annotations
 from .api import SpawnResult, build, build_and_spawn, spawn
 from .form import AGENT_PRESETS, BuildForm, BuildJob, JobState, input_kind
 
-__all__ = ["AGENT_PRESETS", "BuildForm", "BuildJob", "JobState", "SpawnResult", "build", "build_and_spawn", "input_kind",
+__all__ = ["AGENT_PRESETS", "BuildForm", "BuildJob", "JobState", "SpawnResult", "build", "build_and_spawn",
+           "input_kind",
            "spawn"]
 
 try:  # Kit finds the extension class in this module; outside Kit there is no omni.ext
-    from .extension import WorldgenSimExtension, extension_state  # noqa: F401
+    from .extension import WorldgenSimExtension, extension_state
 
     __all__ += ["WorldgenSimExtension", "extension_state"]
 except ImportError:

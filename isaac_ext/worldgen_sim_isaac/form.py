@@ -157,7 +157,7 @@ class BuildJob:
             result = work(Progress(stream=_ProgressSink(self)))
         except WorldgenError as exc:
             self._set(status="failed", line=str(exc), fraction=None)
-        except Exception as exc:  # noqa: BLE001 - shown in the window rather than lost in a thread
+        except Exception as exc:
             self._set(status="failed", line=f"{type(exc).__name__}: {exc}", fraction=None)
         else:
             self._set(status="done", line="done", fraction=1.0, result=result)

@@ -29,31 +29,30 @@ class WorldgenWindow:
         self._window = ui.Window("Worldgen", width=460, height=330)
         self._picker = None
         self._spawned = True
-        with self._window.frame:
-            with ui.VStack(spacing=6):
-                with ui.HStack(height=22):
-                    ui.Label("Input", width=110)
-                    self._input = ui.StringField()
-                    ui.Button("...", width=28, clicked_fn=self._browse)
-                with ui.HStack(height=22):
-                    ui.Label("Output folder", width=110)
-                    self._out = ui.StringField()
-                with ui.HStack(height=22):
-                    ui.Label("Metric scale from", width=110)
-                    self._scale_mode = ui.ComboBox(0, *_SCALE_MODES)
-                with ui.HStack(height=22):
-                    ui.Label("Camera height [m]", width=110)
-                    self._camera_height = ui.FloatField()
-                    ui.Label("Scale [m/unit]", width=90)
-                    self._scale = ui.FloatField()
-                with ui.HStack(height=22):
-                    ui.Label("Dynamic objects", width=110)
-                    self._dynamic = ui.CheckBox()
-                    ui.Label("Agent", width=50)
-                    self._agent = ui.ComboBox(AGENT_PRESETS.index(self.form.agent), *AGENT_PRESETS)
-                self._button = ui.Button("Build and spawn", height=28, clicked_fn=self._build)
-                self._progress = ui.ProgressBar(height=18)
-                self._status = ui.Label("", word_wrap=True, height=60)
+        with self._window.frame, ui.VStack(spacing=6):
+            with ui.HStack(height=22):
+                ui.Label("Input", width=110)
+                self._input = ui.StringField()
+                ui.Button("...", width=28, clicked_fn=self._browse)
+            with ui.HStack(height=22):
+                ui.Label("Output folder", width=110)
+                self._out = ui.StringField()
+            with ui.HStack(height=22):
+                ui.Label("Metric scale from", width=110)
+                self._scale_mode = ui.ComboBox(0, *_SCALE_MODES)
+            with ui.HStack(height=22):
+                ui.Label("Camera height [m]", width=110)
+                self._camera_height = ui.FloatField()
+                ui.Label("Scale [m/unit]", width=90)
+                self._scale = ui.FloatField()
+            with ui.HStack(height=22):
+                ui.Label("Dynamic objects", width=110)
+                self._dynamic = ui.CheckBox()
+                ui.Label("Agent", width=50)
+                self._agent = ui.ComboBox(AGENT_PRESETS.index(self.form.agent), *AGENT_PRESETS)
+            self._button = ui.Button("Build and spawn", height=28, clicked_fn=self._build)
+            self._progress = ui.ProgressBar(height=18)
+            self._status = ui.Label("", word_wrap=True, height=60)
         self._camera_height.model.set_value(self.form.camera_height)
         self._scale.model.set_value(self.form.scale)
         stream = omni.kit.app.get_app().get_update_event_stream()
@@ -87,7 +86,7 @@ class WorldgenWindow:
             self._spawned = True  # the build ran on a worker thread; the stage is edited here, on Kit's
             try:
                 self._status.text = f"spawned at {spawn(state.result).prim_path}"
-            except Exception as exc:  # noqa: BLE001 - a spawn error belongs in the window
+            except Exception as exc:
                 self._status.text = f"failed: {exc}"
             return
         if state.status == "idle":

@@ -50,7 +50,8 @@ def kit_run(tmp_path_factory) -> dict:
                "--scratch", str(scratch), "--result", str(result_file), "--fast"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
     (scratch / "kit_output.log").write_text(done.stdout + done.stderr)
-    assert result_file.is_file(), f"Kit wrote no result (exit {done.returncode}):\n{(done.stdout + done.stderr)[-4000:]}"
+    output = (done.stdout + done.stderr)[-4000:]
+    assert result_file.is_file(), f"Kit wrote no result (exit {done.returncode}):\n{output}"
     result = json.loads(result_file.read_text())
     result["exit_code"] = done.returncode
     result["output_tail"] = (done.stdout + done.stderr)[-4000:]

@@ -120,8 +120,9 @@ def audit_colliders(world: str | Path) -> ColliderAudit:
                                             "PhysX replaces it with one convex hull", fatal=True))  # fmt: skip
             bad = _degenerate_triangles(points, counts, indices)
             if bad:
-                issues.append(ColliderIssue(path, "degenerate triangles", f"{bad} of {int(np.maximum(counts - 2, 0).sum())} "
-                                            "triangles have no area or bad indices", fatal=False))  # fmt: skip
+                total = int(np.maximum(counts - 2, 0).sum())
+                issues.append(ColliderIssue(path, "degenerate triangles",
+                                            f"{bad} of {total} triangles have no area or bad indices", fatal=False))
         elif approximation == "convexHull":
             hulls += 1
             issues += _hull_issues(path, points, counts)
@@ -160,7 +161,8 @@ def _in_dynamic_body(prim) -> bool:
     while prim and prim.IsValid() and not prim.IsPseudoRoot():
         if prim.HasAPI(UsdPhysics.RigidBodyAPI):
             body = UsdPhysics.RigidBodyAPI(prim)
-            return bool(body.GetRigidBodyEnabledAttr().Get() in (None, True)) and not body.GetKinematicEnabledAttr().Get()
+            enabled = body.GetRigidBodyEnabledAttr().Get() in (None, True)
+            return bool(enabled) and not body.GetKinematicEnabledAttr().Get()
         prim = prim.GetParent()
     return False
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,7 +170,9 @@ def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress 
     progress = progress or Progress(quiet=True)
     cfg.validate()
     if engine not in _SIMULATORS:
-        raise WorldgenError(f"verify.engine: '{engine}' is not a drop-test engine; expected one of {sorted(_SIMULATORS)}")
+        raise WorldgenError(
+            f"verify.engine: '{engine}' is not a drop-test engine; expected one of {sorted(_SIMULATORS)}"
+        )
     world_path = Path(world_path)
     with progress.stage("drop test: probe placement"):
         vertices, triangles, normals = load_visual_triangles(world_path)
@@ -554,4 +557,4 @@ def _collider_paths(world_path: Path) -> list[str]:
 
 
 # The physics behind the drop test: (world_path, starts, *, cfg, progress) -> DropSimulation.
-_SIMULATORS = {"newton": _simulate_newton, "physx": _simulate_physx}
+_SIMULATORS: dict[str, Callable[..., DropSimulation]] = {"newton": _simulate_newton, "physx": _simulate_physx}

@@ -55,7 +55,8 @@ def resolve_engines(cfg: VerifyCfg) -> list[str]:
 def audit_rows(audit: ColliderAudit) -> list[tuple[str, str, str]]:
     """(check name, status, detail) rows for the engine-independent collider audit."""
     rows = []
-    for kind in ("dynamic triangle mesh", "uncookable hull", "degenerate triangles", "gpu hull limits", "gpu oblong hull"):
+    kinds = ("dynamic triangle mesh", "uncookable hull", "degenerate triangles", "gpu hull limits", "gpu oblong hull")
+    for kind in kinds:
         found = [issue for issue in audit.issues if issue.kind == kind]
         if not found:
             continue

@@ -110,7 +110,7 @@ def simulate_drops(world_path: str | Path, starts: np.ndarray, *, cfg: VerifyCfg
         "sim_seconds": cfg.sim_seconds,
         "sim_dt": cfg.sim_dt,
     }
-    progress.log(f"[worldgen]   physx (ovphysx, CPU) in {python}")
+    progress.write(f"[worldgen]   physx (ovphysx, CPU) in {python}")
     with tempfile.TemporaryDirectory(prefix="worldgen-physx-") as scratch:
         request_file, result_file = Path(scratch) / "request.json", Path(scratch) / "result.json"
         request_file.write_text(json.dumps(request))

@@ -113,12 +113,12 @@ def simulate(request: dict, drop_stage: Path, log: logging.Handler) -> tuple[np.
         (N, 3) end centres [m] (NaN for a probe PhysX lost), (N,) speeds [m/s],
         and the collider paths PhysX created shapes for.
     """
+    import warnings
+
     import ovphysx
     import ovstage
     from ovphysx import PhysX
     from ovphysx.types import ObjectScope, SimObjectType
-
-    import warnings
 
     # ovphysx warns that a CUDA-built warp could open the driver; on the CPU it never does here.
     warnings.filterwarnings("ignore", message="ovphysx is in CPU-only mode")
@@ -145,7 +145,7 @@ def simulate(request: dict, drop_stage: Path, log: logging.Handler) -> tuple[np.
         gc.collect()  # PhysX refuses to go while result views are alive
         try:
             physx.detach_ovstage()
-        except Exception:  # noqa: BLE001 - teardown after a failure must not hide it
+        except Exception:
             pass
         stage.destroy()
         physx.destroy()
@@ -171,7 +171,7 @@ def _schema_paths(ovphysx) -> list[str]:
 
 def _read(physx, object_type, field: str, scope) -> dict[str, np.ndarray]:
     """One field of every object of a type, by prim path (rows are mapped through each group's prims)."""
-    out = {}
+    out: dict[str, np.ndarray] = {}
     with physx.read_sync(object_type, [field], scope=scope) as result:
         for group in result.groups:
             paths = _group_paths(result, group)

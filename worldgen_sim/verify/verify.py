@@ -166,7 +166,8 @@ def _run_drop_tests(report: VerifyReport, world: Path, cfg: VerifyCfg, progress:
         report.drop_tests[engine] = result
         summary = f"{engine}: {_drop_summary(result, cfg)}"
         report.checks.append(Check(f"drop test{suffix}", PASS if result.ok else FAIL, summary))
-        report.checks += [Check(*row) for row in engine_checks.loaded_rows(result, report.collider_audit, suffix=suffix)]
+        rows = engine_checks.loaded_rows(result, report.collider_audit, suffix=suffix)
+        report.checks += [Check(*row) for row in rows]
     report.drop_test = next(iter(report.drop_tests.values()))
     if len(report.drop_tests) == 2:
         first, second = report.drop_tests.values()
