@@ -1,7 +1,8 @@
 """Nothing half-written: outputs are built in a temporary folder beside the target and renamed into place.
 
 A failed or interrupted build leaves an existing target untouched and no
-partial one. Only a folder that looks like an earlier worldgen output (or an
+partial one. Missing parent folders of the target are created (``-o out/world``
+with no ``out/`` yet) and removed again when the build fails. Only a folder that looks like an earlier worldgen output (or an
 empty folder) is ever replaced, so a typo in ``-o`` cannot delete user data.
 """
 
@@ -23,15 +24,22 @@ MARKER = "world.json"
 def check_target(target: Path) -> None:
     """Raise unless ``target`` can be (re)placed by a build.
 
+    A missing parent folder is fine (it will be created) as long as its nearest
+    existing ancestor is a writable folder.
+
     Raises:
-        WorldgenError: the parent folder is missing or unwritable, or the target
-            exists and is a file or a non-empty folder that is not a worldgen output.
+        WorldgenError: the nearest existing ancestor is a file or unwritable, or the
+            target exists and is a file or a non-empty folder that is not a worldgen output.
     """
     parent = target.parent
-    if not parent.is_dir():
-        raise WorldgenError(f"output '{target}': the folder '{parent}' does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise WorldgenError(f"output '{target}': the folder '{parent}' is not writable")
+    existing = parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise WorldgenError(f"output '{target}': '{existing}' is a file, not a folder to create '{parent}' in")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "folder" if existing == parent else "folder (needed to create the missing folders up to it)"
+        raise WorldgenError(f"output '{target}': the {what} '{existing}' is not writable")
     if target.exists():
         if not target.is_dir():
             raise WorldgenError(f"output '{target}' exists and is a file; expected a folder to write the world into")
@@ -57,9 +65,11 @@ def staged_output(target: str | Path) -> Iterator[Path]:
     """
     target = Path(target).absolute()
     check_target(target)
+    created = _make_parents(target)
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     except OSError as exc:
+        _remove_empty(created)
         raise WorldgenError(f"output '{target}': cannot write in '{target.parent}' ({exc.strerror})") from None
     # mkdtemp makes the folder private (0700); a world is an ordinary output, so honour the umask.
     staging.chmod(0o777 & ~_umask())
@@ -68,7 +78,37 @@ def staged_output(target: str | Path) -> Iterator[Path]:
         _swap_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        _remove_empty(created)
         raise
+
+
+def _make_parents(target: Path) -> list[Path]:
+    """Create the missing folders above ``target``; returns them, deepest first."""
+    missing = []
+    folder = target.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    created: list[Path] = []
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue  # made meanwhile by someone else: not ours to remove
+        except OSError as exc:
+            _remove_empty(created[::-1])
+            raise WorldgenError(f"output '{target}': cannot create the folder '{folder}' ({exc.strerror})") from None
+        created.append(folder)
+    return created[::-1]
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove folders this build created (deepest first), leaving any that something else filled."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
