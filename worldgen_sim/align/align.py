@@ -5,12 +5,13 @@ Steps (each reported in ``AlignedScene.report``):
 1. **Points.** The Gaussian centres (weighted by opacity), or, for RGB-D input,
    a strided subsample of depth pixels back-projected through the poses.
 2. **Up.** ``opencv`` maps (x right, y down, z forward) to (x, z, -y); ``y``
-   maps y-up to z-up by (x, -z, y); ``z`` is the identity. ``auto`` takes the
-   layout's convention (``SceneInput.default_up``); when that is unknown it
-   takes the cameras' mean up (-y of each OpenCV camera), and without cameras
-   it tries the six axis directions and keeps the one whose floor has the scene
-   above it (ties between a floor and an upside-down ceiling go to the
-   direction with more mass near its floor, see :func:`choose_up_axis`).
+   maps y-up to z-up by (x, -z, y); ``z`` is the identity. ``auto`` tries every
+   axis direction and the cameras' mean up (-y of each OpenCV camera) and keeps
+   the one with a plausible floor (:mod:`worldgen_sim.align.up`); the layout's
+   convention only breaks ties. Without any plausible floor, ``add_ground``
+   stands the scene on a synthetic ground sheet (:mod:`worldgen_sim.align.ground`)
+   under the cameras' up (else the layout's, else +z); otherwise it is an error
+   that names ``--add-ground``.
 3. **Floor.** Batched RANSAC among planes within ``floor_max_tilt_deg`` of
    up, scored by opacity-weighted inliers, rejecting planes with points clearly
    below them, refined by SVD on the inliers (:mod:`worldgen_sim.align.floor`).
@@ -24,7 +25,9 @@ Steps (each reported in ``AlignedScene.report``):
    vertical planes on the X/Y axes. ``none``: no yaw. ``camera`` falls back to
    ``walls`` when there is no camera or it looks (nearly) straight down.
 5. **Scale.** ``scale``, else ``camera_height`` / the input camera's distance
-   from the floor plane (input units), else 1 (input taken as metres).
+   from the floor plane (input units), else the trainer's own scale
+   (``SceneInput.metres_per_unit``: nerfstudio's dataparser scale undone), else
+   1 (input taken as metres).
 6. **Origin.** x = y = 0 at the centre of the floor's extent (``origin:
    floor``) or under the input camera (``origin: camera``).
 7. **Clean-up** (world frame, metres): sky (outside the floor's extent plus
@@ -36,13 +39,14 @@ Steps (each reported in ``AlignedScene.report``):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from worldgen_sim.align.align_cfg import AlignCfg
 from worldgen_sim.align.filters import isolated_mask, low_opacity_mask, sky_mask
-from worldgen_sim.align.floor import CORE_FACTOR, UP_ROTATIONS, FloorSearch, choose_up_axis, find_floor
+from worldgen_sim.align.floor import CORE_FACTOR, UP_ROTATIONS, FloorSearch, find_floor
+from worldgen_sim.align.ground import concatenate, synthetic_ground
 from worldgen_sim.align.transforms import (
     rotation_about_z,
     rotation_between,
@@ -52,6 +56,7 @@ from worldgen_sim.align.transforms import (
     transform_gaussians,
     transform_points,
 )
+from worldgen_sim.align.up import CONVENTION_UP, camera_up, choose_up
 from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
@@ -95,14 +100,17 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
 
     with progress.stage("align: floor"):
         points, weights, points_source = _floor_points(scene, max_points=cfg.floor_max_points, rng=rng)
-        up_rotation, up_used, up_source, search = _resolve_up(scene, cfg, points, weights, rng)
-        if search.plane is None:
-            raise WorldgenError(
-                f"{scene.source}: no floor found with up = {up_used!r} ({search.reason}); "
-                f"set the input's up axis with --up opencv|y|z (align.up) or allow more tilt with "
-                f"align.floor_max_tilt_deg (now {cfg.floor_max_tilt_deg:g})"
-            )
-    plane = search.plane
+        up = _resolve_up(scene, cfg, points, weights, rng)
+        ground_info = None
+        if up.search.plane is None:
+            if not cfg.add_ground:
+                raise WorldgenError(_no_floor_message(scene, cfg, up))
+            scene, ground_info = _add_ground(scene, cfg, up, rng)
+            points, weights, points_source = _floor_points(scene, max_points=cfg.floor_max_points, rng=rng)
+            up.search = find_floor(points @ up.rotation.T, weights, **_search_options(cfg, rng))
+            if up.search.plane is None:
+                raise WorldgenError(f"{scene.source}: --add-ground: no floor found on the synthetic ground either")
+    up_rotation, up_used, up_source, plane = up.rotation, up.name, up.source, up.search.plane
     seconds["floor"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -127,6 +135,9 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
         "up": cfg.up,
         "up_used": up_used,
         "up_source": up_source,
+        "up_candidates": up.candidates,
+        "camera_file": scene.camera_file,
+        "add_ground": ground_info,
         "floor_points": int(points.shape[0]),
         "floor_points_source": points_source,
         "floor_normal_input": [float(v) for v in normal_in],
@@ -162,7 +173,7 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     seconds["transform"] = time.perf_counter() - clock
     report["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
     progress.log(
-        f"[worldgen]   align: up={up_used} yaw={yaw_rule} ({np.degrees(yaw):.1f} deg) "
+        f"[worldgen]   align: up={up_used} ({up_source}) yaw={yaw_rule} ({np.degrees(yaw):.1f} deg) "
         f"scale={scale:.4g} ({scale_source}) kept={report.get('kept', 'n/a')}"
     )
     return AlignedScene(
@@ -185,6 +196,10 @@ def _check_cfg(cfg: AlignCfg) -> None:
         )
     if not 0 < cfg.floor_max_tilt_deg < 90:
         raise WorldgenError(f"align.floor_max_tilt_deg must be in (0, 90) degrees, got {cfg.floor_max_tilt_deg!r}")
+    if not 0 <= cfg.floor_min_support <= 1:
+        raise WorldgenError(f"align.floor_min_support must be in [0, 1], got {cfg.floor_min_support!r}")
+    if not (np.isfinite(cfg.add_ground_margin) and cfg.add_ground_margin > 0):
+        raise WorldgenError(f"align.add_ground_margin must be > 0 [object sizes], got {cfg.add_ground_margin!r}")
     if cfg.isolation_radius <= 0:
         raise WorldgenError(f"align.isolation_radius must be > 0 [m], got {cfg.isolation_radius!r}")
 
@@ -221,34 +236,98 @@ def _backproject(frames: RGBDFrames, *, max_points: int) -> np.ndarray:
     return world[valid]
 
 
-def _resolve_up(scene, cfg, points, weights, rng) -> tuple[np.ndarray, str, str, FloorSearch]:
-    """The rotation to a Z-up guess, its name, where it came from, and the floor search in that frame."""
-    search = {
+@dataclass
+class _Up:
+    """The up decision: rotation to Z-up, its name, where it came from, the floor search in that frame."""
+
+    rotation: np.ndarray
+    name: str
+    source: str
+    search: FloorSearch
+    candidates: list = field(default_factory=list)
+
+
+def _search_options(cfg: AlignCfg, rng) -> dict:
+    return {
         "max_tilt_deg": cfg.floor_max_tilt_deg,
         "tolerance_fraction": cfg.floor_tolerance,
         "max_below_fraction": cfg.floor_max_below,
         "min_floor_fraction": cfg.floor_min_fraction,
         "rng": rng,
     }
+
+
+def _camera_poses(scene: SceneInput) -> np.ndarray | None:
+    """(M, 4, 4) input-frame camera-to-world poses of the scene's cameras and frames, or None."""
+    poses = [
+        np.asarray(p.cam_to_world, np.float64)
+        for p in (scene.cameras, scene.frames.cameras if scene.frames else None)
+        if p is not None and len(p)
+    ]
+    return np.concatenate(poses) if poses else None
+
+
+def _resolve_up(scene, cfg, points, weights, rng) -> _Up:
+    """The up direction: the option's convention, or the most plausible floor among all candidates."""
+    search = _search_options(cfg, rng)
     if cfg.up != "auto":
-        name, source = cfg.up, "option"
-    elif scene.default_up in UP_ROTATIONS:
-        name, source = scene.default_up, f"layout {scene.layout!r}"
+        rotation = UP_ROTATIONS[cfg.up]
+        return _Up(rotation, cfg.up, "option", find_floor(points @ rotation.T, weights, **search))
+    poses = _camera_poses(scene)
+    layout_up = CONVENTION_UP.get(scene.default_up)
+    choice = choose_up(
+        points,
+        weights,
+        camera_centres=poses[:, :3, 3] if poses is not None else None,
+        camera_direction=camera_up(poses) if poses is not None else None,
+        layout_up=layout_up,
+        min_support=cfg.floor_min_support,
+        search=dict(search, num_hypotheses=2048),
+    )
+    name = choice.name
+    if name is not None and layout_up == name and scene.default_up in UP_ROTATIONS:
+        name = scene.default_up  # e.g. "opencv": keeps the input-origin camera of Lyra frames
+    if name is None:
+        return _Up(choice.rotation, "none", choice.reason, choice.search, choice.candidates)
+    return _Up(choice.rotation, name, f"geometry: {choice.reason}", choice.search, choice.candidates)
+
+
+def _no_floor_message(scene: SceneInput, cfg: AlignCfg, up: _Up) -> str:
+    if cfg.up == "auto":
+        tried = "; ".join(f"{row['name']}: {row['verdict']}" for row in up.candidates)
+        where = f"no plausible floor in any up direction tried ({tried})"
     else:
-        poses = [
-            p.cam_to_world
-            for p in (scene.cameras, scene.frames.cameras if scene.frames else None)
-            if p is not None and len(p)
-        ]
-        if poses:
-            up = -np.concatenate(poses)[:, :3, 1].mean(0)  # OpenCV y points down
-            if np.linalg.norm(up) > 1e-6:
-                rotation = rotation_between(up, _Z)
-                return rotation, "cameras", "mean camera up", find_floor(points @ rotation.T, weights, **search)
-        axis, rotation, result = choose_up_axis(points, weights, num_hypotheses=2048, **search)
-        return rotation, axis, "geometry (six axis directions)", result
-    rotation = UP_ROTATIONS[name]
-    return rotation, name, source, find_floor(points @ rotation.T, weights, **search)
+        where = f"no floor found with up = {cfg.up!r} ({up.search.reason})"
+    return (
+        f"{scene.source}: {where}. If this is an object captured without its ground (e.g. a cropped statue), "
+        "rebuild with --add-ground (align.add_ground) to stand it on a synthetic ground plane; otherwise set the "
+        f"input's up axis with --up opencv|y|z (align.up) or allow more tilt with align.floor_max_tilt_deg "
+        f"(now {cfg.floor_max_tilt_deg:g})"
+    )
+
+
+def _add_ground(scene: SceneInput, cfg: AlignCfg, up: _Up, rng) -> tuple[SceneInput, dict]:
+    """The scene with a synthetic ground sheet under it, and what was added."""
+    if scene.gaussians is None or not len(scene.gaussians):
+        raise WorldgenError(
+            f"{scene.source}: --add-ground (align.add_ground) needs Gaussian input; RGB-D frames without a floor "
+            "cannot be given a synthetic one"
+        )
+    if cfg.up == "auto":
+        poses = _camera_poses(scene)
+        direction = camera_up(poses) if poses is not None else None
+        if direction is not None:
+            up.rotation, up.name, rule = rotation_between(direction, _Z), "cameras", "the cameras' mean up"
+        elif scene.default_up in UP_ROTATIONS:
+            up.rotation, up.name = UP_ROTATIONS[scene.default_up], scene.default_up
+            rule = f"the layout's convention ({scene.default_up}; no cameras)"
+        else:
+            up.rotation, up.name, rule = np.eye(3), "+z", "+z (no cameras, no layout convention)"
+        up.source = f"add_ground: {rule}; no direction had a plausible floor"
+    ground, info = synthetic_ground(scene.gaussians, up.rotation, margin=cfg.add_ground_margin, rng=rng)
+    from dataclasses import replace
+
+    return replace(scene, gaussians=concatenate(scene.gaussians, ground)), info
 
 
 def _reference_camera(scene: SceneInput, up_used: str) -> _Camera | None:
@@ -269,6 +348,8 @@ def _scale(cfg, camera, normal_in, offset_in, tolerance, scene) -> tuple[float, 
     if cfg.scale is not None:
         return float(cfg.scale), "scale option"
     if cfg.camera_height is None:
+        if scene.metres_per_unit is not None:
+            return float(scene.metres_per_unit), f"trainer camera file ({scene.camera_file})"
         return 1.0, "input units taken as metres"
     if camera is None:
         raise WorldgenError(
