@@ -10,8 +10,8 @@ Steps (each reported in ``AlignedScene.report``):
    the one with a plausible floor (:mod:`worldgen_sim.align.up`); the layout's
    convention only breaks ties. Without any plausible floor, ``add_ground``
    stands the scene on a synthetic ground sheet (:mod:`worldgen_sim.align.ground`)
-   under the cameras' up (else the layout's, else +z); otherwise it is an error
-   that names ``--add-ground``.
+   under the cameras' up (or the ``up`` option's; neither is an error); otherwise
+   it is an error that names ``--add-ground``.
 3. **Floor.** Batched RANSAC among planes within ``floor_max_tilt_deg`` of
    up, scored by opacity-weighted inliers, rejecting planes with points clearly
    below them, refined by SVD on the inliers (:mod:`worldgen_sim.align.floor`).
@@ -316,13 +316,14 @@ def _add_ground(scene: SceneInput, cfg: AlignCfg, up: _Up, rng) -> tuple[SceneIn
     if cfg.up == "auto":
         poses = _camera_poses(scene)
         direction = camera_up(poses) if poses is not None else None
-        if direction is not None:
-            up.rotation, up.name, rule = rotation_between(direction, _Z), "cameras", "the cameras' mean up"
-        elif scene.default_up in UP_ROTATIONS:
-            up.rotation, up.name = UP_ROTATIONS[scene.default_up], scene.default_up
-            rule = f"the layout's convention ({scene.default_up}; no cameras)"
-        else:
-            up.rotation, up.name, rule = np.eye(3), "+z", "+z (no cameras, no layout convention)"
+        if direction is None:
+            # Without a floor the geometry cannot say which way is up, and a PLY layout is ambiguous
+            # (an INRIA degree-0 file reads exactly like Lyra's): ask rather than guess.
+            raise WorldgenError(
+                f"{scene.source}: --add-ground (align.add_ground) needs to know which way is up, and a scene "
+                "without a floor or cameras does not say: give --up z|y|opencv (align.up) as well"
+            )
+        up.rotation, up.name, rule = rotation_between(direction, _Z), "cameras", "the cameras' mean up"
         up.source = f"add_ground: {rule}; no direction had a plausible floor"
     ground, info = synthetic_ground(scene.gaussians, up.rotation, margin=cfg.add_ground_margin, rng=rng)
     from dataclasses import replace

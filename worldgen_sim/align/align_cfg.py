@@ -59,7 +59,7 @@ class AlignCfg:
     floor_max_below: float = 0.05
     floor_min_fraction: float = 0.02
     floor_max_points: int = 1_000_000
-    floor_min_support: float = 0.5
+    floor_min_support: float = 0.75
     add_ground: bool = False
     add_ground_margin: float = 1.0
     remove_floaters: bool = True

@@ -12,9 +12,11 @@ it (:func:`~worldgen_sim.align.floor.find_floor`):
   statue hanging beside it) and, when cameras are known, the cameras stand above
   it;
 - among plausible candidates holding at least 70 % of the best floor's weight,
-  the camera direction wins, then directions within 30 deg of it, then the one
-  with its mass lowest above the floor (furniture stands on floors, not on
-  ceilings). The layout's convention (Lyra's OpenCV frame: up = -y) only breaks
+  the camera direction wins, then directions within 30 deg of it, then those
+  with (within one percentage point) the least weight below their floor
+  (rocks, trunks and walls stand up from the ground: seen upside down, they
+  hang below it), then the one with its mass lowest above the floor (furniture
+  stands on floors, not on ceilings). The layout's convention (Lyra's OpenCV frame: up = -y) only breaks
   near-ties: a 14-property PLY may be Lyra 1.0 *or* an INRIA degree-0 file
   without normals, so the layout never decides on its own.
 
@@ -51,8 +53,9 @@ CONVENTION_UP = {"opencv": "-y", "y": "+y", "z": "+z"}
 
 _Z = np.array([0.0, 0.0, 1.0])
 _CONTENDER_FRACTION = 0.7  # of the best plausible floor's weight
-_RATIO_TIE = 0.05  # mass-height ratios closer than this are a tie the layout may break
+_RATIO_TIE = 0.01  # mass-height ratios closer than this are a tie the layout may break
 _CAMERA_AGREE_DEG = 30.0
+_BELOW_TIE = 0.01  # weight fractions below the floor closer than this are a tie
 
 
 @dataclass
@@ -63,7 +66,7 @@ class UpChoice:
         name: ``"+x"`` ... ``"-z"`` or ``"cameras"``; None when no candidate is plausible.
         direction: (3,) unit up vector in the input frame.
         rotation: (3, 3) rotation taking ``direction`` to +Z.
-        search: the floor search in that rotated frame.
+        search: the floor search in that rotated frame (no plane when ``name`` is None).
         reason: one sentence saying why this direction (or why none).
         candidates: per candidate: name, direction, floor weight fraction, weight
             below, support, mass-height ratio, cameras above, verdict (JSON-ready).
@@ -117,8 +120,9 @@ def choose_up(
         found[name] = (direction, rotation, result)
     plausible = [row for row in rows if row["verdict"] == "plausible"]
     if not plausible:
-        direction, rotation, result = found.get(layout_up or "+z", found["+z"])
-        return UpChoice(None, direction, rotation, result, "no candidate direction has a plausible floor", rows)
+        direction, rotation, _ = found.get(layout_up or "+z", found["+z"])
+        reason = "no candidate direction has a plausible floor"
+        return UpChoice(None, direction, rotation, FloorSearch(None, reason), reason, rows)
     best = max(row["floor_fraction"] for row in plausible)
     contenders = [row for row in plausible if row["floor_fraction"] >= _CONTENDER_FRACTION * best]
     winner, why = _rank(contenders, camera_direction, layout_up)
@@ -166,13 +170,15 @@ def _rank(contenders: list[dict], camera_direction, layout_up) -> tuple[dict, st
         cosine = float(np.dot(row["direction"], camera_direction) / np.linalg.norm(row["direction"]))
         return cosine >= np.cos(np.radians(_CAMERA_AGREE_DEG))
 
-    lowest = min(row["mass_height_ratio"] for row in contenders)
+    least_below = min(row["below_fraction"] for row in contenders)
+    lowest = min(row["mass_height_ratio"] for row in contenders if row["below_fraction"] <= least_below + _BELOW_TIE)
 
     def key(row):
         camera_rank = 0 if row["name"] == "cameras" else (1 if agrees(row) else 2)
+        below_rank = 0 if row["below_fraction"] <= least_below + _BELOW_TIE else 1
         # The layout's convention only breaks a near-tie on where the mass sits.
         layout_rank = 0 if (row["name"] == layout_up and row["mass_height_ratio"] <= lowest + _RATIO_TIE) else 1
-        return camera_rank, layout_rank, row["mass_height_ratio"], row["name"]
+        return camera_rank, below_rank, layout_rank, row["mass_height_ratio"], row["name"]
 
     winner = min(contenders, key=key)
     others = [row["name"] for row in contenders if row is not winner]
@@ -188,7 +194,9 @@ def _rank(contenders: list[dict], camera_direction, layout_up) -> tuple[dict, st
         rule = "closest to the cameras' up among plausible floors"
     elif not others:
         rule = "the only direction with a plausible floor"
-    elif winner["name"] == layout_up and key(winner)[1] == 0 and len(contenders) > 1:
+    elif any(key(row)[1] for row in contenders) and all(key(row)[1] for row in contenders if row is not winner):
+        rule = "least weight below its floor (what stands on the ground hangs below it when upside down)"
+    elif any(row["mass_height_ratio"] < winner["mass_height_ratio"] for row in contenders if key(row)[1] == 0):
         rule = f"near-tie on mass height broken by the layout's convention ({layout_up})"
     else:
         rule = "lowest mass above its floor among comparable floors"
