@@ -16,7 +16,8 @@ import pytest
 from usd_checks import assert_valid_usd
 
 from worldgen_sim.errors import WorldgenError
-from worldgen_sim.verify.drop_test import load_visual_triangles, place_probes, surface_map
+from worldgen_sim.verify.drop_test import place_probes
+from worldgen_sim.verify.surfaces import load_visual_triangles, surface_map
 from worldgen_sim.verify.validators import validate_stage_file
 from worldgen_sim.verify.verify import format_report, verify_world
 from worldgen_sim.verify.verify_cfg import VerifyCfg

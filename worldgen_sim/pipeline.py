@@ -13,6 +13,7 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
     splats.usdc       /World/Splats       UsdVol.ParticleField3DGaussianSplat
     world.json        provenance, transform, counts, timings, effective config
     navigation.json   agent, walkable regions, spawn points (+ navigation.npz grids)
+    evidence.npz      observed points for `worldgen verify` (only without a splats layer)
     config.yaml       the effective configuration
 """
 
@@ -115,6 +116,11 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
             name = f"splats.{cfg.usd.splat_format}"
             write_splat_layer(out / name, aligned.gaussians, half_precision=cfg.usd.half_precision)
             layers.append(name)
+
+    if not has_splats:
+        from worldgen_sim.evidence import write_world_evidence
+
+        write_world_evidence(out, aligned)  # no splats layer holds what the input observed: keep it for verify
 
     mesh = None
     if cfg.surface.enabled:

@@ -59,6 +59,7 @@ from worldgen_sim.align.transforms import (
 from worldgen_sim.align.up import CONVENTION_UP, camera_up, choose_up
 from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.evidence import backproject_frames
 from worldgen_sim.progress import Progress
 
 _UP_CHOICES = ("opencv", "y", "z", "auto")
@@ -215,25 +216,9 @@ def _floor_points(scene: SceneInput, *, max_points: int, rng: np.random.Generato
             index = np.sort(rng.choice(index, max_points, replace=False))
         return positions[index], weights[index], "gaussians"
     if scene.frames is not None and len(scene.frames):
-        points = _backproject(scene.frames, max_points=max_points)
+        points = backproject_frames(scene.frames, max_points=max_points)
         return points, np.ones(points.shape[0]), "rgbd"
     raise WorldgenError(f"{scene.source}: the scene holds neither Gaussians nor RGB-D frames; nothing to align")
-
-
-def _backproject(frames: RGBDFrames, *, max_points: int) -> np.ndarray:
-    """(P, 3) float64 points: valid depth pixels on a regular stride, through K^-1 and the poses."""
-    depths = np.asarray(frames.depths, np.float32)
-    count, height, width = depths.shape
-    stride = max(1, int(np.ceil(np.sqrt(count * height * width / max(max_points, 1)))))
-    u = np.arange(0, width, stride) + 0.5
-    v = np.arange(0, height, stride) + 0.5
-    depth = depths[:, ::stride, ::stride].astype(np.float64)  # (M, h, w)
-    pixels = np.stack([*np.meshgrid(u, v, indexing="xy"), np.ones((v.size, u.size))], -1)  # (h, w, 3)
-    rays = np.einsum("mij,hwj->mhwi", np.linalg.inv(frames.cameras.intrinsics), pixels)
-    poses = np.asarray(frames.cameras.cam_to_world, np.float64)
-    world = np.einsum("mij,mhwj->mhwi", poses[:, :3, :3], rays * depth[..., None]) + poses[:, None, None, :3, 3]
-    valid = (depth > 0) & np.isfinite(depth)
-    return world[valid]
 
 
 @dataclass

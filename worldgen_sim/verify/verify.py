@@ -1,10 +1,12 @@
-"""``worldgen verify OUT``: validate a world package and drop-test its colliders.
+"""``worldgen verify OUT``: validate a world package and test its colliders against the input's evidence.
 
 :func:`verify_world` runs usd-core's and NVIDIA's validators on ``OUT/world.usda``,
-checks that it has colliders, runs the Newton drop test, writes
-``OUT/verify.json`` and returns a :class:`VerifyReport`; :func:`format_report`
-renders it as the table the CLI prints. The CLI exits non-zero when
-``report.passed`` is False.
+checks that it has colliders, maps the ground the input observed (the splats
+layer, else ``OUT/evidence.npz``; :mod:`~worldgen_sim.verify.observed`), measures
+how much of it has a collider and is walkable (:mod:`~worldgen_sim.verify.coverage`),
+runs the drop test over it, writes ``OUT/verify.json`` and returns a
+:class:`VerifyReport`; :func:`format_report` renders it as the table the CLI
+prints. The CLI exits non-zero when ``report.passed`` is False.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.staging import write_text_atomic
+from worldgen_sim.verify.coverage import ground_coverage
 from worldgen_sim.verify.drop_test import DropTestResult, run_drop_test
+from worldgen_sim.verify.observed import ObservedGround, load_observed_points, observed_ground
 from worldgen_sim.verify.validators import ValidationResult, validate_stage_file
 from worldgen_sim.verify.verify_cfg import VerifyCfg
 
@@ -52,6 +56,7 @@ class VerifyReport:
         checks: the table rows, in order.
         validation: validator findings on ``world.usda`` (None when not run).
         drop_test: the drop test (None when not run).
+        coverage: collider and walkable coverage of the observed ground (None without evidence or colliders).
         timings: seconds per part [s].
     """
 
@@ -61,6 +66,7 @@ class VerifyReport:
     checks: list[Check] = field(default_factory=list)
     validation: ValidationResult | None = None
     drop_test: DropTestResult | None = None
+    coverage: dict | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -71,6 +77,7 @@ class VerifyReport:
             "passed": self.passed,
             "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks],
             "validation": self.validation.to_dict() if self.validation else None,
+            "coverage": self.coverage,
             "drop_test": self.drop_test.to_dict() if self.drop_test else None,
             "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
         }
@@ -132,13 +139,21 @@ def verify_world(
             Check("physics scene", WARN, "no UsdPhysics.Scene: simulators fall back to their default gravity")
         )
 
+    start = time.perf_counter()
+    with progress.stage("verify: observed ground"):
+        observed = _observed(world, cfg, report)
+        if observed is not None and colliders:
+            report.coverage = ground_coverage(observed, world, cfg=cfg)
+            report.checks += _coverage_checks(report.coverage, cfg)
+    report.timings["coverage"] = time.perf_counter() - start
+
     if not cfg.drop_test:
         report.checks.append(Check("drop test", SKIP, "verify.drop_test is off"))
     elif colliders == 0:
         report.checks.append(Check("drop test", SKIP, "skipped: no colliders to land on"))
     else:
         start = time.perf_counter()
-        report.drop_test = run_drop_test(world, cfg=cfg, progress=progress)
+        report.drop_test = run_drop_test(world, cfg=cfg, observed=observed, progress=progress)
         report.timings["drop_test"] = time.perf_counter() - start
         report.checks.append(
             Check("drop test", PASS if report.drop_test.ok else FAIL, _drop_summary(report.drop_test, cfg))
@@ -147,6 +162,66 @@ def verify_world(
     report.passed = all(check.status != FAIL for check in report.checks)
     _write_json_atomically(out_dir / REPORT_FILE, report.to_dict())
     return report
+
+
+def _observed(world: Path, cfg: VerifyCfg, report: VerifyReport) -> ObservedGround | None:
+    """The input's evidence as a map, with a check row saying where it came from (or that there is none)."""
+    loaded = load_observed_points(world)
+    if loaded is None:
+        report.checks.append(
+            Check(
+                "evidence",
+                WARN,
+                "no splats layer or evidence.npz: probes are placed on and scored against the visual mesh, "
+                "so the drop test only checks the world against itself",
+            )
+        )
+        return None
+    points, weights, source = loaded
+    try:
+        observed = observed_ground(points, weights, cfg=cfg, source=source)
+    except WorldgenError as exc:
+        report.checks.append(Check("evidence", WARN, f"{exc}; falling back to the visual mesh"))
+        return None
+    report.checks.append(
+        Check(
+            "evidence",
+            PASS,
+            f"{observed.num_points} opaque observed points ({source}); {observed.ground_area:.1f} m2 of observed "
+            f"ground on {observed.surface.cell * 100:.1f} cm cells",
+        )
+    )
+    return observed
+
+
+def _coverage_checks(coverage: dict, cfg: VerifyCfg) -> list[Check]:
+    """Rows for the collider and walkable coverage of the observed ground."""
+    if coverage["collider_fraction"] is None:
+        return [Check("ground coverage", WARN, "; ".join(coverage["notes"]))]
+    fraction = coverage["collider_fraction"]
+    rows = [
+        Check(
+            "collider coverage",
+            PASS if fraction >= cfg.min_collider_coverage else FAIL,
+            f"{fraction:.1%} of {coverage['observed_ground_m2']:.1f} m2 observed ground has a collider within "
+            f"{cfg.collider_tolerance * 100:.0f} cm (need {cfg.min_collider_coverage:.0%})",
+        )
+    ]
+    walkable = coverage["walkable_fraction"]
+    if walkable is None:
+        rows.append(Check("walkable coverage", SKIP, "; ".join(coverage["notes"]) or "not measured"))
+    else:
+        away = coverage["walkable_away_from_edges"]
+        inner = f"; {away:.1%} of it an agent radius away from its edges" if away is not None else ""
+        rows.append(
+            Check(
+                "walkable coverage",
+                PASS if walkable >= cfg.min_walkable_coverage else WARN,
+                f"{walkable:.1%} of the observed ground is walkable in navigation.json{inner} "
+                f"(warn below {cfg.min_walkable_coverage:.0%})",
+            )
+        )
+    return rows
 
 
 def _physics_inventory(world: Path) -> tuple[int, str]:
@@ -211,7 +286,7 @@ def format_report(report: VerifyReport, *, max_probe_rows: int = 60) -> str:
         lines += [f"  {line}" for line in report.validation.warnings]
     drop = report.drop_test
     if drop is not None:
-        lines += ["", "Drop test probes (heights in m; error = |probe bottom - visual surface|):"]
+        lines += ["", "Drop test probes (heights in m; error = |probe bottom - observed surface|):"]
         lines.append(
             f"  {'#':>3}  {'over':6}  {'start x, y, z':>22}  {'end x, y, z':>24}  "
             f"{'surface':>8}  {'error':>8}  {'speed':>6}  result"
@@ -257,9 +332,11 @@ def _diagnosis(report: VerifyReport) -> str:
                 "so a collider fills free space above the visual surface"
             )
         if high:
-            hints.append(f"{high} probes rest above the visual surface: colliders stick out of the visual mesh")
+            hints.append(f"{high} probes rest above the observed surface: colliders stick out of what the input saw")
     if any(name.startswith("validator") for name in failed):
         hints.append("fix the validation errors listed above")
+    if "collider coverage" in failed:
+        hints.append("part of the ground the input observed has no collider at its height (holes or offsets)")
     if "colliders" in failed:
         hints.append("the world has no colliders: rebuild it with the collision stage enabled")
     return "Failed: " + ", ".join(failed) + (". " + "; ".join(hints) + "." if hints else ".")
