@@ -73,9 +73,11 @@ def _collider_fraction(observed: ObservedGround, world_path: Path, tolerance: fl
     surface = observed.surface
     heights = surface.heights.ravel()
     cell_id, z, _ = vertical_hits(tri, surface.origin, surface.cell, surface.heights.shape)
+    ground = observed.ground.ravel()
+    on_ground = ground[cell_id]
+    cell_id, z = cell_id[on_ground], z[on_ground]
     nearest = np.full(heights.size, np.inf)
     np.minimum.at(nearest, cell_id, np.abs(z - heights[cell_id]))
-    ground = observed.ground.ravel()
     return float(np.mean(nearest[ground] <= tolerance))
 
 

@@ -12,7 +12,8 @@ into a top-down map in three steps:
    highest layer with clear space above it for the probe's fall (as for the
    mesh: ceilings and table undersides are skipped), at the layer's median height.
 3. **Robust height.** Each cell's height is the median over its 3 x 3
-   neighbourhood, so a stray speck or a thin floater never decides it.
+   neighbourhood, so a stray speck or a thin floater never decides it; an
+   empty cell amid observed ones (a sampling gap) is filled the same way.
 
 The **observed ground** is the part of that map an agent could stand on: cells
 whose local slope is within ``ground_max_slope_deg``, joined with neighbours
@@ -185,14 +186,20 @@ def _layer_heights(points, origin, cell, shape, cfg) -> np.ndarray:
 
 
 def _median3x3(heights: np.ndarray) -> np.ndarray:
-    """NaN-aware median over each valid cell's 3 x 3 neighbourhood (invalid cells stay NaN)."""
+    """NaN-aware median over each cell's 3 x 3 neighbourhood.
+
+    Valid cells get the median; an empty cell with at least 6 valid neighbours is a
+    sampling gap (too few points fell into it), not a gap in what was observed, and
+    gets their median too. Other empty cells stay NaN.
+    """
     padded = np.pad(heights, 1, constant_values=np.nan)
     rows, cols = heights.shape
     stack = np.stack([padded[dy : dy + rows, dx : dx + cols] for dy in range(3) for dx in range(3)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN neighbourhoods of invalid cells
         smooth = np.nanmedian(stack, axis=0)
-    return np.where(np.isfinite(heights), smooth, np.nan)
+    keep = np.isfinite(heights) | (np.isfinite(stack).sum(0) >= 6)
+    return np.where(keep, smooth, np.nan)
 
 
 def _ground_mask(heights: np.ndarray, cell: float, cfg: VerifyCfg) -> np.ndarray:
