@@ -20,7 +20,7 @@ from worldgen_sim.artifacts import GaussianCloud
 
 __all__ = ["MAX_GROUND_GAUSSIANS", "concatenate", "synthetic_ground"]
 
-MAX_GROUND_GAUSSIANS = 250_000
+MAX_GROUND_GAUSSIANS = 40_000
 """The ground's spacing grows so it never holds more Gaussians than this."""
 
 _BOTTOM_PERCENTILE = 0.5  # of the opaque points' heights: robust to a few stray specks below the object
