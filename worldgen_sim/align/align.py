@@ -57,7 +57,7 @@ from worldgen_sim.align.transforms import (
     transform_points,
 )
 from worldgen_sim.align.up import CONVENTION_UP, camera_up, choose_up
-from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
+from worldgen_sim.artifacts import AlignedScene, SceneInput
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.evidence import backproject_frames
 from worldgen_sim.progress import Progress

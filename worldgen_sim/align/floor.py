@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worldgen_sim.align.transforms import rotation_between
 
 UP_ROTATIONS: dict[str, np.ndarray] = {
     # OpenCV camera (x right, y down, z forward) -> Z-up: (x, y, z) -> (x, z, -y).

@@ -33,7 +33,7 @@ import numpy as np
 from worldgen_sim.align.floor import CORE_FACTOR, FloorSearch, find_floor
 from worldgen_sim.align.transforms import rotation_between
 
-__all__ = ["AXIS_DIRECTIONS", "CONVENTION_UP", "UpChoice", "camera_up", "choose_up"]
+__all__ = ["AXIS_DIRECTIONS", "CONVENTION_UP", "UpChoice", "camera_up", "choose_up", "floor_support"]
 
 AXIS_DIRECTIONS: dict[str, np.ndarray] = {
     name: np.asarray(vector, np.float64)

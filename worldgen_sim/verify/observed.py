@@ -90,7 +90,7 @@ def load_observed_points(world_path: Path) -> tuple[np.ndarray, np.ndarray, str]
         opacities = _first_array(prim, ("opacities", "opacitiesh"))
         if opacities is None or len(opacities) != len(positions):
             opacities = np.ones(len(positions))
-        matrix = np.asarray(prim_transform(prim), np.float64)
+        matrix = np.asarray(_prim_transform(prim), np.float64)
         points.append(positions @ matrix[:3, :3] + matrix[3, :3])
         weights.append(opacities)
     if points:
@@ -104,7 +104,7 @@ def load_observed_points(world_path: Path) -> tuple[np.ndarray, np.ndarray, str]
     return None
 
 
-def prim_transform(prim):
+def _prim_transform(prim):
     """Local-to-world matrix of a prim (row-vector convention, as USD stores it)."""
     from pxr import Usd, UsdGeom
 
