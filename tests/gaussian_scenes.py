@@ -1,11 +1,9 @@
-"""Small Gaussian scenes with known geometry for the auto-up and verify tests.
+"""Small helpers for the auto-up tests (the realistic scenes live in :mod:`worldgen_sim.scenes`).
 
-- :func:`make_terrain`: gently rolling ground (slopes under 6 deg) with rocks, a
-  tree trunk and a low wall, covered with noisy surfels, plus a few floaters.
-- :func:`make_statue`: a statue on a plinth cut out of its plaza: no ground at all.
-
-Both are built in the world frame (Z-up, metres); :func:`in_frame` expresses a
-cloud in a +Y-up or OpenCV camera frame the way a trainer might hand it over.
+- :func:`make_bare_room`: an empty box room (optionally with ceiling beams) whose
+  floor and ceiling the geometry alone cannot tell apart;
+- :func:`in_frame`: a world-frame cloud under any world -> input similarity;
+- :func:`opencv_camera`: an OpenCV camera pose looking at a target.
 """
 
 from __future__ import annotations
@@ -46,12 +44,6 @@ def concat(*clouds: GaussianCloud) -> GaussianCloud:
     return GaussianCloud(*(np.concatenate([getattr(c, f) for c in clouds]) for f in fields))
 
 
-def terrain_height(xy: np.ndarray) -> np.ndarray:
-    """Ground height [m] of the rolling terrain at (N, 2) xy; slopes stay under 6 deg."""
-    x, y = xy[:, 0], xy[:, 1]
-    return 0.25 * np.sin(0.35 * x + 0.4) * np.cos(0.3 * y) + 0.12 * np.sin(0.22 * y + 1.0)
-
-
 def _grid(lo, hi, spacing, rng):
     xs = np.arange(lo[0], hi[0], spacing)
     ys = np.arange(lo[1], hi[1], spacing)
@@ -77,54 +69,6 @@ def _box_surfels(lo, hi, spacing, rng, *, bottom=False):
             points.append(p)
             normals.append(np.tile(normal, (len(p), 1)))
     return np.concatenate(points), np.concatenate(normals)
-
-
-def make_terrain(*, seed=0, half=4.0, spacing=0.05, num_floaters=0) -> GaussianCloud:
-    """Rolling ground of side 2 * half [m] with two rocks, a trunk and a low wall (world frame)."""
-    rng = np.random.default_rng(seed)
-    xy = _grid((-half, -half), (half, half), spacing, rng)
-    z = terrain_height(xy)
-    eps = 1e-3
-    gx = (terrain_height(xy + [eps, 0]) - z) / eps
-    gy = (terrain_height(xy + [0, eps]) - z) / eps
-    ground = surfels(np.column_stack([xy, z]), np.column_stack([-gx, -gy, np.ones_like(z)]), spacing, rng)
-    parts = [ground]
-    for centre, radii in (((1.5, 1.0), (0.35, 0.3, 0.25)), ((-2.0, -1.5), (0.5, 0.4, 0.3))):
-        u = rng.normal(size=(int(4 * np.pi * max(radii) ** 2 / spacing**2), 3))
-        u /= np.linalg.norm(u, axis=1, keepdims=True)
-        u = u[u[:, 2] > -0.2]
-        base = terrain_height(np.array([centre]))[0]
-        p = u * radii + [centre[0], centre[1], base]
-        parts.append(surfels(p, u / np.asarray(radii), spacing, rng))
-    # A tree trunk (cylinder r = 0.2 m, 2.5 m tall) and a low wall (0.4 m high).
-    angle = rng.uniform(0, 2 * np.pi, int(2 * np.pi * 0.2 * 2.5 / spacing**2))
-    height = rng.uniform(0, 2.5, angle.size)
-    ring = np.column_stack([np.cos(angle), np.sin(angle), np.zeros_like(angle)])
-    trunk_base = terrain_height(np.array([[-1.0, 2.0]]))[0]
-    parts.append(surfels(ring * 0.2 + [-1.0, 2.0, trunk_base] + np.outer(height, [0, 0, 1]), ring, spacing, rng))
-    wall_base = terrain_height(np.array([[2.5, -2.5]]))[0]
-    parts.append(surfels(*_box_surfels((1.5, -2.7, wall_base - 0.1), (3.5, -2.4, wall_base + 0.4), spacing, rng),
-                         spacing, rng))
-    cloud = concat(*parts)
-    if num_floaters:
-        p = np.column_stack([rng.uniform(-half, half, (num_floaters, 2)), rng.uniform(0.3, 2.0, num_floaters)])
-        floaters = surfels(p, np.tile([0, 0, 1.0], (num_floaters, 1)), spacing, rng, opacity=0.3)
-        cloud = concat(cloud, floaters)
-    return cloud
-
-
-def make_statue(*, seed=0, spacing=0.03) -> GaussianCloud:
-    """A 1.6 m statue (cylinder body + sphere head) on a 0.8 m plinth, cropped from its ground."""
-    rng = np.random.default_rng(seed)
-    parts = [surfels(*_box_surfels((-0.4, -0.4, 0.0), (0.4, 0.4, 0.8), spacing, rng), spacing, rng)]
-    angle = rng.uniform(0, 2 * np.pi, int(2 * np.pi * 0.25 * 1.2 / spacing**2))
-    height = rng.uniform(0.8, 2.0, angle.size)
-    ring = np.column_stack([np.cos(angle), np.sin(angle), np.zeros_like(angle)])
-    parts.append(surfels(ring * 0.25 + np.outer(height, [0, 0, 1]), ring, spacing, rng))
-    u = rng.normal(size=(int(4 * np.pi * 0.2**2 / spacing**2), 3))
-    u /= np.linalg.norm(u, axis=1, keepdims=True)
-    parts.append(surfels(u * 0.2 + [0, 0, 2.2], u, spacing, rng))
-    return concat(*parts)
 
 
 def in_frame(cloud: GaussianCloud, world_to_input: np.ndarray) -> GaussianCloud:

@@ -1,9 +1,10 @@
 """``--up auto`` looks at the geometry (and the trainer's cameras), not at the PLY layout alone.
 
 An INRIA degree-0 PLY without normals has exactly Lyra 1.0's 14 properties, so the
-layout guess (OpenCV) must never decide on its own. Scenes are Gaussian surfels
-with noise (rolling terrain with rocks, a trunk and a wall; the furnished sample
-room), written as such PLYs in +Z-up, +Y-up and OpenCV camera frames.
+layout guess (OpenCV) must never decide on its own. Inputs are Gaussian scenes with
+capture defects (:mod:`worldgen_sim.scenes`: rolling terrain with rocks, a trunk, a
+wall and a sky shell; the cropped statue) and the furnished sample room, written as
+such PLYs in +Z-up, +Y-up and OpenCV camera frames.
 """
 
 from __future__ import annotations
@@ -13,14 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gaussian_scenes import (
-    Y_UP_TO_INPUT,
-    in_frame,
-    make_bare_room,
-    make_statue,
-    make_terrain,
-    opencv_camera,
-)
+from gaussian_scenes import in_frame, make_bare_room, opencv_camera
 
 from worldgen_sim.align.align import align_scene
 from worldgen_sim.align.align_cfg import AlignCfg
@@ -29,23 +23,35 @@ from worldgen_sim.io.gaussian_ply import write_gaussian_ply
 from worldgen_sim.io.input_cfg import InputCfg
 from worldgen_sim.io.load import load_input
 from worldgen_sim.samples import make_sample_room
+from worldgen_sim.scenes import make_scene
 
-CAMERA = opencv_camera([0.3, -1.5, 1.5], [0.0, 2.0, 0.8])  # stands in the scene, pitched ~11 deg down
-FRAMES = {"z": np.eye(4), "y": Y_UP_TO_INPUT, "opencv": np.linalg.inv(CAMERA)}
+KEEP_ALL = {"remove_floaters": False, "remove_sky": False, "yaw": "none"}
 
 
 @pytest.fixture(scope="module")
 def scenes():
     return {
-        "terrain": make_terrain(seed=1, half=4.0, spacing=0.06, num_floaters=300),
-        "room": make_sample_room(seed=0, spacing=0.06, num_floaters=500, num_sky=3000).gaussians,
+        "terrain": make_scene("terrain", seed=1, spacing=0.08),
+        "room": make_sample_room(seed=0, spacing=0.06, num_floaters=500, num_sky=3000),
     }
 
 
-def _tilt_deg(matrix: np.ndarray, world_to_input: np.ndarray) -> float:
+@pytest.fixture(scope="module")
+def statue():
+    return make_scene("statue", seed=0, spacing=0.02)
+
+
+def _write(scene, path: Path, frame: str, layout: str = "lyra1") -> np.ndarray:
+    """Write a scene (geo scene or sample room) as a PLY in ``frame``; returns the true input -> world."""
+    cloud, input_to_world = scene.to_input_frame(scale=1.0, frame=frame)
+    write_gaussian_ply(path, cloud, layout=layout)
+    return input_to_world
+
+
+def _tilt_deg(matrix: np.ndarray, input_to_world_true: np.ndarray) -> float:
     """Angle between the true up, carried through input -> our world, and our +Z."""
     linear = matrix[:3, :3] / np.cbrt(np.linalg.det(matrix[:3, :3]))
-    up = linear @ world_to_input[:3, :3] @ np.array([0.0, 0.0, 1.0])
+    up = linear @ np.linalg.inv(input_to_world_true)[:3, :3] @ np.array([0.0, 0.0, 1.0])
     return float(np.degrees(np.arccos(np.clip(up[2] / np.linalg.norm(up), -1, 1))))
 
 
@@ -54,12 +60,13 @@ def _tilt_deg(matrix: np.ndarray, world_to_input: np.ndarray) -> float:
 def test_inria_sh0_without_normals_gets_the_true_up(scenes, scene, frame, tmp_path):
     """Read back as the (ambiguous) 14-property layout, every frame still comes out upright."""
     path = tmp_path / "point_cloud.ply"
-    write_gaussian_ply(path, in_frame(scenes[scene], FRAMES[frame]), layout="lyra1")
+    truth = _write(scenes[scene], path, frame)
     loaded = load_input(path, cfg=InputCfg())
     assert loaded.layout == "lyra1" and loaded.default_up == "opencv"  # the layout alone would say OpenCV
+    assert loaded.cameras is None
     out = align_scene(loaded, cfg=AlignCfg())
     report = out.report
-    assert _tilt_deg(out.input_to_world, FRAMES[frame]) < (4.0 if scene == "terrain" else 2.0)
+    assert _tilt_deg(out.input_to_world, truth) < (4.0 if scene == "terrain" else 2.0)
     assert report["up_source"].startswith("geometry: ")
     chosen = [row for row in report["up_candidates"] if row["verdict"] == "chosen"]
     assert len(chosen) == 1 and len(report["up_candidates"]) == 6
@@ -68,54 +75,50 @@ def test_inria_sh0_without_normals_gets_the_true_up(scenes, scene, frame, tmp_pa
     json.dumps(report)  # goes into world.json as is
 
 
-def test_cropped_statue_is_a_clear_error_naming_add_ground(tmp_path):
+def test_cropped_statue_is_a_clear_error_naming_add_ground(statue, tmp_path):
     path = tmp_path / "statue.ply"
-    write_gaussian_ply(path, make_statue(spacing=0.03), layout="lyra1")
+    _write(statue, path, "z")
     scene = load_input(path, cfg=InputCfg())
     with pytest.raises(WorldgenError, match="--add-ground") as error:
         align_scene(scene, cfg=AlignCfg())
     message = str(error.value)
     assert "statue.ply" in message and "no plausible floor" in message
-    assert "supports only" in message  # the plinth's sides were tried and rejected, with the reason
 
 
 def _check_statue_on_ground(out, statue_count):
     info = out.report["add_ground"]
     positions = out.gaussians.positions
     assert info["gaussians"] > 1000
-    statue = positions[:statue_count]  # the filters keep everything here, and the ground comes last
-    assert len(out.gaussians) == statue_count + info["gaussians"]
-    # The plinth's bottom edge stands on z = 0; the head's top is 2.4 m up.
+    assert len(out.gaussians) == statue_count + info["gaussians"]  # nothing filtered, the ground comes last
+    statue = positions[:statue_count]
+    # The pedestal's foot stands on z = 0 (within the capture's noise); the head's top is about 1.93 m up.
     assert abs(np.percentile(statue[:, 2], 0.5)) < 0.03
-    assert 2.3 < statue[:, 2].max() < 2.5
-    # The ground is flat at z = 0 and reaches one object size (2.4 m) beyond the plinth on every side.
+    assert 1.85 < np.percentile(statue[:, 2], 99.9) < 2.0
+    # The ground is flat at z = 0 and reaches one object size beyond the pedestal on every side.
     ground = positions[statue_count:]
     assert np.abs(ground[:, 2]).max() < 0.01
-    assert ground[:, 0].min() < -2.5 and ground[:, 0].max() > 2.5
-    assert ground[:, 1].min() < -2.5 and ground[:, 1].max() > 2.5
+    assert ground[:, 0].min() < -1.9 and ground[:, 0].max() > 1.9
+    assert ground[:, 1].min() < -1.9 and ground[:, 1].max() > 1.9
 
 
-def test_add_ground_stands_the_statue_upright_on_a_synthetic_floor(tmp_path):
-    statue = make_statue(spacing=0.03)
+def test_add_ground_stands_the_statue_upright_on_a_synthetic_floor(statue, tmp_path):
     path = tmp_path / "statue.ply"
-    write_gaussian_ply(path, statue, layout="lyra1")  # +Z up; the layout would say OpenCV
+    _write(statue, path, "z")  # +Z up; the layout would say OpenCV
     scene = load_input(path, cfg=InputCfg())
-    keep_all = {"remove_floaters": False, "remove_sky": False, "yaw": "none"}
     # No floor and no cameras: nothing says which way is up, so it asks instead of trusting the layout.
     with pytest.raises(WorldgenError, match="--add-ground .* give --up"):
-        align_scene(scene, cfg=AlignCfg(add_ground=True, **keep_all))
-    out = align_scene(scene, cfg=AlignCfg(add_ground=True, up="z", **keep_all))
+        align_scene(scene, cfg=AlignCfg(add_ground=True, **KEEP_ALL))
+    out = align_scene(scene, cfg=AlignCfg(add_ground=True, up="z", **KEEP_ALL))
     assert out.report["up_used"] == "z" and _tilt_deg(out.input_to_world, np.eye(4)) < 0.5
-    _check_statue_on_ground(out, len(statue))
-    # With cameras circling it (here: Lyra's cameras.npz), their up decides, in any input frame.
-    to_input = np.linalg.inv(CAMERA)
-    write_gaussian_ply(path, in_frame(statue, to_input), layout="lyra1")
-    poses = np.stack([to_input @ pose for pose in _ring_cameras(height=1.7, count=6)])
-    np.savez(tmp_path / "cameras.npz", c2w=poses, K=np.array([[500.0, 0, 320], [0, 500, 240], [0, 0, 1]]))
-    out = align_scene(load_input(path, cfg=InputCfg()), cfg=AlignCfg(add_ground=True, **keep_all))
+    _check_statue_on_ground(out, len(statue.gaussians))
+    # With the capture's cameras (here: Lyra's cameras.npz) their up decides, in any input frame.
+    truth = _write(statue, path, "opencv")
+    poses = np.linalg.inv(truth) @ statue.cameras.cam_to_world
+    np.savez(tmp_path / "cameras.npz", c2w=poses, K=statue.cameras.intrinsics)
+    out = align_scene(load_input(path, cfg=InputCfg()), cfg=AlignCfg(add_ground=True, **KEEP_ALL))
     assert out.report["up_used"] == "cameras" and out.report["up_source"].startswith("add_ground: the cameras")
-    assert _tilt_deg(out.input_to_world, to_input) < 0.5
-    _check_statue_on_ground(out, len(statue))
+    assert _tilt_deg(out.input_to_world, truth) < 1.0
+    _check_statue_on_ground(out, len(statue.gaussians))
 
 
 # --- trainer camera files -------------------------------------------------------------------------
@@ -162,7 +165,7 @@ def test_beamed_room_misleads_the_geometry_and_inria_cameras_json_decides(tmp_pa
     scaled = np.diag([units, units, units, 1.0])
     guess = align_scene(load_input(_inria_model(tmp_path, "bare", scaled, units, cameras=False), cfg=InputCfg()),
                         cfg=AlignCfg())  # fmt: skip
-    assert _tilt_deg(guess.input_to_world, scaled) > 179.0  # upside down: the geometry was misled
+    assert _tilt_deg(guess.input_to_world, np.linalg.inv(scaled)) > 179.0  # upside down: the geometry was misled
     assert guess.report["up_used"] == "-z"
 
     for flip in (np.eye(4), _flip()):
@@ -171,13 +174,13 @@ def test_beamed_room_misleads_the_geometry_and_inria_cameras_json_decides(tmp_pa
         assert scene.camera_file.endswith("cameras.json") and len(scene.cameras) == 8
         out = align_scene(scene, cfg=AlignCfg(camera_height=1.5))
         assert out.report["up_used"] == "cameras"
-        assert _tilt_deg(out.input_to_world, to_input) < 1.0
+        assert _tilt_deg(out.input_to_world, np.linalg.inv(to_input)) < 1.0
         assert out.scale * units == pytest.approx(1.0, rel=0.02)
         assert out.report["camera_height_world"] == pytest.approx(1.5, abs=1e-6)
         wrong = "-z" if flip[2, 2] > 0 else "+z"
         row = next(row for row in out.report["up_candidates"] if row["name"] == wrong)
         # Cameras stand between floor and ceiling, so "above" cannot tell them apart: their up does.
-        assert row["verdict"] == "contender" and row["cameras_above"] == 1.0
+        assert row["cameras_above"] == 1.0 and row["verdict"] == "180 deg from the cameras' up (at most 60)"
         import shutil
 
         shutil.rmtree(tmp_path / "model")
@@ -205,7 +208,7 @@ def test_nerfstudio_transforms_and_dataparser_give_up_scale_and_camera_height(tm
     assert scene.metres_per_unit == pytest.approx(5.0)
     out = align_scene(scene, cfg=AlignCfg())
     assert out.report["up_used"] == "cameras"
-    assert _tilt_deg(out.input_to_world, original_to_ply @ capture) < 1.0
+    assert _tilt_deg(out.input_to_world, np.linalg.inv(original_to_ply @ capture)) < 1.0
     assert out.scale == pytest.approx(5.0) and out.report["scale_source"].startswith("trainer camera file")
     assert out.report["camera_height_world"] == pytest.approx(1.6, abs=0.03)
     # Without the dataparser file the PLY is taken to be in the poses' frame: the cameras then sit
@@ -229,7 +232,7 @@ def test_bad_camera_files_name_the_file_and_field(tmp_path):
         load_input(ply, cfg=InputCfg())
 
 
-def test_cli_names_the_up_decision_and_add_ground(tmp_path):
+def test_cli_names_the_up_decision_and_add_ground(scenes, statue, tmp_path):
     """The summary says which up was chosen and why; a statue without ground fails with one line naming
     --add-ground, writes nothing, and builds with it."""
     import subprocess
@@ -240,7 +243,7 @@ def test_cli_names_the_up_decision_and_add_ground(tmp_path):
         return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
     terrain = tmp_path / "terrain.ply"
-    write_gaussian_ply(terrain, in_frame(make_terrain(seed=2, half=3.0, spacing=0.08), Y_UP_TO_INPUT), layout="lyra1")
+    _write(scenes["terrain"], terrain, "y")
     result = worldgen("build", str(terrain), "-o", str(tmp_path / "t"), "--no-mesh", "--quiet")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "t" / "world.json").read_text())
@@ -249,12 +252,11 @@ def test_cli_names_the_up_decision_and_add_ground(tmp_path):
     result = worldgen("build", str(terrain), "-o", str(tmp_path / "t2"), "--no-mesh")
     assert "up: +y (geometry: " in result.stdout
 
-    statue = tmp_path / "statue.ply"
-    write_gaussian_ply(statue, make_statue(spacing=0.04), layout="lyra1")
-    result = worldgen("build", str(statue), "-o", str(tmp_path / "s"), "--no-mesh")
+    _write(statue, path := tmp_path / "statue.ply", "z")
+    result = worldgen("build", str(path), "-o", str(tmp_path / "s"), "--no-mesh")
     assert result.returncode == 2 and "--add-ground" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "s").exists()
-    result = worldgen("build", str(statue), "-o", str(tmp_path / "s"), "--no-mesh", "--add-ground", "--up", "z")
+    result = worldgen("build", str(path), "-o", str(tmp_path / "s"), "--no-mesh", "--add-ground", "--up", "z")
     assert result.returncode == 0, result.stderr
     assert "added ground: " in result.stdout
     assert json.loads((tmp_path / "s" / "world.json").read_text())["config"]["align"]["add_ground"] is True

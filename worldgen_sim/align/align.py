@@ -197,8 +197,9 @@ def _check_cfg(cfg: AlignCfg) -> None:
         )
     if not 0 < cfg.floor_max_tilt_deg < 90:
         raise WorldgenError(f"align.floor_max_tilt_deg must be in (0, 90) degrees, got {cfg.floor_max_tilt_deg!r}")
-    if not 0 <= cfg.floor_min_support <= 1:
-        raise WorldgenError(f"align.floor_min_support must be in [0, 1], got {cfg.floor_min_support!r}")
+    for key in ("floor_min_support", "floor_min_footprint"):
+        if not 0 <= getattr(cfg, key) <= 1:
+            raise WorldgenError(f"align.{key} must be in [0, 1], got {getattr(cfg, key)!r}")
     if not (np.isfinite(cfg.add_ground_margin) and cfg.add_ground_margin > 0):
         raise WorldgenError(f"align.add_ground_margin must be > 0 [object sizes], got {cfg.add_ground_margin!r}")
     if cfg.isolation_radius <= 0:
@@ -267,6 +268,7 @@ def _resolve_up(scene, cfg, points, weights, rng) -> _Up:
         camera_direction=camera_up(poses) if poses is not None else None,
         layout_up=layout_up,
         min_support=cfg.floor_min_support,
+        min_footprint=cfg.floor_min_footprint,
         search=dict(search, num_hypotheses=2048),
     )
     name = choice.name

@@ -33,6 +33,8 @@ class AlignCfg:
         floor_min_support: with ``up: auto``, a floor must have at least this
             (weighted) fraction of the scene over its footprint [0-1]; rejects a
             statue's plinth side or a wall taken for a floor.
+        floor_min_footprint: with ``up: auto``, a floor's filled footprint must cover at
+            least this fraction of the scene's footprint area [0-1].
         add_ground: when no floor is found, stand the scene on a synthetic ground
             sheet of Gaussians at its lowest point (object captures such as a
             cropped statue) instead of failing.
@@ -60,6 +62,7 @@ class AlignCfg:
     floor_min_fraction: float = 0.02
     floor_max_points: int = 1_000_000
     floor_min_support: float = 0.75
+    floor_min_footprint: float = 0.8
     add_ground: bool = False
     add_ground_margin: float = 1.0
     remove_floaters: bool = True

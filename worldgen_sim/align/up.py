@@ -13,7 +13,7 @@ it (:func:`~worldgen_sim.align.floor.find_floor`):
   it;
 - among plausible candidates holding at least 70 % of the best floor's weight,
   the camera direction wins, then directions within 30 deg of it, then those
-  with (within one percentage point) the least weight below their floor
+  with (within 0.2 percentage points) the least weight below their floor
   (rocks, trunks and walls stand up from the ground: seen upside down, they
   hang below it), then the one with its mass lowest above the floor (furniture
   stands on floors, not on ceilings). The layout's convention (Lyra's OpenCV frame: up = -y) only breaks
@@ -55,7 +55,8 @@ _Z = np.array([0.0, 0.0, 1.0])
 _CONTENDER_FRACTION = 0.7  # of the best plausible floor's weight
 _RATIO_TIE = 0.01  # mass-height ratios closer than this are a tie the layout may break
 _CAMERA_AGREE_DEG = 30.0
-_BELOW_TIE = 0.01  # weight fractions below the floor closer than this are a tie
+_BELOW_TIE = 0.002  # weight fractions below the floor closer than this are a tie
+_CAMERA_MAX_DEG = 60.0  # a floor whose up is further than this from the cameras' mean up is implausible
 
 
 @dataclass
@@ -95,6 +96,7 @@ def choose_up(
     camera_direction: np.ndarray | None,
     layout_up: str | None,
     min_support: float,
+    min_footprint: float,
     search: dict,
 ) -> UpChoice:
     """Try every candidate direction and keep the most plausible floor (rules in the module docstring).
@@ -106,6 +108,7 @@ def choose_up(
         camera_direction: the cameras' mean up (unit, input frame), or None.
         layout_up: the layout's axis-direction guess (e.g. ``"-y"``), or None.
         min_support: a floor must have at least this weight fraction of the scene over it.
+        min_footprint: a floor must cover at least this fraction of the scene's footprint area.
         search: keyword arguments of :func:`find_floor`.
     """
     candidates = dict(AXIS_DIRECTIONS)
@@ -115,7 +118,7 @@ def choose_up(
     for name, direction in candidates.items():
         rotation = rotation_between(direction, _Z)
         result = find_floor(points @ rotation.T, weights, **search)
-        row = _judge(name, direction, rotation, result, points, weights, camera_centres, min_support)
+        row = _judge(name, direction, rotation, result, points, weights, camera_centres, camera_direction, (min_support, min_footprint))
         rows.append(row)
         found[name] = (direction, rotation, result)
     plausible = [row for row in rows if row["verdict"] == "plausible"]
@@ -133,7 +136,7 @@ def choose_up(
     return UpChoice(winner["name"], direction, rotation, result, why, rows)
 
 
-def _judge(name, direction, rotation, result, points, weights, camera_centres, min_support) -> dict:
+def _judge(name, direction, rotation, result, points, weights, camera_centres, camera_direction, minima) -> dict:
     """One candidate's numbers and verdict."""
     row = {"name": name, "direction": [round(float(v), 4) for v in direction]}
     plane = result.plane
@@ -141,22 +144,33 @@ def _judge(name, direction, rotation, result, points, weights, camera_centres, m
         row["verdict"] = f"no floor ({result.reason})"
         return row
     levelled = points @ rotation.T
-    support = floor_support(levelled, weights, plane)
+    support, coverage = floor_support(levelled, weights, plane)
     row.update(
         floor_fraction=round(float(plane.score), 4),
         below_fraction=round(float(plane.below_fraction), 4),
         support=round(support, 4),
+        footprint=round(coverage, 4),
         mass_height_ratio=round(float(result.height_ratio), 4),
     )
     verdict = "plausible"
+    min_support, min_footprint = minima
     if support < min_support:
         verdict = f"floor supports only {support:.0%} of the scene (need {min_support:.0%})"
+    elif coverage < min_footprint:
+        verdict = f"floor covers only {coverage:.0%} of the scene's footprint (need {min_footprint:.0%})"
     if camera_centres is not None and len(camera_centres):
         heights = (np.asarray(camera_centres, np.float64) @ rotation.T) @ plane.normal - plane.offset
         above = float(np.mean(heights > plane.tolerance))
         row["cameras_above"] = round(above, 4)
         if above < 0.5:
             verdict = f"only {above:.0%} of the cameras above this floor"
+    if camera_direction is not None:
+        angle = float(np.degrees(np.arccos(np.clip(np.dot(direction, camera_direction), -1.0, 1.0))))
+        row["camera_angle_deg"] = round(angle, 2)
+        if angle > _CAMERA_MAX_DEG:
+            verdict = f"{angle:.0f} deg from the cameras' up (at most {_CAMERA_MAX_DEG:.0f})"
+    if row["mass_height_ratio"] < 0 and verdict == "plausible":
+        verdict = "most of the scene lies below this floor's level"
     row["verdict"] = verdict
     return row
 
@@ -204,34 +218,41 @@ def _rank(contenders: list[dict], camera_direction, layout_up) -> tuple[dict, st
     return winner, f"{rule}{tail}: {facts}"
 
 
-def floor_support(levelled: np.ndarray, weights: np.ndarray, plane, *, cell_fraction: float = 0.05) -> float:
-    """Weight fraction of the scene's core points that lie over the floor's filled footprint.
+def floor_support(levelled: np.ndarray, weights: np.ndarray, plane, *, cell_fraction: float = 0.05) -> tuple[float, float]:
+    """How much of the scene stands over the floor: (weight fraction, footprint area fraction).
 
-    The floor's inliers are binned on a grid (cell = ``cell_fraction`` of the
-    robust scene size) in the plane's own frame, holes in that footprint are
-    filled (what furniture hides is still floor) and it is grown by one cell
-    (walls stand on its border). Points beyond the core (a sky shell, far
-    specks) are left out, as in the floor search.
+    The core points (beyond :data:`CORE_FACTOR` robust sizes: a sky shell, far
+    specks, are left out, as in the floor search) are binned on a grid (cell =
+    ``cell_fraction`` of the robust scene size) in the plane's own frame. The
+    floor's footprint is its inliers' cells, closed, with holes filled (what
+    furniture hides is still floor) and grown by one cell (walls stand on its
+    border); the scene's footprint is all core points' cells, treated alike.
+
+    Returns:
+        The weight fraction of the core points over the floor's footprint, and the
+        fraction of the scene's footprint area that the floor's footprint covers.
     """
+    from scipy import ndimage
+
     in_plane = rotation_between(plane.normal, _Z)
     flat = levelled @ in_plane.T
     centre = np.median(levelled, axis=0)
     core = np.linalg.norm(levelled - centre, axis=1) <= CORE_FACTOR * plane.size
     cell = max(cell_fraction * plane.size, 1e-9)
-    ij = np.floor(flat[:, :2] / cell).astype(np.int64)
-    floor_ij = ij[plane.inliers & core]
+    ij = np.floor(flat[core, :2] / cell).astype(np.int64)
+    floor_ij = np.floor(flat[plane.inliers & core, :2] / cell).astype(np.int64)
     if floor_ij.shape[0] == 0:
-        return 0.0
-    lo = floor_ij.min(0) - 2
-    shape = tuple((floor_ij.max(0) - lo + 3).tolist())
-    from scipy import ndimage
+        return 0.0, 0.0
+    lo = ij.min(0) - 2
+    shape = tuple((ij.max(0) - lo + 3).tolist())
 
-    mask = np.zeros(shape, dtype=bool)
-    mask[floor_ij[:, 0] - lo[0], floor_ij[:, 1] - lo[1]] = True
-    mask = ndimage.binary_dilation(ndimage.binary_fill_holes(ndimage.binary_closing(mask)))
-    local = ij[core] - lo
-    inside = (local >= 0).all(1) & (local < np.asarray(shape)).all(1)
-    over = np.zeros(local.shape[0], dtype=bool)
-    over[inside] = mask[local[inside, 0], local[inside, 1]]
+    def footprint(cells):
+        mask = np.zeros(shape, dtype=bool)
+        mask[cells[:, 0] - lo[0], cells[:, 1] - lo[1]] = True
+        return ndimage.binary_dilation(ndimage.binary_fill_holes(ndimage.binary_closing(mask)))
+
+    floor, scene = footprint(floor_ij), footprint(ij)
+    over = floor[ij[:, 0] - lo[0], ij[:, 1] - lo[1]]
     core_w = weights[core]
-    return float(core_w[over].sum() / max(core_w.sum(), 1e-300))
+    support = float(core_w[over].sum() / max(core_w.sum(), 1e-300))
+    return support, float((floor & scene).sum() / max(scene.sum(), 1))

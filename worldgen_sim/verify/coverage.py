@@ -93,7 +93,7 @@ def _walkable_fractions(observed: ObservedGround, navigation: Path) -> tuple[flo
     walkable = np.zeros(observed.ground.shape, dtype=bool)
     walkable[rows, cols] = nav.is_walkable(points)
     overall = round(float(walkable[rows, cols].mean()), 4)
-    radius = float(nav.agent.get("radius", 0.0))
+    radius = float(nav.agent.get("agent_radius", 0.0))
     steps = int(np.ceil(radius / observed.surface.cell))
     yy, xx = np.mgrid[-steps : steps + 1, -steps : steps + 1]
     inner = ndimage.binary_erosion(observed.ground, structure=xx**2 + yy**2 <= steps**2)

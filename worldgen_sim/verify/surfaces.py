@@ -252,12 +252,12 @@ def vertical_hits(
         e1x, e1y, e2x, e2y = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1], c[:, 0] - a[:, 0], c[:, 1] - a[:, 1]
         dx, dy = px - a[:, 0], py - a[:, 1]
         det = e1x * e2y - e2x * e1y
-        with np.errstate(divide="ignore", invalid="ignore"):
+        eps = 1e-9
+        with np.errstate(divide="ignore", invalid="ignore"):  # vertical triangles: det = 0, never inside
             u = (dx * e2y - e2x * dy) / det
             v = (e1x * dy - dx * e1y) / det
-        eps = 1e-9
-        inside = (np.abs(det) > 1e-14) & (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps)
-        z = a[:, 2] + u * (b[:, 2] - a[:, 2]) + v * (c[:, 2] - a[:, 2])
+            inside = (np.abs(det) > 1e-14) & (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps)
+            z = a[:, 2] + u * (b[:, 2] - a[:, 2]) + v * (c[:, 2] - a[:, 2])
         cell_ids.append((iy * cols + ix)[inside])
         hit_z.append(z[inside])
         hit_t.append(t[inside])
