@@ -206,6 +206,7 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
         "counts": {
             "gaussians_in": gaussians_in,
             "gaussians_kept": len(aligned.gaussians) if aligned.gaussians is not None else 0,
+            "gaussians_added_ground": (aligned.report.get("add_ground") or {}).get("gaussians", 0),
             "removed": {
                 "nonfinite": scene.dropped_invalid,
                 **{k.removeprefix("removed_"): v for k, v in aligned.report.items() if k.startswith("removed_")},
