@@ -12,7 +12,7 @@ terrain        10 x 10 m rolling ground (< 6 deg), rocks, trunk, wall  Lyra 2.0 
 stairs         17 cm stairs and a 20 deg ramp to a 0.85 m platform     Lyra 1.0
 floaters       furnished room with 1 % low-opacity floaters            INRIA SH3
 cabinet        room with an unlidded cabinet taller than the cameras   Lyra 2.0
-statue         cropped object capture: statue on a pedestal, no ground INRIA SH0
+statue         cropped object capture: statue on a pedestal, no ground INRIA SH3
 vegetation     4 x 4 m tile of stems, leaves and flowers (~15 k)       Lyra 2.0
 =============  =====================================================  ==============
 """

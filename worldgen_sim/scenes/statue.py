@@ -2,7 +2,7 @@
 
 What a trainer leaves when the capture is cropped to the object: the pedestal's
 sides end at its foot (z = 0) and nothing around it was kept. Written as an
-INRIA 3DGS PLY (SH degree 0) in a Z-up metric frame. A build must say that
+INRIA 3DGS PLY (SH degree 3) in a Z-up metric frame. A build must say that
 there is no ground (and how to add one), or stand it on a synthetic ground
 when asked (``--add-ground``).
 """
@@ -27,7 +27,7 @@ def _tilt(ax: float, ay: float) -> np.ndarray:
 
 def make_statue(*, seed: int = 0, spacing: float = 0.015, defects: Defects | None = None) -> Scene:
     """Build the cropped statue (about 25 k Gaussians at the default spacing)."""
-    defects = defects or Defects()
+    defects = defects or Defects(sh_degree=3)
     pedestal = box_part("pedestal", *PEDESTAL, kind=OBJECT, color=(0.7, 0.7, 0.68))
     # Base, torso, head and two arms: a lumpy, non-convex figure standing on the pedestal.
     blobs = [
