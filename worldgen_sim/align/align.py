@@ -10,8 +10,9 @@ Steps (each reported in ``AlignedScene.report``):
    the one with a plausible floor (:mod:`worldgen_sim.align.up`); the layout's
    convention only breaks ties. Without any plausible floor, ``add_ground``
    stands the scene on a synthetic ground sheet (:mod:`worldgen_sim.align.ground`)
-   under the cameras' up (or the ``up`` option's; neither is an error); otherwise
-   it is an error that names ``--add-ground``.
+   under the cameras' up, the ``up`` option's, or else the direction the capture's
+   open bottom cut faces (:func:`~worldgen_sim.align.ground.cut_direction`);
+   without ``add_ground`` it is an error that names ``--add-ground``.
 3. **Floor.** Batched RANSAC among planes within ``floor_max_tilt_deg`` of
    up, scored by opacity-weighted inliers, rejecting planes with points clearly
    below them, refined by SVD on the inliers (:mod:`worldgen_sim.align.floor`).
@@ -46,7 +47,7 @@ import numpy as np
 from worldgen_sim.align.align_cfg import AlignCfg
 from worldgen_sim.align.filters import isolated_mask, low_opacity_mask, sky_mask
 from worldgen_sim.align.floor import CORE_FACTOR, UP_ROTATIONS, FloorSearch, find_floor
-from worldgen_sim.align.ground import concatenate, synthetic_ground
+from worldgen_sim.align.ground import concatenate, cut_direction, synthetic_ground
 from worldgen_sim.align.transforms import (
     rotation_about_z,
     rotation_between,
@@ -303,14 +304,23 @@ def _add_ground(scene: SceneInput, cfg: AlignCfg, up: _Up, rng) -> tuple[SceneIn
     if cfg.up == "auto":
         poses = _camera_poses(scene)
         direction = camera_up(poses) if poses is not None else None
-        if direction is None:
-            # Without a floor the geometry cannot say which way is up, and a PLY layout is ambiguous
-            # (an INRIA degree-0 file reads exactly like Lyra's): ask rather than guess.
-            raise WorldgenError(
-                f"{scene.source}: --add-ground (align.add_ground) needs to know which way is up, and a scene "
-                "without a floor or cameras does not say: give --up z|y|opencv (align.up) as well"
-            )
-        up.rotation, up.name, rule = rotation_between(direction, _Z), "cameras", "the cameras' mean up"
+        if direction is not None:
+            up.rotation, up.name, rule = rotation_between(direction, _Z), "cameras", "the cameras' mean up"
+        else:
+            # No floor and no cameras: the crop itself says where the ground was (an open outline
+            # at the bottom); a PLY layout is ambiguous (INRIA degree 0 reads exactly like Lyra).
+            positions = np.asarray(scene.gaussians.positions, np.float64)
+            opaque = np.asarray(scene.gaussians.opacities) >= 0.5
+            observed = positions[opaque] if opaque.sum() >= 100 else positions
+            direction, hollowness = cut_direction(observed)
+            if direction is None:
+                raise WorldgenError(
+                    f"{scene.source}: --add-ground (align.add_ground) needs to know which way is up, and this "
+                    f"scene has no floor, no cameras and no open cut at its bottom (at most {hollowness:.0%} "
+                    "hollow): give --up z|y|opencv (align.up) as well"
+                )
+            up.rotation, up.name = rotation_between(direction, _Z), "cut"
+            rule = f"the capture's open cut off its ground lies at the bottom ({hollowness:.0%} hollow)"
         up.source = f"add_ground: {rule}; no direction had a plausible floor"
     ground, info = synthetic_ground(scene.gaussians, up.rotation, margin=cfg.add_ground_margin, rng=rng)
     from dataclasses import replace
