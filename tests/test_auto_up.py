@@ -105,12 +105,26 @@ def test_add_ground_stands_the_statue_upright_on_a_synthetic_floor(statue, tmp_p
     path = tmp_path / "statue.ply"
     _write(statue, path, "z")  # +Z up; the layout would say OpenCV
     scene = load_input(path, cfg=InputCfg())
-    # No floor and no cameras: nothing says which way is up, so it asks instead of trusting the layout.
-    with pytest.raises(WorldgenError, match="--add-ground .* give --up"):
-        align_scene(scene, cfg=AlignCfg(add_ground=True, **KEEP_ALL))
     out = align_scene(scene, cfg=AlignCfg(add_ground=True, up="z", **KEEP_ALL))
     assert out.report["up_used"] == "z" and _tilt_deg(out.input_to_world, np.eye(4)) < 0.5
     _check_statue_on_ground(out, len(statue.gaussians))
+    # No floor and no cameras: the crop's open cut at the pedestal's foot says where the ground was,
+    # whatever the frame (the layout would say OpenCV).
+    for frame in ("z", "y", "opencv"):
+        truth = _write(statue, path, frame)
+        out = align_scene(load_input(path, cfg=InputCfg()), cfg=AlignCfg(add_ground=True, **KEEP_ALL))
+        assert out.report["up_used"] == "cut" and "open cut" in out.report["up_source"]
+        assert _tilt_deg(out.input_to_world, truth) < 2.0
+        _check_statue_on_ground(out, len(statue.gaussians))
+    # A closed blob has no cut: then it asks for --up rather than guess.
+    rng = np.random.default_rng(0)
+    blob = rng.normal(size=(4000, 3))
+    blob /= np.linalg.norm(blob, axis=1, keepdims=True)
+    cloud = statue.gaussians.subset(np.arange(4000))
+    cloud.positions = blob.astype(np.float32)
+    write_gaussian_ply(path, cloud, layout="lyra1")
+    with pytest.raises(WorldgenError, match="no open cut at its bottom.*give --up"):
+        align_scene(load_input(path, cfg=InputCfg()), cfg=AlignCfg(add_ground=True, **KEEP_ALL))
     # With the capture's cameras (here: Lyra's cameras.npz) their up decides, in any input frame.
     truth = _write(statue, path, "opencv")
     poses = np.linalg.inv(truth) @ statue.cameras.cam_to_world
