@@ -5,12 +5,14 @@ worlds without one, ``evidence.npz`` (:mod:`worldgen_sim.evidence`). It is turne
 into a top-down map in three steps:
 
 1. **Opaque points** (weight >= ``evidence_min_opacity``) are binned into cells
-   of ``max(probe_radius / 2, 2 x`` the typical point spacing``)``.
+   of ``max(probe_radius / 2, 2.5 x`` the typical point spacing``)``.
 2. **Layers.** In each cell the points, sorted by height, split into layers at
    vertical gaps wider than ``evidence_layer_gap``; a layer with fewer than
    ``evidence_min_points`` points is noise. The drop surface of a cell is its
-   highest layer with clear space above it for the probe's fall (as for the
-   mesh: ceilings and table undersides are skipped), at the layer's median height.
+   highest layer with clear space above it for the probe's fall, at the layer's
+   median height. Points carry no up/down side, so a layer with another observed
+   layer more than ``evidence_overhead_gap`` below it is overhead (a ceiling, a
+   canopy) and skipped, as the mesh map skips downward-facing surfaces.
 3. **Robust height.** Each cell's height is the median over its 3 x 3
    neighbourhood, so a stray speck or a thin floater never decides it; an
    empty cell amid observed ones (a sampling gap) is filled the same way.
@@ -139,7 +141,7 @@ def observed_ground(points: np.ndarray, weights: np.ndarray, *, cfg: VerifyCfg, 
             f"verify: only {points.shape[0]} opaque evidence points ({source}); cannot map the observed ground "
             "(verify.evidence_min_opacity)"
         )
-    cell = max(cfg.probe_radius / 2.0, 2.0 * _typical_spacing(points))
+    cell = max(cfg.probe_radius / 2.0, 2.5 * _typical_spacing(points))
     origin, cell, shape = grid_for(points[:, :2].min(0), points[:, :2].max(0), cell)
     raw = _layer_heights(points, origin, cell, shape, cfg)
     heights = _median3x3(raw)
@@ -176,9 +178,15 @@ def _layer_heights(points, origin, cell, shape, cfg) -> np.ndarray:
     # Gap to the next populated layer above in the same cell (noise layers do not block the fall).
     index = np.flatnonzero(populated)
     gap = np.full(len(starts), np.inf)
+    gap_below = np.full(len(starts), np.inf)
     same = layer_cell[index[1:]] == layer_cell[index[:-1]]
     gap[index[:-1][same]] = bottom[index[1:][same]] - top[index[:-1][same]]
-    usable = populated & (gap > cfg.drop_height + 2.0 * cfg.probe_radius)
+    gap_below[index[1:][same]] = gap[index[:-1][same]]
+    # Without normals a ceiling looks like a floor seen from above: a layer with observed
+    # ground far below it is overhead (ceiling, canopy), not somewhere to drop a probe.
+    overhead = gap_below > cfg.evidence_overhead_gap
+    overhead &= np.isfinite(gap_below)
+    usable = populated & (gap > cfg.drop_height + 2.0 * cfg.probe_radius) & ~overhead
     best = np.full(rows * cols, -np.inf)
     np.maximum.at(best, layer_cell[usable], median[usable])
     heights = np.where(np.isfinite(best), best, np.nan)

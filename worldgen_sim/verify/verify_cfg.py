@@ -35,6 +35,8 @@ class VerifyCfg:
         evidence_layer_gap: observed points of one cell further apart vertically than this
             belong to different surfaces [m].
         evidence_min_points: a surface layer of a cell needs at least this many observed points.
+        evidence_overhead_gap: an observed layer with another this far or further below it
+            is overhead (a ceiling), not a drop surface [m].
         ground_max_slope_deg: observed surfaces steeper than this are not ground [deg].
         ground_max_step: neighbouring ground cells differ in height by at most this [m]
             (a stair riser); it also joins stairs and landings into one ground.
@@ -70,7 +72,8 @@ class VerifyCfg:
     ground_max_height: float = 0.1
     evidence_min_opacity: float = 0.5
     evidence_layer_gap: float = 0.05
-    evidence_min_points: int = 2
+    evidence_min_points: int = 1
+    evidence_overhead_gap: float = 1.8
     ground_max_slope_deg: float = 30.0
     ground_max_step: float = 0.2
     ground_min_area: float = 1.0
