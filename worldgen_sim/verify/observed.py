@@ -186,11 +186,32 @@ def _layer_heights(points, origin, cell, shape, cfg) -> np.ndarray:
     # ground far below it is overhead (ceiling, canopy), not somewhere to drop a probe.
     overhead = gap_below > cfg.evidence_overhead_gap
     overhead &= np.isfinite(gap_below)
+    overhead &= populated
+    # The same ceiling over a tall cabinet has nothing far below it: a layer at the height of a
+    # nearby overhead layer (within 1.5 m sideways, 10 cm up or down) is overhead too.
+    overhead |= populated & _near_overhead(layer_cell, median, overhead, shape, cell)
     usable = populated & (gap > cfg.drop_height + 2.0 * cfg.probe_radius) & ~overhead
     best = np.full(rows * cols, -np.inf)
     np.maximum.at(best, layer_cell[usable], median[usable])
     heights = np.where(np.isfinite(best), best, np.nan)
     return heights.reshape(rows, cols)
+
+
+def _near_overhead(layer_cell, median, overhead, shape, cell, *, reach=1.5, band=0.1) -> np.ndarray:
+    """(L,) bool: the layer lies within ``band`` of the height of the nearest overhead layer within ``reach`` [m]."""
+    from scipy import ndimage
+
+    rows, cols = shape
+    height = np.full(rows * cols, np.inf)
+    np.minimum.at(height, layer_cell[overhead], median[overhead])
+    height = height.reshape(rows, cols)
+    known = np.isfinite(height)
+    if not known.any():
+        return np.zeros(len(median), dtype=bool)
+    distance, (iy, ix) = ndimage.distance_transform_edt(~known, return_indices=True)
+    nearest = np.where(distance * cell <= reach, height[iy, ix], np.nan).ravel()
+    with np.errstate(invalid="ignore"):
+        return np.abs(median - nearest[layer_cell]) <= band
 
 
 def _median3x3(heights: np.ndarray) -> np.ndarray:
