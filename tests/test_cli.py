@@ -55,6 +55,14 @@ def test_build_splats_only_writes_package(sample_ply, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["world"]
 
 
+def test_build_creates_missing_output_parents(sample_ply, tmp_path):
+    """The README's own ``-o out/kitchen`` works when ``out/`` does not exist yet."""
+    out = tmp_path / "out" / "nested" / "world"
+    result = worldgen("build", str(sample_ply), "-o", str(out), "--no-mesh", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert (out / "world.json").is_file() and (out / "splats.usdc").is_file()
+
+
 def test_progress_is_shown_without_quiet(sample_ply, tmp_path):
     result = worldgen("build", str(sample_ply), "-o", str(tmp_path / "w"), "--no-mesh")
     assert result.returncode == 0, result.stderr

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from worldgen_sim.errors import WorldgenError
-from worldgen_sim.staging import staged_output
+from worldgen_sim.staging import MARKER, staged_output
 
 
 def test_success_replaces_previous_world(tmp_path):
@@ -52,7 +52,22 @@ def test_refuses_to_replace_foreign_folder(tmp_path):
     assert (target / "holiday.jpg").read_text() == "precious"
 
 
-def test_refuses_file_and_missing_or_unwritable_parent(tmp_path):
+def test_creates_missing_parents_and_removes_them_on_failure(tmp_path):
+    """``-o out/sub/world`` with no ``out/``: the parents are made; a failed build leaves none behind."""
+    with staged_output(tmp_path / "out" / "sub" / "world") as staging:
+        (staging / MARKER).write_text("{}")
+    assert (tmp_path / "out" / "sub" / "world" / MARKER).is_file()
+    with pytest.raises(RuntimeError), staged_output(tmp_path / "new" / "deeper" / "world"):
+        raise RuntimeError("stage failed")
+    assert not (tmp_path / "new").exists()
+    # Parents that existed before are kept even when the build fails.
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError), staged_output(tmp_path / "kept" / "made" / "world"):
+        raise RuntimeError("stage failed")
+    assert (tmp_path / "kept").is_dir() and not (tmp_path / "kept" / "made").exists()
+
+
+def test_refuses_file_and_unwritable_parent(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(WorldgenError, match="is a file"), staged_output(tmp_path / "file"):
         pass

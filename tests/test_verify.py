@@ -1,8 +1,10 @@
-"""worldgen verify: validators, probe placement, and the Newton drop test.
+"""worldgen verify: validators, probe placement, coverage and the Newton drop test.
 
 The test worlds are built here with pxr in the world-package layout (a 4 m floor
-quad and a 0.8 x 0.8 x 0.5 m box, each as visual mesh and collider), so these
-tests do not depend on the exporters.
+and a 0.8 x 0.8 x 0.5 m box, each as visual mesh and collider) plus an
+``evidence.npz`` of what an input observed (noisy points on the floor and the
+box), so these tests do not depend on the exporters. Worlds whose meshes and
+colliders disagree with the evidence (holes, offsets) must fail.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import pytest
 from usd_checks import assert_valid_usd
 
 from worldgen_sim.errors import WorldgenError
-from worldgen_sim.verify.drop_test import load_visual_triangles, place_probes, surface_map
+from worldgen_sim.verify.drop_test import place_probes
+from worldgen_sim.verify.surfaces import load_visual_triangles, surface_map
 from worldgen_sim.verify.validators import validate_stage_file
 from worldgen_sim.verify.verify import format_report, verify_world
 from worldgen_sim.verify.verify_cfg import VerifyCfg
@@ -48,10 +51,48 @@ def _box(lo, hi) -> tuple[np.ndarray, np.ndarray]:
     return points, quads
 
 
-def _floor(z: float = 0.0, *, facing_up: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    h = FLOOR_HALF
-    points = np.array([[-h, -h, z], [h, -h, z], [h, h, z], [-h, h, z]], dtype=np.float64)
-    return points, np.array([[0, 1, 2, 3]] if facing_up else [[0, 3, 2, 1]])
+def _floor(z: float = 0.0, *, facing_up: bool = True, holes: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The 4 m floor: one quad, or with ``holes`` 0.5 m tiles with every third tile left out."""
+    h, tile = FLOOR_HALF, 0.5
+    if not holes:
+        points = np.array([[-h, -h, z], [h, -h, z], [h, h, z], [-h, h, z]], dtype=np.float64)
+        return points, np.array([[0, 1, 2, 3]] if facing_up else [[0, 3, 2, 1]])
+    n = int(round(2 * h / tile))
+    xs = np.linspace(-h, h, n + 1)
+    grid = np.stack(np.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
+    points = np.column_stack([grid, np.full(len(grid), z)])
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="xy")
+    i, j = i.ravel(), j.ravel()
+    if holes:
+        keep = (i + 2 * j) % 3 != 0
+        i, j = i[keep], j[keep]
+    corners = np.stack([j * (n + 1) + i, j * (n + 1) + i + 1, (j + 1) * (n + 1) + i + 1, (j + 1) * (n + 1) + i], 1)
+    return points, corners if facing_up else corners[:, ::-1]
+
+
+def _write_evidence(out: Path, *, seed: int = 0, spacing: float = 0.025, noise: float = 0.003) -> None:
+    """What an input observed: noisy points on the whole floor (except under the box) and the box's sides and top."""
+    from worldgen_sim.evidence import write_evidence
+
+    rng = np.random.default_rng(seed)
+    xs = np.arange(-FLOOR_HALF, FLOOR_HALF, spacing)
+    floor = np.stack(np.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
+    floor = floor[~np.all((floor > np.array(BOX_LO[:2])) & (floor < np.array(BOX_HI[:2])), axis=1)]
+    parts = [np.column_stack([floor, np.zeros(len(floor))])]
+    lo, hi = np.asarray(BOX_LO), np.asarray(BOX_HI)
+    top = np.stack(np.meshgrid(np.arange(lo[0], hi[0], spacing), np.arange(lo[1], hi[1], spacing)), -1).reshape(-1, 2)
+    parts.append(np.column_stack([top, np.full(len(top), hi[2])]))
+    for axis in (0, 1):
+        along = np.arange(lo[1 - axis], hi[1 - axis], spacing)
+        up = np.arange(lo[2], hi[2], spacing)
+        a, u = (g.ravel() for g in np.meshgrid(along, up))
+        for value in (lo[axis], hi[axis]):
+            side = np.zeros((len(a), 3))
+            side[:, axis], side[:, 1 - axis], side[:, 2] = value, a, u
+            parts.append(side)
+    points = np.concatenate(parts)
+    points += rng.normal(0.0, noise, points.shape)
+    write_evidence(out / "evidence.npz", points, rng.uniform(0.6, 1.0, len(points)), source="test")
 
 
 def _mesh(stage, path: str, points: np.ndarray, faces: np.ndarray):
@@ -80,17 +121,26 @@ def build_world(
     ceiling: bool = False,
     box_lift: float = 0.0,
     phantom: bool = False,
+    evidence: bool = True,
+    holes: bool = False,
+    offset: float = 0.0,
 ) -> Path:
-    """Write a minimal world package (world.usda + visual.usda + collision.usda) to ``out``.
+    """Write a minimal world package (world.usda + visual.usda + collision.usda + evidence.npz) to ``out``.
 
     ``box_lift`` makes the box's collider that much taller than its visual mesh [m];
-    ``phantom`` adds a 1 m tall collider with no visual over the floor's x < -0.5 part.
+    ``phantom`` adds a 1 m tall collider with no visual over the floor's x < -0.5 part;
+    ``holes`` leaves a third of the floor's tiles out of both its mesh and its collider (as a
+    collider cooked from a holed mesh would be); ``offset`` lifts meshes and colliders that far
+    above what the evidence observed [m]; ``evidence`` writes the observed points.
     """
     from pxr import UsdGeom, UsdPhysics, UsdShade
 
     out.mkdir(parents=True, exist_ok=True)
-    floor_points, floor_faces = _floor()
+    if evidence:
+        _write_evidence(out)
+    floor_points, floor_faces = _floor(offset, holes=holes)
     box_points, box_faces = _box(BOX_LO, BOX_HI)
+    box_points = box_points + [0.0, 0.0, offset]
 
     visual = _layer(out / "visual.usda")
     UsdGeom.Scope.Define(visual, "/World/Visual")
@@ -310,7 +360,7 @@ def test_drop_test_catches_collider_sticking_out_of_visual(tmp_path):
     assert np.all(reasons[kinds == "object"] == "rests too high")
     np.testing.assert_allclose(drop.errors[kinds == "object"], 0.05, atol=0.01)
     assert np.all(drop.passed[kinds == "ground"])
-    assert not report.passed and "rest above the visual surface" in format_report(report)
+    assert not report.passed and "rest above the observed surface" in format_report(report)
 
 
 @pytest.mark.slow
@@ -327,3 +377,88 @@ def test_drop_test_catches_collider_filling_free_space(tmp_path):
     assert set(np.asarray(drop.reasons)[overlapping]) <= {"thrown out", "rests too high", "left the area"}
     assert np.all(drop.passed[~overlapping])
     assert not report.passed
+
+
+# --- evidence: the observed ground, coverage, and worlds that disagree with it ----------------------
+
+
+def _observed(world: Path, cfg: VerifyCfg):
+    from worldgen_sim.verify.observed import load_observed_points, observed_ground
+
+    points, weights, source = load_observed_points(world)
+    return observed_ground(points, weights, cfg=cfg, source=source)
+
+
+def test_observed_ground_from_evidence(tmp_path):
+    """The evidence map finds the floor (not the box top) as ground, at the observed heights."""
+    cfg = VerifyCfg()
+    observed = _observed(build_world(tmp_path / "out"), cfg)
+    assert observed.source == "evidence.npz (test)"
+    floor_area = (2 * FLOOR_HALF) ** 2 - np.prod(np.subtract(BOX_HI, BOX_LO)[:2])
+    assert 0.9 * floor_area < observed.ground_area < 1.02 * floor_area
+    heights = observed.ground_points()[:, 2]
+    assert np.abs(heights).max() < 0.01  # robust: 3 mm noise, the box's sides never leak in
+    starts, kinds, _ = place_probes(observed.surface, cfg=VerifyCfg(num_probes=20), ground=observed.ground)
+    kinds = np.asarray(kinds)
+    assert (kinds == "object").sum() == 10 and (kinds == "ground").sum() == 10
+    drop = cfg.probe_radius + cfg.drop_height
+    np.testing.assert_allclose(starts[kinds == "object", 2], BOX_HI[2] + drop, atol=0.01)
+    np.testing.assert_allclose(starts[kinds == "ground", 2], drop, atol=0.01)
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected", "status"),
+    [({}, 1.0, "pass"), ({"holes": True}, 2 / 3, "FAIL"), ({"offset": 0.1}, 0.0, "FAIL")],
+)
+def test_collider_coverage_of_the_observed_ground(tmp_path, variant, expected, status):
+    """Coverage is measured against the evidence: holes and a 10 cm offset both show, though the
+    visual mesh and the colliders agree with each other in every variant."""
+    out = tmp_path / "out"
+    build_world(out, **variant)
+    report = verify_world(out, cfg=VerifyCfg(validators=False, drop_test=False))
+    coverage = report.coverage
+    assert coverage["collider_fraction"] == pytest.approx(expected, abs=0.05)
+    checks = {c.name: c.status for c in report.checks}
+    assert checks["evidence"] == "pass" and checks["collider coverage"] == status
+    assert checks["walkable coverage"] == "skip"  # no navigation.json in these worlds
+    assert report.passed == (status == "pass")
+    saved = json.loads((out / "verify.json").read_text())
+    assert saved["coverage"]["collider_fraction"] == coverage["collider_fraction"]
+
+
+def test_without_evidence_verify_warns_that_it_checks_itself(tmp_path):
+    out = tmp_path / "out"
+    build_world(out, evidence=False, holes=True)
+    report = verify_world(out, cfg=VerifyCfg(validators=False, drop_test=False))
+    checks = {c.name: (c.status, c.detail) for c in report.checks}
+    assert checks["evidence"][0] == "warn" and "against itself" in checks["evidence"][1]
+    assert report.coverage is None and report.passed  # nothing to judge against: it cannot see the holes
+
+
+@pytest.mark.slow
+def test_drop_test_fails_on_holed_ground_that_the_mesh_agrees_with(tmp_path):
+    """A third of the floor missing from both the visual mesh and its collider: judged against the
+    mesh the probes only land where the mesh is (passes); judged against the evidence they fall through."""
+    out = tmp_path / "out"
+    build_world(out, holes=True, evidence=False)
+    itself = verify_world(out, cfg=VerifyCfg(validators=False, **FAST))
+    assert itself.drop_test.ok  # the old, self-referential verdict
+    build_world(out, holes=True)
+    report = verify_world(out, cfg=VerifyCfg(validators=False, **FAST))
+    drop = report.drop_test
+    assert not report.passed and not drop.ok
+    fell = np.asarray(drop.reasons) == "fell through"
+    assert fell.sum() >= 2 and set(np.asarray(drop.kinds)[fell]) == {"ground"}
+    assert "fell through the ground" in format_report(report)
+
+
+@pytest.mark.slow
+def test_drop_test_fails_when_colliders_are_offset_from_the_evidence(tmp_path):
+    """Meshes and colliders 10 cm above what the input observed: every probe rests 10 cm too high."""
+    out = tmp_path / "out"
+    build_world(out, offset=0.1)
+    report = verify_world(out, cfg=VerifyCfg(validators=False, **FAST))
+    drop = report.drop_test
+    assert not report.passed and drop.pass_fraction == 0.0
+    assert set(drop.reasons) == {"rests too high"}
+    np.testing.assert_allclose(drop.errors, 0.1, atol=0.015)

@@ -123,6 +123,11 @@ class SceneInput:
             (``"opencv"``, ``"y"``, ``"z"``, or ``"auto"``: no guess, estimate from
             the geometry); alignment uses it when asked for ``auto``.
         dropped_invalid: Gaussians dropped on load for NaN/Inf values.
+        camera_file: the file the cameras were read from (``cameras.npz``,
+            ``cameras.json``, ``transforms.json``), or None.
+        metres_per_unit: world metres per input unit when a trainer's camera
+            file states it (nerfstudio's ``dataparser_transforms.json`` scale,
+            undone), else None.
     """
 
     source: Path
@@ -133,6 +138,8 @@ class SceneInput:
     cameras: CameraPath | None = None
     default_up: str = "z"
     dropped_invalid: int = 0
+    camera_file: str | None = None
+    metres_per_unit: float | None = None
 
 
 @dataclass(eq=False)

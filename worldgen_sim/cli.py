@@ -145,6 +145,9 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--up", choices=["auto", "opencv", "y", "z"], help="input frame's up convention")
     parser.add_argument("--scale", type=float, help="world metres per input unit")
     parser.add_argument("--camera-height", type=float, help="input camera height above the floor [m]; fixes scale")
+    parser.add_argument(
+        "--add-ground", action="store_true", help="stand an object capture without ground on a synthetic ground plane"
+    )
     parser.add_argument("--no-floaters", action="store_true", help="keep floaters (low-opacity, isolated)")
     parser.add_argument("--no-sky", action="store_true", help="keep the far background / sky shell")
     parser.add_argument("--no-mesh", action="store_true", help="no visual mesh (and so no colliders or navigation)")
@@ -192,6 +195,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "collision.cache_dir": str(args.cache_dir) if args.cache_dir is not None else None,
     }
     switches = {
+        "align.add_ground": (args.add_ground, True),
         "align.remove_floaters": (args.no_floaters, False),
         "align.remove_sky": (args.no_sky, False),
         "surface.enabled": (args.no_mesh, False),
@@ -344,6 +348,11 @@ def _print_summary(summary: dict, *, quiet: bool) -> None:
         print(f"RGB-D frames: {summary['input']['frames']}")
     if counts["gaussians_in"]:
         print(f"gaussians: {counts['gaussians_in']} in, {counts['gaussians_kept']} kept (removed: {removed})")
+    align = summary.get("stages", {}).get("align", {})
+    if "up_used" in align:
+        print(f"up: {align['up_used']} ({align['up_source']})")
+    if align.get("add_ground"):
+        print(f"added ground: {align['add_ground']['gaussians']} synthetic Gaussians under the object")
     print(f"scale: {summary['scale']:.4f} m per input unit; layers: {', '.join(summary['layers'])}")
     for stage, reason in summary["skipped"].items():
         print(f"skipped {stage}: {reason}")

@@ -13,6 +13,7 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
     splats.usdc       /World/Splats       UsdVol.ParticleField3DGaussianSplat
     world.json        provenance, transform, counts, timings, effective config
     navigation.json   agent, walkable regions, spawn points (+ navigation.npz grids)
+    evidence.npz      observed points for `worldgen verify` (only without a splats layer)
     config.yaml       the effective configuration
     manifest.json     the files above (a rebuild replaces OUT only if it holds nothing else)
 """
@@ -203,8 +204,14 @@ def _attach_generated(build: _Build, generated, lyra_report: dict | None, aligne
 
 
 def _splat_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress) -> bool:
-    """Write the splat layer when asked for and there are Gaussians; whether it was written."""
+    """Write the splat layer when asked for and there are Gaussians; whether it was written.
+
+    Without a splat layer, ``evidence.npz`` keeps what the input observed, for ``worldgen verify``.
+    """
     if not (cfg.usd.splats and aligned.gaussians is not None and len(aligned.gaussians) > 0):
+        from worldgen_sim.evidence import write_world_evidence
+
+        write_world_evidence(build.out, aligned)
         return False
     from worldgen_sim.exporters.usd_splats import write_splat_layer
 
@@ -335,6 +342,7 @@ def _summary(build: _Build, input_path: Path, scene, aligned, *, navigation_agen
         "counts": {
             "gaussians_in": gaussians_in,
             "gaussians_kept": len(aligned.gaussians) if aligned.gaussians is not None else 0,
+            "gaussians_added_ground": (aligned.report.get("add_ground") or {}).get("gaussians", 0),
             "removed": {
                 "nonfinite": scene.dropped_invalid,
                 **{k.removeprefix("removed_"): v for k, v in aligned.report.items() if k.startswith("removed_")},

@@ -86,6 +86,9 @@ class AlignReport(TypedDict, total=False):
     removed_isolated: int
     filters: dict[str, bool]
     kept: int
+    up_candidates: list[dict[str, Any]]
+    camera_file: str | None
+    add_ground: dict[str, Any] | None
 
 
 class CollisionReport(TypedDict, total=False):

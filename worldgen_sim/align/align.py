@@ -5,12 +5,14 @@ Steps (each reported in ``AlignedScene.report``):
 1. **Points.** The Gaussian centres (weighted by opacity), or, for RGB-D input,
    a strided subsample of depth pixels back-projected through the poses.
 2. **Up.** ``opencv`` maps (x right, y down, z forward) to (x, z, -y); ``y``
-   maps y-up to z-up by (x, -z, y); ``z`` is the identity. ``auto`` takes the
-   layout's convention (``SceneInput.default_up``); when that is unknown it
-   takes the cameras' mean up (-y of each OpenCV camera), and without cameras
-   it tries the six axis directions and keeps the one whose floor has the scene
-   above it (ties between a floor and an upside-down ceiling go to the
-   direction with more mass near its floor, see :func:`choose_up_axis`).
+   maps y-up to z-up by (x, -z, y); ``z`` is the identity. ``auto`` tries every
+   axis direction and the cameras' mean up (-y of each OpenCV camera) and keeps
+   the one with a plausible floor (:mod:`worldgen_sim.align.up`); the layout's
+   convention only breaks ties. Without any plausible floor, ``add_ground``
+   stands the scene on a synthetic ground sheet (:mod:`worldgen_sim.align.ground`)
+   under the cameras' up, the ``up`` option's, or else the direction the capture's
+   open bottom cut faces (:func:`~worldgen_sim.align.ground.cut_direction`);
+   without ``add_ground`` it is an error that names ``--add-ground``.
 3. **Floor.** Batched RANSAC among planes within ``floor_max_tilt_deg`` of
    up, scored by opacity-weighted inliers, rejecting planes with points clearly
    below them, refined by SVD on the inliers (:mod:`worldgen_sim.align.floor`).
@@ -24,7 +26,9 @@ Steps (each reported in ``AlignedScene.report``):
    vertical planes on the X/Y axes. ``none``: no yaw. ``camera`` falls back to
    ``walls`` when there is no camera or it looks (nearly) straight down.
 5. **Scale.** ``scale``, else ``camera_height`` / the input camera's distance
-   from the floor plane (input units), else 1 (input taken as metres).
+   from the floor plane (input units), else the trainer's own scale
+   (``SceneInput.metres_per_unit``: nerfstudio's dataparser scale undone), else
+   1 (input taken as metres).
 6. **Origin.** x = y = 0 at the centre of the floor's extent (``origin:
    floor``) or under the input camera (``origin: camera``).
 7. **Clean-up** (world frame, metres): sky (outside the floor's extent plus
@@ -36,13 +40,14 @@ Steps (each reported in ``AlignedScene.report``):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from worldgen_sim.align.align_cfg import AlignCfg
 from worldgen_sim.align.filters import isolated_mask, low_opacity_mask, sky_mask
-from worldgen_sim.align.floor import CORE_FACTOR, UP_ROTATIONS, FloorSearch, choose_up_axis, find_floor
+from worldgen_sim.align.floor import CORE_FACTOR, UP_ROTATIONS, FloorSearch, find_floor
+from worldgen_sim.align.ground import concatenate, cut_direction, synthetic_ground
 from worldgen_sim.align.transforms import (
     rotation_about_z,
     rotation_between,
@@ -52,8 +57,10 @@ from worldgen_sim.align.transforms import (
     transform_gaussians,
     transform_points,
 )
-from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
+from worldgen_sim.align.up import CONVENTION_UP, camera_up, choose_up
+from worldgen_sim.artifacts import AlignedScene, SceneInput
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.evidence import backproject_frames
 from worldgen_sim.progress import Progress
 from worldgen_sim.reports import AlignReport
 
@@ -93,14 +100,17 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
 
     with progress.stage("align: floor"):
         points, weights, points_source = _floor_points(scene, max_points=cfg.floor_max_points, rng=rng)
-        up_rotation, up_used, up_source, search = _resolve_up(scene, cfg, points, weights, rng)
-        if search.plane is None:
-            raise WorldgenError(
-                f"{scene.source}: no floor found with up = {up_used!r} ({search.reason}); "
-                f"set the input's up axis with --up opencv|y|z (align.up) or allow more tilt with "
-                f"align.floor_max_tilt_deg (now {cfg.floor_max_tilt_deg:g})"
-            )
-    plane = search.plane
+        up = _resolve_up(scene, cfg, points, weights, rng)
+        ground_info = None
+        if up.search.plane is None:
+            if not cfg.add_ground:
+                raise WorldgenError(_no_floor_message(scene, cfg, up))
+            scene, ground_info = _add_ground(scene, cfg, up, rng)
+            points, weights, points_source = _floor_points(scene, max_points=cfg.floor_max_points, rng=rng)
+            up.search = find_floor(points @ up.rotation.T, weights, **_search_options(cfg, rng))
+            if up.search.plane is None:
+                raise WorldgenError(f"{scene.source}: --add-ground: no floor found on the synthetic ground either")
+    up_rotation, up_used, up_source, plane = up.rotation, up.name, up.source, up.search.plane
 
     level = rotation_between(plane.normal, _Z) @ up_rotation  # input -> floor-levelled frame
     normal_in = up_rotation.T @ plane.normal
@@ -125,6 +135,9 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
         "up": cfg.up,
         "up_used": up_used,
         "up_source": up_source,
+        "up_candidates": up.candidates,
+        "camera_file": scene.camera_file,
+        "add_ground": ground_info,
         "floor_points": int(points.shape[0]),
         "floor_points_source": points_source,
         "floor_normal_input": [float(v) for v in normal_in],
@@ -155,8 +168,8 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     frames = transform_frames(scene.frames, matrix) if scene.frames is not None else None
     cameras = transform_cameras(scene.cameras, matrix) if scene.cameras is not None else None
     log.info(
-        "align: up=%s yaw=%s (%.1f deg) scale=%.4g (%s) kept=%s",
-        up_used, yaw_rule, np.degrees(yaw), scale, scale_source, report.get("kept", "n/a"),
+        "align: up=%s (%s) yaw=%s (%.1f deg) scale=%.4g (%s) kept=%s",
+        up_used, up_source, yaw_rule, np.degrees(yaw), scale, scale_source, report.get("kept", "n/a"),
     )
     return AlignedScene(
         input_to_world=matrix, scale=float(scale), gaussians=gaussians, frames=frames, cameras=cameras, report=report
@@ -174,55 +187,114 @@ def _floor_points(scene: SceneInput, *, max_points: int, rng: np.random.Generato
             index = np.sort(rng.choice(index, max_points, replace=False))
         return positions[index], weights[index], "gaussians"
     if scene.frames is not None and len(scene.frames):
-        points = _backproject(scene.frames, max_points=max_points)
+        points = backproject_frames(scene.frames, max_points=max_points)
         return points, np.ones(points.shape[0]), "rgbd"
     raise WorldgenError(f"{scene.source}: the scene holds neither Gaussians nor RGB-D frames; nothing to align")
 
 
-def _backproject(frames: RGBDFrames, *, max_points: int) -> np.ndarray:
-    """(P, 3) float64 points: valid depth pixels on a regular stride, through K^-1 and the poses."""
-    depths = np.asarray(frames.depths, np.float32)
-    count, height, width = depths.shape
-    stride = max(1, int(np.ceil(np.sqrt(count * height * width / max(max_points, 1)))))
-    u = np.arange(0, width, stride) + 0.5
-    v = np.arange(0, height, stride) + 0.5
-    depth = depths[:, ::stride, ::stride].astype(np.float64)  # (M, h, w)
-    pixels = np.stack([*np.meshgrid(u, v, indexing="xy"), np.ones((v.size, u.size))], -1)  # (h, w, 3)
-    rays = np.einsum("mij,hwj->mhwi", np.linalg.inv(frames.cameras.intrinsics), pixels)
-    poses = np.asarray(frames.cameras.cam_to_world, np.float64)
-    world = np.einsum("mij,mhwj->mhwi", poses[:, :3, :3], rays * depth[..., None]) + poses[:, None, None, :3, 3]
-    valid = (depth > 0) & np.isfinite(depth)
-    return world[valid]
+@dataclass
+class _Up:
+    """The up decision: rotation to Z-up, its name, where it came from, the floor search in that frame."""
+
+    rotation: np.ndarray
+    name: str
+    source: str
+    search: FloorSearch
+    candidates: list = field(default_factory=list)
 
 
-def _resolve_up(scene, cfg, points, weights, rng) -> tuple[np.ndarray, str, str, FloorSearch]:
-    """The rotation to a Z-up guess, its name, where it came from, and the floor search in that frame."""
-    search = {
+def _search_options(cfg: AlignCfg, rng) -> dict:
+    return {
         "max_tilt_deg": cfg.floor_max_tilt_deg,
         "tolerance_fraction": cfg.floor_tolerance,
         "max_below_fraction": cfg.floor_max_below,
         "min_floor_fraction": cfg.floor_min_fraction,
         "rng": rng,
     }
+
+
+def _camera_poses(scene: SceneInput) -> np.ndarray | None:
+    """(M, 4, 4) input-frame camera-to-world poses of the scene's cameras and frames, or None."""
+    poses = [
+        np.asarray(p.cam_to_world, np.float64)
+        for p in (scene.cameras, scene.frames.cameras if scene.frames else None)
+        if p is not None and len(p)
+    ]
+    return np.concatenate(poses) if poses else None
+
+
+def _resolve_up(scene, cfg, points, weights, rng) -> _Up:
+    """The up direction: the option's convention, or the most plausible floor among all candidates."""
+    search = _search_options(cfg, rng)
     if cfg.up != "auto":
-        name, source = cfg.up, "option"
-    elif scene.default_up in UP_ROTATIONS:
-        name, source = scene.default_up, f"layout {scene.layout!r}"
+        rotation = UP_ROTATIONS[cfg.up]
+        return _Up(rotation, cfg.up, "option", find_floor(points @ rotation.T, weights, **search))
+    poses = _camera_poses(scene)
+    layout_up = CONVENTION_UP.get(scene.default_up)
+    choice = choose_up(
+        points,
+        weights,
+        camera_centres=poses[:, :3, 3] if poses is not None else None,
+        camera_direction=camera_up(poses) if poses is not None else None,
+        layout_up=layout_up,
+        min_support=cfg.floor_min_support,
+        min_footprint=cfg.floor_min_footprint,
+        search=dict(search, num_hypotheses=2048),
+    )
+    name = choice.name
+    if name is not None and layout_up == name and scene.default_up in UP_ROTATIONS:
+        name = scene.default_up  # e.g. "opencv": keeps the input-origin camera of Lyra frames
+    if name is None:
+        return _Up(choice.rotation, "none", choice.reason, choice.search, choice.candidates)
+    return _Up(choice.rotation, name, f"geometry: {choice.reason}", choice.search, choice.candidates)
+
+
+def _no_floor_message(scene: SceneInput, cfg: AlignCfg, up: _Up) -> str:
+    if cfg.up == "auto":
+        tried = "; ".join(f"{row['name']}: {row['verdict']}" for row in up.candidates)
+        where = f"no plausible floor in any up direction tried ({tried})"
     else:
-        poses = [
-            p.cam_to_world
-            for p in (scene.cameras, scene.frames.cameras if scene.frames else None)
-            if p is not None and len(p)
-        ]
-        if poses:
-            up = -np.concatenate(poses)[:, :3, 1].mean(0)  # OpenCV y points down
-            if np.linalg.norm(up) > 1e-6:
-                rotation = rotation_between(up, _Z)
-                return rotation, "cameras", "mean camera up", find_floor(points @ rotation.T, weights, **search)
-        axis, rotation, result = choose_up_axis(points, weights, num_hypotheses=2048, **search)
-        return rotation, axis, "geometry (six axis directions)", result
-    rotation = UP_ROTATIONS[name]
-    return rotation, name, source, find_floor(points @ rotation.T, weights, **search)
+        where = f"no floor found with up = {cfg.up!r} ({up.search.reason})"
+    return (
+        f"{scene.source}: {where}. If this is an object captured without its ground (e.g. a cropped statue), "
+        "rebuild with --add-ground (align.add_ground) to stand it on a synthetic ground plane; otherwise set the "
+        f"input's up axis with --up opencv|y|z (align.up) or allow more tilt with align.floor_max_tilt_deg "
+        f"(now {cfg.floor_max_tilt_deg:g})"
+    )
+
+
+def _add_ground(scene: SceneInput, cfg: AlignCfg, up: _Up, rng) -> tuple[SceneInput, dict]:
+    """The scene with a synthetic ground sheet under it, and what was added."""
+    if scene.gaussians is None or not len(scene.gaussians):
+        raise WorldgenError(
+            f"{scene.source}: --add-ground (align.add_ground) needs Gaussian input; RGB-D frames without a floor "
+            "cannot be given a synthetic one"
+        )
+    if cfg.up == "auto":
+        poses = _camera_poses(scene)
+        direction = camera_up(poses) if poses is not None else None
+        if direction is not None:
+            up.rotation, up.name, rule = rotation_between(direction, _Z), "cameras", "the cameras' mean up"
+        else:
+            # No floor and no cameras: the crop itself says where the ground was (an open outline
+            # at the bottom); a PLY layout is ambiguous (INRIA degree 0 reads exactly like Lyra).
+            positions = np.asarray(scene.gaussians.positions, np.float64)
+            opaque = np.asarray(scene.gaussians.opacities) >= 0.5
+            observed = positions[opaque] if opaque.sum() >= 100 else positions
+            direction, hollowness = cut_direction(observed)
+            if direction is None:
+                raise WorldgenError(
+                    f"{scene.source}: --add-ground (align.add_ground) needs to know which way is up, and this "
+                    f"scene has no floor, no cameras and no open cut at its bottom (at most {hollowness:.0%} "
+                    "hollow): give --up z|y|opencv (align.up) as well"
+                )
+            up.rotation, up.name = rotation_between(direction, _Z), "cut"
+            rule = f"the capture's open cut off its ground lies at the bottom ({hollowness:.0%} hollow)"
+        up.source = f"add_ground: {rule}; no direction had a plausible floor"
+    ground, info = synthetic_ground(scene.gaussians, up.rotation, margin=cfg.add_ground_margin, rng=rng)
+    from dataclasses import replace
+
+    return replace(scene, gaussians=concatenate(scene.gaussians, ground)), info
 
 
 def _reference_camera(scene: SceneInput, up_used: str) -> _Camera | None:
@@ -243,6 +315,8 @@ def _scale(cfg, camera, normal_in, offset_in, tolerance, scene) -> tuple[float, 
     if cfg.scale is not None:
         return float(cfg.scale), "scale option"
     if cfg.camera_height is None:
+        if scene.metres_per_unit is not None:
+            return float(scene.metres_per_unit), f"trainer camera file ({scene.camera_file})"
         return 1.0, "input units taken as metres"
     if camera is None:
         raise WorldgenError(

@@ -17,9 +17,9 @@ class AlignCfg:
 
     Attributes:
         up: the input frame's up convention: ``"opencv"`` (y down, z forward),
-            ``"y"`` (y up), ``"z"`` (z up) or ``"auto"`` (the layout's guess:
-            OpenCV for Lyra layouts; without one, the cameras' up, else the axis
-            direction whose floor has the scene above it).
+            ``"y"`` (y up), ``"z"`` (z up) or ``"auto"`` (every axis direction and
+            the cameras' mean up are tried; the one with a plausible floor wins,
+            the layout's convention only breaks ties; see ``align/up.py``).
         scale: world metres per input unit (set this or ``camera_height``, not both).
         camera_height: height of the input camera above the floor [m]; fixes the
             scale of relative-depth inputs.
@@ -36,6 +36,16 @@ class AlignCfg:
             fraction of the points clearly below it is not under the scene.
         floor_min_fraction: the floor must hold at least this weighted fraction of the points.
         floor_max_points: points used for the floor search at most (a random subset).
+        floor_min_support: with ``up: auto``, a floor must have at least this
+            (weighted) fraction of the scene over its footprint [0-1]; rejects a
+            statue's plinth side or a wall taken for a floor.
+        floor_min_footprint: with ``up: auto``, a floor's filled footprint must cover at
+            least this fraction of the scene's footprint area [0-1].
+        add_ground: when no floor is found, stand the scene on a synthetic ground
+            sheet of Gaussians at its lowest point (object captures such as a
+            cropped statue) instead of failing.
+        add_ground_margin: how far the synthetic ground reaches beyond the
+            object's footprint, in object sizes (largest of footprint width and height).
         remove_floaters: drop low-opacity and isolated Gaussians.
         min_opacity: Gaussians below this opacity are floaters.
         isolation_radius: neighbourhood radius for the isolation test [m].
@@ -61,6 +71,10 @@ class AlignCfg:
     floor_max_below: float = 0.05
     floor_min_fraction: float = 0.02
     floor_max_points: int = 1_000_000
+    floor_min_support: float = 0.75
+    floor_min_footprint: float = 0.8
+    add_ground: bool = False
+    add_ground_margin: float = 1.0
     remove_floaters: bool = True
     min_opacity: float = 0.05
     isolation_radius: float = 0.15
@@ -95,3 +109,6 @@ class AlignCfg:
         check.range("below_floor_margin", ge=0, unit="m")
         check.range("seed", ge=0)
         check.range("min_kept_fraction", ge=0, le=1)
+        check.range("floor_min_support", ge=0, le=1)
+        check.range("floor_min_footprint", ge=0, le=1)
+        check.range("add_ground_margin", gt=0, unit="object sizes")

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worldgen_sim.align.transforms import rotation_between
-
 UP_ROTATIONS: dict[str, np.ndarray] = {
     # OpenCV camera (x right, y down, z forward) -> Z-up: (x, y, z) -> (x, z, -y).
     "opencv": np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]]),
@@ -28,19 +26,6 @@ UP_ROTATIONS: dict[str, np.ndarray] = {
     "z": np.eye(3),
 }
 """(3, 3) rotations taking each named input convention to a Z-up frame."""
-
-AXIS_DIRECTIONS: dict[str, np.ndarray] = {
-    name: np.asarray(vector, np.float64)
-    for name, vector in {
-        "+x": (1, 0, 0),
-        "-x": (-1, 0, 0),
-        "+y": (0, 1, 0),
-        "-y": (0, -1, 0),
-        "+z": (0, 0, 1),
-        "-z": (0, 0, -1),
-    }.items()
-}
-"""The six candidate up directions of ``--up auto`` without a layout or cameras."""
 
 CORE_FACTOR = 8.0
 """Points farther than this many robust sizes from the median point are not floor candidates."""
@@ -157,42 +142,6 @@ def find_floor(
     ratio = float(np.median(heights_core) / top) if top > 0 else 1.0
     plane = FloorPlane(normal, offset, inliers, score_core, below_core, tolerance, size)
     return FloorSearch(plane, "", ratio)
-
-
-def choose_up_axis(points: np.ndarray, weights: np.ndarray, **search) -> tuple[str, np.ndarray, FloorSearch]:
-    """Guess the up axis among the six axis directions from the geometry alone.
-
-    Every axis direction is tried as "up" with :func:`find_floor`. Those that
-    yield a floor (almost nothing below it) and at least 70 % of the best floor's
-    weight compete on where the mass sits: a room seen upside down also has a
-    valid "floor" (its ceiling), but furniture puts more mass near the true
-    floor, so the direction with the lowest median height (relative to the
-    95th percentile height) wins. Geometry alone cannot tell a bare, symmetric
-    room's floor from its ceiling, nor a floor from walls that outweigh it (a
-    long bare corridor): give ``--up`` (or cameras) for such scenes.
-
-    Args:
-        points: (N, 3) points in the input frame.
-        weights: (N,) per-point weights.
-        search: keyword arguments of :func:`find_floor`.
-
-    Returns:
-        The chosen direction's name (``"+y"``, ...), the (3, 3) rotation taking
-        it to +Z, and its floor search. When no direction yields a floor, the
-        search of ``"+z"`` (with its reason) is returned.
-    """
-    found: dict[str, tuple[np.ndarray, FloorSearch]] = {}
-    for name, direction in AXIS_DIRECTIONS.items():
-        rotation = rotation_between(direction, np.array([0.0, 0.0, 1.0]))
-        found[name] = (rotation, find_floor(points @ rotation.T, weights, **search))
-    valid = {name: item for name, item in found.items() if item[1].plane is not None}
-    if not valid:
-        return "+z", found["+z"][0], found["+z"][1]
-    scores = {name: item[1].plane.score for name, item in valid.items() if item[1].plane is not None}
-    best_score = max(scores.values())
-    contenders = [name for name in valid if scores[name] >= 0.7 * best_score]
-    name = min(contenders, key=lambda n: valid[n][1].height_ratio)
-    return name, valid[name][0], valid[name][1]
 
 
 def _hypotheses(sample, rng, count, max_tilt_deg, size):

@@ -3,8 +3,13 @@
 ``default_up`` is the frame guess alignment uses when ``align.up`` is ``"auto"``:
 ``"opencv"`` for the Lyra layouts (their Gaussians live in an OpenCV camera
 frame: y down, z forward) and ``"auto"`` for generic INRIA 3DGS files, whose frame
-depends on the trainer and the SfM run, so alignment must estimate it from the
-geometry.
+depends on the trainer and the SfM run. It is only a tie-breaker: an INRIA
+degree-0 PLY has exactly Lyra's properties (14 without normals, 17 with), so
+alignment judges the geometry first.
+
+Cameras come from Lyra 2.0's ``cameras.npz`` beside the PLY, else from a
+trainer's camera file (INRIA ``cameras.json``, nerfstudio ``transforms.json`` +
+``dataparser_transforms.json``; :mod:`worldgen_sim.io.trainer_cameras`).
 """
 
 from __future__ import annotations
@@ -65,13 +70,20 @@ def load_input(path: str | Path, *, cfg: InputCfg, progress=None) -> SceneInput:
 
     from worldgen_sim.io.cameras import read_camera_npz
     from worldgen_sim.io.gaussian_ply import read_gaussian_ply
+    from worldgen_sim.io.trainer_cameras import find_trainer_cameras
 
     cloud, info = read_gaussian_ply(path, layout=cfg.layout, nonfinite=cfg.nonfinite, progress=progress)
     if progress is not None and info.dropped_invalid:
         log.warning("%s: dropped %d Gaussians holding NaN/Inf values (input.nonfinite = drop)", path,
                     info.dropped_invalid)
     cameras_path = path.with_name(CAMERAS_FILE)
-    cameras = read_camera_npz(cameras_path) if cameras_path.is_file() else None
+    cameras, camera_file, metres_per_unit = None, None, None
+    if cameras_path.is_file():
+        cameras, camera_file = read_camera_npz(cameras_path), str(cameras_path)
+    elif (trainer := find_trainer_cameras(path)) is not None:
+        cameras, camera_file, metres_per_unit = trainer.cameras, trainer.source, trainer.metres_per_unit
+    if cameras is not None:
+        log.info("cameras: %d from %s", len(cameras), camera_file)
     return SceneInput(
         source=path,
         sha256=file_sha256(path),
@@ -80,4 +92,6 @@ def load_input(path: str | Path, *, cfg: InputCfg, progress=None) -> SceneInput:
         cameras=cameras,
         default_up=_DEFAULT_UP[info.layout],
         dropped_invalid=info.dropped_invalid,
+        camera_file=camera_file,
+        metres_per_unit=metres_per_unit,
     )

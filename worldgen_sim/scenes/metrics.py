@@ -323,7 +323,7 @@ def drop_probes(world_usd: str | Path, scene, truth, to_truth: np.ndarray, *, co
     their radius (the distance is (z - h) cos(slope), exact on a plane).
     """
     from worldgen_sim.progress import Progress
-    from worldgen_sim.verify.drop_test import _simulate_newton
+    from worldgen_sim.verify.drop_test import simulate_drops
     from worldgen_sim.verify.verify_cfg import VerifyCfg
 
     cfg = cfg or VerifyCfg()
@@ -334,7 +334,7 @@ def drop_probes(world_usd: str | Path, scene, truth, to_truth: np.ndarray, *, co
     to_built = np.linalg.inv(to_truth)
     radius = cfg.probe_radius / _scale_of(to_built)  # the probe's radius in true metres
     starts = np.column_stack([xy, scene.ground_height(xy) + radius + cfg.drop_height])
-    simulated = _simulate_newton(Path(world_usd), _apply(to_built, starts), cfg=cfg, progress=Progress(quiet=True))
+    simulated = simulate_drops(Path(world_usd), _apply(to_built, starts), cfg=cfg, progress=Progress(quiet=True))
     ends_built, speeds = simulated.ends, simulated.speeds
     ends = _apply(to_truth, ends_built)
     height = scene.ground_height(ends[:, :2])
@@ -400,7 +400,7 @@ def visual_mesh_score(world_usd: str | Path, scene, to_truth: np.ndarray, *, sam
 
     Mesh points outside the scene's bounds (a kept sky shell, say) count against precision.
     """
-    from worldgen_sim.verify.drop_test import load_visual_triangles
+    from worldgen_sim.verify.surfaces import load_visual_triangles
 
     vertices, triangles, _ = load_visual_triangles(Path(world_usd))
     mesh = TriangleMesh(_apply(to_truth, vertices).astype(np.float32), np.asarray(triangles, np.int32))

@@ -1,12 +1,15 @@
-"""Physics drop test: do probes dropped onto the visual surface come to rest on it?
+"""Physics drop test: do probes dropped onto the observed surface come to rest on it?
 
-Probe spheres are placed over flat, upward-facing parts of the visual mesh
-(half over the ground, half over object tops), dropped in Newton on warp's CPU
-device or in PhysX (:mod:`worldgen_sim.verify.physx_engine`, ovphysx in its own
-environment) with the world's colliders loaded from ``world.usda``, and a probe
-passes when it ends at rest with its bottom within ``rest_tolerance`` of the
-visual surface below it. A missing or misplaced collider shows up as probes
-that fall through or rest at the wrong height.
+Probe spheres are placed over flat parts of the surface the *input observed*
+(:mod:`worldgen_sim.verify.observed`: the world's splats or ``evidence.npz``;
+half over the observed ground, half over object tops), dropped with the world's
+colliders loaded from ``world.usda`` (:func:`simulate_drops`: Newton on warp's CPU
+device, or PhysX through :mod:`worldgen_sim.verify.physx_engine`, ovphysx in its own
+environment), and a probe passes when it ends at rest with its bottom within
+``rest_tolerance`` of the observed surface below it. A missing, holed or
+misplaced collider shows up as probes that fall through or rest at the wrong
+height. A world without evidence falls back to the visual mesh for both
+placement and scoring, and says so: it then only checks itself.
 
 Warp compiles Newton's kernels on first use (about 100 s on 2 CPU cores) and
 caches them in ``~/.cache/warp`` (or ``$WARP_CACHE_PATH``, or
@@ -26,27 +29,20 @@ import numpy as np
 from worldgen_sim.errors import WorldgenError, missing_dependency
 from worldgen_sim.progress import Progress
 from worldgen_sim.runtime import warp_settings
+from worldgen_sim.verify.observed import ObservedGround
 from worldgen_sim.verify.physx_engine import DropSimulation
 from worldgen_sim.verify.physx_engine import simulate_drops as _simulate_physx
+from worldgen_sim.verify.surfaces import SurfaceMap, load_visual_triangles, surface_map
 from worldgen_sim.verify.verify_cfg import VerifyCfg
+
+__all__ = ["GROUND", "OBJECT", "DropTestResult", "place_probes", "run_drop_test", "simulate_drops"]
 
 log = logging.getLogger(__name__)
 
 GROUND = "ground"
 OBJECT = "object"
 
-# A ray hit counts as an upward-facing side when its triangle's unit normal has z above this
-# (60 degrees of tilt). Deliberately loose: single triangles of a reconstructed mesh tilt with
-# millimetre noise; flatness is judged over the probe's neighbourhood instead (place_probes),
-# where a height range of flat_tolerance over 3 probe radii bounds the mean normal's z far above 0.9.
-_UPWARD_NZ = 0.5
-# Hits closer than this along one vertical ray are the same surface (shared triangle edges) [m].
-_SAME_SURFACE = 1e-4
 _GRAVITY = 9.81  # [m/s^2]
-# Cap on height-map cells; the cell grows on very large worlds to stay under it.
-_MAX_CELLS = 4_000_000
-# Triangle/cell pairs tested per chunk when rasterising (bounds memory to a few hundred MB).
-_PAIRS_PER_CHUNK = 4_000_000
 
 
 @dataclass(eq=False)
@@ -123,39 +119,21 @@ class DropTestResult:
         }
 
 
-@dataclass(eq=False)
-class SurfaceMap:
-    """Top-down map of the surfaces a probe can be dropped onto.
-
-    Attributes:
-        origin: (2,) float64 xy of the centre of cell (0, 0) [m].
-        cell: cell size [m].
-        heights: (H, W) float64 height of the highest upward-facing surface with free space
-            above it in each cell [m]; NaN where there is none. Row index is y, column x.
-    """
-
-    origin: np.ndarray
-    cell: float
-    heights: np.ndarray
-
-    def lookup(self, xy: np.ndarray) -> np.ndarray:
-        """Heights at (N, 2) xy positions [m]; NaN outside the map or where it has no surface."""
-        ij = np.floor((np.asarray(xy, dtype=np.float64) - self.origin) / self.cell + 0.5).astype(np.int64)
-        rows, cols = self.heights.shape
-        inside = (ij[:, 0] >= 0) & (ij[:, 0] < cols) & (ij[:, 1] >= 0) & (ij[:, 1] < rows)
-        out = np.full(len(ij), np.nan)
-        out[inside] = self.heights[ij[inside, 1], ij[inside, 0]]
-        return out
-
-
-def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress | None = None,
-                  engine: str = "newton") -> DropTestResult:  # fmt: skip
-    """Drop probe spheres onto the world's visual surface in a physics engine and check where they rest.
+def run_drop_test(
+    world_path: str | Path,
+    *,
+    cfg: VerifyCfg,
+    observed: ObservedGround | None = None,
+    progress: Progress | None = None,
+    engine: str = "newton",
+) -> DropTestResult:
+    """Drop probe spheres onto the observed surface in a physics engine and check where they rest.
 
     Args:
-        world_path: the composed ``world.usda`` (visual mesh under ``/World/Visual``,
-            colliders anywhere, Z-up, metres).
-        cfg: probe count, radius, drop height, simulated time, tolerances, seed, device.
+        world_path: the composed ``world.usda`` (colliders anywhere, Z-up, metres).
+        cfg: probe count, radius, drop height, simulated time, tolerances, seed, engine.
+        observed: the input's evidence as a map; None places and scores probes on the
+            visual mesh under ``/World/Visual`` instead (the world then checks itself).
         progress: progress reporter; silent when None.
         engine: ``"newton"`` or ``"physx"``; probe placement does not depend on it, so
             every engine drops the same probes.
@@ -164,8 +142,8 @@ def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress 
         Per-probe starts, ends, surface heights, errors and pass flags, and the summary.
 
     Raises:
-        WorldgenError: no visual mesh, no flat upward-facing surface to drop onto,
-            an unsupported engine, or Newton/warp not installed.
+        WorldgenError: bad options, no flat surface to drop onto, no visual mesh (without
+            evidence), an unsupported engine, or the engine not installed.
     """
     progress = progress or Progress(quiet=True)
     cfg.validate()
@@ -175,16 +153,54 @@ def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress 
         )
     world_path = Path(world_path)
     with progress.stage("drop test: probe placement"):
-        vertices, triangles, normals = load_visual_triangles(world_path)
-        surface = surface_map(vertices, triangles, normals, cfg=cfg)
-        starts, kinds, notes = place_probes(surface, cfg=cfg)
-    with progress.stage(f"drop test: {engine} simulation"):
-        t0 = time.perf_counter()
-        sim = _SIMULATORS[engine](world_path, starts, cfg=cfg, progress=progress)
-        seconds = time.perf_counter() - t0
-    ends, speeds = sim.ends, sim.speeds
+        if observed is not None:
+            surface, ground = observed.surface, observed.ground
+            notes = [f"probes placed over and scored against the observed surface ({observed.source})"]
+        else:
+            vertices, triangles, normals = load_visual_triangles(world_path)
+            surface, ground = surface_map(vertices, triangles, normals, cfg=cfg), None
+            notes = ["no evidence (splats or evidence.npz): probes placed over and scored against the visual mesh"]
+        starts, kinds, placement_notes = place_probes(surface, cfg=cfg, ground=ground)
+        notes += placement_notes
+    t0 = time.perf_counter()
+    sim = simulate_drops(world_path, starts, cfg=cfg, progress=progress, engine=engine)
+    seconds = time.perf_counter() - t0
     if sim.loaded is not None:
         notes.append(f"{engine} loaded {len(sim.loaded)} collision shapes from {world_path.name}")
+    return _score(surface, starts, sim, kinds, cfg=cfg, seconds=seconds, notes=notes, engine=engine)
+
+
+def simulate_drops(
+    world_path: Path, starts: np.ndarray, *, cfg: VerifyCfg, progress: Progress, engine: str = "newton"
+) -> DropSimulation:
+    """The physics seam: drop free probe spheres among the world's colliders and report where they end.
+
+    Args:
+        world_path: the composed ``world.usda``.
+        starts: (N, 3) float64 release centres [m].
+        cfg: probe radius, simulated time and step, solver settings, device.
+        progress: progress reporter.
+        engine: ``"newton"`` or ``"physx"``.
+
+    Returns:
+        The engine's :class:`~worldgen_sim.verify.physx_engine.DropSimulation`: (N, 3) end centres [m]
+        (NaN where a probe left the simulation), (N,) end speeds [m/s] (inf likewise), the colliders
+        it loaded and its own warnings.
+
+    Raises:
+        WorldgenError: an unsupported engine, or the engine not installed.
+    """
+    if engine not in _SIMULATORS:
+        raise WorldgenError(
+            f"verify.engine: '{engine}' is not a drop-test engine; expected one of {sorted(_SIMULATORS)}"
+        )
+    with progress.stage(f"drop test: {engine} simulation"):
+        return _SIMULATORS[engine](world_path, starts, cfg=cfg, progress=progress)
+
+
+def _score(surface, starts, sim: DropSimulation, kinds, *, cfg, seconds, notes, engine: str) -> DropTestResult:
+    """Judge each probe's end against the surface map below it."""
+    ends, speeds = sim.ends, sim.speeds
     surface_heights = surface.lookup(ends[:, :2])
     errors = np.abs(ends[:, 2] - cfg.probe_radius - surface_heights)
     errors[~np.isfinite(errors)] = np.inf
@@ -225,190 +241,16 @@ def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress 
     )
 
 
-def load_visual_triangles(world_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Triangles of every visual mesh in the world frame.
-
-    Visual meshes are the ``Mesh`` prims under ``/World/Visual``; when there is
-    no such scope, every mesh that is neither a collider nor ``purpose = guide``.
-
-    Returns:
-        vertices: (V, 3) float64 [m]; triangles: (T, 3) int64 vertex indices;
-        normals: (T, 3) float64 unit triangle normals, oriented by the authored
-        normals where present, else by winding.
-
-    Raises:
-        WorldgenError: the stage cannot be opened or holds no visual mesh.
-    """
-    from pxr import Usd, UsdGeom, UsdPhysics
-
-    stage = Usd.Stage.Open(str(world_path))
-    if stage is None:
-        raise WorldgenError(f"{world_path}: cannot open as a USD stage")
-    visual_root = stage.GetPrimAtPath("/World/Visual")
-    if visual_root.IsValid():
-        prims = [p for p in Usd.PrimRange(visual_root) if p.IsA(UsdGeom.Mesh)]
-    else:
-        prims = [
-            p
-            for p in stage.Traverse()
-            if p.IsA(UsdGeom.Mesh)
-            and not p.HasAPI(UsdPhysics.CollisionAPI)
-            and UsdGeom.Imageable(p).ComputePurpose() != UsdGeom.Tokens.guide
-        ]
-    all_vertices, all_triangles, all_normals, offset = [], [], [], 0
-    for prim in prims:
-        vertices, triangles, normals = _mesh_triangles(UsdGeom.Mesh(prim))
-        if len(triangles) == 0:
-            continue
-        all_vertices.append(vertices)
-        all_triangles.append(triangles + offset)
-        all_normals.append(normals)
-        offset += len(vertices)
-    if not all_triangles:
-        raise WorldgenError(
-            f"{world_path}: no visual mesh with triangles under /World/Visual; the drop test needs the "
-            "visual surface to place probes and to measure where they come to rest"
-        )
-    return np.concatenate(all_vertices), np.concatenate(all_triangles), np.concatenate(all_normals)
-
-
-def _mesh_triangles(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from pxr import Usd, UsdGeom
-
-    points = np.asarray(mesh.GetPointsAttr().Get() or [], dtype=np.float64).reshape(-1, 3)
-    counts = np.asarray(mesh.GetFaceVertexCountsAttr().Get() or [], dtype=np.int64)
-    indices = np.asarray(mesh.GetFaceVertexIndicesAttr().Get() or [], dtype=np.int64)
-    if len(points) == 0 or len(counts) == 0 or counts.sum() != len(indices):
-        return points, np.zeros((0, 3), np.int64), np.zeros((0, 3))
-    # Fan-triangulate every polygon at once: triangle k of a face uses corners 0, k+1, k+2.
-    face_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    tris_per_face = np.maximum(counts - 2, 0)
-    face_of_tri = np.repeat(np.arange(len(counts)), tris_per_face)
-    first_tri = np.concatenate([[0], np.cumsum(tris_per_face)[:-1]])
-    k = np.arange(len(face_of_tri)) - first_tri[face_of_tri]
-    corners = face_start[face_of_tri][:, None] + np.stack([np.zeros_like(k), k + 1, k + 2], axis=1)
-    triangles = indices[corners]
-
-    matrix = np.asarray(mesh.ComputeLocalToWorldTransform(Usd.TimeCode.Default()), dtype=np.float64)
-    vertices = points @ matrix[:3, :3] + matrix[3, :3]  # USD matrices act on row vectors
-    a, b, c = (vertices[triangles[:, i]] for i in range(3))
-    normals = np.cross(b - a, c - a)
-    if mesh.GetOrientationAttr().Get() == UsdGeom.Tokens.leftHanded:
-        normals = -normals
-    authored = _authored_triangle_normals(mesh, triangles, corners, face_of_tri, len(points), len(indices))
-    if authored is not None:
-        # Normals transform with the inverse transpose; for row vectors that is n @ inv(M3)^T.
-        authored = authored @ np.linalg.inv(matrix[:3, :3]).T
-        flip = np.einsum("ij,ij->i", normals, authored) < 0
-        normals[flip] = -normals[flip]
-    length = np.linalg.norm(normals, axis=1, keepdims=True)
-    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
-    return vertices, triangles, normals
-
-
-def _authored_triangle_normals(mesh, triangles, corners, face_of_tri, num_points, num_corners):
-    """(T, 3) summed authored normals per triangle, or None when none usable are authored."""
-    from pxr import UsdGeom
-
-    primvar = UsdGeom.PrimvarsAPI(mesh).GetPrimvar("normals")
-    if primvar and primvar.HasAuthoredValue():
-        values, interpolation = primvar.ComputeFlattened(), primvar.GetInterpolation()
-    else:
-        values, interpolation = mesh.GetNormalsAttr().Get(), mesh.GetNormalsInterpolation()
-    if not values:
-        return None
-    values = np.asarray(values, dtype=np.float64).reshape(-1, 3)
-    if interpolation in (UsdGeom.Tokens.vertex, UsdGeom.Tokens.varying) and len(values) == num_points:
-        return values[triangles].sum(axis=1)
-    if interpolation == UsdGeom.Tokens.faceVarying and len(values) == num_corners:
-        return values[corners].sum(axis=1)
-    if interpolation == UsdGeom.Tokens.uniform and len(values) > face_of_tri.max(initial=-1):
-        return values[face_of_tri]
-    return None
-
-
-def surface_map(vertices: np.ndarray, triangles: np.ndarray, normals: np.ndarray, *, cfg: VerifyCfg) -> SurfaceMap:
-    """Rasterise the mesh top-down into the map of surfaces probes can be dropped onto.
-
-    Casts one vertical ray per cell (exact ray-triangle tests, vectorised over
-    triangle/cell pairs). A hit is a drop surface when it faces up and nothing
-    else lies above it within the probe's fall (``drop_height + 2 * probe_radius``),
-    so ceilings and table undersides are skipped and floors under tables kept.
-
-    Args:
-        vertices: (V, 3) float64 [m]; triangles: (T, 3) int64; normals: (T, 3) unit.
-        cfg: probe radius (sets the cell, half the radius) and drop height.
-    """
-    tri = vertices[triangles]  # (T, 3 corners, 3)
-    lo, hi = tri[:, :, :2].min(axis=(0, 1)), tri[:, :, :2].max(axis=(0, 1))
-    cell = cfg.probe_radius / 2.0
-    extent = np.maximum(hi - lo, cell)
-    cell = max(cell, float(np.sqrt(extent[0] * extent[1] / _MAX_CELLS)))
-    cols, rows = (np.ceil(extent / cell).astype(np.int64) + 1).tolist()
-    origin = lo
-
-    # Cell index range covered by each triangle's xy bounding box.
-    tmin = np.ceil((tri[:, :, :2].min(axis=1) - origin) / cell).astype(np.int64)
-    tmax = np.floor((tri[:, :, :2].max(axis=1) - origin) / cell).astype(np.int64)
-    tmin = np.maximum(tmin, 0)
-    tmax = np.minimum(tmax, [cols - 1, rows - 1])
-    span = np.maximum(tmax - tmin + 1, 0)
-    pairs_per_tri = span[:, 0] * span[:, 1]
-
-    cell_ids, hit_z, hit_nz = [], [], []
-    bounds = np.searchsorted(
-        np.cumsum(pairs_per_tri), np.arange(1, 1 + pairs_per_tri.sum() // _PAIRS_PER_CHUNK) * _PAIRS_PER_CHUNK
-    )
-    for chunk in np.split(np.arange(len(tri)), np.unique(bounds)):
-        if len(chunk) == 0:
-            continue
-        counts = pairs_per_tri[chunk]
-        t = np.repeat(chunk, counts)
-        if len(t) == 0:
-            continue
-        local = np.arange(len(t)) - np.repeat(np.cumsum(counts) - counts, counts)
-        ix = tmin[t, 0] + local % span[t, 0]
-        iy = tmin[t, 1] + local // span[t, 0]
-        px, py = origin[0] + ix * cell, origin[1] + iy * cell
-        a, b, c = tri[t, 0], tri[t, 1], tri[t, 2]
-        e1x, e1y, e2x, e2y = b[:, 0] - a[:, 0], b[:, 1] - a[:, 1], c[:, 0] - a[:, 0], c[:, 1] - a[:, 1]
-        dx, dy = px - a[:, 0], py - a[:, 1]
-        det = e1x * e2y - e2x * e1y
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = (dx * e2y - e2x * dy) / det
-            v = (e1x * dy - dx * e1y) / det
-        eps = 1e-9
-        inside = (np.abs(det) > 1e-14) & (u >= -eps) & (v >= -eps) & (u + v <= 1 + eps)
-        z = a[:, 2] + u * (b[:, 2] - a[:, 2]) + v * (c[:, 2] - a[:, 2])
-        cell_ids.append((iy * cols + ix)[inside])
-        hit_z.append(z[inside])
-        hit_nz.append(normals[t[inside], 2])
-    heights = np.full(rows * cols, np.nan)
-    if cell_ids:
-        cell_id, z, nz = np.concatenate(cell_ids), np.concatenate(hit_z), np.concatenate(hit_nz)
-        order = np.lexsort((z, cell_id))
-        cell_id, z, nz = cell_id[order], z[order], nz[order]
-        # Collapse repeated hits on one surface (rays through shared edges), keeping the upper copy.
-        same_as_next = (cell_id[:-1] == cell_id[1:]) & (z[1:] - z[:-1] < _SAME_SURFACE)
-        keep = np.concatenate([~same_as_next, [True]])
-        cell_id, z, nz = cell_id[keep], z[keep], nz[keep]
-        next_in_cell = np.concatenate([cell_id[1:] == cell_id[:-1], [False]])
-        gap_above = np.where(next_in_cell, np.concatenate([z[1:], [np.inf]]) - z, np.inf)
-        clearance = cfg.drop_height + 2.0 * cfg.probe_radius
-        usable = (nz > _UPWARD_NZ) & (gap_above > clearance)
-        best = np.full(rows * cols, -np.inf)
-        np.maximum.at(best, cell_id[usable], z[usable])
-        heights = np.where(np.isfinite(best), best, np.nan)
-    return SurfaceMap(origin=origin, cell=cell, heights=heights.reshape(rows, cols))
-
-
-def place_probes(surface: SurfaceMap, *, cfg: VerifyCfg) -> tuple[np.ndarray, list[str], list[str]]:
+def place_probes(
+    surface: SurfaceMap, *, cfg: VerifyCfg, ground: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str], list[str]]:
     """Choose probe release points over flat ground and flat object tops.
 
     A cell is a drop site when every cell within ``flat_radius_factor * probe_radius``
     has a drop surface and their heights differ by at most ``flat_tolerance``, so a
     probe neither rolls off an edge nor lands on a slope. Half the probes go over
-    object tops (surfaces higher than ``ground_max_height``) when there are any.
+    object tops when there are any: cells outside ``ground`` ((H, W) bool, the
+    observed ground), or without it surfaces higher than ``ground_max_height``.
     Probes are spread at least two radii apart.
 
     Returns:
@@ -432,7 +274,7 @@ def place_probes(surface: SurfaceMap, *, cfg: VerifyCfg) -> tuple[np.ndarray, li
     rows, cols = np.nonzero(flat)
     xy = surface.origin + np.stack([cols, rows], axis=1) * surface.cell
     z = heights[rows, cols]
-    is_object = z > cfg.ground_max_height
+    is_object = ~ground[rows, cols] if ground is not None else z > cfg.ground_max_height
     notes: list[str] = []
     if len(z) == 0:
         raise WorldgenError(

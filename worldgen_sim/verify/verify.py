@@ -1,10 +1,12 @@
-"""``worldgen verify OUT``: validate a world package and drop-test its colliders.
+"""``worldgen verify OUT``: validate a world package and test its colliders against the input's evidence.
 
 :func:`verify_world` runs usd-core's and NVIDIA's validators on ``OUT/world.usda``,
-checks that it has colliders, runs the Newton drop test, writes
-``OUT/verify.json`` and returns a :class:`VerifyReport`; :func:`format_report`
-renders it as the table the CLI prints. The CLI exits non-zero when
-``report.passed`` is False.
+checks that it has colliders, maps the ground the input observed (the splats
+layer, else ``OUT/evidence.npz``; :mod:`~worldgen_sim.verify.observed`), measures
+how much of it has a collider and is walkable (:mod:`~worldgen_sim.verify.coverage`),
+runs the drop test over it, writes ``OUT/verify.json`` and returns a
+:class:`VerifyReport`; :func:`format_report` renders it as the table the CLI
+prints. The CLI exits non-zero when ``report.passed`` is False.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from worldgen_sim.progress import Progress
 from worldgen_sim.staging import write_text_atomic
 from worldgen_sim.verify import engine_checks
 from worldgen_sim.verify.collider_audit import ColliderAudit, audit_colliders
+from worldgen_sim.verify.coverage import ground_coverage
 from worldgen_sim.verify.drop_test import DropTestResult, run_drop_test
+from worldgen_sim.verify.observed import ObservedGround, load_observed_points, observed_ground
 from worldgen_sim.verify.validators import ValidationResult, check_layers_readable, validate_stage_file
 from worldgen_sim.verify.verify_cfg import VerifyCfg
 
@@ -56,6 +60,7 @@ class VerifyReport:
         drop_test: the first engine's drop test (None when not run).
         drop_tests: every engine's drop test, by engine (same probes in each).
         collider_audit: what PhysX would refuse or change among the colliders (None when none).
+        coverage: collider and walkable coverage of the observed ground (None without evidence or colliders).
         timings: seconds per part [s].
     """
 
@@ -67,6 +72,7 @@ class VerifyReport:
     drop_test: DropTestResult | None = None
     drop_tests: dict[str, DropTestResult] = field(default_factory=dict)
     collider_audit: ColliderAudit | None = None
+    coverage: dict | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -77,6 +83,7 @@ class VerifyReport:
             "passed": self.passed,
             "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks],
             "validation": self.validation.to_dict() if self.validation else None,
+            "coverage": self.coverage,
             "drop_test": self.drop_test.to_dict() if self.drop_test else None,
             "drop_tests": {engine: result.to_dict() for engine, result in self.drop_tests.items()},
             "collider_audit": self.collider_audit.to_dict() if self.collider_audit else None,
@@ -143,25 +150,35 @@ def verify_world(
             Check("physics scene", WARN, "no UsdPhysics.Scene: simulators fall back to their default gravity")
         )
 
+    start = time.perf_counter()
+    with progress.stage("verify: observed ground"):
+        observed = _observed(world, cfg, report)
+        if observed is not None and colliders:
+            report.coverage = ground_coverage(observed, world, cfg=cfg)
+            report.checks += _coverage_checks(report.coverage, cfg)
+    report.timings["coverage"] = time.perf_counter() - start
+
     if not cfg.drop_test:
         report.checks.append(Check("drop test", SKIP, "verify.drop_test is off"))
     elif colliders == 0:
         report.checks.append(Check("drop test", SKIP, "skipped: no colliders to land on"))
     else:
-        _run_drop_tests(report, world, cfg, progress)
+        _run_drop_tests(report, world, cfg, progress, observed)
 
     report.passed = all(check.status != FAIL for check in report.checks)
     _write_json_atomically(out_dir / REPORT_FILE, report.to_dict())
     return report
 
 
-def _run_drop_tests(report: VerifyReport, world: Path, cfg: VerifyCfg, progress: Progress) -> None:
+def _run_drop_tests(
+    report: VerifyReport, world: Path, cfg: VerifyCfg, progress: Progress, observed: ObservedGround | None
+) -> None:
     """The drop test in every engine asked for, whether each loaded every collider, and whether they agree."""
     engines = engine_checks.resolve_engines(cfg)
     for engine in engines:
         suffix = f" ({engine})" if len(engines) > 1 else ""  # one engine keeps the plain check names
         start = time.perf_counter()
-        result = run_drop_test(world, cfg=cfg, progress=progress, engine=engine)
+        result = run_drop_test(world, cfg=cfg, observed=observed, progress=progress, engine=engine)
         report.timings[f"drop_test_{engine}"] = time.perf_counter() - start
         report.drop_tests[engine] = result
         summary = f"{engine}: {_drop_summary(result, cfg)}"
@@ -173,6 +190,66 @@ def _run_drop_tests(report: VerifyReport, world: Path, cfg: VerifyCfg, progress:
         first, second = report.drop_tests.values()
         status, detail = engine_checks.agreement_detail(first, second, tolerance=cfg.engines_agree_tolerance)
         report.checks.append(Check(f"engines agree ({first.engine} vs {second.engine})", status, detail))
+
+
+def _observed(world: Path, cfg: VerifyCfg, report: VerifyReport) -> ObservedGround | None:
+    """The input's evidence as a map, with a check row saying where it came from (or that there is none)."""
+    loaded = load_observed_points(world)
+    if loaded is None:
+        report.checks.append(
+            Check(
+                "evidence",
+                WARN,
+                "no splats layer or evidence.npz: probes are placed on and scored against the visual mesh, "
+                "so the drop test only checks the world against itself",
+            )
+        )
+        return None
+    points, weights, source = loaded
+    try:
+        observed = observed_ground(points, weights, cfg=cfg, source=source)
+    except WorldgenError as exc:
+        report.checks.append(Check("evidence", WARN, f"{exc}; falling back to the visual mesh"))
+        return None
+    report.checks.append(
+        Check(
+            "evidence",
+            PASS,
+            f"{observed.num_points} opaque observed points ({source}); {observed.ground_area:.1f} m2 of observed "
+            f"ground on {observed.surface.cell * 100:.1f} cm cells",
+        )
+    )
+    return observed
+
+
+def _coverage_checks(coverage: dict, cfg: VerifyCfg) -> list[Check]:
+    """Rows for the collider and walkable coverage of the observed ground."""
+    if coverage["collider_fraction"] is None:
+        return [Check("ground coverage", WARN, "; ".join(coverage["notes"]))]
+    fraction = coverage["collider_fraction"]
+    rows = [
+        Check(
+            "collider coverage",
+            PASS if fraction >= cfg.min_collider_coverage else FAIL,
+            f"{fraction:.1%} of {coverage['observed_ground_m2']:.1f} m2 observed ground has a collider within "
+            f"{cfg.collider_tolerance * 100:.0f} cm (need {cfg.min_collider_coverage:.0%})",
+        )
+    ]
+    walkable = coverage["walkable_fraction"]
+    if walkable is None:
+        rows.append(Check("walkable coverage", SKIP, "; ".join(coverage["notes"]) or "not measured"))
+    else:
+        away = coverage["walkable_away_from_edges"]
+        inner = f"; {away:.1%} of it an agent radius away from its edges" if away is not None else ""
+        rows.append(
+            Check(
+                "walkable coverage",
+                PASS if walkable >= cfg.min_walkable_coverage else WARN,
+                f"{walkable:.1%} of the observed ground is walkable in navigation.json{inner} "
+                f"(warn below {cfg.min_walkable_coverage:.0%})",
+            )
+        )
+    return rows
 
 
 def _physics_inventory(world: Path) -> tuple[int, str]:
@@ -236,7 +313,8 @@ def format_report(report: VerifyReport, *, max_probe_rows: int = 60) -> str:
         lines += ["", f"Validation warnings ({len(report.validation.warnings)}):"]
         lines += [f"  {line}" for line in report.validation.warnings]
     for drop in report.drop_tests.values() or ([report.drop_test] if report.drop_test else []):
-        lines += ["", f"Drop test probes in {drop.engine} (heights in m; error = |probe bottom - visual surface|):"]
+        surface = "observed" if drop.notes and "observed surface" in drop.notes[0] else "visual"
+        lines += ["", f"Drop test probes in {drop.engine} (heights in m; error = |probe bottom - {surface} surface|):"]
         lines.append(
             f"  {'#':>3}  {'over':6}  {'start x, y, z':>22}  {'end x, y, z':>24}  "
             f"{'surface':>8}  {'error':>8}  {'speed':>6}  result"
@@ -282,9 +360,11 @@ def _diagnosis(report: VerifyReport) -> str:
                 "so a collider fills free space above the visual surface"
             )
         if high:
-            hints.append(f"{high} probes rest above the visual surface: colliders stick out of the visual mesh")
+            hints.append(f"{high} probes rest above the observed surface: colliders stick out of what the input saw")
     if any(name.startswith("validator") for name in failed):
         hints.append("fix the validation errors listed above")
+    if "collider coverage" in failed:
+        hints.append("part of the ground the input observed has no collider at its height (holes or offsets)")
     if "colliders" in failed:
         hints.append("the world has no colliders: rebuild it with the collision stage enabled")
     return "Failed: " + ", ".join(failed) + (". " + "; ".join(hints) + "." if hints else ".")

@@ -39,6 +39,22 @@ class VerifyCfg:
         flat_radius_factor: radius of that flat neighbourhood, in probe radii.
         ground_max_height: drop surfaces up to this height are ground, higher ones
             object tops [m] (the floor is at z = 0).
+        evidence_min_opacity: evidence Gaussians below this opacity are not observations [0-1].
+        evidence_layer_gap: observed points of one cell further apart vertically than this
+            belong to different surfaces [m].
+        evidence_min_points: a surface layer of a cell needs at least this many observed points.
+        evidence_overhead_gap: an observed layer with another this far or further below it
+            is overhead (a ceiling), not a drop surface [m].
+        ground_max_slope_deg: observed surfaces steeper than this are not ground [deg].
+        ground_max_step: neighbouring ground cells differ in height by at most this [m]
+            (a stair riser); it also joins stairs and landings into one ground.
+        ground_min_area: connected gentle areas smaller than this are object tops, not ground [m^2].
+        collider_tolerance: observed ground counts as covered when a collider surface lies
+            within this height of it [m].
+        min_collider_coverage: verification fails when less of the observed ground than this
+            fraction has a collider within ``collider_tolerance`` [0-1].
+        min_walkable_coverage: a warning when less of the observed ground than this fraction
+            is walkable in ``navigation.json`` [0-1].
         device: warp device for the simulation (``"cpu"``, or ``"cuda:0"`` when present).
         kernel_cache_dir: where warp caches compiled kernels; None keeps warp's default
             (``$WARP_CACHE_PATH`` or ``~/.cache/warp``).
@@ -67,6 +83,16 @@ class VerifyCfg:
     flat_tolerance: float = 0.02
     flat_radius_factor: float = 3.0
     ground_max_height: float = 0.1
+    evidence_min_opacity: float = 0.5
+    evidence_layer_gap: float = 0.05
+    evidence_min_points: int = 1
+    evidence_overhead_gap: float = 1.8
+    ground_max_slope_deg: float = 30.0
+    ground_max_step: float = 0.2
+    ground_min_area: float = 1.0
+    collider_tolerance: float = 0.03
+    min_collider_coverage: float = 0.95
+    min_walkable_coverage: float = 0.5
     device: str = "cpu"
     kernel_cache_dir: str | None = None
     physx_python: str | None = None
