@@ -258,19 +258,21 @@ def test_cli_names_the_up_decision_and_add_ground(scenes, statue, tmp_path):
 
     terrain = tmp_path / "terrain.ply"
     _write(scenes["terrain"], terrain, "y")
-    result = worldgen("build", str(terrain), "-o", str(tmp_path / "t"), "--no-mesh", "--quiet")
+    # 14 properties, no cameras: Lyra 1.0 or a 3DGS export without normals, so the scale must be given.
+    result = worldgen("build", str(terrain), "-o", str(tmp_path / "t"), "--no-mesh", "--quiet", "--scale", "1")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "t" / "world.json").read_text())
     align = summary["stages"]["align"]
     assert align["up_used"] == "+y" and [r["verdict"] for r in align["up_candidates"]].count("chosen") == 1
-    result = worldgen("build", str(terrain), "-o", str(tmp_path / "t2"), "--no-mesh")
+    result = worldgen("build", str(terrain), "-o", str(tmp_path / "t2"), "--no-mesh", "--scale", "1")
     assert "up: +y (geometry: " in result.stdout
 
     _write(statue, path := tmp_path / "statue.ply", "z")
-    result = worldgen("build", str(path), "-o", str(tmp_path / "s"), "--no-mesh")
+    result = worldgen("build", str(path), "-o", str(tmp_path / "s"), "--no-mesh", "--scale", "1")
     assert result.returncode == 2 and "--add-ground" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "s").exists()
-    result = worldgen("build", str(path), "-o", str(tmp_path / "s"), "--no-mesh", "--add-ground", "--up", "z")
+    result = worldgen("build", str(path), "-o", str(tmp_path / "s"), "--no-mesh", "--add-ground", "--up", "z",
+                      "--scale", "1")
     assert result.returncode == 0, result.stderr
     assert "added ground: " in result.stdout
     assert json.loads((tmp_path / "s" / "world.json").read_text())["config"]["align"]["add_ground"] is True

@@ -38,7 +38,7 @@ BAD_YAML = [
     ("usd:\n  splat_format: usdz\n", "usd.splat_format: expected one of 'usdc', 'usda'", "'usdz'"),
     ("verify:\n  device: gpu\n", "verify.device: expected 'cpu' or 'cuda:N'", "'gpu'"),
     ("verify:\n  min_pass_fraction: 2\n", "verify.min_pass_fraction: expected >= 0 and <= 1", "2.0"),
-    ("verify:\n  engine: ovphysx\n", "verify.engine: expected one of 'newton'", "'ovphysx'"),
+    ("verify:\n  engine: ovphysx\n", "verify.engine: expected one of 'auto', 'newton', 'physx', 'both'", "'ovphysx'"),
 ]
 
 

@@ -452,9 +452,9 @@ def test_two_splat_builds_are_byte_identical_but_for_timings(sample_ply, tmp_pat
 
 
 def without_timings(data):
-    """world.json without its wall-clock timings (``timings_s`` and each stage's ``seconds``)."""
+    """world.json without its wall-clock timings (``timings_s``, each stage's ``seconds`` and ``timings``)."""
     if isinstance(data, dict):
-        return {k: without_timings(v) for k, v in data.items() if k not in ("timings_s", "seconds")}
+        return {k: without_timings(v) for k, v in data.items() if k not in ("timings_s", "seconds", "timings")}
     if isinstance(data, list):
         return [without_timings(v) for v in data]
     return data

@@ -49,12 +49,24 @@ def preflight(input_path: Path, out_dir: str | Path, *, cfg: WorldgenCfg) -> Non
 
         info = inspect_gaussian_ply(input_path, layout=cfg.input.layout)
         check_read_memory(info)
-        if info.layout in RELATIVE_DEPTH_LAYOUTS and cfg.align.scale is None and cfg.align.camera_height is None:
+        if (info.layout in RELATIVE_DEPTH_LAYOUTS and cfg.align.scale is None and cfg.align.camera_height is None
+                and not _has_trainer_cameras(input_path)):
             raise WorldgenError(
                 f"{input_path}: a '{info.layout}' PLY (Lyra 1.0) holds relative depth, so its size in metres is "
                 "unknown; give the input camera's height above the floor with --camera-height H [m] "
-                "(align.camera_height) or the metres per input unit with --scale S (align.scale)"
+                "(align.camera_height) or the metres per input unit with --scale S (align.scale); a 3DGS export "
+                "without normals has the same 14 properties: for a metric one give --scale 1"
             )
+
+
+def _has_trainer_cameras(ply: Path) -> bool:
+    """A trainer's camera file beside the PLY: then it is a 3DGS export, not Lyra 1.0, and the file says the scale."""
+    from worldgen_sim.io.trainer_cameras import find_trainer_cameras
+
+    try:
+        return find_trainer_cameras(ply) is not None
+    except WorldgenError:
+        return True  # a broken camera file is reported, naming it, when the input is loaded
 
 
 def check_aligned(aligned: AlignedScene, *, cfg: WorldgenCfg, source: Path) -> None:

@@ -72,6 +72,8 @@ def requirements(cfg: WorldgenCfg, *, input_path: Path | None = None, verify: bo
             Requirement(("newton",), "newton", "verify", "the physics drop test"),
             Requirement(("scipy",), "scipy", "verify", "the physics drop test"),
         ]
+    # Last, so a build that also needs it for a stage names that stage's extra first.
+    needs.append(Requirement(("scipy",), "scipy", "", "the alignment stage (floor support of each up candidate)"))
     return needs
 
 

@@ -11,5 +11,7 @@ __all__ = [
     "align_cfg",
     "filters",
     "floor",
+    "ground",
     "transforms",
+    "up",
 ]

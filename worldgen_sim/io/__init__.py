@@ -12,4 +12,5 @@ __all__ = [
     "input_cfg",
     "load",
     "rgbd_folder",
+    "trainer_cameras",
 ]

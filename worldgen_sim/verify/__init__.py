@@ -7,7 +7,14 @@ inside the functions that use them).
 """
 
 __all__ = [
+    "collider_audit",
+    "coverage",
     "drop_test",
+    "engine_checks",
+    "observed",
+    "physx_engine",
+    "physx_worker",
+    "surfaces",
     "validators",
     "verify",
     "verify_cfg",
