@@ -39,6 +39,25 @@ class CollisionCfg:
         coacd_max_hulls: CoACD's hull cap per object.
         coacd_cell: grid cell of the solids given to CoACD (coarser than ``solid_cell``:
             CoACD's time grows with the solid's face count) [m].
+        ground_cell: grid cell of the ground search [m].
+        ground_step: largest height change between neighbouring pieces of ground (a stair
+            riser; a crate top higher than this above the floor is an object) [m].
+        ground_slope: steepest surface that can be ground (terrain, ramps) [deg].
+        min_ground_area: connected ground needs at least this area [m^2].
+        support_gap: an object whose lowest point is more than this above the ground
+            under it, and that touches no wall or ceiling, is unsupported [m].
+        floater_size: unsupported pieces with a smaller bounding-box diagonal are dropped
+            as floaters; larger ones stay as overhead obstacles at their height [m].
+        floater_thickness: unsupported pieces thinner than this are dropped as floaters [m].
+        clutter_size: pieces with a smaller bounding-box diagonal count as clutter [m].
+        clutter_count: with more clutter pieces than this (vegetation), clutter is grouped
+            per ``clutter_cell`` and covered with boxes instead of decomposed piece by piece.
+        clutter_cell: grouping cell of clutter [m].
+        max_cover_boxes: most boxes of a voxel cover (its cell doubles until they fit).
+        coacd_retries: a crashed CoACD worker is retried this many times with other
+            settings (seed, threshold, preprocessing) before the voxel cover is used.
+        static_tile_faces: static meshes with more faces are split into spatial tiles of
+            about this many faces (faster cooking, culling).
     """
 
     enabled: bool = True
@@ -65,3 +84,16 @@ class CollisionCfg:
     box_cover: float = 0.9
     coacd_max_hulls: int = 32
     coacd_cell: float = 0.02
+    ground_cell: float = 0.05
+    ground_step: float = 0.22
+    ground_slope: float = 40.0
+    min_ground_area: float = 1.0
+    support_gap: float = 0.1
+    floater_size: float = 0.5
+    floater_thickness: float = 0.05
+    clutter_size: float = 0.3
+    clutter_count: int = 48
+    clutter_cell: float = 0.5
+    max_cover_boxes: int = 128
+    coacd_retries: int = 2
+    static_tile_faces: int = 200_000
