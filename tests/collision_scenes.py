@@ -105,7 +105,7 @@ class Scene:
 def cover_with_gaussians(scene: Scene, *, spacing: float = 0.04, seed: int = 0) -> GaussianCloud:
     """Surfels on the visible surfaces of ``scene`` (sets and returns ``scene.gaussians``)."""
     rng = np.random.default_rng(seed)
-    points, normals = [_ground_surfels(scene, spacing)]
+    points, normals = _ground_surfels(scene, spacing)
     pts, nrm = [points], [normals]
     for obj in scene.objects:
         base = float(scene.ground(_footprint_ring(obj)).min()) - 0.05
@@ -276,3 +276,31 @@ def stairs_platform_ramp(*, spacing: float = 0.04) -> Scene:
                   edges=edges)
     cover_with_gaussians(scene, spacing=spacing)
     return scene
+
+
+def camera_path(scene: Scene, *, step: float = 2.0, eye: float = 1.5, width: int = 256, height: int = 192,
+                pitches: tuple[float, ...] = (-40.0,)):
+    """OpenCV cameras on an xy grid ``eye`` above the ground, looking four ways at each pitch [deg]."""
+    from worldgen_sim.artifacts import CameraPath
+
+    x0, x1, y0, y1 = scene.extent
+    gx, gy = np.meshgrid(np.arange(x0 + step / 2, x1, step), np.arange(y0 + step / 2, y1, step))
+    xy = np.column_stack([gx.ravel(), gy.ravel()])
+    keep = np.ones(len(xy), bool)
+    for obj in scene.objects:
+        keep &= ~obj.footprint(xy, 0.3)
+    xy = xy[keep]
+    poses = []
+    for (x, y), z in zip(xy, scene.ground(xy) + eye):
+        for yaw in np.radians([0.0, 90.0, 180.0, 270.0]) + 0.3:
+            for pitch in np.radians(pitches):
+                forward = np.array([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), np.sin(pitch)])
+                right = np.cross(forward, [0.0, 0.0, 1.0])
+                right /= np.linalg.norm(right)
+                pose = np.eye(4)
+                pose[:3, :3] = np.column_stack([right, np.cross(forward, right), forward])
+                pose[:3, 3] = (x, y, z)
+                poses.append(pose)
+    focal = 0.5 * width  # 90 deg horizontal field of view
+    intrinsics = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]], np.float64)
+    return CameraPath(np.repeat(intrinsics[None], len(poses), axis=0), np.stack(poses), width, height)

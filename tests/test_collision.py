@@ -394,3 +394,48 @@ def test_physics_layer_is_valid_and_complete(world, tmp_path):
     result = omni.ValidationEngine().validate(str(path))
     failures = [i for i in result.issues() if i.severity.name in ("ERROR", "FAILURE")]
     assert failures == [], [str(i.message) for i in failures]
+
+
+def _table_task(room):
+    from worldgen_sim.collision.decompose import DecomposeTask
+
+    mesh, rotation = reconstruction_like(room)
+    centroids = mesh.vertices.astype(np.float64)[mesh.faces].mean(axis=1) @ rotation
+    table = np.all((centroids > [-0.62, 0.38, 0.02]) & (centroids < [0.62, 1.22, 0.77]), axis=1)
+    used, inverse = np.unique(mesh.faces[table], return_inverse=True)
+    return DecomposeTask("table", mesh.vertices[used], inverse.reshape(-1, 3).astype(np.int32), 0.0), rotation
+
+
+@pytest.mark.slow
+def test_crashing_worker_is_retried_then_covered_never_one_hull(room, scan, tmp_path, monkeypatch):
+    """A worker killed by SIGSEGV (the test hook) is replaced and the object retried with other settings;
+    when every attempt crashes the object gets a voxel cover within the phantom budget, counted by kind."""
+    from worldgen_sim.collision.decompose import CRASH_TEST_ENV, decompose_objects
+
+    task, rotation = _table_task(room)
+    true_volume = 1.2 * 0.8 * 0.05 + 4 * 0.05 * 0.05 * 0.7
+    cfg = CollisionCfg(max_boxes=0, workers=1, object_timeout=120)
+    monkeypatch.setenv(CRASH_TEST_ENV, "1")  # the first attempt crashes, the retry runs
+    [retried] = decompose_objects([task], cfg=cfg)
+    assert retried.retries == 1 and retried.fallback is None and retried.method in ("coacd", "convex")
+    assert abs(retried.hull_volume - true_volume) <= 0.3 * true_volume
+
+    monkeypatch.setenv(CRASH_TEST_ENV, "99")  # every attempt crashes
+    [covered] = decompose_objects([task], cfg=CollisionCfg(max_boxes=0, workers=1, coacd_retries=1))
+    assert covered.fallback_kind == "crash" and covered.retries == 1 and "2 attempts" in covered.fallback
+    assert covered.method == "cover" and len(covered.hulls) > 1  # never one hull over the whole table
+    assert 0.7 * true_volume <= covered.hull_volume <= 1.6 * true_volume
+    # The table's free space under its top stays free: no box reaches from the floor to the top
+    # anywhere but at the legs.
+    hulls = [type("H", (), {"vertices": v, "faces": f}) for v, f in covered.hulls]
+    under = np.column_stack([np.random.default_rng(0).uniform([-0.45, 0.55], [0.45, 1.05], (2000, 2)),
+                             np.full(2000, 0.35)])
+    assert points_in_hulls(under @ rotation.T, hulls).mean() < 0.01
+
+    # Through the stage: counted in the report under fallback_counts, never cached.
+    world = build_collision(scan, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2, max_boxes=0,
+                                                   convex_tolerance=0.0, coacd_retries=0))
+    report = world.report
+    assert report["fallback_counts"]["crash"] == len(world.objects) == 4
+    assert all(e["method"] == "cover" and e["fallback_kind"] == "crash" for e in report["objects"])
+    assert not any(path.suffix == ".npz" for path in tmp_path.glob("*.npz"))

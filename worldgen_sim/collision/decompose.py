@@ -9,8 +9,8 @@ hull when it is convex within tolerance or decomposed by CoACD with a metric
 threshold, a hull cap and decimated hulls.
 
 CoACD can crash (SIGSEGV) on some solids. A worker that dies is replaced and the
-object retried ``coacd_retries`` times with other settings (seed, a looser
-threshold, CoACD's own manifold preprocessing, a coarser solid). When every
+object retried ``coacd_retries`` times with other settings (another seed, a looser
+threshold, a coarser solid: each retry is cheaper than the attempt before). When every
 attempt crashed, the object ran out of time, raised, or has no closed solid, it
 gets a voxel cover (boxes within about a cell of its surface) — never one hull over
 the whole object. Every fallback and retry is counted by kind (:data:`FALLBACK_KINDS`).
@@ -429,7 +429,8 @@ def _convex_enough(solid_v, solid_f, yaw, volume, cfg):
 
 
 def _coacd_hulls(solid_v, solid_f, yaw, cfg, attempt):
-    """CoACD's hulls in the world frame, re-hulled to PhysX's limits; retries use other settings."""
+    """CoACD's hulls in the world frame, re-hulled to PhysX's limits; a retry (``attempt`` > 0) uses
+    another seed and a looser threshold (and its caller a coarser solid)."""
     import coacd
 
     from worldgen_sim.collision.boxes import rotate_z
@@ -442,8 +443,7 @@ def _coacd_hulls(solid_v, solid_f, yaw, cfg, attempt):
         max_convex_hull=cfg.coacd_max_hulls,
         decimate=True,
         max_ch_vertex=cfg.max_hull_vertices,
-        preprocess_mode="off" if attempt == 0 else "on",  # first try: the solid is already manifold
-        preprocess_resolution=50,
+        preprocess_mode="off",  # the solid is already manifold
         mcts_iterations=cfg.coacd_iterations,
         mcts_max_depth=2,
         resolution=1000,

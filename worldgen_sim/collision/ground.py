@@ -162,11 +162,7 @@ def find_ground(
 
 def _layers(vertices, faces, areas, origin, cell, nx, layer_gap):
     """Height layers of up-facing surface per cell: cell index (N,), mean height (N,), area (N,), sorted."""
-    from worldgen_sim.collision.mesh_ops import sample_triangles
-
-    tri = vertices[faces]
-    points, owner = sample_triangles(tri, 0.5 * cell)
-    weight = areas[owner] / np.bincount(owner, minlength=faces.shape[0])[owner]
+    points, weight = _area_samples(vertices[faces], areas, cell)
     ix = np.floor((points[:, 0] - origin[0]) / cell).astype(np.int64)
     iy = np.floor((points[:, 1] - origin[1]) / cell).astype(np.int64)
     key = iy * nx + ix
@@ -178,6 +174,22 @@ def _layers(vertices, faces, areas, origin, cell, nx, layer_gap):
     area = np.add.reduceat(weight, starts)
     mean_z = np.add.reduceat(weight * z, starts) / np.maximum(area, 1e-30)
     return key[starts], mean_z, area
+
+
+def _area_samples(tri, areas, spacing):
+    """(P, 3) points standing for the triangles and the area (P,) each carries [m^2].
+
+    Triangles smaller than ``spacing`` (a TSDF mesh's) are their centroid; larger ones are
+    sampled about half ``spacing`` apart.
+    """
+    from worldgen_sim.collision.mesh_ops import sample_triangles
+
+    edges = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(axis=1)
+    small = edges <= spacing
+    points, owner = sample_triangles(tri[~small], 0.5 * spacing)
+    large_areas = areas[~small]
+    weight = large_areas[owner] / np.bincount(owner, minlength=large_areas.size)[owner]
+    return np.concatenate([tri[small].mean(axis=1), points]), np.concatenate([areas[small], weight])
 
 
 def _chain(node_cell, node_z, chained, nx, max_step):

@@ -202,8 +202,10 @@ def _region(kind, cls, index, tri, normals, areas) -> StaticRegion:
     index = np.sort(np.asarray(index, np.int64))
     weights = areas[index]
     facing = (normals[index] * weights[:, None]).sum(axis=0)
-    corners = tri[index].reshape(-1, 3)
-    normal, offset = fit_plane(corners, np.repeat(weights, 3), facing)
+    if index.size <= 10_000:  # corners: exact for a few large triangles
+        normal, offset = fit_plane(tri[index].reshape(-1, 3), np.repeat(weights, 3), facing)
+    else:
+        normal, offset = fit_plane(tri[index].mean(axis=1), weights, facing)
     residual = tri[index].mean(axis=1) @ normal - offset
     flatness = float(np.sqrt(np.average(residual ** 2, weights=weights + 1e-12)))
     return StaticRegion(kind, cls, index, float(weights.sum()), normal, float(offset), flatness)
