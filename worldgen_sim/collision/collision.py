@@ -65,7 +65,7 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
         start = time.perf_counter()
         results = decompose_objects(tasks, cfg=cfg, cache_dir=cache, progress=progress)
         timings["decomposition"] = time.perf_counter() - start
-    objects, entries, skipped = _collision_objects(names, seg.object_classes, tasks, results)
+    objects, entries, skipped = _collision_objects(names, seg.object_classes, seg.object_kinds, tasks, results)
     used = {p.semantic_class for p in static_parts} | {o.semantic_class for o in objects}
     missing = sorted(used - set(materials))
     if missing:
@@ -130,26 +130,27 @@ def _tiles(face_index: np.ndarray, centroids: np.ndarray, max_faces: int) -> lis
 
 
 def _object_tasks(seg, vertices, faces):
-    """Names (``<class>_<nnn>``) and decomposition tasks of the segmentation's objects."""
+    """Names (``<class>_<nnn>``; ``overhead_<nnn>``, ``clutter_<nnn>``) and decomposition tasks of the objects."""
     from worldgen_sim.collision.decompose import DecomposeTask
 
     names, tasks, counters = [], [], {}
-    for group, cls, ground in zip(seg.objects, seg.object_classes, seg.object_ground):
-        index = counters.get(cls, 0)
-        counters[cls] = index + 1
-        names.append(f"{cls}_{index:03d}")
+    for group, cls, kind, ground in zip(seg.objects, seg.object_classes, seg.object_kinds, seg.object_ground):
+        prefix = cls if kind == "standing" else kind
+        index = counters.get(prefix, 0)
+        counters[prefix] = index + 1
+        names.append(f"{prefix}_{index:03d}")
         part_vertices, part_faces = _submesh(vertices, faces, group)
         tasks.append(DecomposeTask(names[-1], part_vertices, part_faces, float(ground),
-                                   "clutter" if cls == "clutter" else "object"))
+                                   "clutter" if kind == "clutter" else "object"))
     return names, tasks
 
 
-def _collision_objects(names, classes, tasks, results):
+def _collision_objects(names, classes, kinds, tasks, results):
     """Collision objects, their report entries, and the skipped (hull-less) entries."""
     objects, entries, skipped = [], [], []
-    for name, cls, task, result in zip(names, classes, tasks, results):
+    for name, cls, kind, task, result in zip(names, classes, kinds, tasks, results):
         entry = {
-            "name": name, "class": cls, "method": result.method, "hulls": len(result.hulls),
+            "name": name, "class": cls, "kind": kind, "method": result.method, "hulls": len(result.hulls),
             "max_hull_vertices": max((h[0].shape[0] for h in result.hulls), default=0),
             "volume": round(result.volume, 6), "hull_volume": round(result.hull_volume, 6),
             "volume_ratio": round(result.hull_volume / result.volume, 4) if result.volume > 0 else None,

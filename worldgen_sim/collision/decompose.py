@@ -9,8 +9,8 @@ hull when it is convex within tolerance or decomposed by CoACD with a metric
 threshold, a hull cap and decimated hulls.
 
 CoACD can crash (SIGSEGV) on some solids. A worker that dies is replaced and the
-object retried ``coacd_retries`` times with other settings (another seed, a looser
-threshold, a coarser solid: each retry is cheaper than the attempt before). When every
+object retried ``coacd_retries`` times with other settings (another seed and a looser
+threshold; from the second retry on, a coarser solid too). When every
 attempt crashed, the object ran out of time, raised, or has no closed solid, it
 gets a voxel cover (boxes within about a cell of its surface) — never one hull over
 the whole object. Every fallback and retry is counted by kind (:data:`FALLBACK_KINDS`).
@@ -374,7 +374,9 @@ def decompose_one(vertices: np.ndarray, faces: np.ndarray, *, ground_height: flo
     if boxes is not None:
         return boxes
     task = DecomposeTask("", vertices, faces, ground_height)
-    solid = _closed_solid(vertices, faces, ground_height=ground_height, cell=cfg.coacd_cell * (1 + attempt))
+    # A second retry also coarsens the solid (fewer faces for CoACD; thin parts suffer, so not at once).
+    cell = cfg.coacd_cell * (1.0 + 0.5 * max(0, attempt - 1))
+    solid = _closed_solid(vertices, faces, ground_height=ground_height, cell=cell)
     if solid is None:
         return cover_result(task, cfg, reason="no closed solid (no up-facing surface)", kind="no_solid",
                             seconds=time.perf_counter() - start)

@@ -81,7 +81,9 @@ class Segmentation:
     Attributes:
         static: the static structure.
         objects: (K_i,) int64 face-index arrays, one per object, largest first.
-        object_classes: ``"furniture"``, ``"object"``, ``"overhead"`` or ``"clutter"`` per object.
+        object_classes: material class per object: ``"furniture"`` (standing, larger than 0.5 m) or ``"object"``.
+        object_kinds: ``"standing"``, ``"overhead"`` (unsupported, kept at its height) or ``"clutter"``
+            (a group of small pieces) per object.
         object_ground: height where each object's open columns are closed [m] (the ground
             under a standing object, an overhead object's own underside).
         dropped_faces: faces of dropped pieces (too small, floaters).
@@ -92,6 +94,7 @@ class Segmentation:
     static: list[StaticRegion]
     objects: list[np.ndarray]
     object_classes: list[str]
+    object_kinds: list[str]
     object_ground: list[float]
     dropped_faces: np.ndarray
     ground_height: float = 0.0
@@ -137,8 +140,9 @@ def segment_surface(vertices: np.ndarray, faces: np.ndarray, *, cfg: CollisionCf
     static += [_region(p.semantic_class, p.semantic_class, p.faces, tri, normals, areas) for p in shell]
     structure = np.concatenate([r.faces for r in static if r.kind != "ground"] or [np.zeros(0, np.int64)])
     pieces = _pieces(vertices, faces, rest, ground, cfg)
-    objects, classes, object_ground, dropped, drop_report = _classify(pieces, vertices, faces, structure, cfg)
-    objects, classes, object_ground, clutter = _group_clutter(objects, classes, object_ground, vertices, faces, cfg)
+    objects, kinds, object_ground, dropped, drop_report = _classify(pieces, vertices, faces, structure, cfg)
+    objects, kinds, object_ground, clutter = _group_clutter(objects, kinds, object_ground, vertices, faces, cfg)
+    classes = [_material_class(vertices, faces, o, k) for o, k in zip(objects, kinds)]
     order = np.argsort([float(areas[o].sum()) for o in objects], kind="stable")[::-1]  # largest first
     report = {
         "ground": ground.report | {"faces": int(on_ground.sum()), "area": round(ground.area, 3)},
@@ -153,7 +157,7 @@ def segment_surface(vertices: np.ndarray, faces: np.ndarray, *, cfg: CollisionCf
         "dropped_faces": int(sum(d.size for d in dropped) + (~valid).sum()),
         "ground_height": round(ground_level, 4),
     }
-    return Segmentation(static, [objects[i] for i in order], [classes[i] for i in order],
+    return Segmentation(static, [objects[i] for i in order], [classes[i] for i in order], [kinds[i] for i in order],
                         [object_ground[i] for i in order],
                         np.concatenate(dropped + [np.flatnonzero(~valid)]), ground_level, report)
 
@@ -256,7 +260,7 @@ def _classify(pieces: _Pieces, vertices, faces, structure, cfg):
     attached = _touching(pieces, candidates, vertices, faces, structure)
     floating[candidates[attached]] = False
     floater = floating & ~small & ((size < cfg.floater_size) | (thickness < cfg.floater_thickness))
-    objects, classes, ground, dropped = [], [], [], []
+    objects, kinds, ground, dropped = [], [], [], []
     records = []
     for k in range(len(pieces.faces)):
         reason = "small" if small[k] else ("floater_thin" if floater[k] and thickness[k] < cfg.floater_thickness
@@ -267,10 +271,10 @@ def _classify(pieces: _Pieces, vertices, faces, structure, cfg):
             continue
         objects.append(pieces.faces[k])
         if floating[k]:
-            classes.append("overhead")
+            kinds.append("overhead")
             ground.append(float(pieces.lo[k, 2]))  # closed at its own underside: never a column to the floor
         else:
-            classes.append("furniture" if size[k] >= _FURNITURE_SIZE else "object")
+            kinds.append("standing")
             under = pieces.ground[k]
             ground.append(float(min(pieces.lo[k, 2], under)) if np.isfinite(under) else float(pieces.lo[k, 2]))
     counts: dict[str, int] = {}
@@ -279,7 +283,7 @@ def _classify(pieces: _Pieces, vertices, faces, structure, cfg):
     floaters = [{"reason": r, "centre": [round(float(c), 3) for c in 0.5 * (pieces.lo[k] + pieces.hi[k])],
                  "size": round(float(size[k]), 3), "height_above_ground": round(float(pieces.gap[k]), 3)}
                 for r, k in records if r != "small"][:50]
-    return objects, classes, ground, dropped, {"counts": counts, "floaters": floaters}
+    return objects, kinds, ground, dropped, {"counts": counts, "floaters": floaters}
 
 
 def _touching(pieces: _Pieces, candidates, vertices, faces, structure) -> np.ndarray:
@@ -302,15 +306,22 @@ def _touching(pieces: _Pieces, candidates, vertices, faces, structure) -> np.nda
     return out
 
 
-def _group_clutter(objects, classes, ground, vertices, faces, cfg):
+def _material_class(vertices, faces, index, kind) -> str:
+    """``"furniture"`` for standing objects larger than :data:`_FURNITURE_SIZE`, else ``"object"``."""
+    corners = vertices[faces[index]].reshape(-1, 3)
+    size = float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0)))
+    return "furniture" if kind == "standing" and size >= _FURNITURE_SIZE else "object"
+
+
+def _group_clutter(objects, kinds, ground, vertices, faces, cfg):
     """Many small pieces (vegetation) become one clutter object per ``clutter_cell`` column of space."""
     if not objects:
-        return objects, classes, ground, 0
+        return objects, kinds, ground, 0
     lo = np.array([vertices[faces[o]].reshape(-1, 3).min(axis=0) for o in objects])
     hi = np.array([vertices[faces[o]].reshape(-1, 3).max(axis=0) for o in objects])
-    small = (np.linalg.norm(hi - lo, axis=1) < cfg.clutter_size) & (np.asarray(classes) != "overhead")
+    small = (np.linalg.norm(hi - lo, axis=1) < cfg.clutter_size) & (np.asarray(kinds) != "overhead")
     if small.sum() <= cfg.clutter_count:
-        return objects, classes, ground, 0
+        return objects, kinds, ground, 0
     centre = 0.5 * (lo + hi)
     cell = np.floor(centre[:, :2] / cfg.clutter_cell).astype(np.int64)
     keep = [i for i in range(len(objects)) if not small[i]]
@@ -318,17 +329,17 @@ def _group_clutter(objects, classes, ground, vertices, faces, cfg):
     _, group = np.unique(cell[members], axis=0, return_inverse=True)
     group = group.reshape(-1)
     out_objects = [objects[i] for i in keep]
-    out_classes = [classes[i] for i in keep]
+    out_kinds = [kinds[i] for i in keep]
     out_ground = [ground[i] for i in keep]
     for g in range(int(group.max()) + 1):
         chosen = members[group == g]
         out_objects.append(np.sort(np.concatenate([objects[i] for i in chosen])))
-        out_classes.append("clutter")
+        out_kinds.append("clutter")
         out_ground.append(float(min(ground[i] for i in chosen)))
-    return out_objects, out_classes, out_ground, int(group.max()) + 1
+    return out_objects, out_kinds, out_ground, int(group.max()) + 1
 
 
-SEGMENTATION_CACHE_FORMAT = 2
+SEGMENTATION_CACHE_FORMAT = 3
 
 
 def segmentation_cache_key(vertices: np.ndarray, faces: np.ndarray, cfg: CollisionCfg) -> str:
@@ -353,7 +364,7 @@ def save_segmentation(path, seg: Segmentation) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"static": [[r.kind, r.semantic_class, r.area, r.offset, r.flatness] for r in seg.static],
-            "object_classes": seg.object_classes, "object_ground": seg.object_ground,
+            "object_classes": seg.object_classes, "object_kinds": seg.object_kinds, "object_ground": seg.object_ground,
             "ground_height": seg.ground_height, "report": seg.report}
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     np.savez(
@@ -390,5 +401,5 @@ def load_segmentation(path) -> Segmentation | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     objects = object_faces if object_count else []
-    return Segmentation(static, objects, meta["object_classes"], meta["object_ground"], dropped,
+    return Segmentation(static, objects, meta["object_classes"], meta["object_kinds"], meta["object_ground"], dropped,
                         meta["ground_height"], meta["report"])
