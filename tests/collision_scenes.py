@@ -304,3 +304,43 @@ def camera_path(scene: Scene, *, step: float = 2.0, eye: float = 1.5, width: int
     focal = 0.5 * width  # 90 deg horizontal field of view
     intrinsics = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]], np.float64)
     return CameraPath(np.repeat(intrinsics[None], len(poses), axis=0), np.stack(poses), width, height)
+
+
+def vegetation_tile(*, flowers: int = 180, seed: int = 0) -> Scene:
+    """A 4 x 4 m flower field on gentle ground: each flower a stem and a bloom of Gaussians (~15 k in all).
+
+    Truth: the ground heightfield only (the flowers are clutter a robot may push through; a
+    collider over them is allowed, one under the ground or floating elsewhere is not).
+    """
+    rng = np.random.default_rng(seed)
+
+    def ground(xy):
+        return 0.05 * np.sin(0.8 * xy[:, 0]) * np.cos(0.6 * xy[:, 1])
+
+    scene = Scene("vegetation", ground, (-2.0, 2.0, -2.0, 2.0))
+    cover_with_gaussians(scene, spacing=0.05, seed=seed)
+    base = scene.gaussians
+    xy = rng.uniform(-1.8, 1.8, (flowers, 2))
+    height = rng.uniform(0.25, 0.6, flowers)
+    radius = rng.uniform(0.03, 0.07, flowers)
+    bottom = ground(xy)
+    stems = [np.column_stack([np.full(8, x), np.full(8, y), np.linspace(b, b + h, 8)])
+             for (x, y), b, h in zip(xy, bottom, height)]
+    directions = rng.normal(size=(flowers, 40, 3))
+    directions /= np.linalg.norm(directions, axis=2, keepdims=True)
+    blooms = np.column_stack([xy, bottom + height])[:, None, :] + radius[:, None, None] * directions
+    points = np.concatenate([np.concatenate(stems), blooms.reshape(-1, 3)])
+    normals = np.concatenate([np.tile([1.0, 0.0, 0.0], (flowers * 8, 1)), directions.reshape(-1, 3)])
+    count = points.shape[0]
+    rgb = np.clip(np.concatenate([np.tile([0.2, 0.6, 0.2], (flowers * 8, 1)),
+                                  np.tile([0.9, 0.3, 0.5], (flowers * 40, 1))]) + rng.normal(0, 0.05, (count, 3)), 0, 1)
+    flora = GaussianCloud(
+        positions=points.astype(np.float32),
+        rotations=_quat_from_z(normals).astype(np.float32),
+        scales=np.column_stack([np.full((count, 2), 0.02), np.full(count, 0.004)]).astype(np.float32),
+        opacities=np.full(count, 0.9, np.float32),
+        sh=((rgb - 0.5) / SH_C0).astype(np.float32)[:, None, :],
+    )
+    scene.gaussians = GaussianCloud(*(np.concatenate([getattr(base, k), getattr(flora, k)])
+                                      for k in ("positions", "rotations", "scales", "opacities", "sh")))
+    return scene

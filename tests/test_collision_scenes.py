@@ -142,3 +142,15 @@ def test_floaters_are_dropped_and_an_overhead_slab_stays_at_its_height(tmp_path)
     overhead = next(o for o in world.objects if o.name.startswith("overhead_"))
     lowest = min(float(h.vertices[:, 2].min()) for h in overhead.hulls)
     assert lowest >= 1.4, f"the overhead slab reaches down to {lowest:.2f} m"
+    # With --dynamic-objects only standing objects become rigid bodies: an overhead one would fall.
+    import dataclasses
+
+    from pxr import Usd, UsdPhysics
+
+    from worldgen_sim.exporters.usd_physics import write_physics_layer
+
+    path = tmp_path / "collision.usda"
+    write_physics_layer(path, dataclasses.replace(world, dynamic_objects=True), cfg=CollisionCfg(dynamic_objects=True))
+    stage = Usd.Stage.Open(str(path))
+    bodies = sorted(p.GetName() for p in stage.Traverse() if p.HasAPI(UsdPhysics.RigidBodyAPI))
+    assert bodies == [next(o.name for o in world.objects if o.kind == "standing")]

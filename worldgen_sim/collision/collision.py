@@ -168,7 +168,7 @@ def _collision_objects(names, classes, kinds, tasks, results):
             name=name, semantic_class=cls, mesh=TriangleMesh(task.vertices, task.faces),
             hulls=[ConvexHull(v, f) for v, f in result.hulls],
             volume=result.volume, hull_volume=result.hull_volume,
-            fallback=result.fallback, seconds=result.seconds,
+            fallback=result.fallback, seconds=result.seconds, kind=kind,
         ))
     return objects, entries, skipped
 
