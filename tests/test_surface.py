@@ -21,6 +21,7 @@ import pytest
 from worldgen_sim.artifacts import AlignedScene, CameraPath, GaussianCloud, TriangleMesh
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.samples import make_sample_room
+from worldgen_sim.scenes.metrics import f_scores
 from worldgen_sim.surface.cleanup import (
     clean_mesh,
     decimate,
@@ -90,23 +91,15 @@ def _seen_by_views(points: np.ndarray, truth: TriangleMesh, cameras: CameraPath)
 
 def _assert_matches_room(room, mesh: TriangleMesh, cfg: SurfaceCfg) -> None:
     """F-score at 5 cm >= 0.90 and at 2 cm >= 0.75, accuracy p95 <= 3 cm (see the module docstring)."""
-    from scipy.spatial import cKDTree
-
     cameras, source = plan_views(_scene(room), cfg=cfg)
     assert source == "auto"
     truth_points = room.surface_points(spacing=0.01)
     seen = _seen_by_views(truth_points, room.ground_truth_mesh(), cameras)
     assert seen.mean() > 0.8, "the automatic views should see most of the room"
-    mesh_points = mesh.sample_surface(200_000)
-    to_truth, _ = cKDTree(truth_points).query(mesh_points)
-    to_mesh, _ = cKDTree(mesh_points).query(truth_points[seen])
-    fscores = {}
-    for d in (0.02, 0.05):
-        precision, recall = np.mean(to_truth < d), np.mean(to_mesh < d)
-        fscores[d] = 2 * precision * recall / (precision + recall)
-    assert fscores[0.05] >= 0.90, fscores
-    assert fscores[0.02] >= 0.75, fscores
-    assert np.percentile(to_truth, 95) <= 0.03
+    score = f_scores(mesh.sample_surface(200_000), truth_points, recall_points=truth_points[seen])
+    assert score.fscore[0.05] >= 0.90, score.fscore
+    assert score.fscore[0.02] >= 0.75, score.fscore
+    assert score.accuracy_p95 <= 0.03
 
 
 @pytest.mark.slow

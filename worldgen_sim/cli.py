@@ -61,11 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--quiet", action="store_true", help="print only the result table")
     verify.set_defaults(handler=_cmd_verify)
 
-    sample = commands.add_parser("sample", help="write the synthetic sample room as a Gaussian PLY")
+    sample = commands.add_parser("sample", help="write a synthetic scene (default: the sample room) as a Gaussian PLY")
     sample.add_argument("out", type=Path, help="the .ply to write")
-    sample.add_argument("--layout", choices=["inria", "lyra2", "lyra1"], default="lyra2")
-    sample.add_argument("--spacing", type=float, default=0.04, help="Gaussian spacing [m] (0.0114 gives ~1 M)")
-    sample.add_argument("--scale", type=float, default=1.0, help="input units per metre (relative-depth inputs)")
+    sample.add_argument(
+        "--scene",
+        choices=["room", "terrain", "stairs", "floaters", "cabinet", "statue", "vegetation"],
+        default="room",
+        help="which scene (see worldgen_sim.scenes); each has its own default layout, frame and scale",
+    )
+    sample.add_argument("--layout", choices=["inria", "lyra2", "lyra1"], help="PLY layout (room: lyra2)")
+    sample.add_argument("--spacing", type=float, help="Gaussian spacing [m] (room: 0.04; 0.0114 gives ~1 M)")
+    sample.add_argument("--scale", type=float, help="input units per metre (relative-depth inputs; room: 1.0)")
     sample.add_argument("--floaters", type=int, default=0, help="number of floater Gaussians to add")
     sample.add_argument("--sky", type=int, default=0, help="number of far sky-shell Gaussians to add")
     sample.add_argument("--seed", type=int, default=0)
@@ -179,12 +185,30 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() != ".ply":
         raise WorldgenError(f"sample output '{args.out}' must end in .ply")
-    if args.spacing <= 0 or args.scale <= 0:
+    if (args.spacing is not None and args.spacing <= 0) or (args.scale is not None and args.scale <= 0):
         raise WorldgenError("--spacing and --scale must be positive")
-    room = make_sample_room(seed=args.seed, spacing=args.spacing, num_floaters=args.floaters, num_sky=args.sky)
-    cloud, _ = room.to_input_frame(scale=args.scale, frame="opencv")
-    write_gaussian_ply(args.out, cloud, layout=args.layout)
+    if args.scene != "room":
+        return _write_scene(args)
+    room = make_sample_room(
+        seed=args.seed, spacing=args.spacing or 0.04, num_floaters=args.floaters, num_sky=args.sky
+    )
+    cloud, _ = room.to_input_frame(scale=args.scale or 1.0, frame="opencv")
+    write_gaussian_ply(args.out, cloud, layout=args.layout or "lyra2")
     print(f"wrote {args.out}: {len(cloud)} Gaussians, OpenCV camera frame, camera height {room.camera_height} m")
+    return 0
+
+
+def _write_scene(args: argparse.Namespace) -> int:
+    from worldgen_sim.scenes import make_scene
+
+    options = {"spacing": args.spacing} if args.spacing is not None else {}
+    scene = make_scene(args.scene, seed=args.seed, **options)
+    scene.write(args.out, layout=args.layout, scale=args.scale)
+    scale = args.scale or scene.input_scale
+    print(
+        f"wrote {args.out}: {len(scene.gaussians)} Gaussians, scene '{scene.name}', {args.layout or scene.layout} "
+        f"layout, '{scene.frame}' frame, {scale} units per metre, camera height {scene.camera_height:.3f} m"
+    )
     return 0
 
 
@@ -205,3 +229,4 @@ def _print_summary(summary: dict, *, quiet: bool) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+

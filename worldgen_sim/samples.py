@@ -15,23 +15,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from worldgen_sim.align.transforms import premultiply_quaternions
-from worldgen_sim.artifacts import SH_C0, GaussianCloud, TriangleMesh
+from worldgen_sim.artifacts import GaussianCloud, TriangleMesh
+from worldgen_sim.scenes.surfels import (
+    cloud_to_input_frame,
+    concat_clouds,
+    floater_cloud,
+    normal_quaternions,
+    sample_parallelogram,
+    sky_shell,
+    surfel_cloud,
+)
 
 SURFACE, FLOATER, SKY = 0, 1, 2
 """Labels of :attr:`SampleRoom.labels`: what each Gaussian was made as."""
-
-# Quaternions (w, x, y, z) turning local +Z onto each axis-aligned face normal.
-_S = np.sqrt(0.5)
-_NORMAL_QUATS = {
-    (0, 0, 1): (1.0, 0.0, 0.0, 0.0),
-    (0, 0, -1): (0.0, 1.0, 0.0, 0.0),
-    (1, 0, 0): (_S, 0.0, _S, 0.0),
-    (-1, 0, 0): (_S, 0.0, -_S, 0.0),
-    (0, 1, 0): (_S, -_S, 0.0, 0.0),
-    (0, -1, 0): (_S, _S, 0.0, 0.0),
-}
-
 
 @dataclass(eq=False)
 class Box:
@@ -114,26 +110,7 @@ class SampleRoom:
         Returns:
             The transformed cloud and the (4, 4) similarity mapping input to world.
         """
-        if frame == "opencv":
-            world_to_input = np.linalg.inv(self.camera_to_world)
-        elif frame == "y":
-            world_to_input = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]], np.float64)
-        elif frame == "z":
-            world_to_input = np.eye(4)
-        else:
-            raise ValueError(f"frame must be 'opencv', 'y' or 'z', got {frame!r}")
-        world_to_input = np.diag([scale, scale, scale, 1.0]) @ world_to_input
-        cloud = self.gaussians
-        rotation = world_to_input[:3, :3] / scale
-        positions = cloud.positions.astype(np.float64) @ world_to_input[:3, :3].T + world_to_input[:3, 3]
-        transformed = GaussianCloud(
-            positions=positions.astype(np.float32),
-            rotations=premultiply_quaternions(rotation, cloud.rotations),
-            scales=(cloud.scales * scale).astype(np.float32),
-            opacities=cloud.opacities.copy(),
-            sh=cloud.sh.copy(),
-        )
-        return transformed, np.linalg.inv(world_to_input)
+        return cloud_to_input_frame(self.gaussians, camera_to_world=self.camera_to_world, scale=scale, frame=frame)
 
 
 def make_sample_room(
@@ -186,31 +163,25 @@ def make_sample_room(
                 continue  # a face pressed against a wall is never seen
             add(origin, u, v, box.color)
 
-    positions, rotations, face_colors = [], [], []
+    positions, normals, face_colors = [], [], []
     for (origin, u, v), color in zip(faces, colors):
         points, normal = _sample_face(origin, u, v, spacing, rng, furniture)
         positions.append(points)
-        rotations.append(np.broadcast_to(_NORMAL_QUATS[tuple(int(c) for c in normal)], (len(points), 4)))
+        normals.append(np.broadcast_to(normal, (len(points), 3)))
         face_colors.append(np.broadcast_to(color, (len(points), 3)))
     positions = np.concatenate(positions)
     count = positions.shape[0]
-    rgb = np.concatenate(face_colors) + rng.normal(0.0, 0.03, (count, 3))
-    surface = GaussianCloud(
-        positions=positions.astype(np.float32),
-        rotations=np.concatenate(rotations).astype(np.float32),
-        # Flat surfels: in-plane sigma about the spacing, thin across the surface.
-        scales=np.column_stack([np.full((count, 2), 0.6 * spacing), np.full(count, 0.05 * spacing)]).astype(np.float32),
-        opacities=np.clip(rng.normal(0.9, 0.04, count), 0.6, 1.0).astype(np.float32),
-        sh=((np.clip(rgb, 0, 1) - 0.5) / SH_C0).astype(np.float32)[:, None, :],
-    )
+    rotations = normal_quaternions(np.concatenate(normals))
+    surface = surfel_cloud(positions, rotations, np.concatenate(face_colors), spacing=spacing, rng=rng)
     parts, labels = [surface], [np.full(count, SURFACE, np.int8)]
     if num_floaters:
-        parts.append(_floaters(rng, num_floaters, sx, sy, sz, spacing))
+        lo, hi = (-sx / 2 + 0.3, -sy / 2 + 0.3, 0.3), (sx / 2 - 0.3, sy / 2 - 0.3, sz - 0.3)
+        parts.append(floater_cloud(rng, num_floaters, lo, hi, spacing))
         labels.append(np.full(num_floaters, FLOATER, np.int8))
     if num_sky:
-        parts.append(_sky_shell(rng, num_sky, sky_radius))
+        parts.append(sky_shell(rng, num_sky, sky_radius))
         labels.append(np.full(num_sky, SKY, np.int8))
-    cloud = GaussianCloud(*(np.concatenate([getattr(p, k) for p in parts]) for k in _FIELDS))
+    cloud = concat_clouds(parts)
     return SampleRoom(
         size=np.asarray(size, np.float64),
         furniture=furniture,
@@ -221,8 +192,6 @@ def make_sample_room(
         faces=faces,
     )
 
-
-_FIELDS = ("positions", "rotations", "scales", "opacities", "sh")
 
 
 def _furniture(sx: float, sy: float) -> list[Box]:
@@ -258,12 +227,7 @@ def _box_faces(box: Box):
 
 def _sample_face(origin, u, v, spacing, rng, furniture):
     """Jittered-grid samples on the parallelogram origin + a u + b v; drops points hidden inside furniture."""
-    nu = max(1, int(round(np.linalg.norm(u) / spacing)))
-    nv = max(1, int(round(np.linalg.norm(v) / spacing)))
-    a, b = np.meshgrid((np.arange(nu) + 0.5) / nu, (np.arange(nv) + 0.5) / nv, indexing="ij")
-    a = np.clip(a.ravel() + rng.uniform(-0.3, 0.3, a.size) / nu, 0, 1)
-    b = np.clip(b.ravel() + rng.uniform(-0.3, 0.3, b.size) / nv, 0, 1)
-    points = origin + a[:, None] * u + b[:, None] * v
+    points = sample_parallelogram(origin, u, v, spacing, rng)
     normal = np.cross(u, v)
     normal = np.rint(normal / np.linalg.norm(normal))
     # A point on one face that lies strictly inside another box is hidden (floor under a cabinet).
@@ -272,34 +236,6 @@ def _sample_face(origin, u, v, spacing, rng, furniture):
     for box in furniture:
         hidden |= np.all((probe > box.lo) & (probe < box.hi), axis=1)
     return points[~hidden], normal
-
-
-def _floaters(rng, count, sx, sy, sz, spacing) -> GaussianCloud:
-    """Half faint haze, half opaque but isolated specks, in the room's air."""
-    positions = rng.uniform([-sx / 2 + 0.3, -sy / 2 + 0.3, 0.3], [sx / 2 - 0.3, sy / 2 - 0.3, sz - 0.3], (count, 3))
-    opacities = np.where(np.arange(count) % 2 == 0, rng.uniform(0.005, 0.04, count), rng.uniform(0.3, 0.9, count))
-    quats = rng.normal(size=(count, 4))
-    return GaussianCloud(
-        positions=positions.astype(np.float32),
-        rotations=(quats / np.linalg.norm(quats, axis=1, keepdims=True)).astype(np.float32),
-        scales=np.full((count, 3), spacing, np.float32),
-        opacities=opacities.astype(np.float32),
-        sh=rng.normal(0.0, 0.5, (count, 1, 3)).astype(np.float32),
-    )
-
-
-def _sky_shell(rng, count, radius) -> GaussianCloud:
-    """Large bluish Gaussians on a far sphere around the room."""
-    directions = rng.normal(size=(count, 3))
-    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
-    rgb = np.clip(np.array([0.55, 0.7, 0.95]) + rng.normal(0, 0.03, (count, 3)), 0, 1)
-    return GaussianCloud(
-        positions=(directions * radius * rng.uniform(0.9, 1.1, (count, 1))).astype(np.float32),
-        rotations=np.tile(np.array([1, 0, 0, 0], np.float32), (count, 1)),
-        scales=np.full((count, 3), radius * 0.03, np.float32),
-        opacities=rng.uniform(0.5, 1.0, count).astype(np.float32),
-        sh=((rgb - 0.5) / SH_C0).astype(np.float32)[:, None, :],
-    )
 
 
 def _camera(sx: float, sy: float) -> np.ndarray:
