@@ -74,7 +74,7 @@ class FittedRoom:
 def fit_sample_room(room, vertices: np.ndarray, world) -> FittedRoom:
     """Place the sample room on a reconstruction of it: yaw from the wall normals (mod 90 deg),
     centre and scale from the extent along them, the quarter turn that best matches ``world``'s hulls."""
-    walls = [p for p in world.report["segmentation"]["planes"] if p["class"] == "wall"]
+    walls = [p for p in world.report["segmentation"]["static"] if p["kind"] == "wall"]
     normals = np.array([p["normal"] for p in walls])
     weights = np.array([p["area"] for p in walls])
     base = float(np.angle(np.sum(weights * np.exp(4j * np.arctan2(normals[:, 1], normals[:, 0])))) / 4.0)
