@@ -44,6 +44,8 @@ class CollisionCfg:
             riser; a crate top higher than this above the floor is an object) [m].
         ground_slope: steepest surface that can be ground (terrain, ramps) [deg].
         min_ground_area: connected ground needs at least this area [m^2].
+        ground_clearance: up-facing surface less than this above other surface seen below it
+            (foliage over soil, a shelf over a floor) is not ground [m].
         support_gap: an object whose lowest point is more than this above the ground
             under it, and that touches no wall or ceiling, is unsupported [m].
         floater_size: unsupported pieces with a smaller bounding-box diagonal are dropped
@@ -53,6 +55,10 @@ class CollisionCfg:
         clutter_count: with more clutter pieces than this (vegetation), clutter is grouped
             per ``clutter_cell`` and covered with boxes instead of decomposed piece by piece.
         clutter_cell: grouping cell of clutter [m].
+        clutter_fill: an object whose solid fills less than this fraction of its bounding box
+            (foliage) is covered with boxes rather than decomposed by CoACD.
+        coacd_min_size: objects with a smaller bounding-box diagonal are covered with boxes
+            rather than decomposed by CoACD (bounded cost per piece) [m].
         max_cover_boxes: most boxes of a voxel cover (its cell doubles until they fit).
         coacd_retries: a crashed CoACD worker is retried this many times with other
             settings (seed, threshold, preprocessing) before the voxel cover is used.
@@ -88,12 +94,15 @@ class CollisionCfg:
     ground_step: float = 0.22
     ground_slope: float = 40.0
     min_ground_area: float = 1.0
+    ground_clearance: float = 1.0
     support_gap: float = 0.1
     floater_size: float = 0.5
     floater_thickness: float = 0.05
     clutter_size: float = 0.3
     clutter_count: int = 48
     clutter_cell: float = 0.5
+    clutter_fill: float = 0.25
+    coacd_min_size: float = 0.5
     max_cover_boxes: int = 128
     coacd_retries: int = 2
     static_tile_faces: int = 200_000

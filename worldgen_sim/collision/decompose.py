@@ -2,7 +2,8 @@
 
 Each object is first fitted with a few boxes in its own frame (:mod:`.boxes`, in this
 process: milliseconds; most furniture ends there). Clutter groups (vegetation) are
-covered with boxes directly (:mod:`.cover`). The rest run in worker processes
+covered with boxes directly (:mod:`.cover`), as are objects whose voxel cover is a few
+boxes or that are porous (foliage: CoACD's time on them is unbounded). The rest run in worker processes
 (``spawn`` context, one CoACD thread per worker): the open surface is closed into a
 solid (:mod:`.solidify`) in the object's frame, simplified, and either kept as one
 hull when it is convex within tolerance or decomposed by CoACD with a metric
@@ -53,7 +54,7 @@ CACHE_FORMAT = 6
 DECOMPOSE_FIELDS = (
     "coacd_threshold", "max_hull_vertices", "seed", "solid_cell", "convex_tolerance", "coacd_iterations",
     "box_height_tolerance", "max_boxes", "box_cover", "coacd_max_hulls", "coacd_cell", "max_cover_boxes",
-    "coacd_retries",
+    "coacd_retries", "clutter_fill", "coacd_min_size",
 )
 """The :class:`CollisionCfg` fields a decomposition depends on (its cache key)."""
 FALLBACK_KINDS = ("crash", "timeout", "error", "no_solid", "coacd_empty", "workers_failed")
@@ -166,13 +167,29 @@ def decompose_objects(tasks: list[DecomposeTask], *, cfg: CollisionCfg, cache_di
 
 
 def _fast_path(task: DecomposeTask, cfg: CollisionCfg) -> DecomposeResult | None:
-    """Clutter's voxel cover, or an object's box fit, in this process; None: the object needs a worker."""
+    """What needs no worker, in this process: clutter's voxel cover; an object's box fit; else its voxel
+    cover when that is a few boxes, the object is porous (foliage: CoACD would take minutes on it) or
+    smaller than ``coacd_min_size`` (a cover within a cell is as good, and its cost is bounded).
+    None: the object needs CoACD. ``max_boxes = 0`` sends every object to CoACD."""
     if task.kind == "clutter":
         return cover_result(task, cfg, reason=None, kind=None, seconds=0.0)
+    if cfg.max_boxes <= 0:
+        return None
     try:
-        return box_result(task.vertices, task.faces, ground_height=task.ground_height, cfg=cfg)
+        boxes = box_result(task.vertices, task.faces, ground_height=task.ground_height, cfg=cfg)
+        if boxes is not None:
+            return boxes
+        cover = cover_result(task, cfg, reason=None, kind=None, seconds=0.0)
     except Exception:  # noqa: BLE001  (the worker tries again and reports any failure)
         return None
+    extent = np.ptp(np.asarray(task.vertices, np.float64), axis=0)
+    extent[2] = max(extent[2], float(np.max(task.vertices[:, 2])) - task.ground_height)
+    porous = cover.volume < cfg.clutter_fill * float(np.prod(np.maximum(extent, 1e-3)))
+    small = float(np.linalg.norm(extent)) < cfg.coacd_min_size
+    if cover.method != "cover":  # no spans at all: nothing for a solid either (a sheet, a sliver)
+        cover.fallback, cover.fallback_kind = f"no closed solid; {cover.fallback}", "no_solid"
+        return cover
+    return cover if len(cover.hulls) <= cfg.max_boxes or porous or small else None
 
 
 # ----------------------------------------------------------------------------- pool

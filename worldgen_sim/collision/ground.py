@@ -6,7 +6,9 @@ height *layers* (a floor and a table top above it are two layers of one cell). A
 layer links to the nearest layer of each neighbouring cell, and to the next layer
 of its own cell, when their heights differ by at most ``max_step``: rolling
 terrain, ramps and stair treads chain into one connected piece, while a table
-top, a sofa seat or a cabinet top stays apart from the floor around it. The
+top, a sofa seat or a cabinet top stays apart from the floor around it. A layer
+hanging less than ``clearance`` over another layer of its cell (foliage over
+visible soil, a low shelf) takes no part: no one stands there. The
 largest such piece is the ground, with any other piece of comparable area (a
 second floor seen without its stairs). Layers of tiny area (the staircase facets
 a TSDF leaves on a rotated cabinet's side) take no part in the chaining, so
@@ -109,6 +111,8 @@ def find_ground(
     max_slope: float,
     min_area: float,
     layer_gap: float,
+    clearance: float = 1.0,
+    min_links: int = 4,
     min_layer_fraction: float = 0.25,
     companion_fraction: float = 0.25,
 ) -> GroundField:
@@ -124,6 +128,11 @@ def find_ground(
         max_slope: steepest face that can be ground [deg].
         min_area: a connected piece needs at least this area to be ground [m^2].
         layer_gap: samples of one cell further apart in height than this are different layers [m].
+        clearance: a layer less than this above another layer of its cell (and more than two
+            ``layer_gap`` above it) is no ground: nothing stands on a leaf over visible soil, a
+            shelf over a floor [m].
+        min_links: layers linked to fewer chained neighbours than this (twice pruned) take no part
+            in chaining: soil and floors are continuous, scattered leaves are not.
         min_layer_fraction: layers covering less than this fraction of their cell take no part
             in chaining (they may still be ground faces; see :meth:`GroundField.nearest_offset`).
         companion_fraction: besides the largest piece, pieces with at least this fraction of
@@ -141,7 +150,11 @@ def find_ground(
         return empty
     node_cell, node_z, node_area = _layers(vertices, faces[support], areas[support], origin, cell, nx, layer_gap)
     chained = node_area >= min_layer_fraction * cell * cell
-    labels = _chain(node_cell, node_z, chained, nx, max_step)
+    below = np.full(node_z.size, np.inf)
+    same = node_cell[1:] == node_cell[:-1]
+    below[1:][same] = np.diff(node_z)[same]
+    chained &= ~((below > 2 * layer_gap) & (below < clearance))
+    labels = _chain(node_cell, node_z, chained, nx, max_step, min_links)
     piece_area = np.bincount(labels[chained], weights=node_area[chained]) if chained.any() else np.zeros(0)
     if piece_area.size == 0 or piece_area.max() < min_area:
         empty.report.update(layers=int(node_cell.size), pieces=int(piece_area.size))
@@ -192,8 +205,9 @@ def _area_samples(tri, areas, spacing):
     return np.concatenate([tri[small].mean(axis=1), points]), np.concatenate([areas[small], weight])
 
 
-def _chain(node_cell, node_z, chained, nx, max_step):
-    """(N,) connected-piece label per layer: links within ``max_step`` to the same and the 8 neighbouring cells."""
+def _chain(node_cell, node_z, chained, nx, max_step, min_links):
+    """(N,) connected-piece label per layer: links within ``max_step`` to the same and the 8 neighbouring cells;
+    layers with fewer than ``min_links`` links are pruned (twice) first."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
@@ -224,7 +238,13 @@ def _chain(node_cell, node_z, chained, nx, max_step):
         rows.append(index[link])
         cols.append(index[best[link]])
     rows, cols = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(count, count))
+    alive = np.ones(count, bool)
+    for _ in range(2):
+        live = alive[rows] & alive[cols]
+        degree = np.bincount(rows[live], minlength=count) + np.bincount(cols[live], minlength=count)
+        alive &= degree >= min_links
+    live = alive[rows] & alive[cols]
+    graph = coo_matrix((np.ones(int(live.sum()), np.int8), (rows[live], cols[live])), shape=(count, count))
     return connected_components(graph, directed=False)[1]
 
 

@@ -40,7 +40,8 @@ __all__ = [
 
 SEGMENT_FIELDS = (
     "plane_distance", "min_plane_area", "min_object_size", "normal_angle", "wall_height_fraction", "seed",
-    "ground_cell", "ground_step", "ground_slope", "min_ground_area", "support_gap", "floater_size",
+    "ground_cell", "ground_step", "ground_slope", "min_ground_area", "ground_clearance", "support_gap",
+    "floater_size",
     "floater_thickness", "clutter_size", "clutter_count", "clutter_cell",
 )
 """The :class:`CollisionCfg` fields a segmentation depends on (its cache key)."""
@@ -128,7 +129,8 @@ def segment_surface(vertices: np.ndarray, faces: np.ndarray, *, cfg: CollisionCf
     valid = areas > 1e-12
     tri = vertices[faces]
     ground = find_ground(vertices, faces, normals, areas, cell=cfg.ground_cell, max_step=cfg.ground_step,
-                         max_slope=cfg.ground_slope, min_area=cfg.min_ground_area, layer_gap=cfg.plane_distance)
+                         max_slope=cfg.ground_slope, min_area=cfg.min_ground_area, layer_gap=cfg.plane_distance,
+                         clearance=cfg.ground_clearance)
     on_ground = _ground_faces(ground, vertices, faces, centroids, valid, cfg.plane_distance)
     risers = _riser_faces(ground, vertices, faces, valid & ~on_ground, cfg.plane_distance)
     ground_level = float(np.nanmedian(ground.heights)) if ground.found else 0.0
