@@ -245,7 +245,13 @@ def _chain(node_cell, node_z, chained, nx, max_step, min_links):
         alive &= degree >= min_links
     live = alive[rows] & alive[cols]
     graph = coo_matrix((np.ones(int(live.sum()), np.int8), (rows[live], cols[live])), shape=(count, count))
-    return connected_components(graph, directed=False)[1]
+    labels = connected_components(graph, directed=False)[1]
+    # Pruned layers next to a kept one join its piece (a floor's corner cells, the rim of a tread);
+    # one ring only, so pruning still stops chains through scattered leaves.
+    for a, b in ((rows, cols), (cols, rows)):
+        rim = ~alive[a] & alive[b]
+        labels[a[rim]] = labels[b[rim]]
+    return labels
 
 
 def _height_grid(cells, z, nx, ny):
