@@ -193,13 +193,8 @@ def reconstruction_like(room, yaw_deg: float = 8.0) -> tuple[TriangleMesh, np.nd
 
 
 def test_reconstruction_like_room_is_fitted_with_few_tight_boxes(room, tmp_path):
-    import time
-
     mesh, rotation = reconstruction_like(room)
-    start = time.perf_counter()
-    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2))
-    seconds = time.perf_counter() - start
-    assert seconds < 30, f"cold build took {seconds:.1f} s"
+    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2))  # speed: bench/
     assert len(world.objects) == 4 and world.report["fallbacks"] == []
     # Boxes in each object's own frame: a table is its top and four legs, not a CoACD staircase.
     assert all(e["method"] == "boxes" for e in world.report["objects"]), world.report["objects"]
