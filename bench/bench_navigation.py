@@ -1,10 +1,13 @@
-"""Benchmark the navigation stage on a 20 m x 20 m furnished scene at 5 cm cells.
+"""Benchmark the navigation stage on a 20 m x 20 m furnished scene and a two-storey scene at 5 cm cells.
 
 Prints the time of :func:`build_navigation` on the whole scene, then compares it
 in the same run against a reference on the same input: pynavmesh (a pure-Python
 Recast port, ``pip install pynavmesh``) when it is installed, else a naive
 per-cell Python reference (vertical ray casts, no erosion) on a crop. Walkable
-areas are compared too.
+areas are compared too. The multi-level case (a 12 x 12 m hall with a
+mezzanine at 2.8 m reached by 16 stairs of 17.5 cm, furniture on both levels)
+is baked whole by both, with the humanoid agent, and a path from the ground
+floor onto the mezzanine is timed.
 
     python bench/bench_navigation.py [--cell 0.05] [--crop 8] [--threads 2]
 """
@@ -97,6 +100,58 @@ def furnished_scene(size=20.0, seed=0):
     static.append(("platform", box((16.8, 0.2, 0), (size - t, 4.5, 0.9))))
     parts = [StaticPart(name, "floor" if name == "floor" else "wall", TriangleMesh(*mesh)) for name, mesh in static]
     return CollisionWorld(static_parts=parts, objects=objects, materials={})
+
+
+def two_storey_scene(seed=0):
+    """A 12 x 12 m hall, a mezzanine (y 7..12, top 2.8 m) over its north part, 16 stairs up to it, furniture on both."""
+    from worldgen_sim.artifacts import CollisionObject, CollisionWorld, ConvexHull, StaticPart, TriangleMesh
+
+    rng = np.random.default_rng(seed)
+    size, t, top = 12.0, 0.12, 2.8
+    static = [("floor", box((0, 0, -0.2), (size, size, 0))), ("mezzanine", box((0, 7.0, top - 0.2), (size, size, top)))]
+    static += [("wall_s", box((0, 0, 0), (size, t, 5.6))), ("wall_n", box((0, size - t, 0), (size, size, 5.6))),
+               ("wall_w", box((0, 0, 0), (t, size, 5.6))), ("wall_e", box((size - t, 0, 0), (size, size, 5.6)))]
+    rise, tread = top / 16, 0.28
+    y0 = 7.0 - 16 * tread
+    static += [(f"step{k}", box((9.0, y0 + k * tread, 0), (10.4, 7.0, (k + 1) * rise))) for k in range(16)]
+    objects = []
+    for level, (ylo, yhi, z0) in enumerate([(0.8, y0 - 0.6, 0.0), (7.8, size - 0.8, top)]):
+        for k in range(10):
+            w, d = rng.uniform(0.5, 1.5), rng.uniform(0.4, 1.0)
+            x, y = rng.uniform(0.8, 8.0 - w), rng.uniform(ylo, yhi - d)
+            mesh = box((x, y, z0), (x + w, y + d, z0 + rng.uniform(0.4, 1.6)))
+            objects.append(CollisionObject(f"l{level}_obj{k}", "furniture", TriangleMesh(*mesh), [ConvexHull(*mesh)]))
+    parts = [StaticPart(name, "wall", TriangleMesh(*mesh)) for name, mesh in static]
+    return CollisionWorld(static_parts=parts, objects=objects, materials={})
+
+
+def bench_two_storey(cell: float) -> None:
+    from worldgen_sim.navigation.navigation import build_navigation
+    from worldgen_sim.navigation.navigation_cfg import NavigationCfg
+    from worldgen_sim.navigation.navmap import NavigationMap
+
+    world = two_storey_scene()
+    start = time.perf_counter()
+    result = build_navigation(world, cfg=NavigationCfg(preset="humanoid", cell_size=cell))
+    ours_s = time.perf_counter() - start
+    nav = NavigationMap.from_result(result)
+    start = time.perf_counter()
+    ends = nav.nearest_walkable(np.array([[2.0, 1.5, 0.0], [4.0, 10.0, 2.8]]))  # clear of the random furniture
+    path = nav.shortest_path(ends[0], ends[1])
+    path_ms = (time.perf_counter() - start) * 1000
+    levels = [r for r in result.report["regions"] if r["id"] == 0][0]
+    print(f"\ntwo-storey 12 x 12 m (humanoid): build_navigation {ours_s:.2f} s, {result.heights.shape[0]} levels, "
+          f"walkable {result.report['walkable_m2']:.1f} m^2; region 0 spans z {levels['z_min']:.2f}..{levels['z_max']:.2f} m; "
+          f"ground -> mezzanine path {'found' if path is not None else 'NOT found'} in {path_ms:.0f} ms")
+    try:
+        import pathfinder.navmesh_baker  # noqa: F401  (pynavmesh)
+    except ImportError:
+        print("pynavmesh not installed: no multi-level reference")
+        return
+    ref_s, ref_area = run_pynavmesh(world, agent=result.agent, cell_size=cell)
+    print(f"pynavmesh on the same scene: {ref_s:.2f} s, navmesh area {ref_area:.1f} m^2")
+    print(f"ratio: pynavmesh / ours = {ref_s / ours_s:.1f}x time; area ours / pynavmesh = "
+          f"{result.report['walkable_m2'] / max(ref_area, 1e-9):.3f}")
 
 
 def crop_world(world, lo, hi):
@@ -194,7 +249,7 @@ def main() -> None:
     start = time.perf_counter()
     result = build_navigation(world, cfg=cfg)
     full = time.perf_counter() - start
-    h, w = result.walkable.shape
+    h, w = result.walkable.shape[-2:]
     print(f"scene: 20 x 20 m, {f.shape[0]} triangles, {len(world.objects)} objects; grid {w} x {h} at {args.cell} m")
     print(f"build_navigation (full scene): {full:.2f} s  [{result.report['timings']}]")
     print(f"  walkable {result.report['walkable_m2']:.1f} m^2 in {len(result.report['regions'])} regions, "
@@ -227,6 +282,7 @@ def main() -> None:
         ours_small = time.perf_counter() - ours_small
         print(f"pynavmesh not installed; naive per-cell reference on a 2 x 2 m crop: {ref_s:.2f} s for {cells} cells "
               f"({ref_s / cells * 1e3:.2f} ms/cell) vs ours {ours_small:.3f} s -> {ref_s / ours_small:.0f}x")
+    bench_two_storey(args.cell)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 Prims (under ``/World/Navigation``, an Xform carrying the agent settings as customData):
 
 * ``WalkableSurface``: Mesh, ``purpose = "guide"`` (visible in the viewport's guide mode,
-  never rendered or collided).
+  never rendered or collided); every level (floor, landings, platform tops), the
+  levels joined over stairs and ramps the agent can climb.
 * ``IncludeVolume``: ``NavMeshVolume`` with ``nav:volume:type = "Include"`` and the
   ``NavMeshAreaAPI`` (``nav:area = "Walkable"``) around the walkable space.
 * ``ExcludeVolumes/Exclude_NNN``: ``NavMeshVolume`` with ``nav:volume:type = "Exclude"``
-  (``nav:area = "NotWalkable"``) over raised surfaces that are not for walking.
+  (``nav:area = "NotWalkable"``) over raised surfaces the agent cannot reach (table and
+  cabinet tops), each between the walkable levels below and above it.
 * ``SpawnPoints``: Points, ``purpose = "guide"``.
 
 ``NavMeshVolume`` and ``NavMeshAreaAPI`` belong to Isaac Sim's ``omni.anim.navigation.schema``
@@ -31,6 +33,8 @@ from worldgen_sim.exporters.usd_stage import (
     int_array,
     vec3f_array,
 )
+
+__all__ = ["NAVIGATION_PRIM", "isaac_sim_settings", "write_navigation_layer"]
 
 NAVIGATION_PRIM = f"{WORLD_PRIM}/Navigation"
 NAVMESH_VOLUME_TYPE = "NavMeshVolume"
@@ -65,6 +69,8 @@ def write_navigation_layer(path: str | Path, result) -> None:
     nav.GetPrim().SetCustomDataByKey("worldgen:agent", agent)
     nav.GetPrim().SetCustomDataByKey("worldgen:units", {"length": "m", "angle": "deg"})
     nav.GetPrim().SetCustomDataByKey("isaacSimSettings", isaac_sim_settings(agent))
+    # Levels of the walkable surface (floor, landings, platform tops); the mesh below holds them all.
+    nav.GetPrim().SetCustomDataByKey("worldgen:levels", int(np.shape(result.heights)[0]))
 
     surface = result.surface
     mesh = UsdGeom.Mesh.Define(stage, f"{NAVIGATION_PRIM}/WalkableSurface")

@@ -69,7 +69,7 @@ def collision_world(solids: list[Solid]) -> CollisionWorld:
 def truth(solids: list[Solid], result, agent: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Analytic walkable cells on the result's grid, plus the fine-grid obstacle mask and its origin."""
     sub = int(round(result.cell_size / FINE))
-    h, w = result.walkable.shape
+    h, w = result.walkable.shape[-2:]
     xs = result.origin[0] + (np.arange(w * sub) + 0.5) * FINE
     ys = result.origin[1] + (np.arange(h * sub) + 0.5) * FINE
     x, y = np.meshgrid(xs, ys)
@@ -114,7 +114,19 @@ def truth(solids: list[Solid], result, agent: dict) -> tuple[np.ndarray, np.ndar
 
     dist = ndimage.distance_transform_edt(~blocked) * FINE - 0.5 * FINE
     centre = dist[sub // 2 :: sub, sub // 2 :: sub][:h, :w]
+    result.truth_floor = floor[sub // 2 :: sub, sub // 2 :: sub][:h, :w]  # for on_floor()
     return centre >= agent["agent_radius"] - 1e-6, blocked, np.asarray(result.origin)
+
+
+def on_floor(result) -> np.ndarray:
+    """(H, W) walkable on the level the analytic truth calls the floor (the lowest solid column's top).
+
+    Raised surfaces the truth does not model (table tops over free floor) are other levels.
+    """
+    floor = result.truth_floor
+    tol = max(result.agent["max_climb"], result.cell_size)
+    near = np.abs(result.heights - np.nan_to_num(floor, nan=np.inf)) <= tol
+    return (result.walkable & near).any(axis=0)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -185,7 +197,7 @@ def test_inconsistent_parameters_raise_naming_the_field(overrides, field):
 def test_room_with_box_and_high_table_wheeled_fits_under():
     solids = room(5.0, 4.0) + [Solid((0.8, 0.8, 0), (1.6, 1.4, 0.8))] + table(2.5, 1.5, 3.7, 2.5, 0.75)
     result, expected, _ = run(solids, "wheeled")
-    assert iou(result.walkable, expected) >= 0.90
+    assert iou(on_floor(result), expected) >= 0.90
     assert point_region(result, (3.1, 2.0)) == 0  # under the table, between the legs: walkable, main region
     assert point_region(result, (1.2, 1.1)) != 0  # on the box: at most an island on its top, not the floor
     assert result.report["regions"][0]["z_max"] < 0.01  # the main region is the floor
@@ -194,8 +206,9 @@ def test_room_with_box_and_high_table_wheeled_fits_under():
 def test_low_table_blocks_a_tall_agent():
     solids = room(5.0, 4.0) + table(1.5, 1.2, 3.5, 2.8, 0.75)
     result, expected, _ = run(solids, "humanoid")
-    assert iou(result.walkable, expected) >= 0.90
-    assert point_region(result, (2.5, 2.0)) < 0  # under the table: no headroom for 1.8 m
+    assert iou(on_floor(result), expected) >= 0.90
+    assert point_region(result, (2.5, 2.0, 0.0)) < 0  # under the table: no headroom for 1.8 m
+    assert point_region(result, (2.5, 2.0, 0.75)) > 0  # its top is an island level of its own
     assert point_region(result, (0.6, 0.6)) == 0
 
 
@@ -221,7 +234,7 @@ def test_stairs_within_and_beyond_max_climb(rise, depth, connected):
     length, width = 7.0, 1.6
     solids = corridor(length, width) + stairs(1.5, 3, rise, depth, width, length)
     result, expected, _ = run(solids, "quadruped")  # max_climb 0.15
-    assert iou(result.walkable, expected) >= 0.90
+    assert iou(on_floor(result), expected) >= 0.90
     bottom, top = point_region(result, (0.8, 0.8)), point_region(result, (length - 0.8, 0.8))
     assert bottom >= 0 and top >= 0
     assert (bottom == top) is connected
@@ -242,7 +255,7 @@ def test_ramps_below_and_above_max_slope(slope_deg, connected):
         Solid((x0 + run_len, 0, 0), (length, width, rise)),
     ]
     result, expected, _ = run(solids, "wheeled")  # max_slope 15
-    assert iou(result.walkable, expected) >= 0.90
+    assert iou(on_floor(result), expected) >= 0.90
     same = point_region(result, (0.8, 0.8)) == point_region(result, (length - 0.8, 0.8))
     assert same is connected
     mid_ramp = point_region(result, (x0 + run_len / 2, 0.8))
@@ -258,7 +271,7 @@ def test_doorway_narrower_and_wider_than_the_robot(door, connected):
         Solid((2.45, y0 + door, 0), (2.55, depth, 1.0)),
     ]
     result, expected, blocked = run(solids, "wheeled")  # radius 0.25 -> needs 0.5 m
-    assert iou(result.walkable, expected) >= 0.90
+    assert iou(on_floor(result), expected) >= 0.90
     left, right = point_region(result, (1.0, 1.5)), point_region(result, (4.0, 1.5))
     assert (left == right) is connected
     path = NavigationMap.from_result(result).shortest_path((1.0, 1.5), (4.0, 1.5))
@@ -400,7 +413,8 @@ def test_bad_inputs_raise_clear_errors():
     steep_only = [Solid((0, 0, 0), (1.0, 2.0, 1.0), wedge=True)]  # 45 deg everywhere
     with pytest.raises(WorldgenError, match="no walkable surface"):
         build_navigation(collision_world(steep_only), cfg=cfg)
-    crawlspace = room(3.0, 3.0) + [Solid((-0.1, -0.1, 0.3), (3.1, 3.1, 0.4))]  # 0.3 m headroom < 0.5 m
+    # 0.3 m headroom < 0.5 m under a 45 deg roof nobody stands on
+    crawlspace = room(3.0, 3.0) + [Solid((-0.1, -0.1, 0.3), (3.1, 3.1, 3.5), wedge=True)]
     with pytest.raises(WorldgenError, match="agent_height"):
         build_navigation(collision_world(crawlspace), cfg=cfg)
     with pytest.raises(WorldgenError, match="max_climb"):
@@ -438,6 +452,7 @@ def test_usd_navigation_layer_is_valid(furnished, tmp_path):
     nav = stage.GetPrimAtPath("/World/Navigation")
     assert nav.GetCustomDataByKey("worldgen:agent")["agent_radius"] == pytest.approx(result.agent["agent_radius"])
     assert any(k.endswith("agentRadius") for k in nav.GetCustomDataByKey("isaacSimSettings"))
+    assert nav.GetCustomDataByKey("worldgen:levels") == result.heights.shape[0]
     spawn = UsdGeom.Points(stage.GetPrimAtPath("/World/Navigation/SpawnPoints"))
     np.testing.assert_allclose(np.asarray(spawn.GetPointsAttr().Get()), result.spawn_points)
 

@@ -313,14 +313,18 @@ class NavigationResult:
             cell_size in m; max_slope in degrees).
         origin: (2,) float64 world x, y of cell (0, 0)'s corner [m].
         cell_size: heightfield cell edge [m].
-        heights: (H, W) float32 walkable floor height per cell [m], NaN where none.
-        walkable: (H, W) bool, walkable after erosion by the agent radius.
-        regions: (H, W) int32 connected-region id per cell, -1 where not walkable.
+        heights: (L, H, W) float32 height of each standable surface (headroom >= agent
+            height, walkable slope) per level and cell [m], NaN where none; level k of a
+            cell is its k-th such surface from below (floor, landing, platform top).
+        walkable: (L, H, W) bool, walkable after erosion by the agent radius.
+        regions: (L, H, W) int32 connected-region id per level and cell, -1 where not walkable.
         surface: the walkable surface as a mesh.
         include_bounds: (2, 3) float64 min/max corner of the NavMesh include volume [m].
         exclude_bounds: (E, 2, 3) float64 boxes that are not for walking [m].
         spawn_points: (S, 3) float32 walkable points with clearance [m].
         report: region areas, counts, timings; JSON-serialisable.
+        links: (4, L, H, W) int8 level of each surface's neighbour at +x, +y, -x, -y
+            (step <= max_climb, room for the agent), -1 where none; None: not computed.
     """
 
     agent: dict
@@ -334,3 +338,4 @@ class NavigationResult:
     exclude_bounds: np.ndarray
     spawn_points: np.ndarray
     report: dict = field(default_factory=dict)
+    links: np.ndarray | None = None

@@ -1,12 +1,16 @@
-"""Column heightfield from triangles: per-cell span lists, reduced to a 2.5D ground layer.
+"""Multi-layer column heightfield from triangles: every solid span of every cell, Recast-style.
 
 Triangles are sampled densely (anisotropic barycentric lattices, spacing half a
 cell), the samples binned into (cell, height, facing) keys and sorted once; each
-cell's sorted samples then split into solid spans, Recast-style. Two rules make
-closed meshes behave as solids rather than shells:
+cell's sorted samples then split into solid spans. A column keeps all of its
+spans, so a platform top, the landing under it and the floor beneath both
+coexist. Two rules make closed meshes behave as solids rather than shells:
 
-* a gap in a column is free space unless the surface above it faces up (the
-  top of a solid), in which case the gap is the solid's inside and is merged;
+* a gap in a column is a solid's inside (merged into one span) only when the
+  surface above it faces up (a solid's top) and the surface below it does not
+  (a solid's bottom or side). A floor under a one-sided sheet or under a closed
+  blob in mid-air stays free space below it: floating things are overhead
+  obstacles at their true height, never floor-to-ceiling columns;
 * sample positions are nudged 0.1 mm into the solid (against the outward
   normal, and towards their triangle's centroid) so a wall face or a table-top
   edge lying on a cell edge lands in the cell of the solid it belongs to.
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["SpanField", "drop_floaters", "grid_for", "rasterize"]
+
 _Z_QUANTUM = 0.001
 """Height resolution of the sample keys [m]."""
 _Z_BITS = 24
@@ -33,35 +39,40 @@ _CHUNK_SAMPLES = 2_000_000
 
 
 @dataclass(eq=False)
-class Heightfield:
-    """The 2.5D ground layer of a column heightfield.
+class SpanField:
+    """All solid spans of a column heightfield, sorted by (cell, bottom).
 
     Attributes:
         origin: (2,) float64 world x, y of cell (0, 0)'s corner [m].
         cell_size: cell edge [m].
-        floor: (H, W) float32 top of the lowest span whose top surface has a walkable
-            slope [m]; NaN where a column has none.
-        clearance: (H, W) float32 free height above ``floor`` up to the next span [m];
-            +inf when nothing is above, NaN where there is no floor.
-        lowest_top: (H, W) float32 top of the lowest span of any kind [m]; NaN for empty columns.
-        upper: (H, W) float32 top of the highest walkable-slope span above ``floor``
-            (a table top over free floor) [m]; NaN where none.
+        shape: (H, W) cells along y and x.
+        cell: (S,) int64 flat cell index ``row * W + col`` of each span.
+        bottom: (S,) float64 lowest sample of the span [m].
+        top: (S,) float64 highest sample of the span [m].
+        walkable_top: (S,) bool, the span's top surface has a walkable slope.
+        up_top: (S,) bool, an upward-facing surface lies at the span's top (not only a
+            ceiling's underside or a wall's edge).
         samples: surface samples taken.
-        spans: solid spans found.
     """
 
     origin: np.ndarray
     cell_size: float
-    floor: np.ndarray
-    clearance: np.ndarray
-    lowest_top: np.ndarray
-    upper: np.ndarray
+    shape: tuple[int, int]
+    cell: np.ndarray
+    bottom: np.ndarray
+    top: np.ndarray
+    walkable_top: np.ndarray
+    up_top: np.ndarray
     samples: int
-    spans: int
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return self.floor.shape
+    def spans(self) -> int:
+        return int(self.cell.size)
+
+    def ceiling(self) -> np.ndarray:
+        """(S,) bottom of the next span up in the same column, +inf for the highest [m]."""
+        above = np.append(self.cell[1:] == self.cell[:-1], False)
+        return np.where(above, np.append(self.bottom[1:], np.inf), np.inf)
 
 
 def grid_for(vertices: np.ndarray, *, cell_size: float, pad_cells: int = 2) -> tuple[np.ndarray, tuple[int, int]]:
@@ -89,8 +100,8 @@ def rasterize(
     shape: tuple[int, int],
     flag_merge: float = 0.01,
     progress=None,
-) -> Heightfield:
-    """Voxelise triangles into span columns and extract the ground layer.
+) -> SpanField:
+    """Voxelise triangles into span columns.
 
     Args:
         vertices: (V, 3) float32 [m], Z up.
@@ -141,7 +152,7 @@ def rasterize(
         if progress is not None:
             progress.step(k + 1, len(starts) - 1, "rasterising triangles")
     keys = _sorted_unique(np.concatenate(key_chunks)) if key_chunks else np.zeros(0, np.int64)
-    return _ground_layer(
+    return _span_field(
         keys, origin=origin, cell_size=cell_size, shape=shape, z_base=z_base,
         merge_gap=merge_gap, flag_merge=flag_merge, samples=total_samples,
     )
@@ -207,54 +218,93 @@ def _lattice_points(tri, a_idx, na, nb) -> tuple[np.ndarray, np.ndarray]:
     return a[owner] + u * ab[owner] + v * ac[owner], owner
 
 
-def _ground_layer(keys, *, origin, cell_size, shape, z_base, merge_gap, flag_merge, samples) -> Heightfield:
-    """Split sorted sample keys into spans and reduce each column to its ground floor."""
-    height, width = shape
-    n_cells = height * width
-    floor = np.full(n_cells, np.nan, np.float32)
-    clearance = np.full(n_cells, np.nan, np.float32)
-    lowest_top = np.full(n_cells, np.nan, np.float32)
-    upper = np.full(n_cells, np.nan, np.float32)
+
+
+def _span_field(keys, *, origin, cell_size, shape, z_base, merge_gap, flag_merge, samples) -> SpanField:
+    """Split sorted sample keys into solid spans with a walkable-top flag."""
+    origin = np.asarray(origin, np.float64)
     if keys.size == 0:
-        grids = [a.reshape(shape) for a in (floor, clearance, lowest_top, upper)]
-        return Heightfield(np.asarray(origin, np.float64), float(cell_size), *grids, samples=int(samples), spans=0)
+        empty = np.zeros(0, np.float64)
+        return SpanField(origin, float(cell_size), shape, np.zeros(0, np.int64), empty, empty.copy(),
+                         np.zeros(0, bool), np.zeros(0, bool), samples=int(samples))
     cell = keys >> (_Z_BITS + _FACING_BITS)
     z = z_base + ((keys >> _FACING_BITS) & ((1 << _Z_BITS) - 1)) * _Z_QUANTUM
     walk = (keys & 1).astype(bool)
     up = (keys & 2) == 0
-
-    # A new span starts at a new column, or above a free gap; a gap under an upward face is a solid's inside.
+    # A new span starts at a new column or above a free gap. A gap is a solid's inside only when
+    # an upward face closes it from above and no upward face bounds it from below.
+    inside = up[1:] & ~up[:-1]
     new_span = np.ones(keys.size, bool)
-    new_span[1:] = (cell[1:] != cell[:-1]) | ((z[1:] - z[:-1] > merge_gap) & ~up[1:])
+    new_span[1:] = (cell[1:] != cell[:-1]) | ((z[1:] - z[:-1] > merge_gap) & ~inside)
     span_of = np.cumsum(new_span) - 1
     first = np.flatnonzero(new_span)
     last = np.append(first[1:] - 1, keys.size - 1)
-    span_cell, bottom, top = cell[first], z[first], z[last]
-    near_top = walk & (z >= top[span_of] - flag_merge)
-    span_walk = np.bincount(span_of, weights=near_top, minlength=first.size) > 0
-    same_cell_above = np.append(span_cell[1:] == span_cell[:-1], False)
-    next_bottom = np.where(same_cell_above, np.append(bottom[1:], np.inf), np.inf)
+    top = z[last]
+    at_top = z >= top[span_of] - flag_merge
+    walkable_top = np.bincount(span_of, weights=walk & at_top, minlength=first.size) > 0
+    up_top = np.bincount(span_of, weights=up & at_top, minlength=first.size) > 0
+    return SpanField(origin, float(cell_size), tuple(shape), cell[first], z[first], top, walkable_top, up_top,
+                     samples=int(samples))
 
-    cells_any, first_any = np.unique(span_cell, return_index=True)
-    lowest_top[cells_any] = top[first_any]
-    walk_spans = np.flatnonzero(span_walk)
-    cells_w, first_w = np.unique(span_cell[walk_spans], return_index=True)
-    floor_span = walk_spans[first_w]
-    floor[cells_w] = top[floor_span]
-    clearance[cells_w] = next_bottom[floor_span] - top[floor_span]
-    # Highest walkable-slope span per column (last in sorted order), when it is not the floor itself.
-    rev = walk_spans[::-1]
-    cells_u, first_u = np.unique(span_cell[rev], return_index=True)
-    upper_span = rev[first_u]
-    higher = upper_span != floor_span  # cells_u == cells_w: same unique set
-    upper[cells_u[higher]] = top[upper_span[higher]]
-    return Heightfield(
-        origin=np.asarray(origin, np.float64),
-        cell_size=float(cell_size),
-        floor=floor.reshape(shape),
-        clearance=clearance.reshape(shape),
-        lowest_top=lowest_top.reshape(shape),
-        upper=upper.reshape(shape),
-        samples=int(samples),
-        spans=int(first.size),
-    )
+
+def drop_floaters(spans: SpanField, *, max_area: float, max_height: float) -> tuple[SpanField, dict]:
+    """Spans without small, thin solids that touch nothing: capture noise, not obstacles.
+
+    Spans in 4-neighbouring columns whose height intervals overlap (within a cell)
+    form one solid. A solid is a floater when none of its spans is the lowest of its
+    column (nothing under it reaches down: it hangs in mid-air), it covers at most
+    ``max_area`` and spans at most ``max_height``. A table top stands on legs that
+    reach the floor and a lamp hangs from a ceiling joined to the walls, so both stay.
+
+    Returns:
+        The remaining spans and ``{"floaters_dropped": count, "floater_area_m2": area,
+        "floater_heights_m": [(bottom, top), ...]}`` (at most 20 listed).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = spans.spans
+    report = {"floaters_dropped": 0, "floater_area_m2": 0.0, "floater_heights_m": []}
+    if n == 0 or max_area <= 0:
+        return spans, report
+    h, w = spans.shape
+    tol = spans.cell_size
+    row, col = np.divmod(spans.cell, w)
+    src, dst = [], []
+    for dr, dc in ((0, 1), (1, 0)):
+        r2, c2 = row + dr, col + dc
+        ok = (r2 < h) & (c2 < w)
+        nb = np.where(ok, r2 * w + c2, -1)
+        # Spans of the neighbour column overlapping [bottom - tol, top + tol]: a contiguous run.
+        lo = np.searchsorted(spans.cell, nb, side="left")
+        hi = np.searchsorted(spans.cell, nb, side="right")
+        count = np.where(ok, hi - lo, 0)
+        owner = np.repeat(np.arange(n), count)
+        cand = np.repeat(lo, count) + (np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count))
+        overlap = (spans.bottom[cand] <= spans.top[owner] + tol) & (spans.top[cand] >= spans.bottom[owner] - tol)
+        src.append(owner[overlap])
+        dst.append(cand[overlap])
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(src.size, np.int8), (src, dst)), shape=(n, n))
+    count, label = connected_components(graph, directed=False)
+    lowest = np.ones(n, bool)
+    lowest[1:] = spans.cell[1:] != spans.cell[:-1]
+    grounded = np.bincount(label, weights=lowest, minlength=count) > 0
+    area = np.bincount(label, minlength=count) * spans.cell_size**2
+    z_lo = np.full(count, np.inf)
+    z_hi = np.full(count, -np.inf)
+    np.minimum.at(z_lo, label, spans.bottom)
+    np.maximum.at(z_hi, label, spans.top)
+    floater = ~grounded & (area <= max_area + 1e-9) & (z_hi - z_lo <= max_height)
+    if not floater.any():
+        return spans, report
+    keep = ~floater[label]
+    ids = np.flatnonzero(floater)
+    report = {
+        "floaters_dropped": int(ids.size),
+        "floater_area_m2": round(float(area[ids].sum()), 4),
+        "floater_heights_m": [[round(float(z_lo[i]), 3), round(float(z_hi[i]), 3)] for i in ids[:20]],
+    }
+    kept = SpanField(spans.origin, spans.cell_size, spans.shape, spans.cell[keep], spans.bottom[keep],
+                     spans.top[keep], spans.walkable_top[keep], spans.up_top[keep], samples=spans.samples)
+    return kept, report

@@ -1,16 +1,28 @@
-"""Navigation stage: a Recast-style walkable surface from the collision geometry.
+"""Navigation stage: a Recast-style multi-level walkable surface from the collider geometry.
 
-Pipeline (all vectorised over cells):
+Driven by collider triangles only (static meshes and convex hulls alike), never by
+semantic class names. Steps, each vectorised over samples, spans or nodes:
 
-1. rasterise the collider triangles into span columns (:mod:`.heightfield`) and keep,
-   per cell, the lowest surface with a walkable slope (the ground layer);
-2. a cell is walkable when that surface has headroom >= ``agent_height``;
-3. cell edges whose floors differ by more than ``max_climb`` are walls (step up) or
-   ledges (step down) for the cells on both sides;
-4. erode by ``agent_radius``: a cell stays when its centre is at least the radius
-   away from every non-walkable cell and every unclimbable edge;
-5. split into 4-connected regions, drop islands under ``min_region_area``;
-6. sample seeded spawn points on the largest region, away from its border.
+1. rasterise the collider triangles into span columns, every span of every column
+   kept (:mod:`.heightfield`), so platform tops, landings and the floor under them
+   coexist; small thin solids hanging in mid-air that touch nothing (floaters, capture
+   noise) are dropped and reported, never obstacles; anything else in mid-air is an
+   overhead obstacle at its true height;
+2. nodes: span tops with a walkable slope (<= ``max_slope``); a node is standable
+   when the free gap above it is >= ``agent_height`` (an overhead obstacle blocks
+   only where the gap is lower than the agent);
+3. links: each node to the neighbouring column's node nearest in height, when the
+   step is <= ``max_climb`` and the shared gap fits the agent (:mod:`.graph`);
+   stairs and ramps the agent can climb connect levels, nothing else does;
+4. erode by ``agent_radius``: a node stays when its centre is at least the radius
+   from every edge where standable ground ends (wall, ledge, riser too high);
+5. regions: connected components through links, islands under ``min_region_area``
+   dropped, 0 = largest;
+6. outputs: layered grids, the walkable surface mesh, NavMesh include/exclude
+   volumes and seeded spawn points on region 0 (which may span several levels).
+
+Wall-clock timings go into the stage report (which the pipeline writes to
+``world.json``), never into ``navigation.json``.
 """
 
 from __future__ import annotations
@@ -21,9 +33,20 @@ import numpy as np
 
 from worldgen_sim.artifacts import CollisionWorld, NavigationResult, TriangleMesh
 from worldgen_sim.errors import WorldgenError
-from worldgen_sim.navigation.heightfield import Heightfield, grid_for, rasterize
+from worldgen_sim.navigation.graph import (
+    NodeGraph,
+    border_distance,
+    connected_regions,
+    link_nodes,
+    subgraph,
+    surface_slope,
+)
+from worldgen_sim.navigation.heightfield import SpanField, drop_floaters, grid_for, rasterize
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg, resolved_agent
-from worldgen_sim.navigation.navmap import clearance_map, sample_spawn_points_on
+from worldgen_sim.navigation.navmap import sample_spawn_points_on
+from worldgen_sim.navigation.outputs import exclude_bounds, include_bounds, walkable_surface_mesh
+
+__all__ = ["build_navigation"]
 
 _MAX_CELLS = 25_000_000
 """Grids larger than this are refused (250 m x 250 m at 5 cm; ~100 MB per float32 layer)."""
@@ -45,12 +68,49 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
         WorldgenError: inconsistent agent parameters, no collision triangles, no walkable
             surface, or an agent too large for any free space.
     """
-    from scipy import ndimage
-
     agent = resolved_agent(cfg)
-    cell = agent["cell_size"]
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
+    clock = _Clock()
+    vertices, faces = _collider_triangles(collision)
+    origin, shape = _grid(vertices, faces, agent["cell_size"])
+    spans = rasterize(vertices, faces, cell_size=agent["cell_size"], max_slope_deg=agent["max_slope"],
+                      origin=origin, shape=shape, progress=progress)
+    spans, floaters = drop_floaters(spans, max_area=cfg.floater_max_area, max_height=cfg.floater_max_height)
+    clock.lap("rasterize_s")
+    surfaces, standable = _standable_nodes(spans, agent)
+    walkable = _erode(surfaces, standable, agent)
+    regions, region_sizes, dropped = _regions(surfaces, walkable, agent, cfg)
+    clock.lap("filter_s")
+    result = _outputs(surfaces, standable, regions, region_sizes, agent=agent, cfg=cfg)
+    clock.lap("outputs_s")
+    result.report.update(
+        triangles=int(faces.shape[0]), samples=spans.samples, spans=spans.spans,
+        walkable_before_erosion_m2=round(float(standable.sum()) * agent["cell_size"] ** 2, 4),
+        regions_dropped_small=dropped,
+        **floaters,
+        timings=clock.timings(),
+    )
+    return result
+
+
+class _Clock:
+    """Named lap times [s] for the stage report."""
+
+    def __init__(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self._laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self._laps[name] = now - self._last
+        self._last = now
+
+    def timings(self) -> dict[str, float]:
+        laps = dict(self._laps, total_s=time.perf_counter() - self._start)
+        return {k: round(v, 4) for k, v in laps.items()}
+
+
+def _collider_triangles(collision: CollisionWorld) -> tuple[np.ndarray, np.ndarray]:
+    """All collider triangles with finite vertices; raises on none or bad indices."""
     vertices, faces = collision.collision_triangles()
     if faces.shape[0] == 0:
         raise WorldgenError("navigation: the collision world has no triangles to walk on (no static parts, no hulls)")
@@ -64,222 +124,110 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
         faces = faces[finite[faces].all(axis=1)]
         if faces.shape[0] == 0:
             raise WorldgenError("navigation: every collision triangle has a NaN/Inf vertex")
-    used = np.unique(faces)
-    origin, shape = grid_for(vertices[used], cell_size=cell)
+    return vertices, faces
+
+
+def _grid(vertices: np.ndarray, faces: np.ndarray, cell: float) -> tuple[np.ndarray, tuple[int, int]]:
+    origin, shape = grid_for(vertices[np.unique(faces)], cell_size=cell)
     if shape[0] * shape[1] > _MAX_CELLS:
         raise WorldgenError(
             f"navigation.cell_size: {cell} m gives a {shape[1]} x {shape[0]} grid over the scene's "
             f"{shape[1] * cell:.0f} x {shape[0] * cell:.0f} m footprint; use larger cells (at most {_MAX_CELLS} cells)"
         )
-    hf = rasterize(
-        vertices, faces, cell_size=cell, max_slope_deg=agent["max_slope"], origin=origin, shape=shape, progress=progress
-    )
-    timings["rasterize_s"] = time.perf_counter() - start
+    return origin, shape
 
-    t0 = time.perf_counter()
-    raw, edge_cells = _walkable_raw(hf, agent)
-    if not raw.any():
+
+def _standable_nodes(spans: SpanField, agent: dict) -> tuple[NodeGraph, np.ndarray]:
+    """Every walkable-slope span top as a linked node, and which of them have headroom for the agent.
+
+    A span top has a walkable slope when a triangle flatter than ``max_slope`` lies at its
+    top, or when the surface through it and its linked neighbours is that flat: a
+    noisy capture's creased triangles never punch holes into flat ground, while a
+    ramp steeper than ``max_slope`` stays steep on both counts.
+    """
+    everything = NodeGraph(spans.origin, spans.cell_size, spans.shape, spans.cell, spans.top, spans.ceiling(),
+                           np.zeros((spans.spans, 4), np.int64))
+    link_nodes(everything, max_climb=agent["max_climb"], agent_height=agent["agent_height"])
+    flat = spans.walkable_top | (spans.up_top & (surface_slope(everything) <= agent["max_slope"]))
+    graph = subgraph(everything, flat)
+    standable = graph.ceiling - graph.z >= agent["agent_height"] - 1e-6
+    if not standable.any():
         raise WorldgenError(
             f"navigation: no walkable surface: no upward surface flatter than navigation.max_slope "
             f"({agent['max_slope']} deg) with headroom >= navigation.agent_height ({agent['agent_height']} m)"
         )
-    clear = _border_clearance(raw, edge_cells, cell)
-    walkable = clear >= agent["agent_radius"] - 1e-6
+    return graph, standable
+
+
+def _erode(graph: NodeGraph, standable: np.ndarray, agent: dict) -> np.ndarray:
+    """Standable nodes at least ``agent_radius`` from where standable ground ends."""
+    radius = agent["agent_radius"]
+    clear = border_distance(graph, standable, reach=radius)
+    walkable = clear >= radius - 1e-6
     if not walkable.any():
-        low = np.isfinite(hf.floor) & (hf.clearance < agent["agent_height"])
+        cell = agent["cell_size"]
+        low = np.count_nonzero(graph.ceiling - graph.z < agent["agent_height"])
+        widest = float(clear[standable].max()) if standable.any() else 0.0
         raise WorldgenError(
-            f"navigation.agent_radius: {agent['agent_radius']} m is larger than any free space; the widest "
-            f"clearance found is {max(float(clear.max()), 0.0):.3f} m from the nearest obstacle or drop "
-            f"({float(raw.sum()) * cell * cell:.2f} m^2 of floor has headroom, "
-            f"{float(low.sum()) * cell * cell:.2f} m^2 "
-            f"is lower than navigation.agent_height {agent['agent_height']} m)"
+            f"navigation.agent_radius: {radius} m is larger than any free space; the widest "
+            f"clearance found is {max(widest, 0.0):.3f} m from the nearest obstacle or drop "
+            f"({float(standable.sum()) * cell * cell:.2f} m^2 of floor has headroom, "
+            f"{low * cell * cell:.2f} m^2 is lower than navigation.agent_height {agent['agent_height']} m)"
         )
-    labels, count = ndimage.label(walkable)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:] * cell * cell
-    order = np.argsort(-areas, kind="stable")
-    kept = order[areas[order] >= cfg.min_region_area]
-    if kept.size == 0:
+    return walkable
+
+
+def _regions(graph: NodeGraph, walkable: np.ndarray, agent: dict, cfg: NavigationCfg):
+    """(N,) int32 region per node (-1: none), largest first, islands under ``min_region_area`` dropped."""
+    regions, sizes = connected_regions(graph, walkable)
+    areas = sizes * agent["cell_size"] ** 2
+    kept = int(np.count_nonzero(areas >= cfg.min_region_area))
+    if kept == 0:
         raise WorldgenError(
             f"navigation.min_region_area: every walkable island is smaller than {cfg.min_region_area} m^2 "
             f"(largest {areas.max():.3f} m^2); the agent (radius {agent['agent_radius']} m) fits nowhere useful"
         )
-    relabel = np.full(count + 1, -1, np.int32)
-    relabel[kept + 1] = np.arange(kept.size, dtype=np.int32)
-    regions = relabel[labels]
+    regions = np.where(regions < kept, regions, -1).astype(np.int32)
+    return regions, sizes[:kept], int(sizes.size - kept)
+
+
+def _outputs(graph: NodeGraph, standable, regions, sizes, *, agent: dict, cfg: NavigationCfg) -> NavigationResult:
+    """Layered grids of the standable nodes, surface mesh, NavMesh volumes, spawn points and report."""
+    cell = agent["cell_size"]
     walkable = regions >= 0
-    timings["filter_s"] = time.perf_counter() - t0
-
-    heights = np.where(np.isfinite(hf.floor), hf.floor, np.nan).astype(np.float32)
-    t0 = time.perf_counter()
-    spawn_clear = clearance_map(walkable, cell)
+    stand = subgraph(graph, standable)
+    heights = stand.to_layers(stand.z.astype(np.float32), np.nan)
+    walk_layers = stand.to_layers(walkable[standable], False)
+    region_layers = stand.to_layers(regions[standable], -1)
+    links = stand.layer_links()
+    spawn_clear = border_distance(stand, walkable[standable], reach=cfg.spawn_clearance + cell)
     spawn, spawn_note = sample_spawn_points_on(
-        regions=regions, heights=heights, clearance=spawn_clear, origin=origin, cell_size=cell,
-        count=cfg.num_spawn_points, clearance_min=cfg.spawn_clearance, seed=cfg.seed,
+        graph=stand, regions=regions[standable], clearance=spawn_clear, count=cfg.num_spawn_points,
+        clearance_min=cfg.spawn_clearance, seed=cfg.seed,
     )
-    surface = walkable_surface_mesh(walkable, heights, origin=origin, cell_size=cell)
-    include = _include_bounds(walkable, heights, origin=origin, cell_size=cell, agent=agent)
-    exclude = _exclude_bounds(hf, walkable, regions, agent=agent, cfg=cfg)
-    timings["outputs_s"] = time.perf_counter() - t0
-    timings["total_s"] = time.perf_counter() - start
-
+    surface = walkable_surface_mesh(stand, walkable[standable])
+    include = include_bounds(stand, walkable[standable], agent=agent)
+    exclude = exclude_bounds(graph, regions, agent=agent, min_area=cfg.min_region_area,
+                             max_volumes=cfg.max_exclude_volumes)
     region_report = []
-    for rid in range(kept.size):
-        mask = regions == rid
-        zs = heights[mask]
+    for rid in range(sizes.size):
+        zs = graph.z[regions == rid]
         region_report.append(
-            {"id": rid, "area_m2": round(float(mask.sum()) * cell * cell, 4), "cells": int(mask.sum()),
+            {"id": rid, "area_m2": round(float(sizes[rid]) * cell * cell, 4), "cells": int(sizes[rid]),
              "z_min": round(float(zs.min()), 4), "z_max": round(float(zs.max()), 4)}
         )
     report = {
-        "grid": {
-            "width": int(shape[1]), "height": int(shape[0]), "origin": [float(v) for v in origin], "cell_size": cell
-        },
-        "triangles": int(faces.shape[0]),
-        "samples": hf.samples,
-        "spans": hf.spans,
-        "walkable_before_erosion_m2": round(float(raw.sum()) * cell * cell, 4),
+        "grid": {"width": int(graph.shape[1]), "height": int(graph.shape[0]), "layers": int(heights.shape[0]),
+                 "origin": [float(v) for v in graph.origin], "cell_size": cell},
         "walkable_m2": round(float(walkable.sum()) * cell * cell, 4),
         "regions": region_report,
-        "regions_dropped_small": int(count - kept.size),
         "spawn_points": int(spawn.shape[0]),
         "spawn_note": spawn_note,
         "exclude_volumes": int(exclude.shape[0]),
         "surface_triangles": int(surface.faces.shape[0]),
-        "timings": {k: round(v, 4) for k, v in timings.items()},
     }
     return NavigationResult(
-        agent=agent, origin=origin, cell_size=cell, heights=heights, walkable=walkable, regions=regions,
-        surface=surface, include_bounds=include, exclude_bounds=exclude, spawn_points=spawn, report=report,
+        agent=agent, origin=graph.origin, cell_size=cell, heights=heights, walkable=walk_layers,
+        regions=region_layers, surface=surface, include_bounds=include, exclude_bounds=exclude,
+        spawn_points=spawn, report=report, links=links,
     )
-
-
-def _walkable_raw(hf: Heightfield, agent: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Cells an agent's centre could stand on before erosion, and cells beside an unclimbable edge.
-
-    A cell stands when it has a walkable-slope floor with headroom >= agent_height. An
-    edge between two standing cells whose floors differ by more than max_climb is a
-    riser on the low side and a ledge on the high side: both cells are marked, and
-    erosion later measures from that edge.
-    """
-    floor = hf.floor
-    raw = np.isfinite(floor) & (hf.clearance >= agent["agent_height"])
-    edge = np.zeros_like(raw)
-    z = np.where(raw, floor, np.nan)
-    climb = agent["max_climb"] + 1e-4
-    for axis in (0, 1):
-        lo = [slice(None), slice(None)]
-        hi = [slice(None), slice(None)]
-        lo[axis], hi[axis] = slice(None, -1), slice(1, None)
-        step = np.abs(z[tuple(lo)] - z[tuple(hi)]) > climb  # NaN compares False: non-walkable handled by erosion
-        edge[tuple(lo)] |= step
-        edge[tuple(hi)] |= step
-    return raw, edge
-
-
-def _border_clearance(raw: np.ndarray, edge_cells: np.ndarray, cell_size: float) -> np.ndarray:
-    """(H, W) distance from each standing cell's centre to the nearest obstacle or unclimbable edge [m].
-
-    Obstacle samples are nudged into their solid, so an obstacle cell's near edge is the
-    obstacle face: the distance is (cell-centre distance - half a cell). An unclimbable
-    edge lies half a cell beyond the marked cell's centre.
-    """
-    from scipy import ndimage
-
-    padded = np.pad(raw, 1, constant_values=False)
-    to_obstacle = ndimage.distance_transform_edt(padded)[1:-1, 1:-1] * cell_size - 0.5 * cell_size
-    if edge_cells.any():
-        to_edge = ndimage.distance_transform_edt(~edge_cells) * cell_size + 0.5 * cell_size
-        to_obstacle = np.minimum(to_obstacle, to_edge)
-    return np.where(raw, to_obstacle, -np.inf)
-
-
-def walkable_surface_mesh(
-    walkable: np.ndarray, heights: np.ndarray, *, origin: np.ndarray, cell_size: float
-) -> TriangleMesh:
-    """The walkable cells as a triangle mesh: two triangles per cell, corners shared.
-
-    Corner heights average the walkable cells around them, so ramps stay continuous.
-
-    Args:
-        walkable: (H, W) bool.
-        heights: (H, W) float32 floor heights [m].
-        origin: (2,) x, y of cell (0, 0)'s corner [m].
-        cell_size: cell edge [m].
-    """
-    h, w = walkable.shape
-    z = np.where(walkable, heights, 0.0).astype(np.float64)
-    weight = walkable.astype(np.float64)
-    zsum = np.zeros((h + 1, w + 1))
-    wsum = np.zeros((h + 1, w + 1))
-    for dr in (0, 1):
-        for dc in (0, 1):
-            zsum[dr : dr + h, dc : dc + w] += z
-            wsum[dr : dr + h, dc : dc + w] += weight
-    used = wsum > 0
-    index = np.full((h + 1, w + 1), -1, np.int64)
-    index[used] = np.arange(int(used.sum()))
-    rows, cols = np.nonzero(used)
-    corner_z = zsum[used] / wsum[used]
-    vertices = np.stack([origin[0] + cols * cell_size, origin[1] + rows * cell_size, corner_z], axis=1)
-    vertices = vertices.astype(np.float32)
-    r, c = np.nonzero(walkable)
-    v00, v01 = index[r, c], index[r, c + 1]
-    v10, v11 = index[r + 1, c], index[r + 1, c + 1]
-    faces = np.concatenate([np.stack([v00, v01, v11], 1), np.stack([v00, v11, v10], 1)]).astype(np.int32)
-    # Vertex normals from the corner-height gradient (counter-clockwise faces point up).
-    grid_z = np.where(used, zsum / np.maximum(wsum, 1), np.nan)
-    gy, gx = np.gradient(np.nan_to_num(grid_z, nan=0.0), cell_size)
-    normals = np.stack([-gx[used], -gy[used], np.ones(int(used.sum()))], axis=1)
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-    return TriangleMesh(vertices=vertices, faces=faces, normals=normals.astype(np.float32))
-
-
-def _include_bounds(walkable, heights, *, origin, cell_size, agent) -> np.ndarray:
-    """(2, 3) box around the walkable cells, grown by the agent radius and up by the agent height."""
-    rows, cols = np.nonzero(walkable)
-    zs = heights[rows, cols]
-    margin = agent["agent_radius"] + cell_size
-    lo = [origin[0] + cols.min() * cell_size - margin, origin[1] + rows.min() * cell_size - margin, zs.min() - 0.1]
-    hi = [origin[0] + (cols.max() + 1) * cell_size + margin, origin[1] + (rows.max() + 1) * cell_size + margin,
-          zs.max() + agent["agent_height"]]
-    return np.array([lo, hi], np.float64)
-
-
-def _exclude_bounds(hf: Heightfield, walkable, regions, *, agent, cfg: NavigationCfg) -> np.ndarray:
-    """(E, 2, 3) boxes over raised flat surfaces off the main region (table, cabinet and wall tops, islands).
-
-    A baker with its own agent settings (Isaac Sim's) would otherwise put islands of
-    navmesh on them. Only compact components (filling >= half their box) become boxes,
-    so an L-shaped wall never excludes the room it encloses; each box starts above the
-    floor beneath it, so walkable floor under a table stays included.
-    """
-    from scipy import ndimage
-
-    cell = hf.cell_size
-    ground = float(np.median(np.where(regions == 0, hf.floor, np.nan)[regions == 0]))
-    raised_z = np.where(np.isfinite(hf.upper), hf.upper, np.where(regions != 0, hf.floor, np.nan))
-    raised = np.isfinite(raised_z) & (raised_z > ground + agent["max_climb"] + 1e-4)
-    if not raised.any():
-        return np.zeros((0, 2, 3), np.float64)
-    labels, count = ndimage.label(raised, structure=np.ones((3, 3), bool))
-    boxes, areas = [], []
-    for index, box in enumerate(ndimage.find_objects(labels)):
-        mask = labels[box] == index + 1
-        n = int(mask.sum())
-        area = n * cell * cell
-        if area < cfg.min_region_area or n < 0.5 * mask.size:
-            continue
-        zs = raised_z[box][mask]
-        below = hf.floor[box][regions[box] == 0]
-        z_lo = max(float(zs.min()) - 0.05, float(below.max()) + agent["max_climb"] if below.size else -np.inf)
-        z_hi = float(zs.max()) + agent["agent_height"]
-        if z_lo >= z_hi - cell:
-            continue  # the main floor inside this footprint is as high as the surface: nothing to exclude
-        lo = [hf.origin[0] + box[1].start * cell, hf.origin[1] + box[0].start * cell, z_lo]
-        hi = [hf.origin[0] + box[1].stop * cell, hf.origin[1] + box[0].stop * cell, z_hi]
-        boxes.append([lo, hi])
-        areas.append(area)
-    if not boxes:
-        return np.zeros((0, 2, 3), np.float64)
-    order = np.argsort(-np.asarray(areas), kind="stable")[: cfg.max_exclude_volumes]
-    return np.asarray(boxes, np.float64)[order]

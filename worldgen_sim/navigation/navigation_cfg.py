@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from worldgen_sim.errors import WorldgenError
 
+__all__ = ["AGENT_FIELDS", "AGENT_PRESETS", "NavigationCfg", "resolved_agent"]
+
 AGENT_PRESETS: dict[str, dict[str, float]] = {
     # Small differential-drive / wheeled robot (TurtleBot 4 / Jackal class: 0.2-0.25 m
     # footprint radius, 0.35-0.5 m tall). Caster and small wheels: 3 cm thresholds,
@@ -14,8 +16,8 @@ AGENT_PRESETS: dict[str, dict[str, float]] = {
     "wheeled": {"agent_radius": 0.25, "agent_height": 0.5, "max_slope": 15.0, "max_climb": 0.03},
     # Quadruped (Spot / ANYmal / Go2 class: ~0.6-1.1 m long body -> 0.3-0.4 m radius when
     # turning in place, ~0.6-0.7 m standing height). Vendors quote 30 deg slopes and
-    # 15-30 cm steps; we take the conservative end.
-    "quadruped": {"agent_radius": 0.35, "agent_height": 0.7, "max_slope": 30.0, "max_climb": 0.15},
+    # 15-30 cm steps (Spot 30, ANYmal 25); 20 cm climbs building stairs (risers 17-18 cm).
+    "quadruped": {"agent_radius": 0.35, "agent_height": 0.7, "max_slope": 30.0, "max_climb": 0.2},
     # Humanoid (human-sized: shoulder half-width ~0.25 m, 1.8 m tall). Building codes cap stair
     # risers at ~0.18-0.2 m; 35 deg is a steep but walkable slope (Recast/Habitat use 45).
     "humanoid": {"agent_radius": 0.25, "agent_height": 1.8, "max_slope": 35.0, "max_climb": 0.2},
@@ -43,6 +45,10 @@ class NavigationCfg:
         seed: spawn sampling seed.
         min_region_area: walkable islands smaller than this are dropped [m^2].
         max_exclude_volumes: most NavMesh Exclude volumes written (largest first).
+        floater_max_area: a solid hanging in mid-air that touches nothing, covers at most this
+            and spans at most ``floater_max_height`` is capture noise, not an obstacle [m^2]
+            (0 keeps every collider as an obstacle); the stage report lists what was dropped.
+        floater_max_height: see ``floater_max_area`` [m].
     """
 
     enabled: bool = True
@@ -57,6 +63,8 @@ class NavigationCfg:
     seed: int = 0
     min_region_area: float = 0.1
     max_exclude_volumes: int = 64
+    floater_max_area: float = 0.1
+    floater_max_height: float = 0.3
 
 
 def resolved_agent(cfg: NavigationCfg) -> dict[str, float]:
@@ -116,6 +124,11 @@ def resolved_agent(cfg: NavigationCfg) -> dict[str, float]:
         raise WorldgenError(f"navigation.num_spawn_points: expected >= 0, got {cfg.num_spawn_points}")
     if not cfg.spawn_clearance >= 0:
         raise WorldgenError(f"navigation.spawn_clearance: expected >= 0 m, got {cfg.spawn_clearance}")
+    if not cfg.floater_max_area >= 0 or not cfg.floater_max_height >= 0:
+        raise WorldgenError(
+            f"navigation.floater_max_area / floater_max_height: expected >= 0, "
+            f"got {cfg.floater_max_area} m^2 / {cfg.floater_max_height} m"
+        )
     if not cfg.min_region_area >= 0:
         raise WorldgenError(f"navigation.min_region_area: expected >= 0 m^2, got {cfg.min_region_area}")
     return agent
