@@ -31,6 +31,8 @@ demo: system-deps $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/worldgen demo -o demo_world
 
 test: system-deps $(STAMP)
+	$(VENV)/bin/ruff check worldgen_sim exporters tests bench examples isaac_ext
+	$(VENV)/bin/mypy
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 bench: system-deps $(STAMP)

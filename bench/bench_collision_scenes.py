@@ -24,7 +24,7 @@ PROBE_RADIUS = 0.05
 
 
 def run_scenes(*, workers: int, drop: bool) -> None:
-    from bench_collision import room_mesh, timed_build
+    from bench_collision import STEP_TIMINGS, room_mesh, timed_build
     from collision_scenes import rolling_terrain, stairs_platform_ramp, vegetation_tile
 
     from worldgen_sim.collision.collision_cfg import CollisionCfg
@@ -49,7 +49,7 @@ def run_scenes(*, workers: int, drop: bool) -> None:
               f"{collision_s:11.2f} {collision_s / reference_s:6.2f} {surface_s + collision_s:8.2f} "
               f"{len(world.objects):7d} {len(hulls):6d} {phantom:8.2%} {ground:11.1%} {fallbacks:9d}")
         print(f"  methods {report['methods']}, clutter groups {report['segmentation']['clutter_groups']}, dropped "
-              f"{report['dropped']}, timings {report['timings']}")
+              f"{report['dropped']}, timings {STEP_TIMINGS[id(world)]}")
         if drop and scene.name != "vegetation":
             rested, count = _drop_test(scene, world)
             print(f"  Newton: {rested:.1%} of {count} probes on the true walkable ground rest within 3 cm of it")
@@ -86,9 +86,9 @@ def _ground_within(scene, world, tolerance: float) -> float:
 
 def _drop_test(scene, world, count: int = 40, seconds: float = 1.5, dt: float = 1.0 / 240.0) -> tuple[float, int]:
     """Fraction of probes dropped 0.3 m above true walkable points that end within 3 cm of the truth."""
+    import newton
     import warp as wp
 
-    import newton
     from worldgen_sim.collision.collision_cfg import CollisionCfg
     from worldgen_sim.exporters.usd_physics import write_physics_layer
 

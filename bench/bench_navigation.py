@@ -141,7 +141,8 @@ def bench_two_storey(cell: float) -> None:
     path_ms = (time.perf_counter() - start) * 1000
     levels = [r for r in result.report["regions"] if r["id"] == 0][0]
     print(f"\ntwo-storey 12 x 12 m (humanoid): build_navigation {ours_s:.2f} s, {result.heights.shape[0]} levels, "
-          f"walkable {result.report['walkable_m2']:.1f} m^2; region 0 spans z {levels['z_min']:.2f}..{levels['z_max']:.2f} m; "
+          f"walkable {result.report['walkable_m2']:.1f} m^2; "
+          f"region 0 spans z {levels['z_min']:.2f}..{levels['z_max']:.2f} m; "
           f"ground -> mezzanine path {'found' if path is not None else 'NOT found'} in {path_ms:.0f} ms")
     try:
         import pathfinder.navmesh_baker  # noqa: F401  (pynavmesh)
@@ -241,17 +242,19 @@ def main() -> None:
     from worldgen_sim.navigation.navigation import build_navigation
     from worldgen_sim.navigation.navigation_cfg import NavigationCfg
     from worldgen_sim.navigation.navmap import NavigationMap
+    from worldgen_sim.progress import Progress
 
     world = furnished_scene()
     v, f = world.collision_triangles()
     cfg = NavigationCfg(preset="wheeled", cell_size=args.cell)
     build_navigation(world, cfg=NavigationCfg(preset="wheeled", cell_size=0.2))  # warm imports
+    progress = Progress(quiet=True)
     start = time.perf_counter()
-    result = build_navigation(world, cfg=cfg)
+    result = build_navigation(world, cfg=cfg, progress=progress)
     full = time.perf_counter() - start
     h, w = result.walkable.shape[-2:]
     print(f"scene: 20 x 20 m, {f.shape[0]} triangles, {len(world.objects)} objects; grid {w} x {h} at {args.cell} m")
-    print(f"build_navigation (full scene): {full:.2f} s  [{result.report['timings']}]")
+    print(f"build_navigation (full scene): {full:.2f} s  [{progress.timings}]")
     print(f"  walkable {result.report['walkable_m2']:.1f} m^2 in {len(result.report['regions'])} regions, "
           f"{len(result.exclude_bounds)} exclude volumes, samples {result.report['samples']:,}")
     nav = NavigationMap.from_result(result)

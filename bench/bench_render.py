@@ -55,7 +55,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--height", type=int, default=240)
     parser.add_argument("--torch-views", type=int, default=4, help="views timed with the torch compositor")
-    parser.add_argument("--dense-fraction", type=float, default=0.005, help="visible Gaussians kept for the dense check")
+    parser.add_argument("--dense-fraction", type=float, default=0.005,
+                        help="visible Gaussians kept for the dense check")
     parser.add_argument("--skip-cpu", action="store_true", help="only gsplat (GPU machines)")
     parser.add_argument("--skip-gpu", action="store_true", help="no gsplat even where CUDA exists")
     parser.add_argument("--compositor", default="auto", choices=("auto", "warp", "torch"),
@@ -115,7 +116,8 @@ def main() -> None:
                                                                       tile_size=8, compositor=compositor))
         diff = max(float((b[0] - d).abs().max()) for b, d in zip(binned, dense))
         print(f"naive dense reference on {keep.numel():,} of {projected.attributes.shape[0]:,} visible Gaussians: "
-              f"dense {wall_d:.2f} s vs binned {wall_b:.3f} s -> {wall_d / max(wall_b, 1e-9):.0f}x; max diff {diff:.2e}")
+              f"dense {wall_d:.2f} s vs binned {wall_b:.3f} s -> {wall_d / max(wall_b, 1e-9):.0f}x; "
+              f"max diff {diff:.2e}")
 
     ok, reason = cuda_available()
     if args.skip_gpu:
@@ -149,7 +151,8 @@ def gsplat_only(cloud, cameras) -> None:
     viewmats = torch.as_tensor(np.linalg.inv(cameras.cam_to_world), dtype=torch.float32, device="cuda")
     intrinsics = torch.as_tensor(cameras.intrinsics, dtype=torch.float32, device="cuda")
     centers = viewmats.inverse()[:, :3, 3]
-    channels = torch.stack([torch.cat([eval_sh(prep.sh, prep.means - c), oriented_normals(prep.normals, prep.means, c)], 1)
+    channels = torch.stack([torch.cat([eval_sh(prep.sh, prep.means - c),
+                                       oriented_normals(prep.normals, prep.means, c)], 1)
                             for c in centers])
     for label in ("warm", "timed"):
         torch.cuda.synchronize()

@@ -2,8 +2,8 @@
 
 Times :func:`extract_surface` (depth images + TSDF fusion + clean-up) with
 the default options (on a CPU: ``depth_source="zbuffer"``; ``--with-render``
-also times the Gaussian rasteriser) and its peak memory, then runs a reference on the same input in the same run: screened
-Poisson reconstruction (open3d) from the Gaussian centres with normals from
+also times the Gaussian rasteriser) and its peak memory, then runs a reference
+on the same input in the same run: screened Poisson reconstruction (open3d) from the Gaussian centres with normals from
 each Gaussian's shortest axis -- the usual "mesh the point cloud" shortcut --
 on a random subset (``--reference-points``). Both meshes are scored against the
 room's true surfaces (precision/recall/F-score at 2 and 5 cm, accuracy p95;
@@ -132,11 +132,12 @@ def run_method(args) -> dict:
         scene = AlignedScene(np.eye(4), 1.0, gaussians=cloud)
         _reset_peak_rss()
         start, cpu_start = time.perf_counter(), time.process_time()
-        surface = extract_surface(scene, cfg=cfg, progress=Progress(quiet=True))
+        progress = Progress(quiet=True)
+        surface = extract_surface(scene, cfg=cfg, progress=progress)
         result["seconds"] = time.perf_counter() - start
         result["cpu_seconds"] = time.process_time() - cpu_start
         result["peak_rss_gb"] = _peak_rss_gb()
-        result["steps"] = surface.report["seconds"]
+        result["steps"] = {k.removeprefix("surface: "): v for k, v in progress.timings.items() if k != "surface"}
         result["views_used"] = surface.report["views_used"]
         mesh = surface.mesh
         vertices, faces = mesh.vertices, mesh.faces
@@ -206,8 +207,10 @@ def main() -> None:
             sys.exit(f"{method} failed:\n{proc.stdout}\n{proc.stderr}")
         results[method] = json.loads(line[len("RESULT ") :])
         r = results[method]
-        print(f"{method:14s} {r['seconds']:7.1f} s wall ({r['cpu_seconds']:.1f} s CPU)  peak {r['peak_rss_gb']:.2f} GB  faces {r['faces']:>8d}  "
-              f"F@2cm {r['F@2cm']:.3f} (P {r['P@2cm']:.3f} R {r['R@2cm']:.3f})  F@5cm {r['F@5cm']:.3f}  acc p95 {100 * r['accuracy_p95_m']:.2f} cm  "
+        print(f"{method:14s} {r['seconds']:7.1f} s wall ({r['cpu_seconds']:.1f} s CPU)  "
+              f"peak {r['peak_rss_gb']:.2f} GB  faces {r['faces']:>8d}  "
+              f"F@2cm {r['F@2cm']:.3f} (P {r['P@2cm']:.3f} R {r['R@2cm']:.3f})  F@5cm {r['F@5cm']:.3f}  "
+              f"acc p95 {100 * r['accuracy_p95_m']:.2f} cm  "
               + (f"steps {r['steps']}" if "steps" in r else f"({r['reference_points']} points)"))  # fmt: skip
     print(
         f"gaussians: {results['surface']['gaussians']}, threads: {args.threads}, "

@@ -94,11 +94,12 @@ def main() -> None:
                 if args.device == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-                result = extract_surface(scene, cfg=cfg, progress=Progress(quiet=True))
+                progress = Progress(quiet=True)
+                result = extract_surface(scene, cfg=cfg, progress=progress)
                 total = time.perf_counter() - start
-                seconds = result.report["seconds"]
+                seconds = {k.removeprefix("surface: "): v for k, v in progress.timings.items()}
                 print(
-                    f"{name:20s} run {repeat + 1}: total {total:7.2f} s  render {seconds['render']:6.2f}  "
+                    f"{name:20s} run {repeat + 1}: total {total:7.2f} s  render {seconds['depth']:6.2f}  "
                     f"fusion {seconds['fusion']:6.2f}  cleanup {seconds['cleanup']:6.2f}  "
                     f"({result.report.get('fusion')}, depth {result.report.get('depth_source')}, "
                     f"{result.report['views_used']} views)",

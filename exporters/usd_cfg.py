@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from worldgen_sim.validation import Checker
+
+__all__ = ["UsdCfg"]
 
 
 @dataclass
@@ -17,4 +22,8 @@ class UsdCfg:
 
     splats: bool = True
     half_precision: bool = False
-    splat_format: str = "usdc"
+    splat_format: Literal["usdc", "usda"] = "usdc"
+
+    def validate(self) -> None:
+        """Check every field (types, choices); raises WorldgenError naming ``usd.<field>``."""
+        Checker(self, "usd")

@@ -25,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from worldgen_sim.exporters.usd_stage import (
     WORLD_PRIM,
     create_layer_stage,

@@ -31,11 +31,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from worldgen_sim.exporters.usd_stage import WORLD_PRIM, extent_of, int_array, safe_prim_name, vec3f_array
 
 from worldgen_sim.artifacts import CollisionWorld
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.exporters.usd_stage import WORLD_PRIM, extent_of, int_array, safe_prim_name, vec3f_array
 
 COLLISION_PRIM = f"{WORLD_PRIM}/Collision"
 STATIC_PRIM = f"{COLLISION_PRIM}/Static"
@@ -67,6 +67,7 @@ def write_physics_layer(path: str | Path, collision: CollisionWorld, *, cfg: Col
     except ImportError:
         pass
     from pxr import Tf, UsdGeom, UsdPhysics, UsdShade
+
     from worldgen_sim.exporters.usd_stage import create_layer_stage
 
     used = {p.semantic_class for p in collision.static_parts} | {o.semantic_class for o in collision.objects}
@@ -198,7 +199,8 @@ class _PhysxAuthoring:
         if self.registered:
             self.schema.PhysxConvexHullCollisionAPI.Apply(prim).CreateHullVertexLimitAttr(int(vertices))
         else:
-            self._by_name(prim, "PhysxConvexHullCollisionAPI", {"physxConvexHullCollision:hullVertexLimit": int(vertices)})
+            limit = {"physxConvexHullCollision:hullVertexLimit": int(vertices)}
+            self._by_name(prim, "PhysxConvexHullCollisionAPI", limit)
 
     @staticmethod
     def _by_name(prim, schema: str, values: dict) -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from worldgen_sim.artifacts import SH_C0, GaussianCloud
+from worldgen_sim.errors import WorldgenError
 from worldgen_sim.exporters.usd_stage import (
     WORLD_PRIM,
     create_layer_stage,
@@ -18,9 +21,6 @@ from worldgen_sim.exporters.usd_stage import (
     vec3f_array,
     vec3h_array,
 )
-
-from worldgen_sim.artifacts import SH_C0, GaussianCloud
-from worldgen_sim.errors import WorldgenError
 
 SPLATS_PRIM = f"{WORLD_PRIM}/Splats"
 EXTENT_SIGMAS = 3.0
@@ -76,7 +76,7 @@ def write_splat_layer(path: str | Path, cloud: GaussianCloud, *, half_precision:
         raise WorldgenError(f"{path}: GaussianCloud.sh has {k} coefficients per splat; expected 1, 4, 9 or 16")
     try:
         stage = create_layer_stage(path)
-    except Exception as exc:  # noqa: BLE001 - Tf errors carry no specific type
+    except Exception as exc:
         raise WorldgenError(f"{path}: cannot create USD layer ({exc})") from None
     splats = UsdVol.ParticleField3DGaussianSplat.Define(stage, SPLATS_PRIM)
 
@@ -108,5 +108,5 @@ def write_splat_layer(path: str | Path, cloud: GaussianCloud, *, half_precision:
     del colors
     try:
         stage.GetRootLayer().Save()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise WorldgenError(f"{path}: cannot save USD layer ({exc})") from None

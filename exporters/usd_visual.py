@@ -20,10 +20,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from worldgen_sim.exporters.usd_stage import WORLD_PRIM, create_layer_stage, extent_of, int_array, vec3f_array
 
 from worldgen_sim.artifacts import TriangleMesh
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.exporters.usd_stage import WORLD_PRIM, create_layer_stage, extent_of, int_array, vec3f_array
 
 VISUAL_PRIM = f"{WORLD_PRIM}/Visual"
 MESH_PRIM = f"{VISUAL_PRIM}/Mesh"
@@ -60,7 +60,7 @@ def write_visual_layer(path: str | Path, mesh: TriangleMesh) -> None:
 
     try:
         stage = create_layer_stage(path)
-    except Exception as exc:  # noqa: BLE001 - Tf errors carry no specific type
+    except Exception as exc:
         raise WorldgenError(f"{path}: cannot create USD layer ({exc})") from None
     UsdGeom.Xform.Define(stage, VISUAL_PRIM)
     usd_mesh = UsdGeom.Mesh.Define(stage, MESH_PRIM)
@@ -92,7 +92,7 @@ def write_visual_layer(path: str | Path, mesh: TriangleMesh) -> None:
     UsdShade.MaterialBindingAPI.Apply(usd_mesh.GetPrim()).Bind(material)
     try:
         stage.GetRootLayer().Save()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise WorldgenError(f"{path}: cannot save USD layer ({exc})") from None
 
 

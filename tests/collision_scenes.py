@@ -176,7 +176,8 @@ def _footprint_ring(obj):
         return np.column_stack([obj.x + obj.r * np.cos(angles), obj.y + obj.r * np.sin(angles)])
     c, s = np.cos(obj.yaw), np.sin(obj.yaw)
     corners = np.array([[-obj.hx, -obj.hy], [obj.hx, -obj.hy], [obj.hx, obj.hy], [-obj.hx, obj.hy], [0, 0]])
-    return np.column_stack([c * corners[:, 0] - s * corners[:, 1], s * corners[:, 0] + c * corners[:, 1]]) + [obj.x, obj.y]
+    rotated = np.column_stack([c * corners[:, 0] - s * corners[:, 1], s * corners[:, 0] + c * corners[:, 1]])
+    return rotated + [obj.x, obj.y]
 
 
 def _grid(a, b, spacing):

@@ -8,9 +8,9 @@ navigation grid back into that frame through the transforms and scores it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -113,7 +113,8 @@ def rolling_terrain(folder: Path, *, radius: float = 0.25, spacing: float = 0.04
 
     def height(xy):
         x, y = xy[:, 0], xy[:, 1]
-        return 0.07 * np.sin(2 * np.pi * x / 5.0) * np.cos(2 * np.pi * y / 6.0) + 0.03 * np.sin(2 * np.pi * (x + y) / 3.7)
+        return (0.07 * np.sin(2 * np.pi * x / 5.0) * np.cos(2 * np.pi * y / 6.0)
+                + 0.03 * np.sin(2 * np.pi * (x + y) / 3.7))
 
     def gradient(xy):
         x, y = xy[:, 0], xy[:, 1]
@@ -236,7 +237,8 @@ def walkable_iou(scene: NavScene, nav, world_summary: dict, *, observed_within: 
     depth_in = ndimage.distance_transform_edt(lost) * nav.cell_size
     widest = ndimage.maximum(depth_in, labels, index=np.arange(1, count + 1)) if count else np.zeros(0)
     return {
-        "iou": inter / max(union, 1), "holes": int(np.count_nonzero(np.asarray(widest) >= 0.5 * nav.agent["agent_radius"])),
+        "iou": inter / max(union, 1),
+        "holes": int(np.count_nonzero(np.asarray(widest) >= 0.5 * nav.agent["agent_radius"])),
         "predicted": predicted.reshape(h, w), "truth": truth.reshape(h, w), "observed": observed.reshape(h, w),
         "observed_cells": int(observed.sum()),
     }

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 
 def worldgen(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -17,12 +16,10 @@ def worldgen(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     )
 
 
-@pytest.fixture(scope="module")
-def sample_ply(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("input") / "scene.ply"
-    result = worldgen("sample", str(path), "--spacing", "0.08", "--scale", "0.5", "--floaters", "200", "--sky", "300")
+def test_sample_writes_a_ply(tmp_path):
+    result = worldgen("sample", str(tmp_path / "s.ply"), "--spacing", "0.2")
     assert result.returncode == 0, result.stderr
-    return path
+    assert (tmp_path / "s.ply").read_bytes().startswith(b"ply\n")
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -61,24 +58,8 @@ def test_build_splats_only_writes_package(sample_ply, tmp_path):
 def test_progress_is_shown_without_quiet(sample_ply, tmp_path):
     result = worldgen("build", str(sample_ply), "-o", str(tmp_path / "w"), "--no-mesh")
     assert result.returncode == 0, result.stderr
-    assert "[worldgen] align" in result.stderr
-
-
-@pytest.mark.parametrize(
-    "content, fragment",
-    [
-        (b"", "not a PLY"),
-        (b"hello world\n", "not a PLY"),
-        (b"ply\nformat binary_little_endian 1.0\nelement face 3\nend_header\n", "vertex"),
-    ],
-)
-def test_bad_ply_fails_cleanly_and_writes_nothing(tmp_path, content, fragment):
-    bad = tmp_path / "bad.ply"
-    bad.write_bytes(content)
-    out = tmp_path / "out"
-    assert_clean_failure(worldgen("build", str(bad), "-o", str(out), "--no-mesh"), "bad.ply")
-    assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ply"]
+    assert "[worldgen] align" in result.stderr  # progress
+    assert "worldgen: INFO: align: up=" in result.stderr  # decisions, through logging
 
 
 def test_truncated_ply_keeps_existing_output(sample_ply, tmp_path):
@@ -94,7 +75,8 @@ def test_truncated_ply_keeps_existing_output(sample_ply, tmp_path):
 def test_bad_config_key_and_missing_input(sample_ply, tmp_path):
     config = tmp_path / "cfg.yaml"
     config.write_text("align:\n  up_axis: z\n")
-    assert_clean_failure(worldgen("build", str(sample_ply), "-o", str(tmp_path / "w"), "--config", str(config)), "align.up_axis")
+    result = worldgen("build", str(sample_ply), "-o", str(tmp_path / "w"), "--config", str(config))
+    assert_clean_failure(result, "align.up_axis")
     assert_clean_failure(worldgen("build", str(tmp_path / "nope.ply"), "-o", str(tmp_path / "w")), "nope.ply")
     assert not (tmp_path / "w").exists()
 

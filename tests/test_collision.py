@@ -14,7 +14,6 @@ from worldgen_sim.artifacts import TriangleMesh
 from worldgen_sim.collision.collision import build_collision
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
-from worldgen_sim.samples import make_sample_room
 
 FURNITURE_GROUPS = {"table": "table", "cabinet": "cabinet", "sofa": "sofa", "crate": "crate"}
 
@@ -33,8 +32,8 @@ def jitter(mesh: TriangleMesh, sigma: float, seed: int = 0) -> TriangleMesh:
 
 
 @pytest.fixture(scope="module")
-def room():
-    return make_sample_room(spacing=0.25)
+def room(coarse_room):
+    return coarse_room
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +113,7 @@ def test_world_classes_hull_limits_and_report(world):
     report = world.report
     assert report["decompositions"] == 4 and report["cache_hits"] == 0 and not report["segmentation_cached"]
     assert report["fallbacks"] == [] and not any(report["fallback_counts"].values())
-    assert set(report["timings"]) == {"segmentation", "decomposition"}
+    assert set(report["caches"]) == {"segmentation", "decomposition"} and "timings" not in report
     assert set(world.materials) >= {"floor", "wall", "ceiling", "furniture", "object"}
 
 
@@ -161,18 +160,21 @@ def test_cached_rebuild_does_no_decomposition(scan, cache_dir, world):
     for a, b in zip(world.objects, again.objects):
         assert len(a.hulls) == len(b.hulls)
         assert all(np.array_equal(x.vertices, y.vertices) for x, y in zip(a.hulls, b.hulls))
-    # Any change of geometry, setting or library version is a different key.
-    from worldgen_sim.collision.decompose import DecomposeTask, cache_key, library_versions
+    # Any change of geometry or setting is a different key (library versions: tests/test_cache.py).
+    from worldgen_sim.collision.decompose import DecomposeTask, decomposition_key
 
-    obj, versions = world.objects[0], library_versions()
+    obj = world.objects[0]
     task = DecomposeTask(obj.name, obj.mesh.vertices, obj.mesh.faces, 0.0)
-    key = cache_key(task, CollisionCfg(), versions)
+    key = decomposition_key(task, CollisionCfg())
     moved = DecomposeTask(obj.name, obj.mesh.vertices + np.float32(1e-4), obj.mesh.faces, 0.0)
-    assert key == cache_key(task, CollisionCfg(), dict(versions))
-    assert key == cache_key(task, CollisionCfg(workers=1, object_timeout=5), versions)  # not a result setting
-    assert key != cache_key(moved, CollisionCfg(), versions)
-    assert key != cache_key(task, CollisionCfg(max_hull_vertices=32), versions)
-    assert key != cache_key(task, CollisionCfg(), {**versions, "coacd": "0.0"})
+    assert key == decomposition_key(task, CollisionCfg())
+    assert key == decomposition_key(task, CollisionCfg(workers=1, object_timeout=5))  # not a result setting
+    assert key != decomposition_key(moved, CollisionCfg())
+    assert key != decomposition_key(task, CollisionCfg(max_hull_vertices=32))
+    clutter = DecomposeTask(obj.name, obj.mesh.vertices, obj.mesh.faces, 0.0, "clutter")
+    assert key != decomposition_key(clutter, CollisionCfg())
+    lookups = again.report["caches"]["decomposition"]["lookups"]
+    assert [entry["hit"] for entry in lookups] == [True] * len(world.objects)
 
 
 def reconstruction_like(room, yaw_deg: float = 8.0) -> tuple[TriangleMesh, np.ndarray]:
@@ -194,7 +196,7 @@ def reconstruction_like(room, yaw_deg: float = 8.0) -> tuple[TriangleMesh, np.nd
 
 def test_reconstruction_like_room_is_fitted_with_few_tight_boxes(room, tmp_path):
     mesh, rotation = reconstruction_like(room)
-    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2))  # speed: bench/
+    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2))  # speed: bench_collision.py
     assert len(world.objects) == 4 and world.report["fallbacks"] == []
     # Boxes in each object's own frame: a table is its top and four legs, not a CoACD staircase.
     assert all(e["method"] == "boxes" for e in world.report["objects"]), world.report["objects"]
@@ -275,9 +277,10 @@ def test_worker_error_and_degenerate_pieces(tmp_path):
     tasks = [
         DecomposeTask("nan", nan_box, top, 0.0),
         DecomposeTask("sheet", flat, np.array([[0, 1, 2], [0, 2, 3]], np.int32), 0.0),
-        DecomposeTask("line", np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.float32), np.array([[0, 1, 2]], np.int32), 0.0),
+        DecomposeTask("line", np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.float32),
+                      np.array([[0, 1, 2]], np.int32), 0.0),
     ]
-    results = decompose_objects(tasks, cfg=CollisionCfg(object_timeout=30, workers=1), cache_dir=tmp_path)
+    results = decompose_objects(tasks, cfg=CollisionCfg(object_timeout=30, workers=1))
     # The worker raised on the NaN vertex: the finite half of the top is covered down to the ground.
     assert results[0].fallback_kind == "error" and "decomposition failed" in results[0].fallback
     assert results[0].method == "cover" and 0.4 <= results[0].hull_volume <= 0.6
@@ -308,7 +311,8 @@ def test_material_library_overrides_and_errors(tmp_path):
     from worldgen_sim.collision.materials import load_material_library
 
     good = tmp_path / "good.yaml"
-    good.write_text("materials:\n  floor: {static_friction: 1.1}\n  rubber: {static_friction: 1.2, dynamic_friction: 1.0,"
+    good.write_text("materials:\n  floor: {static_friction: 1.1}\n"
+                    "  rubber: {static_friction: 1.2, dynamic_friction: 1.0,"
                     " restitution: 0.6, density: 1100}\n")
     library = load_material_library(good)
     assert library["floor"].static_friction == 1.1 and library["floor"].dynamic_friction == 0.7
@@ -344,6 +348,7 @@ def test_physics_layer_is_valid_and_complete(world, tmp_path):
     import dataclasses
 
     from pxr import Usd, UsdGeom, UsdPhysics, UsdSemantics, UsdShade, UsdValidation
+
     from worldgen_sim.exporters.usd_physics import write_physics_layer
 
     cfg = CollisionCfg(dynamic_objects=True)

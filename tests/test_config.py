@@ -43,9 +43,9 @@ def test_unknown_stage_is_rejected(tmp_path):
 @pytest.mark.parametrize(
     "text, match",
     [
-        ("align:\n  scale: fast\n", "'align.scale' must be float"),
-        ("surface:\n  enabled: 1\n", "'surface.enabled' must be bool"),
-        ("navigation:\n  num_spawn_points: 2.5\n", "'navigation.num_spawn_points' must be int"),
+        ("align:\n  scale: fast\n", "align.scale: expected float or null, got 'fast'"),
+        ("surface:\n  enabled: 1\n", "surface.enabled: expected bool, got 1"),
+        ("navigation:\n  num_spawn_points: 2.5\n", "navigation.num_spawn_points: expected int, got 2.5"),
         ("align: 3\n", "'align' must be a mapping"),
         ("- a\n- b\n", "must be a mapping at the top level"),
         ("align: [\n", "not valid YAML"),
@@ -69,7 +69,8 @@ def test_import_is_light():
 
     code = (
         "import sys, worldgen_sim; worldgen_sim.load_config; "
-        "heavy = [m for m in ('torch', 'open3d', 'trimesh', 'coacd', 'warp', 'newton', 'pxr', 'scipy') if m in sys.modules]; "
+        "heavy = [m for m in ('torch', 'open3d', 'trimesh', 'coacd', 'warp', 'newton', 'pxr', 'scipy') "
+        "if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
@@ -82,7 +83,8 @@ def test_core_never_imports_kit():
 
     root = pathlib.Path(__file__).resolve().parents[1]
     pattern = re.compile(r"^\s*(import|from)\s+(omni|carb|isaacsim)\b", re.MULTILINE)
-    offenders = [str(p) for d in ("worldgen_sim", "exporters") for p in (root / d).rglob("*.py") if pattern.search(p.read_text())]
+    files = [p for d in ("worldgen_sim", "exporters") for p in (root / d).rglob("*.py")]
+    offenders = [str(p) for p in files if pattern.search(p.read_text())]
     assert offenders == []
 
 

@@ -17,9 +17,9 @@ FUSION = {"voxel_size": 0.02, "truncation_voxels": 4.0, "max_depth": 8.0, "min_w
 
 
 @pytest.fixture(scope="module")
-def frames():
+def frames(furnished_room):
     """Depth and colour of the furnished sample room from 8 automatic views at 320x240, and the room."""
-    room = make_sample_room(spacing=0.04)
+    room = furnished_room
     cfg = SurfaceCfg(num_views=8, image_width=320, image_height=240)
     cameras, _ = plan_views(AlignedScene(np.eye(4), 1.0, gaussians=room.gaussians), cfg=cfg)
     depths, colors = zbuffer_depth_maps(room.gaussians, cameras, min_opacity=0.5, near=0.05, far=8.0)

@@ -427,6 +427,7 @@ def test_bad_inputs_raise_clear_errors():
 def test_usd_navigation_layer_is_valid(furnished, tmp_path):
     pytest.importorskip("pxr")
     from pxr import Usd, UsdGeom, UsdValidation
+
     from worldgen_sim.exporters.usd_navigation import write_navigation_layer
 
     _, _, result, _ = furnished

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from worldgen_sim.exporters.usd_splats import SPLATS_PRIM, splat_extent, write_splat_layer
 
 from worldgen_sim.artifacts import SH_C0, GaussianCloud
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.exporters.usd_splats import SPLATS_PRIM, splat_extent, write_splat_layer
 from worldgen_sim.io.gaussian_ply import read_gaussian_ply, write_gaussian_ply
 
 pxr = pytest.importorskip("pxr")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from usd_checks import assert_valid_usd
-from worldgen_sim.exporters.usd_visual import MATERIAL_PRIM, MESH_PRIM, VISUAL_PRIM, write_visual_layer
 
 from worldgen_sim.artifacts import TriangleMesh
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.exporters.usd_visual import MATERIAL_PRIM, MESH_PRIM, VISUAL_PRIM, write_visual_layer
 
 
 def _box_mesh() -> TriangleMesh:

@@ -8,11 +8,10 @@ import pytest
 
 pxr = pytest.importorskip("pxr")
 
+from worldgen_sim.errors import WorldgenError
 from worldgen_sim.exporters.stage_spawn import spawn_world
 from worldgen_sim.exporters.usd_stage import create_layer_stage
 from worldgen_sim.exporters.usd_world import write_world_layer
-
-from worldgen_sim.errors import WorldgenError
 
 GOLDEN = Path(__file__).parent / "golden"
 

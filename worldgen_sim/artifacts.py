@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from worldgen_sim.reports import AlignReport, CollisionReport, SurfaceReport
+
 SH_C0 = 0.28209479177387814
 """Degree-0 real spherical-harmonic basis constant: ``rgb = 0.5 + SH_C0 * dc``."""
 
@@ -153,7 +155,7 @@ class AlignedScene:
     gaussians: GaussianCloud | None = None
     frames: RGBDFrames | None = None
     cameras: CameraPath | None = None
-    report: dict = field(default_factory=dict)
+    report: AlignReport = field(default_factory=AlignReport)
 
 
 @dataclass(eq=False)
@@ -195,11 +197,11 @@ class SurfaceResult:
 
     Attributes:
         mesh: the cleaned visual mesh.
-        report: views used, voxel size, pieces/faces removed, timings; JSON-serialisable.
+        report: views used, voxel size, pieces/faces removed (:class:`~worldgen_sim.reports.SurfaceReport`).
     """
 
     mesh: TriangleMesh
-    report: dict = field(default_factory=dict)
+    report: SurfaceReport = field(default_factory=SurfaceReport)
 
 
 @dataclass(eq=False)
@@ -290,7 +292,7 @@ class CollisionWorld:
     objects: list[CollisionObject]
     materials: dict[str, PhysicsMaterial]
     dynamic_objects: bool = False
-    report: dict = field(default_factory=dict)
+    report: CollisionReport = field(default_factory=CollisionReport)
 
     def collision_triangles(self) -> tuple[np.ndarray, np.ndarray]:
         """All collider triangles merged: (V, 3) float32 vertices [m], (F, 3) int32 faces."""

@@ -19,27 +19,63 @@ EXIT_USAGE = 2
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``worldgen`` console script; returns the exit code."""
+    from worldgen_sim.interrupts import Interrupted, install_signal_handlers
+
     parser = _parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"worldgen: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from worldgen_sim.progress import configure_cli_logging
+
+    configure_cli_logging(quiet=getattr(args, "quiet", False))
+    install_signal_handlers()
+    try:
+        _recover(args)
         return args.handler(args)
     except WorldgenError as exc:
         print(f"worldgen: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("worldgen: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        name, code = (exc.name, exc.exit_code) if isinstance(exc, Interrupted) else ("SIGINT", 130)
+        print(f"worldgen: interrupted by {name}; no partial output was left behind", file=sys.stderr)
+        return code
+
+
+class _UsageError(Exception):
+    """An argparse error, reported as one ``worldgen: error:`` line (no usage dump)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors name the command and point at its ``--help``."""
+
+    def error(self, message: str):  # argparse's hook; it must not return
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _recover(args: argparse.Namespace) -> None:
+    """Restore a world folder that a killed build left missing (see ``staging.recover_output``)."""
+    if args.command not in ("build", "demo", "verify"):
+        return
+    from worldgen_sim.staging import recover_output
+
+    note = recover_output(args.out)
+    if note:
+        print(f"worldgen: note: {note}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="worldgen",
         description="Turn Gaussian-splat scenes and RGB-D frames into simulation-ready USD worlds.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    build = commands.add_parser("build", help="build a world package from a PLY or an RGB-D folder")
-    build.add_argument("input", type=Path, help="Gaussian .ply (INRIA 3DGS, Lyra 2.0, Lyra 1.0) or RGB-D folder")
+    build = commands.add_parser("build", help="build a world package from a PLY, an RGB-D folder or a picture")
+    build.add_argument(
+        "input", type=Path, help="Gaussian .ply (INRIA 3DGS, Lyra 2.0, Lyra 1.0), RGB-D folder, or a .jpg/.png picture"
+    )
     build.add_argument("-o", "--out", type=Path, required=True, help="output world folder (replaced atomically)")
     _add_build_options(build)
     build.set_defaults(handler=_cmd_build)
@@ -48,9 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("file", type=Path)
     info.set_defaults(handler=_cmd_info)
 
-    demo = commands.add_parser("demo", help="build (and verify) the bundled sample room offline")
+    demo = commands.add_parser("demo", help="build (and verify) the bundled RGB-D picture offline")
     demo.add_argument("-o", "--out", type=Path, default=Path("demo_world"), help="output folder (default: demo_world)")
     demo.add_argument("--no-verify", action="store_true", help="skip validators and the drop test")
+    demo.add_argument("--sample-room", action="store_true", help="build the synthetic sample room (Lyra 2.0 PLY)")
     _add_build_options(demo)
     demo.set_defaults(handler=_cmd_demo)
 
@@ -95,7 +132,21 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         "--half", action="store_true", help="write splats in half precision (NVIDIA's VG.035 rule wants float)"
     )
     parser.add_argument("--renderer", choices=["auto", "cpu", "gsplat"], help="Gaussian renderer for the surface stage")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="reuse segmentations and decompositions cached here (collision.cache_dir)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    picture = parser.add_argument_group("pictures (one .jpg/.png, or a one-frame RGB-D folder)")
+    picture.add_argument(
+        "--depth", type=Path, help="depth of the picture: 16-bit PNG (input.depth_scale per m) or .npy [m]"
+    )
+    picture.add_argument("--depth-model", help="transformers depth model id or folder (generate.depth)")
+    picture.add_argument("--fov", type=float, help="the picture's horizontal field of view [deg]")
+    picture.add_argument("--focal", type=float, help="the picture's focal length [px]")
+    picture.add_argument("--backend", choices=["depth", "lyra2", "lyra1"], help="depth lifting, or your Lyra checkout")
+    picture.add_argument("--lyra-checkout", type=Path, help="folder of your nv-tlabs/lyra checkout")
+    picture.add_argument("--lyra-weights", type=Path, help="local Lyra weights folder (else huggingface_hub)")
+    picture.add_argument("--lyra-python", help="Python interpreter of the Lyra environment")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -106,6 +157,15 @@ def _overrides(args: argparse.Namespace) -> dict:
         "align.camera_height": args.camera_height,
         "navigation.preset": args.agent,
         "surface.renderer": args.renderer,
+        "generate.depth_path": str(args.depth) if args.depth is not None else None,
+        "generate.depth": args.depth_model,
+        "generate.fov_deg": args.fov,
+        "generate.focal_px": args.focal,
+        "generate.backend": args.backend,
+        "generate.lyra_checkout": str(args.lyra_checkout) if args.lyra_checkout is not None else None,
+        "generate.lyra_weights": str(args.lyra_weights) if args.lyra_weights is not None else None,
+        "generate.lyra_python": args.lyra_python,
+        "collision.cache_dir": str(args.cache_dir) if args.cache_dir is not None else None,
     }
     switches = {
         "align.remove_floaters": (args.no_floaters, False),
@@ -136,17 +196,28 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
     from worldgen_sim.config import load_config
-    from worldgen_sim.demo import write_demo_input
+    from worldgen_sim.demo import demo_frame_folder, write_demo_input
     from worldgen_sim.pipeline import build_world
     from worldgen_sim.progress import Progress
 
     progress = Progress(quiet=args.quiet)
     overrides = _overrides(args)
     with tempfile.TemporaryDirectory(prefix="worldgen-demo-") as scratch:
-        input_path, camera_height = write_demo_input(Path(scratch))
-        overrides.setdefault("align.camera_height", camera_height)
+        if args.sample_room:
+            input_path, camera_height = write_demo_input(Path(scratch))
+        else:
+            input_path, camera_height = demo_frame_folder(), None
         cfg = load_config(args.config, overrides=overrides)
-        progress.log(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
+        if camera_height is not None and cfg.align.scale is None and cfg.align.camera_height is None:
+            cfg.align.camera_height = camera_height  # the sample room's true camera height fixes its scale
+        if not args.no_verify:
+            from worldgen_sim.extras import check_dependencies
+
+            check_dependencies(cfg, verify=True)  # before the build, not after it
+        if args.sample_room:
+            progress.write(f"[worldgen] demo: sample room written as {input_path.name} (Lyra 2.0 layout, OpenCV frame)")
+        else:
+            progress.write(f"[worldgen] demo: one RGB-D picture, {input_path.name} (Open3D's Redwood sample, MIT)")
         result = build_world(input_path, args.out, cfg=cfg, progress=progress)
     _print_summary(result.summary, quiet=args.quiet)
     if args.no_verify:

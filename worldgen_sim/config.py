@@ -2,14 +2,16 @@
 
 A YAML file mirrors :class:`WorldgenCfg`: top-level keys are the stage names,
 each holding that stage's fields. Unknown keys and wrongly typed values are
-rejected with the file and the dotted key named; the effective configuration
-is written next to every output by :func:`config_to_dict`.
+rejected with the file and the dotted key named, and every stage's
+``validate()`` (ranges, units, closed choices, cross-field rules; see
+:mod:`worldgen_sim.validation`) runs before a config is handed out, so a bad
+value fails before any data is read. The effective configuration is written
+next to every output by :func:`config_to_dict`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +21,15 @@ from worldgen_sim.align.align_cfg import AlignCfg
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.exporters.usd_cfg import UsdCfg
+from worldgen_sim.generate.generate_cfg import GenerateCfg
 from worldgen_sim.io.input_cfg import InputCfg
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
+from worldgen_sim.validation import check_value
 from worldgen_sim.verify.verify_cfg import VerifyCfg
 from worldgen_sim.yaml_files import read_yaml_mapping
+
+__all__ = ["WorldgenCfg", "config_from_dict", "config_to_dict", "load_config"]
 
 
 @dataclass
@@ -38,6 +44,7 @@ class WorldgenCfg:
         navigation: walkable surface and spawn points.
         usd: world package writing.
         verify: validators and drop test.
+        generate: one picture or RGB-D frame -> a scene (depth, intrinsics, completion, Lyra).
     """
 
     input: InputCfg = field(default_factory=InputCfg)
@@ -47,6 +54,23 @@ class WorldgenCfg:
     navigation: NavigationCfg = field(default_factory=NavigationCfg)
     usd: UsdCfg = field(default_factory=UsdCfg)
     verify: VerifyCfg = field(default_factory=VerifyCfg)
+    generate: GenerateCfg = field(default_factory=GenerateCfg)
+
+    def validate(self) -> None:
+        """Run every stage config's ``validate()``, disabled stages included (a bad value is a
+        mistake whether or not this build uses it).
+
+        Raises:
+            WorldgenError: the first bad value, naming its dotted key.
+        """
+        hints = typing.get_type_hints(type(self))
+        for item in dataclasses.fields(self):
+            section = getattr(self, item.name)
+            if not isinstance(section, hints[item.name]):
+                raise WorldgenError(
+                    f"config '{item.name}' must be a {hints[item.name].__name__}, got {type(section).__name__}"
+                )
+            section.validate()
 
 
 def config_to_dict(cfg: Any) -> dict:
@@ -63,10 +87,15 @@ def config_from_dict(data: dict, *, source: str = "config") -> WorldgenCfg:
         source: name used in error messages (a file path).
 
     Raises:
-        WorldgenError: an unknown key or a value of the wrong type, naming
-            ``source`` and the dotted key.
+        WorldgenError: an unknown key, a value of the wrong type or out of range,
+            or conflicting values, naming ``source`` and the dotted key.
     """
-    return _build(WorldgenCfg, data, source=source, prefix="")
+    cfg = _build(WorldgenCfg, data, source=source, prefix="")
+    try:
+        cfg.validate()
+    except WorldgenError as exc:
+        raise WorldgenError(f"{source}: {exc}") from None
+    return cfg
 
 
 def load_config(path: str | Path | None = None, *, overrides: dict | None = None) -> WorldgenCfg:
@@ -78,7 +107,8 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
             (the CLI's options land here).
 
     Raises:
-        WorldgenError: unreadable or malformed file, unknown key, wrong type.
+        WorldgenError: unreadable or malformed file, unknown key, wrong type,
+            a value out of range or conflicting values.
     """
     data: dict = {}
     source = "config"
@@ -109,28 +139,11 @@ def _build(cls: type, data: Any, *, source: str, prefix: str) -> Any:
     for name, value in data.items():
         hint = hints[name]
         key = f"{prefix}{name}"
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             values[name] = _build(hint, value, source=source, prefix=f"{key}.")
         else:
-            values[name] = _coerce(value, hint, source=source, key=key)
+            try:
+                values[name] = check_value(value, hint, key=key)
+            except WorldgenError as exc:
+                raise WorldgenError(f"{source}: {exc}") from None
     return cls(**values)
-
-
-def _coerce(value: Any, hint: Any, *, source: str, key: str) -> Any:
-    """Check ``value`` against a simple annotation (bool, int, float, str, Optional)."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
-    if value is None:
-        if type(None) in options:
-            return None
-        raise WorldgenError(f"{source}: '{key}' must not be empty (null)")
-    for option in options:
-        if option is bool and isinstance(value, bool):
-            return value
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if option is str and isinstance(value, str):
-            return value
-    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
-    raise WorldgenError(f"{source}: '{key}' must be {expected}, got {value!r}")

@@ -1,8 +1,25 @@
-"""The bundled demo: the synthetic sample room handed over the way Lyra 2.0 would hand it over."""
+"""The bundled demos: one real RGB-D picture (the default) and the synthetic sample room.
+
+``worldgen demo`` builds the first frame of Open3D's Redwood living-room RGB-D
+sample, shipped in ``worldgen_sim/data/redwood_frame0`` (MIT, see the README
+there): one picture becomes a world, offline, with what the view cannot see
+completed. ``worldgen demo --sample-room`` builds the synthetic room handed
+over the way Lyra 2.0 would hand it over.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+__all__ = ["DEMO_INPUT_SCALE", "DEMO_SPACING", "demo_frame_folder", "write_demo_input"]
+
+DEMO_FRAME = "redwood_frame0"
+"""Folder under ``worldgen_sim/data`` holding the demo's RGB-D frame."""
+
+
+def demo_frame_folder() -> Path:
+    """The bundled one-frame RGB-D folder (colour JPEG, 16-bit depth PNG in mm, intrinsics, pose)."""
+    return Path(__file__).resolve().parent / "data" / DEMO_FRAME
 
 DEMO_SPACING = 0.04
 """Gaussian spacing of the demo room [m]: about 80 k Gaussians, a build of well under a minute on 2 cores."""

@@ -14,21 +14,29 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
     world.json        provenance, transform, counts, timings, effective config
     navigation.json   agent, walkable regions, spawn points (+ navigation.npz grids)
     config.yaml       the effective configuration
+    manifest.json     the files above (a rebuild replaces OUT only if it holds nothing else)
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from worldgen_sim.build_checks import check_aligned, check_layers, preflight
 from worldgen_sim.config import WorldgenCfg, config_to_dict
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.staging import staged_output
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FORMAT_VERSION", "BuildResult", "build_world"]
 
 FORMAT_VERSION = "1.0"
 """Version of the world package layout and ``world.json`` schema."""
@@ -70,24 +78,67 @@ def build_world(
         The package location and its ``world.json`` contents.
 
     Raises:
-        WorldgenError: bad input, option or output path; nothing is written.
+        WorldgenError: bad input, option or output path, or a missing optional
+            package; nothing is written. Config values and packages are checked
+            before any data is read.
     """
     cfg = cfg if cfg is not None else WorldgenCfg()
     progress = progress if progress is not None else Progress(quiet=True)
     input_path = Path(input_path)
-    if not input_path.exists():
-        raise WorldgenError(f"input '{input_path}' does not exist; expected a Gaussian .ply file or an RGB-D folder")
+    _preflight(input_path, cfg)
+    preflight(input_path, out_dir, cfg=cfg)
     started = time.perf_counter()
-    with staged_output(out_dir) as staging:
+    with staged_output(out_dir, inputs=[input_path]) as staging:
         summary = _run_stages(input_path, staging, cfg=cfg, progress=progress)
         summary["timings_s"] = dict(progress.timings, total=round(time.perf_counter() - started, 4))
         (staging / "world.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
     out_dir = Path(out_dir).absolute()
-    progress.log(f"[worldgen] wrote {out_dir / 'world.usda'}")
+    log.info("wrote %s", out_dir / "world.usda")
     return BuildResult(out_dir=out_dir, world_usd=out_dir / "world.usda", summary=summary)
 
 
+def _preflight(input_path: Path, cfg: WorldgenCfg) -> None:
+    """Everything that can be checked before data is read: the config, the input path, the optional packages."""
+    from worldgen_sim.extras import check_dependencies
+
+    cfg.validate()
+    if not input_path.exists():
+        raise WorldgenError(f"input '{input_path}' does not exist; expected a Gaussian .ply file or an RGB-D folder")
+    check_dependencies(cfg, input_path=input_path)
+
+
+@dataclass(eq=False)
+class _Build:
+    """What the stages of one build have made so far: layers (strongest first), skip reasons, reports."""
+
+    out: Path
+    layers: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    reports: dict[str, Any] = field(default_factory=dict)
+    # A generated scene (one picture or one RGB-D frame): its completed triangles in the world frame,
+    # their kinds, the merged visual mesh's per-face labels, and world.json's ``generate`` section.
+    generated: Any = None
+    completion: Any = None
+    face_labels: Any = None
+    visual_mesh: Any = None
+    generate_report: dict[str, Any] = field(default_factory=dict)
+
+
 def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Progress) -> dict:
+    _register_physx_schemas(cfg)
+    scene, aligned, generated, lyra_report = _load_and_align(input_path, cfg=cfg, progress=progress)
+    build = _Build(out, reports={"align": aligned.report})
+    _attach_generated(build, generated, lyra_report, aligned)
+    has_splats = _splat_stage(build, aligned, cfg=cfg, progress=progress)
+    mesh = _surface_stage(build, aligned, cfg=cfg, progress=progress)
+    collision = _collision_stage(build, mesh, cfg=cfg, progress=progress)
+    navigation_agent = _navigation_stage(build, collision, cfg=cfg, progress=progress)
+    check_layers(build.layers, source=input_path, skipped=build.skipped)
+    _write_root(build, input_path, scene, has_splats=has_splats, has_visual=mesh is not None, cfg=cfg)
+    return _summary(build, input_path, scene, aligned, navigation_agent=navigation_agent, cfg=cfg)
+
+
+def _register_physx_schemas(cfg: WorldgenCfg) -> None:
     if cfg.collision.enabled:
         try:
             # PhysX schemas register with USD's schema registry only if imported before the
@@ -95,94 +146,178 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
             import physx_usd_schemas  # noqa: F401
         except ImportError:
             pass  # the physics exporter authors the PhysX attributes by name instead
+
+
+def _load_and_align(input_path: Path, *, cfg: WorldgenCfg, progress: Progress):
     from worldgen_sim.align.align import align_scene
     from worldgen_sim.io.load import load_input
 
+    generated, load_path, lyra_report = _generate(input_path, cfg=cfg, progress=progress)
     with progress.stage("load"):
-        scene = load_input(input_path, cfg=cfg.input, progress=progress)
+        scene = generated.scene if generated is not None else load_input(load_path, cfg=cfg.input, progress=progress)
+    if generated is None and scene.gaussians is None and scene.frames is not None and len(scene.frames) == 1:
+        from worldgen_sim.generate.generate import complete_single_frame
+
+        with progress.stage("generate"):  # one RGB-D frame: lifted and completed like a picture
+            generated = complete_single_frame(scene, cfg=cfg.generate)
+        scene = generated.scene
     with progress.stage("align"):
         aligned = align_scene(scene, cfg=cfg.align, progress=progress)
+    check_aligned(aligned, cfg=cfg, source=input_path)
+    return scene, aligned, generated, lyra_report
 
-    layers: list[str] = []
-    skipped: dict[str, str] = {}
-    reports: dict[str, dict] = {"align": aligned.report}
 
-    has_splats = cfg.usd.splats and aligned.gaussians is not None and len(aligned.gaussians) > 0
-    if has_splats:
-        from worldgen_sim.exporters.usd_splats import write_splat_layer
+def _generate(input_path: Path, *, cfg: WorldgenCfg, progress: Progress):
+    """The generate step before load: (generated scene or None, the path to load, Lyra's report or None)."""
+    if cfg.generate.backend != "depth":
+        from worldgen_sim.generate.lyra import run_lyra
 
-        with progress.stage("write splats"):
-            name = f"splats.{cfg.usd.splat_format}"
-            write_splat_layer(out / name, aligned.gaussians, half_precision=cfg.usd.half_precision)
-            layers.append(name)
+        with progress.stage("generate"):
+            ply, report = run_lyra(input_path, cfg=cfg.generate, camera_height=cfg.align.camera_height)
+        return None, ply, report
+    from worldgen_sim.generate.generate import generate_picture, is_picture
 
-    mesh = None
-    if cfg.surface.enabled:
-        from worldgen_sim.exporters.usd_visual import write_visual_layer
-        from worldgen_sim.surface.surface import extract_surface
+    if is_picture(input_path):
+        with progress.stage("generate"):
+            generated = generate_picture(
+                input_path, cfg=cfg.generate, depth_scale=cfg.input.depth_scale, progress=progress,
+                scale_known=cfg.align.camera_height is not None or cfg.align.scale is not None,
+            )  # fmt: skip
+        return generated, input_path, None
+    if cfg.generate.depth_path or cfg.generate.depth not in ("auto", "given"):
+        raise WorldgenError(f"--depth / --depth-model apply to a .jpg/.png picture; '{input_path}' is not one")
+    return None, input_path, None
 
-        with progress.stage("surface"):
-            surface = extract_surface(aligned, cfg=cfg.surface, progress=progress)
-        mesh = surface.mesh
-        reports["surface"] = surface.report
-        with progress.stage("write visual"):
-            write_visual_layer(out / "visual.usdc", mesh)
-        layers.insert(0, "visual.usdc")
-    else:
-        skipped["surface"] = "turned off (surface.enabled = false)"
 
-    collision = None
+def _attach_generated(build: _Build, generated, lyra_report: dict | None, aligned) -> None:
+    """Carry a generated scene's completed geometry (moved into the world) and report through the build."""
+    if lyra_report is not None:
+        build.generate_report = lyra_report
+    if generated is None:
+        return
+    from worldgen_sim.generate.labels import transform_mesh
+
+    build.generated = generated
+    build.completion = transform_mesh(generated.completion, aligned.input_to_world)
+    build.generate_report = generated.report
+
+
+def _splat_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress) -> bool:
+    """Write the splat layer when asked for and there are Gaussians; whether it was written."""
+    if not (cfg.usd.splats and aligned.gaussians is not None and len(aligned.gaussians) > 0):
+        return False
+    from worldgen_sim.exporters.usd_splats import write_splat_layer
+
+    with progress.stage("write splats"):
+        name = f"splats.{cfg.usd.splat_format}"
+        write_splat_layer(build.out / name, aligned.gaussians, half_precision=cfg.usd.half_precision)
+        build.layers.append(name)
+    return True
+
+
+def _surface_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress):
+    """The visual mesh and its layer, or None when the stage is off."""
+    if not cfg.surface.enabled:
+        build.skipped["surface"] = "turned off (surface.enabled = false)"
+        return None
+    from worldgen_sim.exporters.usd_visual import write_visual_layer
+    from worldgen_sim.surface.surface import extract_surface
+
+    # A generated scene's surface is its measured/estimated depth frame, fused directly.
+    surface_input = replace(aligned, gaussians=None) if build.generated is not None else aligned
+    with progress.stage("surface"):
+        surface = extract_surface(surface_input, cfg=cfg.surface, progress=progress)
+    build.reports["surface"] = surface.report
+    mesh = surface.mesh
+    if build.completion is not None:
+        from worldgen_sim.generate.labels import label_visual_layer, merge_completion
+
+        mesh, build.face_labels = merge_completion(mesh, build.completion, build.generated.completion_kinds)
+        build.visual_mesh = mesh
+    with progress.stage("write visual"):
+        write_visual_layer(build.out / "visual.usdc", mesh)
+        if build.completion is not None:
+            label_visual_layer(build.out / "visual.usdc", build.face_labels)
+    build.layers.insert(0, "visual.usdc")
+    return mesh
+
+
+def _collision_stage(build: _Build, mesh, *, cfg: WorldgenCfg, progress: Progress):
+    """The collision world and its layer, or None when the stage is off or has no mesh."""
     if not cfg.collision.enabled:
-        skipped["collision"] = "turned off (collision.enabled = false)"
-    elif mesh is None:
-        skipped["collision"] = "needs the visual mesh (surface stage is off)"
-    else:
-        from worldgen_sim.collision.collision import build_collision
-        from worldgen_sim.exporters.usd_physics import write_physics_layer
+        build.skipped["collision"] = "turned off (collision.enabled = false)"
+        return None
+    if mesh is None:
+        build.skipped["collision"] = "needs the visual mesh (surface stage is off)"
+        return None
+    from worldgen_sim.collision.collision import build_collision
+    from worldgen_sim.exporters.usd_physics import write_physics_layer
 
-        with progress.stage("collision"):
-            collision = build_collision(mesh, cfg=cfg.collision, progress=progress)
-        reports["collision"] = collision.report
-        with progress.stage("write collision"):
-            write_physics_layer(out / "collision.usdc", collision, cfg=cfg.collision)
-        layers.insert(0, "collision.usdc")
+    with progress.stage("collision"):
+        collision = build_collision(mesh, cfg=cfg.collision, progress=progress)
+    build.reports["collision"] = collision.report
+    with progress.stage("write collision"):
+        write_physics_layer(build.out / "collision.usdc", collision, cfg=cfg.collision)
+        if build.completion is not None:
+            from worldgen_sim.generate.labels import label_collision_layer
 
-    navigation_agent = None
+            touched = label_collision_layer(build.out / "collision.usdc", build.completion)
+            build.generate_report["colliders_on_completed"] = touched
+    build.layers.insert(0, "collision.usdc")
+    return collision
+
+
+def _navigation_stage(build: _Build, collision, *, cfg: WorldgenCfg, progress: Progress):
+    """The navigation layer and navigation.json; the agent used, or None when the stage is off."""
     if not cfg.navigation.enabled:
-        skipped["navigation"] = "turned off (navigation.enabled = false)"
-    elif collision is None:
-        skipped["navigation"] = "needs colliders (collision stage is off or skipped)"
-    else:
-        from worldgen_sim.exporters.usd_navigation import write_navigation_layer
-        from worldgen_sim.navigation.navigation import build_navigation
-        from worldgen_sim.navigation.navmap import write_navigation_json
+        build.skipped["navigation"] = "turned off (navigation.enabled = false)"
+        return None
+    if collision is None:
+        build.skipped["navigation"] = "needs colliders (collision stage is off or skipped)"
+        return None
+    from worldgen_sim.exporters.usd_navigation import write_navigation_layer
+    from worldgen_sim.navigation.navigation import build_navigation
+    from worldgen_sim.navigation.navmap import write_navigation_json
 
-        try:
-            with progress.stage("navigation"):
-                navigation = build_navigation(collision, cfg=cfg.navigation, progress=progress)
-        except WorldgenError as exc:
-            # A world without places to walk is still a valid world: keep it, say why.
-            skipped["navigation"] = str(exc)
-            progress.log(f"[worldgen] navigation layer left out: {exc}")
-        else:
-            navigation_agent = navigation.agent
-            reports["navigation"] = navigation.report
-            with progress.stage("write navigation"):
-                write_navigation_layer(out / "navigation.usdc", navigation)
-                write_navigation_json(out / "navigation.json", navigation)
-            layers.insert(0, "navigation.usdc")
+    try:
+        with progress.stage("navigation"):
+            navigation = build_navigation(collision, cfg=cfg.navigation, progress=progress)
+    except WorldgenError as exc:
+        # Asked for and not built is a failed build, never a silently missing layer.
+        raise WorldgenError(
+            f"navigation stage failed: {exc}; build without it with --no-navigation (navigation.enabled: false)"
+        ) from None
+    if build.visual_mesh is not None and not cfg.generate.spawn_on_completed:
+        from worldgen_sim.generate.labels import spawn_points_to_drop
 
+        drop = spawn_points_to_drop(navigation.spawn_points, build.visual_mesh, build.face_labels)
+        navigation.spawn_points = navigation.spawn_points[~drop]
+        build.generate_report["spawn_points_removed_on_completed"] = int(np.count_nonzero(drop))
+    build.reports["navigation"] = navigation.report
+    with progress.stage("write navigation"):
+        write_navigation_layer(build.out / "navigation.usdc", navigation)
+        write_navigation_json(build.out / "navigation.json", navigation)
+    build.layers.insert(0, "navigation.usdc")
+    return navigation.agent
+
+
+def _write_root(build: _Build, input_path: Path, scene, *, has_splats: bool, has_visual: bool,
+                cfg: WorldgenCfg) -> None:
+    """world.usda over the stage layers, and the effective config.yaml."""
     from worldgen_sim.exporters.usd_world import write_world_layer
 
     write_world_layer(
-        out / "world.usda",
-        sublayers=layers,
+        build.out / "world.usda",
+        sublayers=build.layers,
         has_splats=has_splats,
-        has_visual=mesh is not None,
+        has_visual=has_visual,
         doc=f"worldgen_sim world built from {input_path.name} (sha256 {scene.sha256[:16]}...)",
     )
-    effective = config_to_dict(cfg)
-    _write_yaml(out / "config.yaml", effective)
+    _write_yaml(build.out / "config.yaml", config_to_dict(cfg))
+
+
+def _summary(build: _Build, input_path: Path, scene, aligned, *, navigation_agent, cfg: WorldgenCfg) -> dict:
+    """The contents of world.json (the pipeline adds ``timings_s``)."""
     gaussians_in = len(scene.gaussians) if scene.gaussians is not None else 0
     return {
         "format_version": FORMAT_VERSION,
@@ -205,11 +340,31 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
                 **{k.removeprefix("removed_"): v for k, v in aligned.report.items() if k.startswith("removed_")},
             },
         },
-        "layers": ["world.usda", *layers],
+        "layers": ["world.usda", *build.layers],
         "navigation_agent": navigation_agent,
-        "skipped": skipped,
-        "stages": reports,
-        "config": effective,
+        "skipped": build.skipped,
+        "generate": _generate_summary(build, spawn_on_completed=cfg.generate.spawn_on_completed),
+        "stages": build.reports,
+        "config": config_to_dict(cfg),
+    }
+
+
+def _generate_summary(build: _Build, *, spawn_on_completed: bool) -> dict | None:
+    """world.json's ``generate`` section: depth source, intrinsics and their sources, completed counts."""
+    generated = build.generated
+    if generated is None:
+        return build.generate_report or None
+    kinds = generated.completion_kinds
+    return {
+        **build.generate_report,
+        "completed": {
+            "faces": int(kinds.shape[0]),
+            "faces_by_kind": {name: int(np.count_nonzero(kinds == int(code)))
+                              for code, name in generated.report["completed_kinds"].items()},
+            "gaussians": generated.completed_gaussians,
+            "walkable": True,
+            "spawn_points_allowed": spawn_on_completed,
+        },
     }
 
 

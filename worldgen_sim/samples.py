@@ -200,7 +200,8 @@ def _furniture(sx: float, sy: float) -> list[Box]:
 
     table = [box("table_top", (-0.6, 0.4, 0.70), (0.6, 1.2, 0.75), "table", (0.45, 0.3, 0.2))]
     for i, (x, y) in enumerate([(-0.55, 0.45), (0.55, 0.45), (-0.55, 1.15), (0.55, 1.15)]):
-        table.append(box(f"table_leg_{i}", (x - 0.025, y - 0.025, 0.0), (x + 0.025, y + 0.025, 0.70), "table", (0.4, 0.28, 0.18)))
+        table.append(box(f"table_leg_{i}", (x - 0.025, y - 0.025, 0.0), (x + 0.025, y + 0.025, 0.70), "table",
+                         (0.4, 0.28, 0.18)))
     hx, hy = sx / 2, sy / 2
     return table + [
         box("cabinet", (hx - 0.5, hy - 1.6, 0.0), (hx, hy - 0.4, 1.8), "cabinet", (0.3, 0.35, 0.5)),

@@ -35,7 +35,7 @@ Steps (each reported in ``AlignedScene.report``):
 
 from __future__ import annotations
 
-import time
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +55,10 @@ from worldgen_sim.align.transforms import (
 from worldgen_sim.artifacts import AlignedScene, RGBDFrames, SceneInput
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.reports import AlignReport
 
-_UP_CHOICES = ("opencv", "y", "z", "auto")
-_YAW_CHOICES = ("camera", "walls", "none")
-_ORIGIN_CHOICES = ("floor", "camera")
+log = logging.getLogger(__name__)
+
 _Z = np.array([0.0, 0.0, 1.0])
 
 
@@ -88,10 +88,8 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
         WorldgenError: a bad option, an empty scene, or no floor found.
     """
     progress = progress or Progress(quiet=True)
-    _check_cfg(cfg)
+    cfg.validate()
     rng = np.random.default_rng(cfg.seed)
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
 
     with progress.stage("align: floor"):
         points, weights, points_source = _floor_points(scene, max_points=cfg.floor_max_points, rng=rng)
@@ -103,9 +101,7 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
                 f"align.floor_max_tilt_deg (now {cfg.floor_max_tilt_deg:g})"
             )
     plane = search.plane
-    seconds["floor"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
     level = rotation_between(plane.normal, _Z) @ up_rotation  # input -> floor-levelled frame
     normal_in = up_rotation.T @ plane.normal
     offset_in = plane.offset  # normal_in . x = offset_in on the floor, in input units
@@ -117,13 +113,15 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     floor_xy = scale * (points[plane.inliers] @ rotation.T)[:, :2]
     floor_lo, floor_hi = np.percentile(floor_xy, 1, axis=0), np.percentile(floor_xy, 99, axis=0)
     origin_rule = cfg.origin if (cfg.origin == "floor" or camera is not None) else "floor (no camera)"
-    centre = scale * (rotation @ camera.centre)[:2] if origin_rule == "camera" else 0.5 * (floor_lo + floor_hi)
+    if camera is not None and origin_rule == "camera":
+        centre = scale * (rotation @ camera.centre)[:2]
+    else:
+        centre = 0.5 * (floor_lo + floor_hi)
     translation = np.array([-centre[0], -centre[1], -scale * offset_in])
     matrix = similarity_matrix(scale=scale, rotation=rotation, translation=translation)
     floor_lo, floor_hi = floor_lo - centre, floor_hi - centre
-    seconds["frame"] = time.perf_counter() - clock
 
-    report = {
+    report: AlignReport = {
         "up": cfg.up,
         "up_used": up_used,
         "up_source": up_source,
@@ -146,47 +144,23 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
         "input_to_world": matrix.tolist(),
     }
 
-    clock = time.perf_counter()
     gaussians = None
     if scene.gaussians is not None:
         with progress.stage("align: filters"):
             keep, counts = _clean(scene, matrix, cfg, floor_lo, floor_hi)
         report.update(counts)
-        seconds["filters"] = time.perf_counter() - clock
-        clock = time.perf_counter()
         with progress.stage("align: transform"):
             subset = scene.gaussians if keep.all() else scene.gaussians.subset(keep)
             gaussians = transform_gaussians(subset, matrix)
     frames = transform_frames(scene.frames, matrix) if scene.frames is not None else None
     cameras = transform_cameras(scene.cameras, matrix) if scene.cameras is not None else None
-    seconds["transform"] = time.perf_counter() - clock
-    report["seconds"] = {k: round(v, 4) for k, v in seconds.items()}
-    progress.log(
-        f"[worldgen]   align: up={up_used} yaw={yaw_rule} ({np.degrees(yaw):.1f} deg) "
-        f"scale={scale:.4g} ({scale_source}) kept={report.get('kept', 'n/a')}"
+    log.info(
+        "align: up=%s yaw=%s (%.1f deg) scale=%.4g (%s) kept=%s",
+        up_used, yaw_rule, np.degrees(yaw), scale, scale_source, report.get("kept", "n/a"),
     )
     return AlignedScene(
         input_to_world=matrix, scale=float(scale), gaussians=gaussians, frames=frames, cameras=cameras, report=report
     )
-
-
-def _check_cfg(cfg: AlignCfg) -> None:
-    if cfg.up not in _UP_CHOICES:
-        raise WorldgenError(f"align.up (--up) must be one of {', '.join(_UP_CHOICES)}, got {cfg.up!r}")
-    if cfg.yaw not in _YAW_CHOICES:
-        raise WorldgenError(f"align.yaw must be one of {', '.join(_YAW_CHOICES)}, got {cfg.yaw!r}")
-    if cfg.origin not in _ORIGIN_CHOICES:
-        raise WorldgenError(f"align.origin must be one of {', '.join(_ORIGIN_CHOICES)}, got {cfg.origin!r}")
-    if cfg.scale is not None and not (np.isfinite(cfg.scale) and cfg.scale > 0):
-        raise WorldgenError(f"align.scale (--scale) must be a positive number, got {cfg.scale!r}")
-    if cfg.camera_height is not None and not (np.isfinite(cfg.camera_height) and cfg.camera_height > 0):
-        raise WorldgenError(
-            f"align.camera_height (--camera-height) must be a positive number [m], got {cfg.camera_height!r}"
-        )
-    if not 0 < cfg.floor_max_tilt_deg < 90:
-        raise WorldgenError(f"align.floor_max_tilt_deg must be in (0, 90) degrees, got {cfg.floor_max_tilt_deg!r}")
-    if cfg.isolation_radius <= 0:
-        raise WorldgenError(f"align.isolation_radius must be > 0 [m], got {cfg.isolation_radius!r}")
 
 
 def _floor_points(scene: SceneInput, *, max_points: int, rng: np.random.Generator):
@@ -340,12 +314,12 @@ def _walls_angle(levelled, weights, plane, rng, max_points=40000) -> float | Non
     return float((angle + np.pi / 4) % (np.pi / 2) - np.pi / 4)
 
 
-def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, dict]:
+def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, AlignReport]:
     """Keep mask over the input Gaussians and the per-filter counts (world-frame tests)."""
     cloud = scene.gaussians
     positions = transform_points(cloud.positions, matrix).astype(np.float32)
     keep = np.isfinite(positions).all(1)
-    counts = {"input_gaussians": len(cloud), "removed_invalid": int((~keep).sum())}
+    counts: AlignReport = {"input_gaussians": len(cloud), "removed_invalid": int((~keep).sum())}
     if cfg.remove_sky:
         sky = keep & sky_mask(
             positions,
@@ -369,4 +343,4 @@ def _clean(scene, matrix, cfg, floor_lo, floor_hi) -> tuple[np.ndarray, dict]:
         counts["removed_isolated"] = int(lonely.sum())
     counts["filters"] = {"sky": bool(cfg.remove_sky), "floaters": bool(cfg.remove_floaters)}
     counts["kept"] = int(keep.sum())
-    return keep, counts
+    return np.asarray(keep), counts

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from worldgen_sim.errors import WorldgenError
+from worldgen_sim.validation import Checker
+
+__all__ = ["AlignCfg"]
 
 
 @dataclass
@@ -14,7 +20,7 @@ class AlignCfg:
             ``"y"`` (y up), ``"z"`` (z up) or ``"auto"`` (the layout's guess:
             OpenCV for Lyra layouts; without one, the cameras' up, else the axis
             direction whose floor has the scene above it).
-        scale: world metres per input unit; overrides ``camera_height``.
+        scale: world metres per input unit (set this or ``camera_height``, not both).
         camera_height: height of the input camera above the floor [m]; fixes the
             scale of relative-depth inputs.
         yaw: ``"camera"`` (input camera looks along +Y; falls back to ``"walls"``
@@ -39,13 +45,17 @@ class AlignCfg:
         max_height: Gaussians higher than this above the floor are sky [m].
         below_floor_margin: Gaussians more than this below the floor are sky [m].
         seed: random seed for the robust estimators.
+        min_kept_fraction: the build fails when the sky and floater filters keep fewer
+            than this fraction of the input Gaussians (in [0, 1]); most of a scene
+            vanishing means a wrong scale or up axis, not a clean-up. Lower it for
+            inputs that are mostly background; 0 only refuses an empty result.
     """
 
-    up: str = "auto"
+    up: Literal["auto", "opencv", "y", "z"] = "auto"
     scale: float | None = None
     camera_height: float | None = None
-    yaw: str = "camera"
-    origin: str = "floor"
+    yaw: Literal["camera", "walls", "none"] = "camera"
+    origin: Literal["floor", "camera"] = "floor"
     floor_max_tilt_deg: float = 30.0
     floor_tolerance: float = 0.01
     floor_max_below: float = 0.05
@@ -60,3 +70,28 @@ class AlignCfg:
     max_height: float = 6.0
     below_floor_margin: float = 0.5
     seed: int = 0
+    min_kept_fraction: float = 0.2
+
+    def validate(self) -> None:
+        """Check every field (types, choices, ranges, scale sources); raises WorldgenError naming ``align.<field>``."""
+        check = Checker(self, "align")
+        if self.scale is not None and self.camera_height is not None:
+            raise WorldgenError(
+                f"align.scale ({self.scale:g}) and align.camera_height ({self.camera_height:g} m) are both set "
+                "(--scale and --camera-height); each fixes the scale on its own: set one of them"
+            )
+        check.range("scale", ge=1e-6, le=1e6, unit="m per input unit")
+        check.range("camera_height", gt=0, le=1000, unit="m")
+        check.range("floor_max_tilt_deg", gt=0, lt=90, unit="deg")
+        check.range("floor_tolerance", gt=0, lt=1, unit="fraction of the scene size")
+        check.range("floor_max_below", ge=0, le=1)
+        check.range("floor_min_fraction", gt=0, le=1)
+        check.range("floor_max_points", ge=100)
+        check.range("min_opacity", ge=0, le=1)
+        check.range("isolation_radius", gt=0, unit="m")
+        check.range("isolation_min_neighbors", ge=0)
+        check.range("sky_margin", ge=0, unit="m")
+        check.range("max_height", gt=0, unit="m")
+        check.range("below_floor_margin", ge=0, unit="m")
+        check.range("seed", ge=0)
+        check.range("min_kept_fraction", ge=0, le=1)

@@ -141,7 +141,8 @@ def find_floor(
         return FloorSearch(
             None,
             f"no plane under the scene: the best roughly horizontal plane holds {score[best]:.1%} of the points "
-            f"with {below[best]:.1%} below it (need >= {min_floor_fraction:.0%} on it and <= {max_below_fraction:.0%} below)",
+            f"with {below[best]:.1%} below it "
+            f"(need >= {min_floor_fraction:.0%} on it and <= {max_below_fraction:.0%} below)",
         )
     best = int(np.flatnonzero(valid)[np.argmax(score[valid])])
     normal, offset, tolerance = _refine(points[core], weights[core], normals[best], offsets[best], tolerance)
@@ -187,8 +188,9 @@ def choose_up_axis(points: np.ndarray, weights: np.ndarray, **search) -> tuple[s
     valid = {name: item for name, item in found.items() if item[1].plane is not None}
     if not valid:
         return "+z", found["+z"][0], found["+z"][1]
-    best_score = max(item[1].plane.score for item in valid.values())
-    contenders = [name for name, item in valid.items() if item[1].plane.score >= 0.7 * best_score]
+    scores = {name: item[1].plane.score for name, item in valid.items() if item[1].plane is not None}
+    best_score = max(scores.values())
+    contenders = [name for name in valid if scores[name] >= 0.7 * best_score]
     name = min(contenders, key=lambda n: valid[n][1].height_ratio)
     return name, valid[name][0], valid[name][1]
 

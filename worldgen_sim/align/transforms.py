@@ -78,8 +78,8 @@ def matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:
         q[1 + i] = 0.25 * s
         q[1 + j] = (r[j, i] + r[i, j]) / s
         q[1 + k] = (r[k, i] + r[i, k]) / s
-    q = np.asarray(q)
-    return q / np.linalg.norm(q)
+    quaternion = np.asarray(q)
+    return quaternion / np.linalg.norm(quaternion)
 
 
 def quaternion_to_matrix(quats: np.ndarray) -> np.ndarray:

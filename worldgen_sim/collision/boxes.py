@@ -301,7 +301,8 @@ def _choose_boxes(rects, column, label, robust, pairs, nx, cell, span_volume, ma
     span_top, span_bottom = pairs[label, 0], pairs[label, 1]
     grow = max(1, round(rim_width / cell))
     is_covered = np.zeros(column.size, bool)
-    kept, covered = [], 0.0
+    kept: list[tuple] = []
+    covered = 0.0
     for rect in rects[:max_boxes]:  # a loop over boxes
         _, k, r0, r1, c0, c1 = rect
         is_covered |= ((span_row >= r0 - grow) & (span_row <= r1 + grow) & (span_col >= c0 - grow)

@@ -15,15 +15,16 @@ CoACD fails. Floaters are dropped and counted.
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from worldgen_sim.artifacts import CollisionObject, CollisionWorld, ConvexHull, StaticPart, TriangleMesh
+from worldgen_sim.cache import ArrayCache
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.reports import CollisionReport
 
 __all__ = ["build_collision"]
 
@@ -41,7 +42,8 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     Returns:
         The collision world; ``report`` holds the segmentation (with dropped floaters and
         why), per-object methods, hull counts, volumes, fallbacks counted by kind
-        (``fallback_counts``), crash retries, cache hits and timings.
+        (``fallback_counts``), crash retries and cache lookups (timings are the pipeline's,
+        in ``world.json``).
 
     Raises:
         WorldgenError: a bad option, a malformed mesh or a bad material library.
@@ -50,60 +52,53 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     from worldgen_sim.collision.materials import load_material_library
 
     progress = progress if progress is not None else Progress(quiet=True)
-    _check_cfg(cfg)
+    cfg.validate()
     materials = load_material_library(cfg.materials)  # fail on a bad library before any heavy work
     vertices, faces, bad_faces = _clean_input(mesh)
-    cache = _cache_dir(cfg)
-    timings: dict[str, float] = {}
+    seg_cache = ArrayCache(cfg.cache_dir, "segmentation")
+    decompose_cache = ArrayCache(cfg.cache_dir, "decomposition")
     with progress.stage("collision: segmentation"):
-        start = time.perf_counter()
-        seg, seg_cached = _segment(vertices, faces, cfg, cache)
-        timings["segmentation"] = time.perf_counter() - start
+        seg, seg_cached = _segment(vertices, faces, cfg, seg_cache)
     static_parts = _static_parts(seg, vertices, faces, cfg.static_tile_faces)
     names, tasks = _object_tasks(seg, vertices, faces)
     with progress.stage("collision: decomposition"):
-        start = time.perf_counter()
-        results = decompose_objects(tasks, cfg=cfg, cache_dir=cache, progress=progress)
-        timings["decomposition"] = time.perf_counter() - start
+        results = decompose_objects(tasks, cfg=cfg, cache=decompose_cache, progress=progress)
     objects, entries, skipped = _collision_objects(names, seg.object_classes, seg.object_kinds, tasks, results)
     used = {p.semantic_class for p in static_parts} | {o.semantic_class for o in objects}
     missing = sorted(used - set(materials))
     if missing:
         raise WorldgenError(f"{cfg.materials or 'material library'}: no material for class(es) {', '.join(missing)}")
-    report = _report(mesh, bad_faces, seg, seg_cached, static_parts, objects, entries, skipped, results, cfg, timings)
+    report = _report(mesh, bad_faces, seg, seg_cached, static_parts, objects, entries, skipped, results, cfg)
+    report["caches"] = {"segmentation": seg_cache.record(), "decomposition": decompose_cache.record()}
     for fallback in report["fallbacks"]:
         log.warning("collision: %s: %s", fallback["name"], fallback["reason"])
     return CollisionWorld(static_parts, objects, {k: materials[k] for k in sorted(materials)},
                           dynamic_objects=cfg.dynamic_objects, report=report)
 
 
-def _segment(vertices, faces, cfg: CollisionCfg, cache: Path | None):
+def _segment(vertices, faces, cfg: CollisionCfg, cache: ArrayCache):
     """The segmentation, from the cache when an identical mesh and settings were segmented before."""
     from worldgen_sim.collision.segment import (
-        load_segmentation,
-        save_segmentation,
         segment_surface,
-        segmentation_cache_key,
+        segmentation_from_arrays,
+        segmentation_key,
+        segmentation_to_arrays,
     )
 
-    path = None
-    if cache is not None:
-        path = cache / "segmentation" / f"{segmentation_cache_key(vertices, faces, cfg)}.npz"
-        seg = load_segmentation(path)
-        if seg is not None:
-            return seg, True
+    key = segmentation_key(vertices, faces, cfg) if cache.enabled else ""
+    stored = cache.get(key) if cache.enabled else None
+    seg = segmentation_from_arrays(stored) if stored is not None else None
+    if seg is not None:
+        return seg, True
     seg = segment_surface(vertices, faces, cfg=cfg)
-    if path is not None:
-        try:
-            save_segmentation(path, seg)
-        except OSError:
-            pass  # a read-only cache only costs time on the next build
+    cache.put(key, segmentation_to_arrays(seg))  # nothing written when the cache is off
     return seg, False
 
 
 def _static_parts(seg, vertices, faces, tile_faces: int) -> list[StaticPart]:
     """One exact triangle mesh per static region (tiled when large), named ``<class>_<n>``."""
-    parts, counters = [], {}
+    parts: list[StaticPart] = []
+    counters: dict[str, int] = {}
     centroids = vertices[faces].mean(axis=1)
     for region in seg.static:
         for tile in _tiles(region.faces, centroids, tile_faces):
@@ -133,7 +128,9 @@ def _object_tasks(seg, vertices, faces):
     """Names (``<class>_<nnn>``; ``overhead_<nnn>``, ``clutter_<nnn>``) and decomposition tasks of the objects."""
     from worldgen_sim.collision.decompose import DecomposeTask
 
-    names, tasks, counters = [], [], {}
+    names: list[str] = []
+    tasks: list[DecomposeTask] = []
+    counters: dict[str, int] = {}
     for group, cls, kind, ground in zip(seg.objects, seg.object_classes, seg.object_kinds, seg.object_ground):
         prefix = cls if kind == "standing" else kind
         index = counters.get(prefix, 0)
@@ -147,9 +144,11 @@ def _object_tasks(seg, vertices, faces):
 
 def _collision_objects(names, classes, kinds, tasks, results):
     """Collision objects, their report entries, and the skipped (hull-less) entries."""
-    objects, entries, skipped = [], [], []
+    objects: list[CollisionObject] = []
+    entries: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     for name, cls, kind, task, result in zip(names, classes, kinds, tasks, results):
-        entry = {
+        entry: dict[str, Any] = {
             "name": name, "class": cls, "kind": kind, "method": result.method, "hulls": len(result.hulls),
             "max_hull_vertices": max((h[0].shape[0] for h in result.hulls), default=0),
             "volume": round(result.volume, 6), "hull_volume": round(result.hull_volume, 6),
@@ -173,8 +172,9 @@ def _collision_objects(names, classes, kinds, tasks, results):
     return objects, entries, skipped
 
 
-def _report(mesh, bad_faces, seg, seg_cached, static_parts, objects, entries, skipped, results, cfg, timings):
-    """The stage report (JSON-serialisable); ``fallback_counts`` has every kind, zeros included."""
+def _report(mesh, bad_faces, seg, seg_cached, static_parts, objects, entries, skipped, results, cfg) -> CollisionReport:
+    """The stage report (JSON-serialisable, ``caches`` added by the caller); ``fallback_counts`` has every
+    kind, zeros included."""
     from worldgen_sim.collision.decompose import DECOMPOSE_FIELDS, FALLBACK_KINDS
 
     fallbacks = [{"name": e["name"], "kind": e["fallback_kind"], "reason": e["fallback"]}
@@ -197,51 +197,7 @@ def _report(mesh, bad_faces, seg, seg_cached, static_parts, objects, entries, sk
         "cache_hits": int(sum(1 for r in results if r.cached)),
         "segmentation_cached": seg_cached,
         "settings": {k: getattr(cfg, k) for k in ("object_timeout",) + DECOMPOSE_FIELDS},
-        "timings": {k: round(v, 3) for k, v in timings.items()},
     }
-
-
-def _check_cfg(cfg: CollisionCfg) -> None:
-    checks = [
-        ("plane_distance", cfg.plane_distance > 0, "> 0 [m]"),
-        ("min_plane_area", cfg.min_plane_area > 0, "> 0 [m^2]"),
-        ("min_object_size", cfg.min_object_size >= 0, ">= 0 [m]"),
-        ("coacd_threshold", cfg.coacd_threshold > 0, "> 0 [m]"),
-        ("max_hull_vertices", 4 <= cfg.max_hull_vertices <= 255, "in [4, 255] (PhysX GPU hulls: <= 64)"),
-        ("object_timeout", cfg.object_timeout > 0, "> 0 [s]"),
-        ("workers", cfg.workers >= 0, ">= 0 (0: one per core)"),
-        ("normal_angle", 0 < cfg.normal_angle < 90, "in (0, 90) [deg]"),
-        ("wall_height_fraction", 0 < cfg.wall_height_fraction <= 1, "in (0, 1]"),
-        ("solid_cell", cfg.solid_cell > 0, "> 0 [m]"),
-        ("convex_tolerance", cfg.convex_tolerance >= 0, ">= 0"),
-        ("coacd_iterations", cfg.coacd_iterations >= 1, ">= 1"),
-        ("box_height_tolerance", cfg.box_height_tolerance >= 0, ">= 0 [m]"),
-        ("max_boxes", cfg.max_boxes >= 0, ">= 0 (0: no box fit)"),
-        ("box_cover", 0 < cfg.box_cover <= 1, "in (0, 1]"),
-        ("coacd_max_hulls", cfg.coacd_max_hulls >= 1, ">= 1"),
-        ("coacd_cell", cfg.coacd_cell > 0, "> 0 [m]"),
-        ("contact_offset", cfg.contact_offset >= 0, ">= 0 [m]"),
-        ("rest_offset", cfg.rest_offset < cfg.contact_offset or cfg.contact_offset == 0, "< contact_offset [m]"),
-        ("ground_cell", cfg.ground_cell > 0, "> 0 [m]"),
-        ("ground_step", cfg.ground_step >= 0, ">= 0 [m]"),
-        ("ground_slope", 0 < cfg.ground_slope < 90, "in (0, 90) [deg]"),
-        ("min_ground_area", cfg.min_ground_area > 0, "> 0 [m^2]"),
-        ("ground_clearance", cfg.ground_clearance >= 0, ">= 0 [m]"),
-        ("support_gap", cfg.support_gap >= 0, ">= 0 [m]"),
-        ("floater_size", cfg.floater_size >= 0, ">= 0 [m]"),
-        ("floater_thickness", cfg.floater_thickness >= 0, ">= 0 [m]"),
-        ("clutter_size", cfg.clutter_size >= 0, ">= 0 [m]"),
-        ("clutter_count", cfg.clutter_count >= 0, ">= 0"),
-        ("clutter_cell", cfg.clutter_cell > 0, "> 0 [m]"),
-        ("clutter_fill", 0 <= cfg.clutter_fill <= 1, "in [0, 1]"),
-        ("coacd_min_size", cfg.coacd_min_size >= 0, ">= 0 [m]"),
-        ("max_cover_boxes", cfg.max_cover_boxes >= 1, ">= 1"),
-        ("coacd_retries", cfg.coacd_retries >= 0, ">= 0"),
-        ("static_tile_faces", cfg.static_tile_faces >= 1000, ">= 1000"),
-    ]
-    for key, ok, expected in checks:
-        if not ok:
-            raise WorldgenError(f"option 'collision.{key}' must be {expected}, got {getattr(cfg, key)!r}")
 
 
 def _clean_input(mesh: TriangleMesh) -> tuple[np.ndarray, np.ndarray, int]:
@@ -267,8 +223,3 @@ def _submesh(vertices: np.ndarray, faces: np.ndarray, face_index: np.ndarray) ->
     used, inverse = np.unique(sub, return_inverse=True)
     return vertices[used].astype(np.float32), inverse.reshape(-1, 3).astype(np.int32)
 
-
-def _cache_dir(cfg: CollisionCfg) -> Path | None:
-    if cfg.cache_dir is not None:
-        return Path(cfg.cache_dir).expanduser()
-    return Path.home() / ".cache" / "worldgen_sim" / "coacd"

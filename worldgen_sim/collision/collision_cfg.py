@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worldgen_sim.errors import WorldgenError
+from worldgen_sim.validation import Checker
+
+__all__ = ["CollisionCfg"]
+
 
 @dataclass
 class CollisionCfg:
@@ -21,7 +26,8 @@ class CollisionCfg:
         seed: CoACD seed.
         dynamic_objects: objects become rigid bodies that a robot can push.
         materials: path to a YAML material library overriding the defaults, or None.
-        cache_dir: decomposition cache folder; None uses ``~/.cache/worldgen_sim/coacd``.
+        cache_dir: cache folder for segmentations and decompositions (:mod:`worldgen_sim.cache`);
+            None (the default) caches nothing.
         contact_offset: PhysX contact offset on every collider [m].
         rest_offset: PhysX rest offset on every collider [m].
         normal_angle: largest angle between a face's normal and its shell plane's [deg].
@@ -106,3 +112,59 @@ class CollisionCfg:
     max_cover_boxes: int = 128
     coacd_retries: int = 2
     static_tile_faces: int = 200_000
+
+    def validate(self) -> None:
+        """Check every field (types, ranges, offsets, the material library); raises WorldgenError
+        naming ``collision.<field>``."""
+        check = Checker(self, "collision")
+        check.range("plane_distance", gt=0, unit="m")
+        check.range("min_plane_area", gt=0, unit="m^2")
+        check.range("min_object_size", ge=0, unit="m")
+        check.range("coacd_threshold", gt=0, unit="m")
+        check.range("max_hull_vertices", ge=4, le=255, unit="vertices; PhysX GPU hulls: <= 64")
+        check.range("object_timeout", gt=0, unit="s")
+        check.range("workers", ge=0, unit="0: one per core")
+        check.range("seed", ge=0)
+        check.range("normal_angle", gt=0, lt=90, unit="deg")
+        check.range("wall_height_fraction", gt=0, le=1)
+        check.range("solid_cell", gt=0, unit="m")
+        check.range("convex_tolerance", ge=0)
+        check.range("coacd_iterations", ge=1)
+        check.range("box_height_tolerance", ge=0, unit="m")
+        check.range("max_boxes", ge=0, unit="0: no box fit")
+        check.range("box_cover", gt=0, le=1)
+        check.range("coacd_max_hulls", ge=1)
+        check.range("coacd_cell", gt=0, unit="m")
+        check.range("contact_offset", ge=0, unit="m")
+        check.require(
+            self.rest_offset < self.contact_offset or self.contact_offset == 0,
+            "rest_offset",
+            f"less than collision.contact_offset ({self.contact_offset:g} m) [m]",
+        )
+        self._validate_ground_and_objects(check)
+        if self.materials is not None:
+            from worldgen_sim.collision.materials import load_material_library
+
+            try:
+                load_material_library(self.materials)
+            except WorldgenError as exc:
+                raise WorldgenError(f"collision.materials: {exc}") from None
+
+    def _validate_ground_and_objects(self, check: Checker) -> None:
+        """Ranges of the ground search, floater, clutter, cover and retry fields."""
+        check.range("ground_cell", gt=0, unit="m")
+        check.range("ground_step", ge=0, unit="m")
+        check.range("ground_slope", gt=0, lt=90, unit="deg")
+        check.range("min_ground_area", gt=0, unit="m^2")
+        check.range("ground_clearance", ge=0, unit="m")
+        check.range("support_gap", ge=0, unit="m")
+        check.range("floater_size", ge=0, unit="m")
+        check.range("floater_thickness", ge=0, unit="m")
+        check.range("clutter_size", ge=0, unit="m")
+        check.range("clutter_count", ge=0)
+        check.range("clutter_cell", gt=0, unit="m")
+        check.range("clutter_fill", ge=0, le=1)
+        check.range("coacd_min_size", ge=0, unit="m")
+        check.range("max_cover_boxes", ge=1, unit="boxes")
+        check.range("coacd_retries", ge=0)
+        check.range("static_tile_faces", ge=1000, unit="faces")

@@ -16,24 +16,24 @@ attempt crashed, the object ran out of time, raised, or has no closed solid, it
 gets a voxel cover (boxes within about a cell of its surface) — never one hull over
 the whole object. Every fallback and retry is counted by kind (:data:`FALLBACK_KINDS`).
 
-Results are cached on disk under a key made of the object's triangles, its closing
-height, the decomposition settings and the library versions, so a rebuild with
-unchanged input does no decomposition work. Time-dependent outcomes (timeouts,
-crashes) are not cached.
+Results are cached (:mod:`worldgen_sim.cache`, opt-in) under a key made of the
+object's triangles, its closing height and kind, the decomposition settings
+(:data:`DECOMPOSE_FIELDS`) and the library versions, so a rebuild with unchanged
+input does no decomposition work. Time-dependent outcomes (timeouts, crashes) are
+not cached.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
+from worldgen_sim.cache import ArrayCache, cache_key
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.collision.hulls import box_hulls, convex_hull, mesh_area, mesh_volume
 
@@ -43,14 +43,14 @@ __all__ = [
     "FALLBACK_KINDS",
     "DecomposeResult",
     "DecomposeTask",
-    "cache_key",
     "cover_result",
     "decompose_objects",
     "decompose_one",
-    "library_versions",
+    "decomposition_key",
 ]
 
-CACHE_FORMAT = 6
+CACHE_FORMAT = 7
+"""Layout version of cached decompositions (:mod:`worldgen_sim.cache`)."""
 DECOMPOSE_FIELDS = (
     "coacd_threshold", "max_hull_vertices", "seed", "solid_cell", "convex_tolerance", "coacd_iterations",
     "box_height_tolerance", "max_boxes", "box_cover", "coacd_max_hulls", "coacd_cell", "max_cover_boxes",
@@ -112,44 +112,32 @@ class DecomposeResult:
     cached: bool = False
 
 
-def library_versions() -> dict:
-    """Versions of the libraries whose output is cached."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("coacd", "manifold3d", "scipy"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def cache_key(task: DecomposeTask, cfg: CollisionCfg, versions: dict) -> str:
-    """sha256 hex of the task's geometry and kind, the decomposition settings and the library versions."""
-    digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(task.vertices, np.float32).tobytes())
-    digest.update(np.ascontiguousarray(task.faces, np.int32).tobytes())
-    meta = {"ground": round(float(task.ground_height), 6), "kind": task.kind,
-            "settings": {k: getattr(cfg, k) for k in DECOMPOSE_FIELDS}, "versions": versions, "format": CACHE_FORMAT}
-    digest.update(json.dumps(meta, sort_keys=True).encode())
-    return digest.hexdigest()
+def decomposition_key(task: DecomposeTask, cfg: CollisionCfg) -> str:
+    """The cache key of one object: its triangles, closing height and kind, the
+    :data:`DECOMPOSE_FIELDS` of ``cfg`` and the versions of the libraries whose output is stored."""
+    settings = {k: getattr(cfg, k) for k in DECOMPOSE_FIELDS}
+    return cache_key(
+        "decomposition",
+        arrays=(np.asarray(task.vertices, np.float32), np.asarray(task.faces, np.int32)),
+        settings={"ground": round(float(task.ground_height), 6), "kind": task.kind, **settings},
+        entry_format=CACHE_FORMAT,
+        libraries=("coacd", "manifold3d", "scipy"),
+    )
 
 
-def decompose_objects(tasks: list[DecomposeTask], *, cfg: CollisionCfg, cache_dir: str | Path | None = None,
+def decompose_objects(tasks: list[DecomposeTask], *, cfg: CollisionCfg, cache: ArrayCache | None = None,
                       progress=None) -> list[DecomposeResult]:
     """Decompose objects, one result per task in order: cache, fast paths here, CoACD in a pool.
 
     Args:
         tasks: the objects.
         cfg: collision settings (``workers``, ``object_timeout`` and the :data:`DECOMPOSE_FIELDS`).
-        cache_dir: cache folder, None for no cache.
+        cache: where results are looked up and stored; None caches nothing.
         progress: optional :class:`worldgen_sim.progress.Progress`.
     """
-    cache = Path(cache_dir) if cache_dir is not None else None
-    versions = library_versions()
-    keys = [cache_key(t, cfg, versions) for t in tasks]
-    results: list[DecomposeResult | None] = [_cache_read(cache, k) if cache is not None else None for k in keys]
+    cache = cache if cache is not None else ArrayCache(None, "decomposition")
+    keys = [decomposition_key(t, cfg) for t in tasks]
+    results: list[DecomposeResult | None] = [_cached_result(cache, k) for k in keys]
     fresh = [i for i, r in enumerate(results) if r is None]
     for i in fresh:
         results[i] = _fast_path(tasks[i], cfg)
@@ -159,10 +147,10 @@ def decompose_objects(tasks: list[DecomposeTask], *, cfg: CollisionCfg, cache_di
         pool = _Pool([tasks[i] for i in pooled], cfg, min(count, len(pooled)), progress)
         for i, result in zip(pooled, pool.run()):
             results[i] = result
-    if cache is not None:
-        for i in fresh:
-            if results[i].fallback_kind not in _UNCACHED_KINDS:
-                _cache_write(cache, keys[i], results[i])
+    for i in fresh:
+        result = results[i]
+        if result is not None and result.fallback_kind not in _UNCACHED_KINDS:
+            cache.put(keys[i], _result_to_arrays(result))
     return results  # type: ignore[return-value]
 
 
@@ -180,7 +168,7 @@ def _fast_path(task: DecomposeTask, cfg: CollisionCfg) -> DecomposeResult | None
         if boxes is not None:
             return boxes
         cover = cover_result(task, cfg, reason=None, kind=None, seconds=0.0)
-    except Exception:  # noqa: BLE001  (the worker tries again and reports any failure)
+    except Exception:  # the worker tries again and reports any failure
         return None
     extent = np.ptp(np.asarray(task.vertices, np.float64), axis=0)
     extent[2] = max(extent[2], float(np.max(task.vertices[:, 2])) - task.ground_height)
@@ -278,6 +266,7 @@ class _Pool:
     def _retire(self, s: int, reason: str, kind: str) -> None:
         """Stop a worker; its task is retried (a crash with attempts left) or covered."""
         slot = self.slots[s]
+        assert slot is not None  # only live slots are retired
         if not slot["ready"]:
             self.failed_starts += 1
         if slot["proc"].is_alive():
@@ -356,7 +345,7 @@ def _worker_main(conn) -> None:
         try:
             result = decompose_one(vertices, faces, ground_height=ground, cfg=CollisionCfg(**cfg), attempt=attempt)
             conn.send(("ok", _result_to_message(result)))
-        except Exception as exc:  # noqa: BLE001  (any failure becomes this object's reported fallback)
+        except Exception as exc:  # any failure becomes this object's reported fallback
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
@@ -510,7 +499,7 @@ def cover_result(task: DecomposeTask, cfg: CollisionCfg, *, reason: str | None, 
     # Faces touching a non-finite vertex are left out (the worker may have failed on them).
     vertices = np.asarray(task.vertices, np.float64).reshape(-1, 3)
     faces = np.asarray(task.faces, np.int64).reshape(-1, 3)
-    finite = np.isfinite(vertices).all(axis=1)
+    finite = np.asarray(np.isfinite(vertices).all(axis=1))
     faces = (np.cumsum(finite) - 1)[faces[finite[faces].all(axis=1)]]
     vertices = vertices[finite]
     corners, volume, _cell = voxel_cover(vertices, faces, ground_height=task.ground_height,
@@ -532,40 +521,33 @@ def cover_result(task: DecomposeTask, cfg: CollisionCfg, *, reason: str | None, 
 # ----------------------------------------------------------------------------- cache
 
 
-def _cache_read(cache: Path, key: str) -> DecomposeResult | None:
-    path = cache / f"{key}.npz"
-    if not path.is_file():
+def _cached_result(cache: ArrayCache, key: str) -> DecomposeResult | None:
+    """The result stored under ``key``, or None (no cache, no entry, or arrays that do not hold one)."""
+    data = cache.get(key)
+    if data is None:
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            vcount, fcount = data["vertex_counts"], data["face_counts"]
-            vsplit, fsplit = np.cumsum(vcount)[:-1], np.cumsum(fcount)[:-1]
-            hull_v = np.split(data["vertices"], vsplit) if vcount.size else []
-            hull_f = np.split(data["faces"], fsplit) if fcount.size else []
-    except (OSError, ValueError, KeyError):
-        return None  # unreadable entry: recompute (and overwrite)
-    hulls = [(v.astype(np.float32), f.astype(np.int32)) for v, f in zip(hull_v, hull_f)]
-    return DecomposeResult(hulls, meta["volume"], meta["hull_volume"], meta["method"], meta["fallback"],
-                           meta.get("fallback_kind"), meta.get("retries", 0), 0.0, True)
+        meta = json.loads(str(data["meta"]))
+        vcount, fcount = data["vertex_counts"], data["face_counts"]
+        vsplit, fsplit = np.cumsum(vcount)[:-1], np.cumsum(fcount)[:-1]
+        hull_v = np.split(data["vertices"], vsplit) if vcount.size else []
+        hull_f = np.split(data["faces"], fsplit) if fcount.size else []
+        hulls = [(v.astype(np.float32), f.astype(np.int32)) for v, f in zip(hull_v, hull_f)]
+        return DecomposeResult(hulls, meta["volume"], meta["hull_volume"], meta["method"], meta["fallback"],
+                               meta.get("fallback_kind"), meta.get("retries", 0), 0.0, True)
+    except (ValueError, KeyError, TypeError):
+        return None  # not a decomposition entry: recomputed and overwritten
 
 
-def _cache_write(cache: Path, key: str, result: DecomposeResult) -> None:
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        meta = {"volume": result.volume, "hull_volume": result.hull_volume, "method": result.method,
-                "fallback": result.fallback, "fallback_kind": result.fallback_kind, "retries": result.retries,
-                "seconds": result.seconds}
-        hulls = result.hulls
-        tmp = cache / f".{key}.{os.getpid()}.tmp.npz"
-        np.savez(
-            tmp,
-            meta=np.asarray(json.dumps(meta)),
-            vertex_counts=np.asarray([h[0].shape[0] for h in hulls], np.int64),
-            face_counts=np.asarray([h[1].shape[0] for h in hulls], np.int64),
-            vertices=np.concatenate([h[0] for h in hulls]) if hulls else np.zeros((0, 3), np.float32),
-            faces=np.concatenate([h[1] for h in hulls]) if hulls else np.zeros((0, 3), np.int32),
-        )
-        os.replace(tmp, cache / f"{key}.npz")
-    except OSError:
-        pass  # a read-only cache only costs time on the next build
+def _result_to_arrays(result: DecomposeResult) -> dict[str, np.ndarray]:
+    """A result as named arrays (no timing: equal inputs store equal entries)."""
+    meta = {"volume": result.volume, "hull_volume": result.hull_volume, "method": result.method,
+            "fallback": result.fallback, "fallback_kind": result.fallback_kind, "retries": result.retries}
+    hulls = result.hulls
+    return {
+        "meta": np.asarray(json.dumps(meta)),
+        "vertex_counts": np.asarray([h[0].shape[0] for h in hulls], np.int64),
+        "face_counts": np.asarray([h[1].shape[0] for h in hulls], np.int64),
+        "vertices": np.concatenate([h[0] for h in hulls]) if hulls else np.zeros((0, 3), np.float32),
+        "faces": np.concatenate([h[1] for h in hulls]) if hulls else np.zeros((0, 3), np.int32),
+    }

@@ -63,7 +63,8 @@ def load_material_library(path: str | Path | None = None) -> dict[str, PhysicsMa
             f"{source}: material library lacks required class(es) {', '.join(missing)} "
             f"(required: {', '.join(REQUIRED_CLASSES)})"
         )
-    return {name: PhysicsMaterial(name=name, **{f: float(values[f]) for f in FIELDS}) for name, values in entries.items()}
+    return {name: PhysicsMaterial(name=name, **{f: float(values[f]) for f in FIELDS})
+            for name, values in entries.items()}
 
 
 def _read_entries(path: Path) -> tuple[dict[str, dict], bool]:
@@ -71,7 +72,9 @@ def _read_entries(path: Path) -> tuple[dict[str, dict], bool]:
     data = read_yaml_mapping(path, what="material library")
     unknown = sorted(set(data) - {"materials", "replace_defaults"})
     if unknown:
-        raise WorldgenError(f"{path}: unknown key '{unknown[0]}'; expected 'materials' and optionally 'replace_defaults'")
+        raise WorldgenError(
+            f"{path}: unknown key '{unknown[0]}'; expected 'materials' and optionally 'replace_defaults'"
+        )
     replace = data.get("replace_defaults", False)
     if not isinstance(replace, bool):
         raise WorldgenError(f"{path}: 'replace_defaults' must be true or false, got {replace!r}")

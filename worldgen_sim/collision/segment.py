@@ -32,10 +32,10 @@ __all__ = [
     "SEGMENT_FIELDS",
     "Segmentation",
     "StaticRegion",
-    "load_segmentation",
-    "save_segmentation",
     "segment_surface",
-    "segmentation_cache_key",
+    "segmentation_from_arrays",
+    "segmentation_key",
+    "segmentation_to_arrays",
 ]
 
 SEGMENT_FIELDS = (
@@ -341,67 +341,57 @@ def _group_clutter(objects, kinds, ground, vertices, faces, cfg):
     return out_objects, out_kinds, out_ground, int(group.max()) + 1
 
 
-SEGMENTATION_CACHE_FORMAT = 3
+SEGMENTATION_CACHE_FORMAT = 4
+"""Layout version of cached segmentations (:mod:`worldgen_sim.cache`)."""
 
 
-def segmentation_cache_key(vertices: np.ndarray, faces: np.ndarray, cfg: CollisionCfg) -> str:
-    """sha256 hex of the mesh bytes (float32 vertices, int32 faces) and the segmentation settings."""
-    import hashlib
+def segmentation_key(vertices: np.ndarray, faces: np.ndarray, cfg: CollisionCfg) -> str:
+    """The cache key of a segmentation: the mesh (float32 vertices, int32 faces), the
+    :data:`SEGMENT_FIELDS` of ``cfg`` and the scipy version."""
+    from worldgen_sim.cache import cache_key
+
+    return cache_key(
+        "segmentation",
+        arrays=(np.asarray(vertices, np.float32), np.asarray(faces, np.int32)),
+        settings={k: getattr(cfg, k) for k in SEGMENT_FIELDS},
+        entry_format=SEGMENTATION_CACHE_FORMAT,
+        libraries=("scipy",),
+    )
+
+
+def segmentation_to_arrays(seg: Segmentation) -> dict[str, np.ndarray]:
+    """A segmentation as named arrays, for :class:`worldgen_sim.cache.ArrayCache`."""
     import json
 
-    digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(vertices, np.float32).tobytes())
-    digest.update(np.ascontiguousarray(faces, np.int32).tobytes())
-    settings = {k: getattr(cfg, k) for k in SEGMENT_FIELDS}
-    digest.update(json.dumps({"settings": settings, "format": SEGMENTATION_CACHE_FORMAT}, sort_keys=True).encode())
-    return digest.hexdigest()
-
-
-def save_segmentation(path, seg: Segmentation) -> None:
-    """Write a segmentation to an ``.npz`` file (atomically; errors are the caller's to ignore)."""
-    import json
-    import os
-    from pathlib import Path
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"static": [[r.kind, r.semantic_class, r.area, r.offset, r.flatness] for r in seg.static],
             "object_classes": seg.object_classes, "object_kinds": seg.object_kinds, "object_ground": seg.object_ground,
             "ground_height": seg.ground_height, "report": seg.report}
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(
-        tmp,
-        meta=np.asarray(json.dumps(meta)),
-        static_normals=np.asarray([r.normal for r in seg.static], np.float64).reshape(-1, 3),
-        static_faces=np.concatenate([r.faces for r in seg.static] or [np.zeros(0, np.int64)]),
-        static_counts=np.asarray([r.faces.size for r in seg.static], np.int64),
-        object_faces=np.concatenate(seg.objects or [np.zeros(0, np.int64)]),
-        object_counts=np.asarray([o.size for o in seg.objects], np.int64),
-        dropped_faces=np.asarray(seg.dropped_faces, np.int64),
-    )
-    os.replace(tmp, path)
+    return {
+        "meta": np.asarray(json.dumps(meta)),
+        "static_normals": np.asarray([r.normal for r in seg.static], np.float64).reshape(-1, 3),
+        "static_faces": np.concatenate([r.faces for r in seg.static] or [np.zeros(0, np.int64)]),
+        "static_counts": np.asarray([r.faces.size for r in seg.static], np.int64),
+        "object_faces": np.concatenate(seg.objects or [np.zeros(0, np.int64)]),
+        "object_counts": np.asarray([o.size for o in seg.objects], np.int64),
+        "dropped_faces": np.asarray(seg.dropped_faces, np.int64),
+    }
 
 
-def load_segmentation(path) -> Segmentation | None:
-    """A segmentation written by :func:`save_segmentation`, or None if missing or unreadable."""
+def segmentation_from_arrays(data: dict[str, np.ndarray]) -> Segmentation | None:
+    """The segmentation :func:`segmentation_to_arrays` stored, or None when the arrays do not hold one."""
     import json
-    from pathlib import Path
 
-    path = Path(path)
-    if not path.is_file():
-        return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            static_faces = np.split(data["static_faces"], np.cumsum(data["static_counts"])[:-1])
-            object_faces = np.split(data["object_faces"], np.cumsum(data["object_counts"])[:-1])
-            normals = data["static_normals"]
-            dropped = data["dropped_faces"]
-            object_count = data["object_counts"].size
+        meta = json.loads(str(data["meta"]))
+        static_faces = np.split(data["static_faces"], np.cumsum(data["static_counts"])[:-1])
+        object_faces = np.split(data["object_faces"], np.cumsum(data["object_counts"])[:-1])
+        normals = data["static_normals"]
+        dropped = data["dropped_faces"]
+        object_count = data["object_counts"].size
         static = [StaticRegion(kind, cls, static_faces[i], area, normals[i], offset, flatness)
                   for i, (kind, cls, area, offset, flatness) in enumerate(meta["static"])]
-    except (OSError, ValueError, KeyError, TypeError):
+        objects = object_faces if object_count else []
+        return Segmentation(static, objects, meta["object_classes"], meta["object_kinds"], meta["object_ground"],
+                            dropped, meta["ground_height"], meta["report"])
+    except (ValueError, KeyError, IndexError, TypeError):
         return None
-    objects = object_faces if object_count else []
-    return Segmentation(static, objects, meta["object_classes"], meta["object_kinds"], meta["object_ground"], dropped,
-                        meta["ground_height"], meta["report"])

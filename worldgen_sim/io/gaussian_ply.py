@@ -38,6 +38,8 @@ from worldgen_sim.artifacts import GaussianCloud
 from worldgen_sim.errors import WorldgenError
 
 LAYOUTS = ("inria", "lyra2", "lyra1")
+RELATIVE_DEPTH_LAYOUTS = ("lyra1",)
+"""Layouts whose positions have no metric scale: a build needs ``align.scale`` or ``align.camera_height``."""
 SH_REST_COUNTS = {0: 0, 1: 9, 2: 24, 3: 45}
 """Number of ``f_rest_*`` properties per SH degree."""
 
@@ -108,6 +110,31 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
     path = Path(path)
     if layout != "auto" and layout not in LAYOUTS:
         raise WorldgenError(f"input.layout: unknown PLY layout '{layout}'; expected auto, {', '.join(LAYOUTS)}")
+    lines, header_bytes, file_size = _read_header(path)
+    fmt, elements = _parse_header(path, lines)
+    vertex_index = _vertex_element(path, fmt, elements)
+    vertex = elements[vertex_index]
+    detected, degree = _detect_layout(path, vertex["props"], layout)
+    data_offset, row_bytes, lines_before = _vertex_data_location(path, fmt, elements, vertex_index,
+                                                                 header_bytes=header_bytes, file_size=file_size)
+    return PlyInfo(
+        path=path,
+        format=fmt,
+        count=vertex["count"],
+        layout=detected,
+        sh_degree=degree,
+        properties=list(vertex["props"]),
+        property_types=list(vertex["types"]),
+        header_bytes=header_bytes,
+        data_offset=data_offset,
+        row_bytes=row_bytes,
+        header_lines=len(lines) + 2,
+        lines_before_vertex=lines_before,
+    )
+
+
+def _read_header(path: Path) -> tuple[list[str], int, int]:
+    """The header lines between the magic line and ``end_header``, the header's size and the file's [bytes]."""
     try:
         with open(path, "rb") as fh:
             magic = fh.readline(8)
@@ -129,6 +156,11 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
     except OSError as exc:
         raise WorldgenError(f"{path}: cannot read file ({exc.strerror})") from None
 
+    return lines, header_bytes, file_size
+
+
+def _parse_header(path: Path, lines: list[str]) -> tuple[str, list[dict]]:
+    """The format and the elements (name, count, scalar property names and types, list properties)."""
     fmt = None
     elements: list[dict] = []
     for line in lines:
@@ -157,7 +189,11 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
             elements[-1]["types"].append(words[1])
     if fmt is None:
         raise WorldgenError(f"{path}: PLY header has no 'format' line")
+    return fmt, elements
 
+
+def _vertex_element(path: Path, fmt: str, elements: list[dict]) -> int:
+    """Index of the ``vertex`` element, checked to be a usable table of Gaussians."""
     vertex_index = next((i for i, e in enumerate(elements) if e["name"] == "vertex"), None)
     if vertex_index is None:
         names = ", ".join(e["name"] for e in elements) or "none"
@@ -178,8 +214,15 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
         raise WorldgenError(f"{path}: PLY declares zero Gaussians ('element vertex 0')")
     if len(set(vertex["props"])) != len(vertex["props"]):
         raise WorldgenError(f"{path}: vertex element has duplicate property names")
+    return vertex_index
 
-    detected, degree = _detect_layout(path, vertex["props"], layout)
+
+def _vertex_data_location(
+    path: Path, fmt: str, elements: list[dict], vertex_index: int, *, header_bytes: int, file_size: int
+) -> tuple[int, int, int]:
+    """(byte offset of the vertex rows, bytes per row, ASCII lines before them); a file too short
+    for what its header promises is an error."""
+    vertex = elements[vertex_index]
     row_bytes = 0
     data_offset = header_bytes
     lines_before = 0
@@ -195,20 +238,56 @@ def inspect_gaussian_ply(path: str | Path, *, layout: str = "auto") -> PlyInfo:
             )
     else:
         lines_before = sum(e["count"] for e in elements[:vertex_index])
-    return PlyInfo(
-        path=path,
-        format=fmt,
-        count=vertex["count"],
-        layout=detected,
-        sh_degree=degree,
-        properties=list(vertex["props"]),
-        property_types=list(vertex["types"]),
-        header_bytes=header_bytes,
-        data_offset=data_offset,
-        row_bytes=row_bytes,
-        header_lines=len(lines) + 2,
-        lines_before_vertex=lines_before,
-    )
+        # Every ASCII value takes at least two bytes ("0" and a separator): a cheap bound that
+        # catches a header promising far more rows than the file could hold before any allocation.
+        at_least = header_bytes + 2 * vertex["count"] * len(vertex["props"])
+        if file_size < at_least:
+            raise WorldgenError(
+                f"{path}: truncated ASCII PLY: the header promises {vertex['count']} Gaussians "
+                f"(at least {at_least} bytes) but the file has {file_size} bytes"
+            )
+    return data_offset, row_bytes, lines_before
+
+
+def read_memory_bytes(info: PlyInfo) -> int:
+    """Bytes :func:`read_gaussian_ply` allocates for ``info``'s Gaussians: the float32 outputs
+    (positions 3, rotations 4, scales 3, opacity 1 and 3 * (degree + 1)**2 SH values per row)."""
+    per_row = 4 * (3 + 4 + 3 + 1 + 3 * (info.sh_degree + 1) ** 2)
+    return info.count * per_row
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can give this process now [bytes] (Linux ``MemAvailable``), None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_read_memory(info: PlyInfo) -> None:
+    """Refuse, before allocating, a file whose Gaussians cannot fit in the memory available now.
+
+    Raises:
+        WorldgenError: naming the file, the declared count and the size the read would need.
+    """
+    need = read_memory_bytes(info)
+    available = available_memory_bytes()
+    if available is not None and need > available:
+        raise WorldgenError(
+            f"{info.path}: the header declares {info.count} Gaussians (SH degree {info.sh_degree}); reading them "
+            f"needs {_gib(need)} of memory but {_gib(available)} is available"
+        )
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
 
 
 def _detect_layout(path: Path, props: list[str], layout: str) -> tuple[str, int]:
@@ -274,6 +353,7 @@ def read_gaussian_ply(
     if nonfinite not in ("drop", "error"):
         raise WorldgenError(f"input.nonfinite: unknown value '{nonfinite}'; expected 'drop' or 'error'")
     info = inspect_gaussian_ply(path, layout=layout)
+    check_read_memory(info)
     n, k = info.count, (info.sh_degree + 1) ** 2
     positions = np.empty((n, 3), np.float32)
     rotations = np.empty((n, 4), np.float32)
@@ -369,7 +449,7 @@ def _iter_chunks(info: PlyInfo, chunk_rows: int):
         start = 0
         while start < info.count:
             rows = min(len(buffer), info.count - start)
-            got = fh.readinto(memoryview(raw)[: rows * dtype.itemsize])
+            got = fh.readinto(memoryview(raw)[: rows * dtype.itemsize])  # type: ignore[arg-type]
             if got != rows * dtype.itemsize:
                 raise WorldgenError(
                     f"{info.path}: truncated PLY: vertex data ends at row {start + got // dtype.itemsize}"

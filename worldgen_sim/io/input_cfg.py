@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from worldgen_sim.validation import Checker
+
+__all__ = ["InputCfg"]
 
 
 @dataclass
@@ -18,7 +23,13 @@ class InputCfg:
         max_depth: RGB-D depth readings beyond this are ignored [m].
     """
 
-    layout: str = "auto"
-    nonfinite: str = "drop"
+    layout: Literal["auto", "inria", "lyra2", "lyra1"] = "auto"
+    nonfinite: Literal["drop", "error"] = "drop"
     depth_scale: float = 1000.0
     max_depth: float = 6.0
+
+    def validate(self) -> None:
+        """Check every field (types, choices, ranges); raises WorldgenError naming ``input.<field>``."""
+        check = Checker(self, "input")
+        check.range("depth_scale", gt=0, unit="depth units per metre")
+        check.range("max_depth", gt=0, unit="m")

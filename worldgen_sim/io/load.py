@@ -10,11 +10,14 @@ geometry.
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 from worldgen_sim.artifacts import SceneInput
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.io.input_cfg import InputCfg
+
+log = logging.getLogger(__name__)
 
 CAMERAS_FILE = "cameras.npz"
 _DEFAULT_UP = {"lyra2": "opencv", "lyra1": "opencv", "inria": "auto"}
@@ -49,6 +52,7 @@ def load_input(path: str | Path, *, cfg: InputCfg, progress=None) -> SceneInput:
         WorldgenError: a missing path, an unsupported file type, or any problem the
             PLY/camera/RGB-D readers report.
     """
+    cfg.validate()
     path = Path(path)
     if path.is_dir():
         from worldgen_sim.io.rgbd_folder import read_rgbd_folder
@@ -64,7 +68,8 @@ def load_input(path: str | Path, *, cfg: InputCfg, progress=None) -> SceneInput:
 
     cloud, info = read_gaussian_ply(path, layout=cfg.layout, nonfinite=cfg.nonfinite, progress=progress)
     if progress is not None and info.dropped_invalid:
-        progress.log(f"[worldgen]   dropped {info.dropped_invalid} Gaussians holding NaN/Inf values")
+        log.warning("%s: dropped %d Gaussians holding NaN/Inf values (input.nonfinite = drop)", path,
+                    info.dropped_invalid)
     cameras_path = path.with_name(CAMERAS_FILE)
     cameras = read_camera_npz(cameras_path) if cameras_path.is_file() else None
     return SceneInput(

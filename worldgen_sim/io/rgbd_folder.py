@@ -79,8 +79,6 @@ def read_rgbd_folder(path: str | Path, *, cfg: InputCfg) -> SceneInput:
     for sub in ("color", "depth"):
         if not (folder / sub).is_dir():
             raise WorldgenError(f"{folder}: missing sub-folder '{sub}/' (expected color/*.jpg|png and depth/*.png)")
-    if cfg.depth_scale <= 0:
-        raise WorldgenError(f"input.depth_scale must be > 0 (depth units per metre), got {cfg.depth_scale}")
     pairs = _pair_images(folder)
     intrinsics_path, (fx, fy, cx, cy, width, height) = _read_intrinsics(folder)
     poses_path, poses = _read_poses(folder)
@@ -94,8 +92,8 @@ def read_rgbd_folder(path: str | Path, *, cfg: InputCfg) -> SceneInput:
 
     colors, depths = [], []
     for depth_path, color_path in pairs:
-        color = np.asarray(o3d.io.read_image(str(color_path)))
-        depth = np.asarray(o3d.io.read_image(str(depth_path)))
+        color = np.asarray(o3d.io.read_image(str(color_path)))  # type: ignore[arg-type]
+        depth = np.asarray(o3d.io.read_image(str(depth_path)))  # type: ignore[arg-type]
         if color.size == 0:
             raise WorldgenError(f"{color_path}: cannot read the colour image")
         if depth.size == 0:
@@ -240,7 +238,7 @@ def _first_depth_size(folder: Path) -> tuple[int, int]:
     first = next(iter(sorted((folder / "depth").glob("*.png"))), None)
     if first is None:
         raise ValueError("no depth image to take the image size from")
-    return np.asarray(o3d.io.read_image(str(first))).shape[:2]
+    return np.asarray(o3d.io.read_image(str(first))).shape[:2]  # type: ignore[arg-type]
 
 
 def _read_poses(folder: Path) -> tuple[Path, np.ndarray]:

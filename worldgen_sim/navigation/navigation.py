@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from worldgen_sim.artifacts import CollisionWorld, NavigationResult, TriangleMesh
+from worldgen_sim.artifacts import CollisionWorld, NavigationResult
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.navigation.graph import (
     NodeGraph,

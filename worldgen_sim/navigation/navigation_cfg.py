@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from typing import Literal
 
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.validation import Checker
 
 __all__ = ["AGENT_FIELDS", "AGENT_PRESETS", "NavigationCfg", "resolved_agent"]
 
@@ -52,7 +53,7 @@ class NavigationCfg:
     """
 
     enabled: bool = True
-    preset: str | None = "wheeled"
+    preset: Literal["wheeled", "quadruped", "humanoid"] | None = "wheeled"
     agent_radius: float | None = None
     agent_height: float | None = None
     max_slope: float | None = None
@@ -66,9 +67,37 @@ class NavigationCfg:
     floater_max_area: float = 0.1
     floater_max_height: float = 0.3
 
+    def validate(self) -> None:
+        """Check every field and the agent the preset and explicit fields make together; raises
+        WorldgenError naming ``navigation.<field>``."""
+        check = Checker(self, "navigation")
+        check.range("agent_radius", gt=0, unit="m")
+        check.range("agent_height", gt=0, unit="m")
+        check.range("max_slope", gt=0, lt=90, unit="deg")
+        check.range("max_climb", ge=0, unit="m")
+        # Finer cells cost memory quadratically; 5 mm is far below any robot's footprint.
+        check.range("cell_size", ge=0.005, unit="m")
+        check.range("num_spawn_points", ge=0)
+        check.range("spawn_clearance", ge=0, unit="m")
+        check.range("seed", ge=0)
+        check.range("min_region_area", ge=0, unit="m^2")
+        check.range("max_exclude_volumes", ge=0)
+        check.range("floater_max_area", ge=0, unit="m^2")
+        check.range("floater_max_height", ge=0, unit="m")
+        agent = _agent_fields(self)
+
+        def bad(name: str, expected: str) -> WorldgenError:
+            value = agent.get(name, getattr(self, name))
+            return WorldgenError(f"navigation.{name}: expected {expected}, got {value!r}")
+
+        if agent["max_climb"] >= agent["agent_height"]:
+            raise bad("max_climb", f"less than navigation.agent_height ({agent['agent_height']:g} m) [m]")
+        if self.cell_size > agent["agent_radius"]:
+            raise bad("cell_size", f"at most navigation.agent_radius ({agent['agent_radius']:g} m) [m]")
+
 
 def resolved_agent(cfg: NavigationCfg) -> dict[str, float]:
-    """The agent parameters to use: explicit fields, else the preset's, checked for consistency.
+    """The agent parameters to use: explicit fields, else the preset's (checked by :meth:`NavigationCfg.validate`).
 
     Args:
         cfg: the navigation configuration.
@@ -78,16 +107,16 @@ def resolved_agent(cfg: NavigationCfg) -> dict[str, float]:
         ``"max_slope"`` in degrees.
 
     Raises:
-        WorldgenError: an unknown preset, a field missing with no preset to fill it, or
-            inconsistent values, naming the ``navigation.<field>`` at fault.
+        WorldgenError: a field missing with no preset to fill it, or inconsistent values,
+            naming the ``navigation.<field>`` at fault.
     """
-    preset: dict[str, float] = {}
-    if cfg.preset is not None:
-        if cfg.preset not in AGENT_PRESETS:
-            raise WorldgenError(
-                f"navigation.preset: unknown preset '{cfg.preset}'; expected one of {', '.join(AGENT_PRESETS)} or null"
-            )
-        preset = AGENT_PRESETS[cfg.preset]
+    cfg.validate()
+    return {**_agent_fields(cfg), "cell_size": float(cfg.cell_size)}
+
+
+def _agent_fields(cfg: NavigationCfg) -> dict[str, float]:
+    """The four agent fields, explicit values first, the preset's for those left as None."""
+    preset = AGENT_PRESETS[cfg.preset] if cfg.preset is not None else {}
     agent: dict[str, float] = {}
     for name in AGENT_FIELDS:
         value = getattr(cfg, name)
@@ -95,40 +124,5 @@ def resolved_agent(cfg: NavigationCfg) -> dict[str, float]:
             if name not in preset:
                 raise WorldgenError(f"navigation.{name}: not set and no navigation.preset to take it from")
             value = preset[name]
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise WorldgenError(f"navigation.{name}: expected a finite number, got {value!r}")
         agent[name] = float(value)
-    agent["cell_size"] = float(cfg.cell_size)
-
-    def bad(field: str, expected: str) -> WorldgenError:
-        shown = agent.get(field, getattr(cfg, field, None))
-        return WorldgenError(f"navigation.{field}: {expected}, got {shown}")
-
-    if not agent["cell_size"] > 0:
-        raise bad("cell_size", "expected a cell edge > 0 m")
-    if not agent["agent_radius"] > 0:
-        raise bad("agent_radius", "expected a radius > 0 m")
-    if not agent["agent_height"] > 0:
-        raise bad("agent_height", "expected a height > 0 m")
-    if not 0 < agent["max_slope"] < 90:
-        raise bad("max_slope", "expected an angle between 0 and 90 degrees (exclusive)")
-    if not agent["max_climb"] >= 0:
-        raise bad("max_climb", "expected a step height >= 0 m")
-    if agent["max_climb"] >= agent["agent_height"]:
-        raise bad("max_climb", f"expected less than navigation.agent_height ({agent['agent_height']} m)")
-    if agent["cell_size"] > agent["agent_radius"]:
-        raise bad("cell_size", f"expected at most navigation.agent_radius ({agent['agent_radius']} m)")
-    if agent["cell_size"] < 0.005:
-        raise bad("cell_size", "expected at least 0.005 m (finer cells cost memory quadratically)")
-    if cfg.num_spawn_points < 0:
-        raise WorldgenError(f"navigation.num_spawn_points: expected >= 0, got {cfg.num_spawn_points}")
-    if not cfg.spawn_clearance >= 0:
-        raise WorldgenError(f"navigation.spawn_clearance: expected >= 0 m, got {cfg.spawn_clearance}")
-    if not cfg.floater_max_area >= 0 or not cfg.floater_max_height >= 0:
-        raise WorldgenError(
-            f"navigation.floater_max_area / floater_max_height: expected >= 0, "
-            f"got {cfg.floater_max_area} m^2 / {cfg.floater_max_height} m"
-        )
-    if not cfg.min_region_area >= 0:
-        raise WorldgenError(f"navigation.min_region_area: expected >= 0 m^2, got {cfg.min_region_area}")
     return agent

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from worldgen_sim.errors import WorldgenError
-from worldgen_sim.navigation.graph import DIRECTIONS, NodeGraph, border_distance, diagonal_links, link_nodes
+from worldgen_sim.navigation.graph import NodeGraph, border_distance, diagonal_links, link_nodes
 
 __all__ = ["FORMAT", "VERSION", "NavigationMap", "navigation_json", "sample_spawn_points_on", "write_navigation_json"]
 

@@ -14,8 +14,8 @@ slab, ellipsoids, cylinders, a convex polyhedron) with:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -187,7 +187,7 @@ def navigation_for(colliders: Colliders, *, preset: str):
     for i, vertices in enumerate(colliders.hulls):
         try:
             faces = QHull(vertices).simplices.astype(np.int32)
-        except Exception:  # noqa: BLE001  (a flat hull has no triangles to add)
+        except Exception:
             continue
         hull = ConvexHull(vertices.astype(np.float32), faces)
         objects.append(CollisionObject(f"hull_{i}", "object", TriangleMesh(hull.vertices, faces), [hull]))

@@ -11,9 +11,9 @@ geometry alone; :mod:`worldgen_sim.scenes.truth` turns them into grids.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

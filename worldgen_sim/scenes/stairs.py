@@ -2,9 +2,10 @@
 
 The area spans [-3, 3] x [-2.5, 2.5] m with 2.5 m walls and no roof. The
 platform fills the back-right corner; the stairs climb to it along +y, the
-ramp along +x. Humanoids (20 cm climb) take the stairs or the ramp,
-quadrupeds (15 cm climb, 30 deg slopes) only the ramp, wheeled robots
-(3 cm, 15 deg) neither. Written as Lyra 1.0 would: OpenCV frame, relative depth.
+ramp along +x. With the agent presets of navigation_cfg, humanoids and
+quadrupeds (20 cm climb; 35 / 30 deg slopes) take the stairs or the ramp,
+wheeled robots (3 cm, 15 deg) neither. Written as Lyra 1.0 would: OpenCV
+frame, relative depth.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from worldgen_sim.artifacts import TriangleMesh
+from worldgen_sim.reports import CleanupReport
 
 
 def clean_mesh(
@@ -20,7 +21,7 @@ def clean_mesh(
     min_component_fraction: float,
     hole_size: int,
     max_triangles: int,
-) -> tuple[TriangleMesh, dict]:
+) -> tuple[TriangleMesh, CleanupReport]:
     """Clean a fused mesh.
 
     Steps: drop degenerate faces and unused vertices; drop connected
@@ -39,7 +40,7 @@ def clean_mesh(
         The cleaned mesh (with normals) and a JSON-serialisable report of what
         each step removed or added.
     """
-    report: dict = {"input_faces": int(mesh.faces.shape[0])}
+    report = CleanupReport(input_faces=int(mesh.faces.shape[0]))
     # open3d's marching cubes already shares vertices between faces: no welding needed.
     mesh = _compact(mesh)
     mesh, removed = remove_small_components(mesh, min_fraction=min_component_fraction)
@@ -185,6 +186,7 @@ def _nearest_colors(mesh: TriangleMesh, points: np.ndarray) -> np.ndarray:
     """Colours of decimated vertices from the nearest original vertex (replaying the collapses costs 2x more)."""
     from scipy.spatial import cKDTree
 
+    assert mesh.colors is not None  # only called for coloured meshes
     _, nearest = cKDTree(mesh.vertices).query(points, workers=-1)
     return mesh.colors[nearest].astype(np.float32)
 

@@ -62,7 +62,7 @@ def fuse_depth_frames(
     grid = o3d.t.geometry.VoxelBlockGrid(
         attr_names=("tsdf", "weight", "color"),
         attr_dtypes=(o3c.float32, o3c.float32, o3c.float32),
-        attr_channels=((1), (1), (3)),
+        attr_channels=((1), (1), (3)),  # type: ignore[arg-type]
         voxel_size=float(voxel_size),
         block_resolution=BLOCK_RESOLUTION,
         block_count=_initial_block_count(depths, cameras, voxel_size),
@@ -197,69 +197,130 @@ def zbuffer_depth_maps(
     """
     import torch
 
-    keep = gaussians.opacities >= min_opacity
-    positions = torch.from_numpy(np.ascontiguousarray(gaussians.positions[keep], np.float32))
-    radius = torch.from_numpy(radius_sigmas * gaussians.scales[keep].max(axis=1).astype(np.float32))
-    colors = torch.from_numpy(gaussians.colors()[keep])
-    normals = torch.from_numpy(_shortest_axes(gaussians.rotations[keep], gaussians.scales[keep]))
+    discs = _prepare_discs(gaussians, min_opacity=min_opacity, radius_sigmas=radius_sigmas)
+    offsets = _disc_offsets(max_radius_px)
     height, width = int(cameras.height), int(cameras.width)
-    offsets = []
-    for r in range(max_radius_px + 1):  # disc pixel offsets per radius
-        dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
-        disc = dy**2 + dx**2 <= r * r + r
-        offsets.append(torch.from_numpy(np.stack([dy[disc], dx[disc]], axis=1)))
     depths = np.zeros((len(cameras), height, width), np.float32)
     images = np.zeros((len(cameras), height, width, 3), np.float32)
     for view in range(len(cameras)):
         world_to_cam = torch.from_numpy(np.linalg.inv(cameras.cam_to_world[view]).astype(np.float32))
-        k = cameras.intrinsics[view]
-        cam = positions @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
-        z = cam[:, 2]
-        visible = (z > near) & (z < far)
-        index = torch.nonzero(visible).squeeze(1)
-        z = z[index]
-        normal_cam = normals[index] @ world_to_cam[:3, :3].T
-        plane_offset = torch.sum(normal_cam * cam[index], dim=1)  # n . p in the camera frame
-        u = torch.round(float(k[0, 0]) * cam[index, 0] / z + float(k[0, 2])).long()
-        v = torch.round(float(k[1, 1]) * cam[index, 1] / z + float(k[1, 2])).long()
-        radius_px = torch.clamp(torch.ceil(radius[index] * float(k[0, 0]) / z - 0.5), 0, max_radius_px).long()
-        # Frustum culling before the discs are expanded: most centres in front of a 90 deg view are outside it.
-        in_frustum = (u >= -radius_px) & (u < width + radius_px) & (v >= -radius_px) & (v < height + radius_px)
-        pixels, pixel_z, owners = [], [], []
-        for r, offset in enumerate(offsets):
-            sel = torch.nonzero((radius_px == r) & in_frustum).squeeze(1)
-            if sel.numel() == 0:
-                continue
-            pv = (v[sel, None] + offset[None, :, 0]).reshape(-1)
-            pu = (u[sel, None] + offset[None, :, 1]).reshape(-1)
-            owner = sel[:, None].expand(-1, offset.shape[0]).reshape(-1)
-            inside = (pu >= 0) & (pu < width) & (pv >= 0) & (pv < height)
-            pv, pu, owner = pv[inside], pu[inside], owner[inside]
-            # Ray through the pixel, z = 1: depth where it meets the owner's plane, n . (t d) = n . p.
-            n = normal_cam[owner]
-            dot = n[:, 0] * ((pu - float(k[0, 2])) / float(k[0, 0])) + n[:, 1] * (
-                (pv - float(k[1, 2])) / float(k[1, 1])
-            )
-            dot = dot + n[:, 2]
-            centre_z = z[owner]
-            reach = radius[index[owner]]
-            plane_z = plane_offset[owner] / torch.where(dot.abs() > 1e-6, dot, torch.full_like(dot, 1e-6))
-            plane_z = torch.where(torch.isfinite(plane_z), plane_z, centre_z)
-            pixels.append(pv * width + pu)
-            pixel_z.append(torch.minimum(torch.maximum(plane_z, centre_z - reach), centre_z + reach))
-            owners.append(owner)
-        if pixels:
-            pixels, pixel_z, owners = torch.cat(pixels), torch.cat(pixel_z), torch.cat(owners)
-            zbuffer = torch.full((height * width,), float("inf")).scatter_reduce(0, pixels, pixel_z, "amin")
-            winner = pixel_z <= zbuffer[pixels]
-            image = torch.zeros((height * width, 3))
-            image[pixels[winner]] = colors[index[owners[winner]]]
-            zbuffer[~torch.isfinite(zbuffer)] = 0.0
-            depths[view] = zbuffer.reshape(height, width).numpy()
-            images[view] = image.reshape(height, width, 3).numpy()
+        k = [float(v) for v in (cameras.intrinsics[view][0, 0], cameras.intrinsics[view][1, 1],
+                                cameras.intrinsics[view][0, 2], cameras.intrinsics[view][1, 2])]
+        projected = _project_discs(discs, world_to_cam, k, near=near, far=far, max_radius_px=max_radius_px)
+        fragments = _disc_fragments(projected, offsets, k, width=width, height=height)
+        if fragments is not None:
+            pixels, pixel_z, owners = fragments
+            depth, image = _nearest_fragments(pixels, pixel_z, owners, discs["colors"], width=width, height=height)
+            depths[view], images[view] = depth, image
         if progress is not None:
             progress.step(view + 1, len(cameras), "z-buffer depth")
     return depths, images
+
+
+def _prepare_discs(gaussians: GaussianCloud, *, min_opacity: float, radius_sigmas: float) -> dict:
+    """Torch tensors of the opaque Gaussians: (G, 3) positions, (G,) disc radii [m], (G, 3) colours, (G, 3) normals."""
+    import torch
+
+    keep = gaussians.opacities >= min_opacity
+    return {
+        "positions": torch.from_numpy(np.ascontiguousarray(gaussians.positions[keep], np.float32)),
+        "radius": torch.from_numpy(radius_sigmas * gaussians.scales[keep].max(axis=1).astype(np.float32)),
+        "colors": torch.from_numpy(gaussians.colors()[keep]),
+        "normals": torch.from_numpy(_shortest_axes(gaussians.rotations[keep], gaussians.scales[keep])),
+    }
+
+
+def _disc_offsets(max_radius_px: int) -> list:
+    """Per radius r = 0..max_radius_px, the (P, 2) int64 (dy, dx) pixel offsets of a disc of radius r."""
+    import torch
+
+    offsets = []
+    for r in range(max_radius_px + 1):
+        dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
+        disc = dy**2 + dx**2 <= r * r + r
+        offsets.append(torch.from_numpy(np.stack([dy[disc], dx[disc]], axis=1)))
+    return offsets
+
+
+def _project_discs(discs: dict, world_to_cam, k: list[float], *, near: float, far: float, max_radius_px: int) -> dict:
+    """The discs in front of one camera: their index into ``discs``, centre pixel, radius in pixels,
+    centre depth, reach [m], camera-frame normal and plane offset (n . p)."""
+    import torch
+
+    fx, fy, cx, cy = k
+    cam = discs["positions"] @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
+    index = torch.nonzero((cam[:, 2] > near) & (cam[:, 2] < far)).squeeze(1)
+    cam = cam[index]
+    z = cam[:, 2]
+    normal_cam = discs["normals"][index] @ world_to_cam[:3, :3].T
+    reach = discs["radius"][index]
+    return {
+        "index": index,
+        "u": torch.round(fx * cam[:, 0] / z + cx).long(),
+        "v": torch.round(fy * cam[:, 1] / z + cy).long(),
+        "radius_px": torch.clamp(torch.ceil(reach * fx / z - 0.5), 0, max_radius_px).long(),
+        "z": z,
+        "reach": reach,
+        "normal": normal_cam,
+        "plane_offset": torch.sum(normal_cam * cam, dim=1),
+    }
+
+
+def _disc_fragments(projected: dict, offsets: list, k: list[float], *, width: int, height: int) -> tuple | None:
+    """Every pixel each disc covers: (pixel index, depth [m], owning Gaussian's index into ``discs``),
+    or None when no disc lands in the image.
+
+    A pixel's depth is where its ray meets the owner's plane (clamped to the owner's reach
+    around its centre depth), so overlapping discs of one surface agree.
+    """
+    import torch
+
+    fx, fy, cx, cy = k
+    u, v, radius_px = projected["u"], projected["v"], projected["radius_px"]
+    # Frustum culling before the discs are expanded: most centres in front of a 90 deg view are outside it.
+    in_frustum = (u >= -radius_px) & (u < width + radius_px) & (v >= -radius_px) & (v < height + radius_px)
+    pixels, pixel_z, owners = [], [], []
+    for r, offset in enumerate(offsets):
+        sel = torch.nonzero((radius_px == r) & in_frustum).squeeze(1)
+        if sel.numel() == 0:
+            continue
+        pv = (v[sel, None] + offset[None, :, 0]).reshape(-1)
+        pu = (u[sel, None] + offset[None, :, 1]).reshape(-1)
+        owner = sel[:, None].expand(-1, offset.shape[0]).reshape(-1)
+        inside = (pu >= 0) & (pu < width) & (pv >= 0) & (pv < height)
+        pv, pu, owner = pv[inside], pu[inside], owner[inside]
+        # Ray through the pixel, z = 1: depth where it meets the owner's plane, n . (t d) = n . p.
+        n = projected["normal"][owner]
+        dot = n[:, 0] * ((pu - cx) / fx) + n[:, 1] * ((pv - cy) / fy) + n[:, 2]
+        centre_z, reach = projected["z"][owner], projected["reach"][owner]
+        plane_z = projected["plane_offset"][owner] / torch.where(dot.abs() > 1e-6, dot, torch.full_like(dot, 1e-6))
+        plane_z = torch.where(torch.isfinite(plane_z), plane_z, centre_z)
+        pixels.append(pv * width + pu)
+        pixel_z.append(torch.minimum(torch.maximum(plane_z, centre_z - reach), centre_z + reach))
+        owners.append(projected["index"][owner])
+    if not pixels:
+        return None
+    return torch.cat(pixels), torch.cat(pixel_z), torch.cat(owners)
+
+
+def _nearest_fragments(pixels, pixel_z, owners, colors, *, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) depth (0 where empty) and (H, W, 3) colour of the nearest fragment per pixel.
+
+    Fragments at exactly the nearest depth are common (neighbouring discs of one plane), and
+    a scattered assignment among them picks one in no fixed order; the lowest Gaussian index
+    wins instead, so the same input always gives the same colours.
+    """
+    import torch
+
+    zbuffer = torch.full((height * width,), float("inf")).scatter_reduce(0, pixels, pixel_z, "amin")
+    nearest = pixel_z <= zbuffer[pixels]
+    first = torch.full((height * width,), torch.iinfo(torch.int64).max, dtype=torch.int64)
+    first = first.scatter_reduce(0, pixels[nearest], owners[nearest], "amin")
+    covered = torch.isfinite(zbuffer)
+    image = torch.zeros((height * width, 3))
+    image[covered] = colors[first[covered]]
+    zbuffer[~covered] = 0.0
+    return zbuffer.reshape(height, width).numpy(), image.reshape(height, width, 3).numpy()
 
 
 def _shortest_axes(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:

@@ -23,6 +23,9 @@ Memory is 20 bytes a voxel of the grid's bounding box: about 0.25 GB for a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from worldgen_sim.artifacts import CameraPath, TriangleMesh
@@ -70,94 +73,140 @@ def fuse_depth_frames_torch(
         WorldgenError: shapes that do not agree, nothing observed, or a grid
             larger than :data:`MAX_GRID_VOXELS`.
     """
-    import torch
-
     depths = np.asarray(depths)
     check_fusion_inputs(depths, colors, cameras)
-    count, height, width = depths.shape
-    dev = torch.device(device)
     truncation = float(truncation_voxels) * float(voxel_size)
-    block_edge = BLOCK_RESOLUTION * float(voxel_size)
+    frames = _observed_frames(depths, cameras, truncation=truncation, max_depth=float(max_depth), device=device)
+    grid = _Grid.spanning(frames, voxel_size=float(voxel_size), max_depth=float(max_depth), device=device)
+    for step, frame in enumerate(frames):
+        _integrate(grid, frame, cameras, colors, truncation=truncation)
+        if progress is not None:
+            progress.step(step + 1, len(frames), "TSDF fusion (torch)")
+    return _extract_mesh(grid.tsdf, grid.weight, grid.color, grid.dims, grid.origin, voxel_size=float(voxel_size),
+                         min_weight=min_weight)
 
-    # Pass 1: points along each valid pixel's ray within the truncation band; the grid spans them.
+
+def _observed_frames(depths: np.ndarray, cameras: CameraPath, *, truncation: float, max_depth: float, device: str):
+    """Pass 1: (frame index, (H, W) depth tensor, touched world points) of every frame with a valid
+    reading; the points lie along each valid pixel's ray within the truncation band."""
+    import torch
+
+    dev = torch.device(device)
     frames = []
-    for index in range(count):
+    for index in range(depths.shape[0]):
         depth = np.nan_to_num(np.asarray(depths[index], np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         depth[(depth < 0) | (depth > max_depth)] = 0.0
         if not np.any(depth > 0):
             continue
         depth_t = torch.from_numpy(np.ascontiguousarray(depth)).to(dev)
-        cam_to_world = np.asarray(cameras.cam_to_world[index], np.float64)
         points = _touch_points(
-            depth_t, np.asarray(cameras.intrinsics[index], np.float64), cam_to_world,
-            truncation=truncation, max_depth=float(max_depth),
+            depth_t, np.asarray(cameras.intrinsics[index], np.float64),
+            np.asarray(cameras.cam_to_world[index], np.float64), truncation=truncation, max_depth=max_depth,
         )  # fmt: skip
         frames.append((index, depth_t, points))
     if not frames:
         raise WorldgenError("no depth image holds a valid reading within max_depth; nothing to fuse")
-    lower = torch.stack([f[2].min(dim=0).values for f in frames]).min(dim=0).values.double().cpu().numpy()
-    upper = torch.stack([f[2].max(dim=0).values for f in frames]).max(dim=0).values.double().cpu().numpy()
-    block_lo = np.floor(lower / block_edge).astype(np.int64)
-    block_dims = [int(n) for n in np.floor(upper / block_edge).astype(np.int64) - block_lo + 1]
-    r = BLOCK_RESOLUTION
-    dims = [int(n) * r for n in block_dims]
-    total = dims[0] * dims[1] * dims[2]
-    if total > MAX_GRID_VOXELS:
-        raise WorldgenError(
-            f"the TSDF grid would hold {total / 1e6:.0f}M voxels (limit {MAX_GRID_VOXELS / 1e6:.0f}M); "
-            f"raise surface.voxel_size = {voxel_size} m or lower surface.max_depth = {max_depth} m"
-        )
-    grid_origin = block_lo * r * float(voxel_size)  # world position of voxel (0, 0, 0) [m]
+    return frames
 
-    tsdf = torch.ones(total, dtype=torch.float32, device=dev)
-    weight = torch.zeros(total, dtype=torch.float32, device=dev)
-    color = torch.zeros((total, 3), dtype=torch.float32, device=dev)
-    local = torch.stack(torch.meshgrid(*(torch.arange(r, device=dev),) * 3, indexing="ij"), dim=-1).reshape(-1, 3)
-    strides = torch.tensor([dims[1] * dims[2], dims[2], 1], dtype=torch.int64, device=dev)
-    local_flat = (local * strides).sum(dim=1)
-    block_strides = torch.tensor(
-        [int(block_dims[1] * block_dims[2]), int(block_dims[2]), 1], dtype=torch.int64, device=dev
+
+@dataclass(eq=False)
+class _Grid:
+    """A dense TSDF grid of 8^3-voxel blocks spanning every touched point.
+
+    ``tsdf`` (N,) truncated signed distance in truncation units, ``weight`` (N,) observation
+    counts and ``color`` (N, 3) running mean RGB, flattened C-order over ``dims`` voxels;
+    ``origin`` is the world position of voxel (0, 0, 0) [m].
+    """
+
+    voxel_size: float
+    block_lo: np.ndarray
+    block_dims: list[int]
+    dims: list[int]
+    origin: np.ndarray
+    tsdf: Any
+    weight: Any
+    color: Any
+    strides: Any
+    local: Any
+    local_flat: Any
+    block_strides: Any
+
+    @classmethod
+    def spanning(cls, frames: list, *, voxel_size: float, max_depth: float, device: str) -> _Grid:
+        import torch
+
+        dev = torch.device(device)
+        block_edge = BLOCK_RESOLUTION * voxel_size
+        lower = torch.stack([f[2].min(dim=0).values for f in frames]).min(dim=0).values.double().cpu().numpy()
+        upper = torch.stack([f[2].max(dim=0).values for f in frames]).max(dim=0).values.double().cpu().numpy()
+        block_lo = np.floor(lower / block_edge).astype(np.int64)
+        block_dims = [int(n) for n in np.floor(upper / block_edge).astype(np.int64) - block_lo + 1]
+        r = BLOCK_RESOLUTION
+        dims = [int(n) * r for n in block_dims]
+        total = dims[0] * dims[1] * dims[2]
+        if total > MAX_GRID_VOXELS:
+            raise WorldgenError(
+                f"the TSDF grid would hold {total / 1e6:.0f}M voxels (limit {MAX_GRID_VOXELS / 1e6:.0f}M); "
+                f"raise surface.voxel_size = {voxel_size} m or lower surface.max_depth = {max_depth} m"
+            )
+        local = torch.stack(torch.meshgrid(*(torch.arange(r, device=dev),) * 3, indexing="ij"), dim=-1).reshape(-1, 3)
+        strides = torch.tensor([dims[1] * dims[2], dims[2], 1], dtype=torch.int64, device=dev)
+        return cls(
+            voxel_size=voxel_size, block_lo=block_lo, block_dims=block_dims, dims=dims,
+            origin=block_lo * r * voxel_size,
+            tsdf=torch.ones(total, dtype=torch.float32, device=dev),
+            weight=torch.zeros(total, dtype=torch.float32, device=dev),
+            color=torch.zeros((total, 3), dtype=torch.float32, device=dev),
+            strides=strides, local=local, local_flat=(local * strides).sum(dim=1),
+            block_strides=torch.tensor([int(block_dims[1] * block_dims[2]), int(block_dims[2]), 1],
+                                       dtype=torch.int64, device=dev),
+        )  # fmt: skip
+
+
+def _integrate(grid: _Grid, frame: tuple, cameras: CameraPath, colors, *, truncation: float) -> None:
+    """Fold one frame into the grid: the voxels of the blocks its truncation band touches take a
+    running mean of the clamped signed distance and of the colour."""
+    import torch
+
+    index, depth_t, points = frame
+    dev, r, voxel_size = depth_t.device, BLOCK_RESOLUTION, grid.voxel_size
+    height, width = depth_t.shape
+    block_dims, block_strides = grid.block_dims, grid.block_strides
+    # Active blocks: those the truncation band of a valid pixel's ray passes through, as a dense bitmap.
+    touched = torch.floor(points / (r * voxel_size)).long() - torch.from_numpy(grid.block_lo).to(dev)
+    bitmap = torch.zeros(block_dims[0] * block_dims[1] * block_dims[2], dtype=torch.bool, device=dev)
+    bitmap[(touched * block_strides).sum(dim=1)] = True
+    active = torch.nonzero(bitmap).squeeze(1)
+    blocks = torch.stack(
+        [active // block_strides[0], (active // block_strides[1]) % block_dims[1], active % block_dims[2]], dim=1
     )
-    block_lo_t = torch.from_numpy(block_lo).to(dev)
-    for step, (index, depth_t, points) in enumerate(frames):
-        # Active blocks: those the truncation band of a valid pixel's ray passes through, as a dense bitmap.
-        touched = torch.floor(points / block_edge).long() - block_lo_t
-        bitmap = torch.zeros(block_dims[0] * block_dims[1] * block_dims[2], dtype=torch.bool, device=dev)
-        bitmap[(touched * block_strides).sum(dim=1)] = True
-        active = torch.nonzero(bitmap).squeeze(1)
-        blocks = torch.stack(
-            [active // block_strides[0], (active // block_strides[1]) % block_dims[1], active % block_dims[2]], dim=1
-        )
-        # Camera-frame voxel positions = block origin in the camera + the voxel's offset in its block (float32).
-        world_to_cam = np.linalg.inv(np.asarray(cameras.cam_to_world[index], np.float64))
-        rotation = world_to_cam[:3, :3]
-        block_cam = (blocks.double() * (r * voxel_size)) @ torch.from_numpy(rotation.T).to(dev) + torch.from_numpy(
-            rotation @ grid_origin + world_to_cam[:3, 3]
-        ).to(dev)
-        local_cam = (local.double() * voxel_size) @ torch.from_numpy(rotation.T).to(dev)
-        cam = (block_cam.float()[:, None, :] + local_cam.float()[None]).reshape(-1, 3)
-        flat = (blocks * r * strides).sum(dim=1)[:, None] + local_flat[None]
-        k = np.asarray(cameras.intrinsics[index], np.float64)
-        z = cam[:, 2]
-        safe_z = torch.where(z > 1e-6, z, torch.ones_like(z))
-        # open3d reads the pixel by truncating the projection (not rounding); do the same so both agree.
-        u = torch.floor(cam[:, 0] / safe_z * float(k[0, 0]) + float(k[0, 2]))
-        v = torch.floor(cam[:, 1] / safe_z * float(k[1, 1]) + float(k[1, 2]))
-        inside = (z > 1e-6) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
-        pixel = torch.where(inside, v * width + u, torch.zeros_like(u)).long()
-        measured = depth_t.reshape(-1)[pixel]
-        sdf = measured - z
-        sel = torch.nonzero(inside & (measured > 0) & (sdf >= -truncation)).squeeze(1)
-        pixel, sdf, target = pixel[sel], sdf[sel], flat.reshape(-1)[sel]
-        old_weight = weight[target]
-        new_weight = old_weight + 1.0
-        tsdf[target] = (tsdf[target] * old_weight + torch.clamp(sdf / truncation, max=1.0)) / new_weight
-        image = _color_image(colors, index, height, width, dev)
-        color[target] = (color[target] * old_weight[:, None] + image[pixel]) / new_weight[:, None]
-        weight[target] = new_weight
-        if progress is not None:
-            progress.step(step + 1, len(frames), "TSDF fusion (torch)")
-    return _extract_mesh(tsdf, weight, color, dims, grid_origin, voxel_size=float(voxel_size), min_weight=min_weight)
+    # Camera-frame voxel positions = block origin in the camera + the voxel's offset in its block (float32).
+    world_to_cam = np.linalg.inv(np.asarray(cameras.cam_to_world[index], np.float64))
+    rotation = world_to_cam[:3, :3]
+    block_cam = (blocks.double() * (r * voxel_size)) @ torch.from_numpy(rotation.T).to(dev) + torch.from_numpy(
+        rotation @ grid.origin + world_to_cam[:3, 3]
+    ).to(dev)
+    local_cam = (grid.local.double() * voxel_size) @ torch.from_numpy(rotation.T).to(dev)
+    cam = (block_cam.float()[:, None, :] + local_cam.float()[None]).reshape(-1, 3)
+    flat = (blocks * r * grid.strides).sum(dim=1)[:, None] + grid.local_flat[None]
+    k = np.asarray(cameras.intrinsics[index], np.float64)
+    z = cam[:, 2]
+    safe_z = torch.where(z > 1e-6, z, torch.ones_like(z))
+    # open3d reads the pixel by truncating the projection (not rounding); do the same so both agree.
+    u = torch.floor(cam[:, 0] / safe_z * float(k[0, 0]) + float(k[0, 2]))
+    v = torch.floor(cam[:, 1] / safe_z * float(k[1, 1]) + float(k[1, 2]))
+    inside = (z > 1e-6) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    pixel = torch.where(inside, v * width + u, torch.zeros_like(u)).long()
+    measured = depth_t.reshape(-1)[pixel]
+    sdf = measured - z
+    sel = torch.nonzero(inside & (measured > 0) & (sdf >= -truncation)).squeeze(1)
+    pixel, sdf, target = pixel[sel], sdf[sel], flat.reshape(-1)[sel]
+    old_weight = grid.weight[target]
+    new_weight = old_weight + 1.0
+    grid.tsdf[target] = (grid.tsdf[target] * old_weight + torch.clamp(sdf / truncation, max=1.0)) / new_weight
+    image = _color_image(colors, index, height, width, dev)
+    grid.color[target] = (grid.color[target] * old_weight[:, None] + image[pixel]) / new_weight[:, None]
+    grid.weight[target] = new_weight
 
 
 def _touch_points(depth, k: np.ndarray, cam_to_world: np.ndarray, *, truncation: float, max_depth: float):

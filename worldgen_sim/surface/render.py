@@ -15,6 +15,7 @@ gsplat path come from the torch compositor on the GPU (see render_gsplat).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ import numpy as np
 from worldgen_sim.artifacts import CameraPath, GaussianCloud
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "cpu", "gsplat")
 
@@ -151,9 +154,8 @@ def render_gaussians(
         else:
             try:
                 arrays = _render_cpu(cloud, cameras, compositor="warp", **options)
-            except Exception as error:  # noqa: BLE001 (warp present but unusable: no CPU compiler, broken install)
-                if progress is not None:
-                    progress.log(f"[worldgen] warp compositor failed ({error}); using the torch compositor")
+            except Exception as error:
+                log.warning("warp compositor failed (%s); using the torch compositor", error)
                 arrays = _render_cpu(cloud, cameras, compositor="torch", **options)
     return RenderOutput(**arrays, backend=backend)
 
@@ -167,18 +169,13 @@ def _warp_importable() -> bool:
 def _render_cpu(cloud, cameras, *, near, far, progress, tile_size, batch_views, num_threads, compositor):
     import torch
 
+    from worldgen_sim.runtime import torch_threads
     from worldgen_sim.surface.render_cpu import prepare_cloud, render_views
 
-    previous_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(max(1, int(num_threads)))
-    try:
-        with torch.no_grad():
-            prep = prepare_cloud(cloud, device="cpu")
-            return render_views(prep, cameras, near=near, far=far, tile_size=tile_size, batch_views=batch_views,
-                                compositor=compositor, progress=progress)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with torch_threads(num_threads), torch.no_grad():
+        prep = prepare_cloud(cloud, device="cpu")
+        return render_views(prep, cameras, near=near, far=far, tile_size=tile_size, batch_views=batch_views,
+                            compositor=compositor, progress=progress)
 
 
 def _check_inputs(cloud: GaussianCloud, cameras: CameraPath, *, near: float, far: float) -> None:

@@ -27,8 +27,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from torch import Tensor
+else:
+    Tensor = Any
 
 ALPHA_MIN = 1.0 / 255.0
 """Contributions with alpha below this are skipped (gsplat's ALPHA_THRESHOLD)."""
@@ -75,15 +81,15 @@ class PreparedCloud:
         sh: (N, K, 3) float32 spherical-harmonic coefficients.
     """
 
-    means: object
-    quats: object
-    scales: object
-    covariances: object
-    normals: object
-    max_scale: object
-    flat: object
-    opacities: object
-    sh: object
+    means: Tensor
+    quats: Tensor
+    scales: Tensor
+    covariances: Tensor
+    normals: Tensor
+    max_scale: Tensor
+    flat: Tensor
+    opacities: Tensor
+    sh: Tensor
 
 
 def prepare_cloud(cloud, *, device="cpu") -> PreparedCloud:
@@ -190,9 +196,9 @@ class Projected:
         tile_hi: (n, 2) int64 one past the last tile column, row covered.
     """
 
-    attributes: object
-    tile_lo: object
-    tile_hi: object
+    attributes: Tensor
+    tile_lo: Tensor
+    tile_hi: Tensor
 
 
 def project_view(prep: PreparedCloud, world_to_camera, intrinsics, *, width, height, near, far, tile_size):
@@ -211,7 +217,8 @@ def project_view(prep: PreparedCloud, world_to_camera, intrinsics, *, width, hei
     device = prep.means.device
     rot = torch.as_tensor(world_to_camera[:3, :3], dtype=torch.float32, device=device)
     trans = torch.as_tensor(world_to_camera[:3, 3], dtype=torch.float32, device=device)
-    fx, fy, cx, cy = (float(intrinsics[0, 0]), float(intrinsics[1, 1]), float(intrinsics[0, 2]), float(intrinsics[1, 2]))
+    fx, fy = float(intrinsics[0, 0]), float(intrinsics[1, 1])
+    cx, cy = float(intrinsics[0, 2]), float(intrinsics[1, 2])
     lim_x_pos = (width - cx) / fx + 0.3 * 0.5 * width / fx
     lim_x_neg = cx / fx + 0.3 * 0.5 * width / fx
     lim_y_pos = (height - cy) / fy + 0.3 * 0.5 * height / fy
@@ -293,8 +300,8 @@ def _covariance_rotation(rotation: np.ndarray) -> np.ndarray:
     """(6, 6) M with ``vec6(R S R^T) = vec6(S) @ M`` for symmetric S stored as xx, xy, xz, yy, yz, zz."""
     matrix = np.zeros((6, 6))
     for col, (i, j) in enumerate(_PAIRS):
-        for row, (k, l) in enumerate(_PAIRS):
-            matrix[row, col] = rotation[i, k] * rotation[j, l] + (rotation[i, l] * rotation[j, k] if k != l else 0.0)
+        for row, (k, m) in enumerate(_PAIRS):
+            matrix[row, col] = rotation[i, k] * rotation[j, m] + (rotation[i, m] * rotation[j, k] if k != m else 0.0)
     return matrix
 
 
@@ -320,14 +327,78 @@ def rasterize_batch(
     import torch
 
     device = projected[0].attributes.device
-    tiles_x, tiles_y = -(-width // tile_size), -(-height // tile_size)
-    tiles_per_view = tiles_x * tiles_y
-    num_tiles = tiles_per_view * len(projected)
-    pixels = tile_size * tile_size
+    grid = _TileGrid(views=len(projected), width=width, height=height, tile_size=tile_size)
+    attributes, owners, instance_tile, counts = _bin_instances(projected, grid)
+    tile_start = torch.cumsum(counts, 0) - counts
+    if compositor == "warp":
+        from worldgen_sim.surface.render_warp import composite_warp
 
-    # Bin: one instance per (Gaussian, covered tile); key = tile << 32 | depth bits. Positive
-    # float32 depths order like their int32 bit patterns, so one integer sort does it.
-    attributes, keys, owners, offset = [], [], [], 0
+        return composite_warp(attributes, owners, tile_start, counts, views=len(projected),
+                               width=width, height=height, tile_size=tile_size)
+    done, tile_centre, monomials = _tile_pixels(grid, device)
+    coefficients, features, plane, depth_bounds = _instance_tables(attributes, owners, instance_tile, tile_centre)
+    del attributes, owners, instance_tile
+    tables = (coefficients, features, plane, depth_bounds, tile_start, counts, monomials)
+    accumulated, transmittance, median = _composite_tiles(tables, done, counts, grid, chunk=chunk,
+                                                          max_elements=max_elements)
+    return (grid.to_images(accumulated, (FEATURES,)), 1.0 - grid.to_images(transmittance, ()),
+            grid.to_images(median, ()))
+
+
+@dataclass(frozen=True)
+class _TileGrid:
+    """The tiles of a batch of views: ``tiles_x`` by ``tiles_y`` per view, ``tile_size`` px square."""
+
+    views: int
+    width: int
+    height: int
+    tile_size: int
+
+    @property
+    def tiles_x(self) -> int:
+        return -(-self.width // self.tile_size)
+
+    @property
+    def tiles_y(self) -> int:
+        return -(-self.height // self.tile_size)
+
+    @property
+    def tiles_per_view(self) -> int:
+        return self.tiles_x * self.tiles_y
+
+    @property
+    def num_tiles(self) -> int:
+        return self.tiles_per_view * self.views
+
+    @property
+    def pixels(self) -> int:
+        return self.tile_size * self.tile_size
+
+    def to_images(self, tensor: Tensor, channels: tuple) -> Tensor:
+        """(T, P, *channels) per-tile values as (views, H, W, *channels) images."""
+        size = self.tile_size
+        shape = (self.views, self.tiles_y, self.tiles_x, size, size, *channels)
+        out = tensor.reshape(shape).permute(0, 1, 3, 2, 4, *range(5, 5 + len(channels)))
+        return out.reshape((self.views, self.tiles_y * size, self.tiles_x * size, *channels))[
+            :, : self.height, : self.width
+        ]
+
+
+def _bin_instances(projected: list[Projected], grid: _TileGrid):
+    """One instance per (Gaussian, covered tile), sorted by tile and then depth.
+
+    Returns the views' attributes concatenated (G, columns), each sorted instance's row in
+    them (I,), its tile (I,) and the instance count per tile (T,). The sort key is
+    ``tile << 32 | depth bits``: positive float32 depths order like their int32 bit patterns,
+    so one integer sort does it.
+    """
+    import torch
+
+    device = projected[0].attributes.device
+    attributes: list[Tensor] = []
+    key_parts: list[Tensor] = []
+    owner_parts: list[Tensor] = []
+    offset = 0
     for view, proj in enumerate(projected):
         span = proj.tile_hi - proj.tile_lo
         counts = span[:, 0] * span[:, 1]
@@ -337,41 +408,52 @@ def rasterize_batch(
         width_in_tiles = span[gaussian, 0]
         tile_col = proj.tile_lo[gaussian, 0] + local % width_in_tiles
         tile_row = proj.tile_lo[gaussian, 1] + local // width_in_tiles
-        tile = (tile_row * tiles_x + tile_col).add_(view * tiles_per_view)
+        tile = (tile_row * grid.tiles_x + tile_col).add_(view * grid.tiles_per_view)
         depth_bits = proj.attributes[:, 9].contiguous().view(torch.int32).long()
-        keys.append(tile.bitwise_left_shift_(32).bitwise_or_(depth_bits[gaussian]))
-        owners.append(gaussian + offset)
+        key_parts.append(tile.bitwise_left_shift_(32).bitwise_or_(depth_bits[gaussian]))
+        owner_parts.append(gaussian + offset)
         attributes.append(proj.attributes)
         offset += proj.attributes.shape[0]
-    keys, order = torch.sort(torch.cat(keys), stable=True)
-    owners = torch.cat(owners)[order]
+    keys, order = torch.sort(torch.cat(key_parts), stable=True)
+    owners = torch.cat(owner_parts)[order]
     instance_tile = keys.bitwise_right_shift_(32)
-    counts = torch.bincount(instance_tile, minlength=num_tiles)
-    tile_start = torch.cumsum(counts, 0) - counts
-    if compositor == "warp":
-        from worldgen_sim.surface.render_warp import composite_warp
+    counts = torch.bincount(instance_tile, minlength=grid.num_tiles)
+    return torch.cat(attributes), owners, instance_tile, counts
 
-        return composite_warp(torch.cat(attributes), owners, tile_start, counts, views=len(projected),
-                               width=width, height=height, tile_size=tile_size)
 
-    # Pixels are addressed relative to their tile's centre, which keeps the terms of the
-    # expanded quadratic small; pixels past the image edge start "done".
+def _tile_pixels(grid: _TileGrid, device):
+    """(T, P) bool pixels past the image edge (they start "done"), (T, 2) tile centres [px] and the
+    (6, P) monomials (x^2, y^2, x y, x, y, 1) of each pixel relative to its tile's centre, which
+    keeps the terms of the expanded quadratic small."""
+    import torch
+
+    size = grid.tile_size
     local_y, local_x = torch.meshgrid(
-        torch.arange(tile_size, device=device), torch.arange(tile_size, device=device), indexing="ij"
+        torch.arange(size, device=device), torch.arange(size, device=device), indexing="ij"
     )
     local_x = local_x.reshape(-1).to(torch.float32) + 0.5
     local_y = local_y.reshape(-1).to(torch.float32) + 0.5
-    tile_index = torch.arange(num_tiles, device=device) % tiles_per_view
-    tile_origin = torch.stack([tile_index % tiles_x, tile_index // tiles_x], 1) * tile_size  # (T, 2) [px]
-    done = ((tile_origin[:, 0:1] + local_x[None, :]) > width) | ((tile_origin[:, 1:2] + local_y[None, :]) > height)
-    tile_centre = tile_origin.to(torch.float32) + 0.5 * tile_size
-    local_x, local_y = local_x - 0.5 * tile_size, local_y - 0.5 * tile_size
+    tile_index = torch.arange(grid.num_tiles, device=device) % grid.tiles_per_view
+    tile_origin = torch.stack([tile_index % grid.tiles_x, tile_index // grid.tiles_x], 1) * size  # (T, 2) [px]
+    done = ((tile_origin[:, 0:1] + local_x[None, :]) > grid.width) | (
+        (tile_origin[:, 1:2] + local_y[None, :]) > grid.height
+    )
+    tile_centre = tile_origin.to(torch.float32) + 0.5 * size
+    local_x, local_y = local_x - 0.5 * size, local_y - 0.5 * size
     monomials = torch.stack([local_x * local_x, local_y * local_y, local_x * local_y, local_x, local_y,
                              torch.ones_like(local_x)])  # (6, P)
+    return done, tile_centre, monomials
 
-    # Per-instance tables in sorted order, plus a sentinel row (alpha 0) that pads short tiles.
-    # ln(opacity) - sigma = coefficients . (x^2, y^2, x y, x, y, 1) in tile-centred pixel coordinates.
-    instance_attr = torch.cat(attributes).index_select(0, owners)
+
+def _instance_tables(attributes: Tensor, owners: Tensor, instance_tile: Tensor, tile_centre: Tensor):
+    """Per-instance tables in sorted order, each with a sentinel row (alpha 0) that pads short tiles:
+    (I+1, 6) coefficients with ``ln(opacity) - sigma = coefficients . monomials`` in tile-centred
+    pixel coordinates, (I+1, FEATURES) features (depth column zeroed: it is per pixel), (I+1, 3)
+    depth planes and (I+1, 2) per-pixel depth bounds [m]."""
+    import torch
+
+    device = attributes.device
+    instance_attr = attributes.index_select(0, owners)
     centre = tile_centre.index_select(0, instance_tile)
     mx, my = instance_attr[:, 0] - centre[:, 0], instance_attr[:, 1] - centre[:, 1]
     ca, cb, cc = instance_attr[:, 2], instance_attr[:, 3], instance_attr[:, 4]
@@ -386,17 +468,27 @@ def rasterize_batch(
     features = torch.cat([instance_attr[:, 6:6 + FEATURES], torch.zeros(1, FEATURES, device=device)])
     features[:, 3] = 0.0
     plane = instance_attr[:, 13:16]
-    plane = torch.stack([plane[:, 0], plane[:, 1], plane[:, 0] * centre[:, 0] + plane[:, 1] * centre[:, 1] + plane[:, 2]], 1)
+    through_centre = plane[:, 0] * centre[:, 0] + plane[:, 1] * centre[:, 1] + plane[:, 2]
+    plane = torch.stack([plane[:, 0], plane[:, 1], through_centre], 1)
     plane = torch.cat([plane, torch.tensor([[0.0, 0.0, 1.0]], device=device)])
     z, half = instance_attr[:, 9], instance_attr[:, 16]
     depth_bounds = torch.cat([torch.stack([z - half, z + half], 1), torch.zeros(1, 2, device=device)])
-    del instance_attr, centre, mx, my, ca, cb, cc, owners, keys
+    return coefficients, features, plane, depth_bounds
 
-    # Outputs per tile; the compositing state lives in compact arrays aligned with the list
-    # of unfinished tiles, updated in place, and is written out once when a tile finishes.
-    accumulated = torch.zeros(num_tiles, pixels, FEATURES, device=device)
-    transmittance = torch.ones(num_tiles, pixels, device=device)
-    median = torch.zeros(num_tiles, pixels, device=device)
+
+def _composite_tiles(tables: tuple, done: Tensor, counts: Tensor, grid: _TileGrid, *, chunk: int, max_elements: int):
+    """Composite every tile in rounds of ``chunk`` Gaussians until each is finished.
+
+    The compositing state lives in compact arrays aligned with the list of unfinished tiles,
+    updated in place, and is written out once when a tile finishes. Returns per-tile (T, P,
+    FEATURES) accumulated features, (T, P) transmittance and (T, P) median depth.
+    """
+    import torch
+
+    device, pixels = done.device, grid.pixels
+    accumulated = torch.zeros(grid.num_tiles, pixels, FEATURES, device=device)
+    transmittance = torch.ones(grid.num_tiles, pixels, device=device)
+    median = torch.zeros(grid.num_tiles, pixels, device=device)
     active = torch.nonzero(counts > 0).squeeze(1)
     live = (
         torch.zeros(active.numel(), pixels, FEATURES, device=device),
@@ -404,7 +496,6 @@ def rasterize_batch(
         done.index_select(0, active),
         torch.zeros(active.numel(), pixels, device=device),
     )
-    tables = (coefficients, features, plane, depth_bounds, tile_start, counts, monomials)
     lanes = torch.arange(chunk, device=device)
     group_size = max(1, max_elements // (chunk * pixels))
     round_index = 0
@@ -424,13 +515,7 @@ def rasterize_batch(
             active = active.index_select(0, stay)
             live = tuple(t.index_select(0, stay) for t in live)
         round_index += 1
-
-    def image(tensor, channels):
-        shape = (len(projected), tiles_y, tiles_x, tile_size, tile_size) + channels
-        out = tensor.reshape(shape).permute(0, 1, 3, 2, 4, *range(5, 5 + len(channels)))
-        return out.reshape((len(projected), tiles_y * tile_size, tiles_x * tile_size) + channels)[:, :height, :width]
-
-    return image(accumulated, (FEATURES,)), 1.0 - image(transmittance, ()), image(median, ())
+    return accumulated, transmittance, median
 
 
 def _composite_round(tiles, first, lanes, tables, accumulated, transmittance, done, median):
@@ -578,7 +663,8 @@ def composite_dense(projected: Projected, *, width, height, chunk=256):
         median = torch.where(crossing.any(dim=1), (crossing * depth).sum(dim=1), median)
         # Once a pixel is cut off it takes nothing more: freeze its transmittance at zero.
         transmittance = torch.where(included.all(dim=1), after[:, -1], 0.0)
-    return accumulated.reshape(height, width, FEATURES), alpha_total.reshape(height, width), median.reshape(height, width)
+    return (accumulated.reshape(height, width, FEATURES), alpha_total.reshape(height, width),
+            median.reshape(height, width))
 
 
 def empty_outputs(count: int, height: int, width: int) -> dict[str, np.ndarray]:

@@ -65,7 +65,8 @@ def render_views_gsplat(cloud, cameras, *, near, far, progress=None, batch_views
             # Per-camera "colours": SH radiance (3) and the camera-facing normal (3).
             channels = torch.stack(
                 [
-                    torch.cat([eval_sh(prep.sh, prep.means - center), oriented_normals(prep.normals, prep.means, center)], 1)
+                    torch.cat([eval_sh(prep.sh, prep.means - center),
+                               oriented_normals(prep.normals, prep.means, center)], 1)
                     for center in centers
                 ]
             )

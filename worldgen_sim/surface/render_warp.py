@@ -7,6 +7,7 @@ features as the torch compositor there, within 1e-4 (tested).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 
@@ -16,6 +17,18 @@ from worldgen_sim.surface.render_cpu import FEATURES
 
 
 def composite_warp(attributes, owners, tile_start, counts, *, views, width, height, tile_size):
+    """Front-to-back compositing in warp (see :func:`_composite`); warp's log level is raised to
+    WARNING for the call (its start-up banner and module-load lines stay out of the logs) and put back."""
+    import warp as wp
+
+    from worldgen_sim.runtime import warp_settings
+
+    with warp_settings(log_level=max(wp.config.log_level, logging.WARNING)):
+        return _composite(attributes, owners, tile_start, counts, views=views, width=width, height=height,
+                          tile_size=tile_size)
+
+
+def _composite(attributes, owners, tile_start, counts, *, views, width, height, tile_size):
     """Front-to-back compositing as a compiled per-pixel loop (warp, CPU), gsplat's kernel in form.
 
     Each pixel walks its tile's depth-sorted list and stops at the transmittance cut-off,
@@ -33,8 +46,8 @@ def composite_warp(attributes, owners, tile_start, counts, *, views, width, heig
     features = torch.zeros(pixels, FEATURES, dtype=torch.float32)
     alpha = torch.zeros(pixels, dtype=torch.float32)
     median = torch.zeros(pixels, dtype=torch.float32)
-    arrays = [wp.from_torch(tile_start.to(torch.int32).contiguous()), wp.from_torch(counts.to(torch.int32).contiguous()),
-              wp.from_torch(table)]
+    arrays = [wp.from_torch(tile_start.to(torch.int32).contiguous()),
+              wp.from_torch(counts.to(torch.int32).contiguous()), wp.from_torch(table)]
     outputs = [wp.from_torch(features), wp.from_torch(alpha), wp.from_torch(median)]
     threads = tiles * tile_size * tile_size
 
@@ -60,18 +73,11 @@ def composite_warp(attributes, owners, tile_start, counts, *, views, width, heig
             median.reshape(views, height, width))
 
 
-_WARP_KERNEL = None
-
-
+@functools.cache
 def _warp_kernel():
     """Build (once) the warp compositing kernel; warp is imported only when it is used."""
-    global _WARP_KERNEL
-    if _WARP_KERNEL is not None:
-        return _WARP_KERNEL
     import warp as wp
 
-    if wp.config.log_level == logging.INFO:  # keep warp's start-up banner out of the logs
-        wp.config.log_level = logging.WARNING
     wp.init()
 
     @wp.kernel(enable_backward=False, module="unique")
@@ -149,5 +155,4 @@ def _warp_kernel():
         alpha_out[pixel] = 1.0 - transmittance
         median_out[pixel] = median
 
-    _WARP_KERNEL = composite
     return composite

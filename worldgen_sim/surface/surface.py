@@ -10,21 +10,19 @@ depth directly.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from worldgen_sim.artifacts import AlignedScene, CameraPath, GaussianCloud, RGBDFrames, SurfaceResult
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.reports import SurfaceReport
 from worldgen_sim.surface.cleanup import clean_mesh
 from worldgen_sim.surface.fusion import fuse_depth_frames, zbuffer_depth_maps
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
 from worldgen_sim.surface.views import place_views, rescale_cameras
 
-RENDERERS = ("auto", "cpu", "gsplat")
-DEPTH_SOURCES = ("auto", "render", "zbuffer")
-FUSIONS = ("auto", "open3d", "torch")
+__all__ = ["MIN_VIEW_COVERAGE", "NEAR_PLANE", "extract_surface", "plan_views"]
+
 MIN_VIEW_COVERAGE = 0.01
 """A rendered view is used when at least this fraction of its pixels holds a surface."""
 NEAR_PLANE = 0.05
@@ -44,8 +42,8 @@ def extract_surface(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress 
         progress: progress reporting; silent when None.
 
     Returns:
-        The mesh (vertex colours and normals) and a report: source, views
-        rendered/used, voxel size, clean-up counts, seconds per step.
+        The mesh (vertex colours and normals) and a :class:`~worldgen_sim.reports.SurfaceReport`
+        (source, views rendered/used, voxel size, clean-up counts); sub-stages are timed by ``progress``.
 
     Raises:
         WorldgenError: an empty or fully transparent scene, a camera path that
@@ -53,53 +51,59 @@ def extract_surface(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress 
             empty mesh after fusion.
     """
     progress = progress if progress is not None else Progress(quiet=True)
-    _check_cfg(cfg)
-    report: dict = {"voxel_size": cfg.voxel_size, "seconds": {}}
+    cfg.validate()
+    report = SurfaceReport(voxel_size=cfg.voxel_size)
     with progress.stage("surface"):
-        start = time.perf_counter()
-        if scene.gaussians is not None:
-            depths, colors, cameras, view_report = _render_views(scene, cfg=cfg, progress=progress)
-            report.update(view_report)
-            max_depth = cfg.max_depth
-        elif scene.frames is not None:
-            frames = _checked_frames(scene.frames)
-            depths, colors, cameras = frames.depths, frames.colors, frames.cameras
-            report.update(source="rgbd", views_used=len(frames))
-            max_depth = cfg.max_depth
-        else:
-            raise WorldgenError("the scene holds neither Gaussians nor RGB-D frames; nothing to mesh")
-        report["seconds"]["render"] = round(time.perf_counter() - start, 3)
-
-        start = time.perf_counter()
-        fusion, device = _fusion_backend(cfg)
-        report["fusion"] = fusion if fusion == "open3d" else f"torch:{device}"
-        options = {
-            "voxel_size": cfg.voxel_size, "truncation_voxels": cfg.truncation_voxels, "max_depth": max_depth,
-            "min_weight": cfg.min_weight, "progress": progress,
-        }  # fmt: skip
-        if fusion == "open3d":
-            raw = fuse_depth_frames(depths, colors, cameras, **options)
-        else:
-            from worldgen_sim.surface.fusion_torch import fuse_depth_frames_torch
-
-            raw = fuse_depth_frames_torch(depths, colors, cameras, device=device, **options)
-        report["seconds"]["fusion"] = round(time.perf_counter() - start, 3)
-        if raw.is_empty:
-            raise WorldgenError(
-                "TSDF fusion produced an empty mesh: the views see no surface within "
-                f"surface.max_depth = {max_depth} m (or surface.voxel_size = {cfg.voxel_size} m is too coarse)"
-            )
-
-        start = time.perf_counter()
-        mesh, cleanup_report = clean_mesh(
-            raw, min_component_fraction=cfg.min_component_fraction, hole_size=cfg.hole_size,
-            max_triangles=cfg.max_triangles,
-        )  # fmt: skip
-        report["cleanup"] = cleanup_report
-        report["seconds"]["cleanup"] = round(time.perf_counter() - start, 3)
+        with progress.stage("surface: depth"):
+            depths, colors, cameras = _depth_images(scene, cfg=cfg, progress=progress, report=report)
+        with progress.stage("surface: fusion"):
+            raw = _fuse(depths, colors, cameras, cfg=cfg, progress=progress, report=report)
+        with progress.stage("surface: cleanup"):
+            mesh, report["cleanup"] = clean_mesh(
+                raw, min_component_fraction=cfg.min_component_fraction, hole_size=cfg.hole_size,
+                max_triangles=cfg.max_triangles,
+            )  # fmt: skip
     if mesh.is_empty:
         raise WorldgenError("mesh clean-up removed every face; check surface.min_component_fraction")
     return SurfaceResult(mesh=mesh, report=report)
+
+
+def _depth_images(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress, report: SurfaceReport):
+    """(M, H, W) depth [m], (M, H, W, 3) colour and the M cameras to fuse: rendered views or RGB-D frames."""
+    if scene.gaussians is not None:
+        depths, colors, cameras, view_report = _render_views(scene, cfg=cfg, progress=progress)
+        report.update(view_report)
+        return depths, colors, cameras
+    if scene.frames is not None:
+        frames = _checked_frames(scene.frames)
+        report["source"], report["views_used"] = "rgbd", len(frames)
+        return frames.depths, frames.colors, frames.cameras
+    raise WorldgenError("the scene holds neither Gaussians nor RGB-D frames; nothing to mesh")
+
+
+def _fuse(depths, colors, cameras: CameraPath, *, cfg: SurfaceCfg, progress: Progress, report: SurfaceReport):
+    """The raw TSDF mesh from the chosen fusion backend; an empty one is an error naming the options."""
+    fusion, device = _fusion_backend(cfg)
+    report["fusion"] = fusion if fusion == "open3d" else f"torch:{device}"
+    if fusion == "open3d":
+        raw = fuse_depth_frames(
+            depths, colors, cameras, voxel_size=cfg.voxel_size, truncation_voxels=cfg.truncation_voxels,
+            max_depth=cfg.max_depth, min_weight=cfg.min_weight, progress=progress,
+        )  # fmt: skip
+    else:
+        from worldgen_sim.surface.fusion_torch import fuse_depth_frames_torch
+
+        raw = fuse_depth_frames_torch(
+            depths, colors, cameras, device=device, voxel_size=cfg.voxel_size,
+            truncation_voxels=cfg.truncation_voxels, max_depth=cfg.max_depth, min_weight=cfg.min_weight,
+            progress=progress,
+        )  # fmt: skip
+    if raw.is_empty:
+        raise WorldgenError(
+            "TSDF fusion produced an empty mesh: the views see no surface within "
+            f"surface.max_depth = {cfg.max_depth} m (or surface.voxel_size = {cfg.voxel_size} m is too coarse)"
+        )
+    return raw
 
 
 def plan_views(scene: AlignedScene, *, cfg: SurfaceCfg) -> tuple[CameraPath, str]:
@@ -123,6 +127,7 @@ def _render_views(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress):
     """Render depth and colour from every planned view; keep the views that see the scene."""
     from worldgen_sim.surface.render import render_gaussians
 
+    assert scene.gaussians is not None  # the caller chose this path because there are Gaussians
     cloud = _checked_gaussians(scene.gaussians, min_alpha=cfg.min_alpha)
     cameras, source = plan_views(scene, cfg=cfg)
     depth_source = _depth_source(cfg)
@@ -234,22 +239,3 @@ def _checked_frames(frames: RGBDFrames) -> RGBDFrames:
 
 def _camera_slice(cameras: CameraPath, keep) -> CameraPath:
     return CameraPath(cameras.intrinsics[keep], cameras.cam_to_world[keep], cameras.width, cameras.height)
-
-
-def _check_cfg(cfg: SurfaceCfg) -> None:
-    checks = [
-        (cfg.voxel_size > 0, "surface.voxel_size must be > 0 [m]"),
-        (cfg.truncation_voxels >= 1, "surface.truncation_voxels must be >= 1"),
-        (cfg.image_width >= 16 and cfg.image_height >= 16, "surface.image_width/image_height must be >= 16 px"),
-        (0 < cfg.fov_deg < 170, "surface.fov_deg must be in (0, 170) degrees"),
-        (cfg.num_views >= 1, "surface.num_views must be >= 1"),
-        (cfg.max_depth > 0, "surface.max_depth must be > 0 [m]"),
-        (0 < cfg.min_alpha <= 1, "surface.min_alpha must be in (0, 1]"),
-        (0 <= cfg.min_component_fraction <= 1, "surface.min_component_fraction must be in [0, 1]"),
-        (cfg.renderer in RENDERERS, f"surface.renderer must be one of {', '.join(RENDERERS)}"),
-        (cfg.depth_source in DEPTH_SOURCES, f"surface.depth_source must be one of {', '.join(DEPTH_SOURCES)}"),
-        (cfg.fusion in FUSIONS, f"surface.fusion must be one of {', '.join(FUSIONS)}, got {cfg.fusion!r}"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise WorldgenError(message)

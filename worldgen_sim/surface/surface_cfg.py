@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from worldgen_sim.validation import Checker
+
+__all__ = ["SurfaceCfg"]
 
 
 @dataclass
@@ -38,7 +43,7 @@ class SurfaceCfg:
     """
 
     enabled: bool = True
-    renderer: str = "auto"
+    renderer: Literal["auto", "cpu", "gsplat"] = "auto"
     voxel_size: float = 0.02
     truncation_voxels: float = 4.0
     image_width: int = 320
@@ -52,5 +57,27 @@ class SurfaceCfg:
     hole_size: int = 64
     max_triangles: int = 400_000
     min_weight: float = 1.0
-    depth_source: str = "auto"
-    fusion: str = "auto"
+    depth_source: Literal["auto", "render", "zbuffer"] = "auto"
+    fusion: Literal["auto", "open3d", "torch"] = "auto"
+
+    def validate(self) -> None:
+        """Check every field (types, choices, ranges); raises WorldgenError naming ``surface.<field>``."""
+        check = Checker(self, "surface")
+        check.range("voxel_size", gt=0, le=1, unit="m")
+        check.range("truncation_voxels", ge=1, le=64, unit="voxels")
+        check.range("image_width", ge=16, le=8192, unit="px")
+        check.range("image_height", ge=16, le=8192, unit="px")
+        check.range("fov_deg", gt=0, lt=170, unit="deg")
+        check.range("num_views", ge=1)
+        check.range("max_depth", gt=0, unit="m")
+        check.range("min_alpha", gt=0, le=1)
+        check.range("min_component_fraction", ge=0, le=1)
+        check.range("hole_size", ge=0, unit="edges")
+        check.range("max_triangles", ge=4)
+        check.range("min_weight", ge=0)
+        check.require(
+            self.max_depth > self.voxel_size * self.truncation_voxels,
+            "max_depth",
+            f"more than the truncation band (surface.voxel_size x surface.truncation_voxels = "
+            f"{self.voxel_size * self.truncation_voxels:g} m)",
+        )

@@ -14,6 +14,7 @@ caches them in ``~/.cache/warp`` (or ``$WARP_CACHE_PATH``, or
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,10 @@ import numpy as np
 
 from worldgen_sim.errors import WorldgenError, missing_dependency
 from worldgen_sim.progress import Progress
+from worldgen_sim.runtime import warp_settings
 from worldgen_sim.verify.verify_cfg import VerifyCfg
+
+log = logging.getLogger(__name__)
 
 GROUND = "ground"
 OBJECT = "object"
@@ -154,13 +158,7 @@ def run_drop_test(world_path: str | Path, *, cfg: VerifyCfg, progress: Progress 
             an unsupported engine, or Newton/warp not installed.
     """
     progress = progress or Progress(quiet=True)
-    if cfg.engine != "newton":
-        raise WorldgenError(f"verify.engine: '{cfg.engine}' is not supported by the drop test; expected 'newton'")
-    if cfg.num_probes < 1 or cfg.probe_radius <= 0 or cfg.sim_seconds <= 0 or cfg.sim_dt <= 0:
-        raise WorldgenError(
-            "verify: num_probes must be >= 1 and probe_radius, sim_seconds, sim_dt must be > 0 "
-            f"(got {cfg.num_probes}, {cfg.probe_radius}, {cfg.sim_seconds}, {cfg.sim_dt})"
-        )
+    cfg.validate()
     world_path = Path(world_path)
     with progress.stage("drop test: probe placement"):
         vertices, triangles, normals = load_visual_triangles(world_path)
@@ -475,17 +473,22 @@ def _simulate_newton(world_path: Path, starts: np.ndarray, *, cfg: VerifyCfg, pr
         import warp as wp
     except ImportError:
         raise missing_dependency("warp", extra="verify", purpose="the physics drop test") from None
+    settings = {"log_level": wp.LOG_WARNING}  # keep warp's per-module load lines out of the report
     if cfg.kernel_cache_dir:
-        wp.config.kernel_cache_dir = str(cfg.kernel_cache_dir)
-    wp.config.log_level = wp.LOG_WARNING  # keep warp's per-module load lines out of the report
+        settings["kernel_cache_dir"] = str(cfg.kernel_cache_dir)
+    with warp_settings(**settings):  # warp's config is the host's (Kit's): restored afterwards
+        return _simulate_with_warp(wp, world_path, starts, cfg=cfg, progress=progress)
+
+
+def _simulate_with_warp(wp, world_path: Path, starts: np.ndarray, *, cfg: VerifyCfg, progress: Progress):
     try:
         import newton
     except ImportError:
         raise missing_dependency("newton", extra="verify", purpose="the physics drop test") from None
     wp.init()
-    progress.log(
-        f"[worldgen]   newton on '{cfg.device}': kernels compile on first use (~100 s on 2 cores), "
-        f"cached in {wp.config.kernel_cache_dir}"
+    log.info(
+        "newton on '%s': kernels compile on first use (~100 s on 2 cores), cached in %s",
+        cfg.device, wp.config.kernel_cache_dir,
     )
     builder = newton.ModelBuilder()
     try:

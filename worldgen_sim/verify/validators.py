@@ -83,6 +83,55 @@ class ValidationResult:
         }
 
 
+def check_layers_readable(world: str | Path) -> None:
+    """Open ``world`` and each of its sublayers on its own, so a damaged file is named.
+
+    USD's own error for a garbage, truncated or empty ``.usdc`` names neither the
+    layer in terms a user can act on nor fits on one line; this does both.
+
+    Raises:
+        WorldgenError: a layer is missing, empty or cannot be read, naming its path.
+    """
+    world = Path(world)
+    root = _open_layer(world)
+    for sublayer in root.subLayerPaths:
+        path = world.parent / sublayer
+        if not path.is_file():
+            raise WorldgenError(f"{path}: layer named by {world.name} is missing; rebuild the world")
+        _open_layer(path)
+
+
+def _open_layer(path: Path):
+    from pxr import Sdf, Tf
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise WorldgenError(f"{path}: cannot read USD layer ({exc.strerror})") from None
+    if size == 0:
+        raise WorldgenError(f"{path}: USD layer is empty (0 bytes); rebuild the world")
+    try:
+        layer = Sdf.Layer.FindOrOpen(str(path))
+    except Tf.ErrorException as exc:
+        raise WorldgenError(
+            f"{path}: USD layer is corrupt or truncated ({_usd_reason(exc)}, {size} bytes); rebuild the world"
+        ) from None
+    if layer is None:
+        raise WorldgenError(f"{path}: cannot open as a USD layer ({size} bytes); rebuild the world")
+    return layer
+
+
+def _usd_reason(exc: Exception) -> str:
+    """The first message of a Tf.ErrorException ("Error in '...' at line N in file F : 'message'")."""
+    import re
+
+    for line in str(exc).splitlines():
+        found = re.search(r" : '(.*)'\s*$", line)
+        if found:
+            return found.group(1)
+    return " ".join(str(exc).split())[:200] or "unreadable"
+
+
 def validate_stage_file(
     path: str | Path, *, usd_core: bool = True, nvidia: bool = True, conventions: bool = True, thorough: bool = False
 ) -> ValidationResult:
@@ -149,7 +198,8 @@ def _run_usd_core(stage) -> tuple[list[str], list[str]]:
         )
     validators = UsdValidation.ValidationRegistry().GetOrLoadAllValidators()
     found = UsdValidation.ValidationContext(validators).Validate(stage)
-    errors, warnings = [], []
+    errors: list[str] = []
+    warnings: list[str] = []
     for issue in found:
         kind = issue.GetType()
         if kind == UsdValidation.ValidationErrorType.Error:
@@ -196,7 +246,8 @@ def _run_nvidia(stage, *, thorough: bool) -> tuple[list[str], list[str]]:
             engine.disable_rule(rule)
     results = engine.validate(stage)
     severity = asset_validator.IssueSeverity
-    errors, warnings = [], []
+    errors: list[str] = []
+    warnings: list[str] = []
     for issue in results.issues():
         rule = issue.rule.__name__ if issue.rule is not None else "NVIDIA"
         if issue.severity in (severity.ERROR, severity.FAILURE) and rule not in _NVIDIA_ADVISORY_RULES:

@@ -18,7 +18,7 @@ from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.staging import write_text_atomic
 from worldgen_sim.verify.drop_test import DropTestResult, run_drop_test
-from worldgen_sim.verify.validators import ValidationResult, validate_stage_file
+from worldgen_sim.verify.validators import ValidationResult, check_layers_readable, validate_stage_file
 from worldgen_sim.verify.verify_cfg import VerifyCfg
 
 PASS, FAIL, WARN, SKIP = "pass", "FAIL", "warn", "skip"
@@ -93,7 +93,7 @@ def verify_world(
 
     Raises:
         WorldgenError: ``out_dir`` or ``out_dir/world.usda`` is missing, or
-            ``world.usda`` cannot be opened as a USD stage.
+            ``world.usda`` or one of its layers is missing, empty or corrupt (named).
     """
     cfg = cfg or VerifyCfg()
     progress = progress or Progress(quiet=True)
@@ -103,6 +103,7 @@ def verify_world(
     world = out_dir / WORLD_FILE
     if not world.is_file():
         raise WorldgenError(f"{out_dir}: no {WORLD_FILE} in this folder; is it the OUT of 'worldgen build'?")
+    check_layers_readable(world)
     report = VerifyReport(out_dir=str(out_dir), world=str(world), passed=False)
 
     if cfg.validators:
@@ -172,7 +173,7 @@ def _drop_summary(result: DropTestResult, cfg: VerifyCfg) -> str:
         of_kind = [i for i, k in enumerate(result.kinds) if k == kind]
         if of_kind:
             by_kind.append(f"{kind} {int(result.passed[of_kind].sum())}/{len(of_kind)}")
-    failures = {}
+    failures: dict[str, int] = {}
     for reason in result.reasons:
         if reason != "ok":
             failures[reason] = failures.get(reason, 0) + 1

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Literal
+
+from worldgen_sim.validation import Checker
+
+__all__ = ["VerifyCfg"]
 
 
 @dataclass
@@ -14,7 +20,7 @@ class VerifyCfg:
         thorough_validation: also run NVIDIA's slow warning-only rules (mesh manifoldness,
             ~90% of validation time on a furnished room).
         drop_test: run the physics drop test.
-        engine: ``"newton"`` (Newton on warp's CPU device); ``"ovphysx"`` is reserved, not implemented.
+        engine: ``"newton"`` (Newton on warp's CPU device).
         num_probes: probe bodies dropped over walkable ground and object tops.
         probe_radius: probe sphere radius [m].
         drop_height: probes start this far above the surface below them [m].
@@ -39,7 +45,7 @@ class VerifyCfg:
     validators: bool = True
     thorough_validation: bool = False
     drop_test: bool = True
-    engine: str = "newton"
+    engine: Literal["newton"] = "newton"
     num_probes: int = 40
     probe_radius: float = 0.05
     drop_height: float = 0.5
@@ -56,3 +62,25 @@ class VerifyCfg:
     ground_max_height: float = 0.1
     device: str = "cpu"
     kernel_cache_dir: str | None = None
+
+    def validate(self) -> None:
+        """Check every field (types, choices, ranges); raises WorldgenError naming ``verify.<field>``."""
+        check = Checker(self, "verify")
+        check.range("num_probes", ge=1)
+        check.range("probe_radius", gt=0, unit="m")
+        check.range("drop_height", gt=0, unit="m")
+        check.range("sim_seconds", gt=0, le=60, unit="s")
+        check.range("rest_tolerance", gt=0, unit="m")
+        check.range("min_pass_fraction", ge=0, le=1)
+        check.range("seed", ge=0)
+        check.range("sim_dt", gt=0, le=0.1, unit="s")
+        check.require(
+            self.sim_dt < self.sim_seconds, "sim_dt", f"less than verify.sim_seconds ({self.sim_seconds:g} s)"
+        )
+        check.range("solver_iterations", ge=1)
+        check.range("probe_rolling_friction", ge=0, unit="m")
+        check.range("rest_speed", gt=0, unit="m/s")
+        check.range("flat_tolerance", ge=0, unit="m")
+        check.range("flat_radius_factor", ge=0, unit="probe radii")
+        check.range("ground_max_height", ge=0, unit="m")
+        check.require(re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None, "device", "'cpu' or 'cuda:N'")

@@ -1,0 +1,133 @@
+"""The report each stage returns, as a TypedDict: what ``world.json`` holds under ``stages``.
+
+One type per stage, JSON-serialisable, deterministic (same input and config:
+same report). Durations are not part of any stage report: the pipeline's
+:class:`~worldgen_sim.progress.Progress` times every stage and sub-stage
+(``"surface: fusion"``) and writes them once, as ``world.json``'s ``timings_s``.
+All are ``total=False``: a key may be absent (a stage that skipped a step), but no
+key outside the declared ones can be written (mypy checks the literals).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+__all__ = ["AlignReport", "CacheRecord", "CleanupReport", "CollisionReport", "NavigationReport", "SurfaceReport"]
+
+
+class CacheRecord(TypedDict):
+    """One cache's lookups in a build (:meth:`worldgen_sim.cache.ArrayCache.record`)."""
+
+    folder: str | None
+    hits: int
+    misses: int
+    lookups: list[dict[str, Any]]
+
+
+class CleanupReport(TypedDict, total=False):
+    """What mesh clean-up removed and added (:func:`worldgen_sim.surface.cleanup.clean_mesh`)."""
+
+    input_faces: int
+    components_removed: int
+    faces_in_removed_components: int
+    holes_filled: int
+    faces_removed_by_decimation: int
+    output_faces: int
+    output_vertices: int
+
+
+class SurfaceReport(TypedDict, total=False):
+    """The surface stage (:func:`worldgen_sim.surface.surface.extract_surface`).
+
+    Keys: ``source`` (``"input_cameras"``, ``"auto"`` or ``"rgbd"``), ``views_rendered``,
+    ``views_used``, ``mean_view_coverage`` (fraction of pixels holding a surface),
+    ``depth_source`` (``"zbuffer"``, ``"cpu"``, ``"gsplat"``), ``voxel_size`` [m],
+    ``fusion`` (``"open3d"`` or ``"torch:<device>"``) and ``cleanup``.
+    """
+
+    source: str
+    views_rendered: int
+    views_used: int
+    mean_view_coverage: float
+    depth_source: str
+    voxel_size: float
+    fusion: str
+    cleanup: CleanupReport
+
+
+class AlignReport(TypedDict, total=False):
+    """The alignment stage (:func:`worldgen_sim.align.align.align_scene`): the decisions taken
+    (up axis, yaw rule, scale source, floor fit) and ``removed_*``/``kept`` Gaussian counts."""
+
+    up: str
+    up_used: str
+    up_source: str
+    floor_points: int
+    floor_points_source: str
+    floor_normal_input: list[float]
+    floor_offset_input: float
+    floor_inliers: int
+    floor_fraction: float
+    floor_below_fraction: float
+    floor_tilt_deg: float
+    floor_extent_world: list[list[float]]
+    scale: float
+    scale_source: str
+    yaw_rule: str
+    yaw_deg: float
+    origin: str
+    camera: str | None
+    camera_height_world: float | None
+    input_to_world: list[list[float]]
+    input_gaussians: int
+    removed_invalid: int
+    removed_sky: int
+    removed_low_opacity: int
+    removed_isolated: int
+    filters: dict[str, bool]
+    kept: int
+
+
+class CollisionReport(TypedDict, total=False):
+    """The collision stage (:func:`worldgen_sim.collision.collision.build_collision`): segmentation
+    (ground, structure, dropped floaters), static parts, per-object kinds, methods and hull counts,
+    fallbacks (each with its ``kind``), ``fallback_counts`` (one count per kind of
+    :data:`worldgen_sim.collision.decompose.FALLBACK_KINDS`, zeros included), CoACD
+    ``crash_retries``, ``dropped`` (floater counts by reason) and ``caches`` (one
+    :class:`CacheRecord` per cache, with every key looked up and whether it hit)."""
+
+    segmentation: dict[str, Any]
+    input_faces: int
+    invalid_faces_dropped: int
+    static_parts: list[dict[str, Any]]
+    objects: list[dict[str, Any]]
+    skipped_objects: list[dict[str, Any]]
+    dropped: dict[str, int]
+    fallbacks: list[dict[str, Any]]
+    fallback_counts: dict[str, int]
+    crash_retries: int
+    hulls: int
+    methods: dict[str, int]
+    decompositions: int
+    cache_hits: int
+    segmentation_cached: bool
+    settings: dict[str, Any]
+    caches: dict[str, CacheRecord]
+
+
+class NavigationReport(TypedDict, total=False):
+    """The navigation stage (:func:`worldgen_sim.navigation.navigation.build_navigation`): agent,
+    walkable area, regions and spawn points."""
+
+    grid: dict[str, Any]
+    triangles: int
+    samples: int
+    spans: int
+    walkable_before_erosion_m2: float
+    walkable_m2: float
+    regions: list[dict[str, Any]]
+    regions_dropped_small: int
+    spawn_points: int
+    spawn_note: str | None
+    exclude_volumes: int
+    surface_triangles: int
