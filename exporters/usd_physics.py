@@ -6,10 +6,14 @@ Layout written::
       /Collision                   Xform
         /Static                    Xform
           /floor_0, /wall_0, ...   Mesh: CollisionAPI + MeshCollisionAPI (approximation "none",
-                                   exact, legal for static colliders), purpose guide, labels
+                                   exact, legal for static colliders), purpose guide, labels;
+                                   ground at any height (terrain, stairs, platforms) is "floor",
+                                   large ground comes in tiles (floor_0, floor_1, ...)
         /Objects                   Xform
           /furniture_000           Xform at the object's centre, labels; with --dynamic-objects
-                                   RigidBodyAPI + MassAPI (density of its material)
+                                   RigidBodyAPI + MassAPI (density of its material) on objects
+                                   standing on the ground; overhead_NNN (unsupported, kept at
+                                   its height) and clutter_NNN (grouped small pieces) stay static
             /hull_000, ...         Mesh: CollisionAPI + MeshCollisionAPI (convexHull),
                                    PhysxConvexHullCollisionAPI hull vertex limit, purpose guide
       /Physics                     Scope
@@ -112,7 +116,7 @@ def write_physics_layer(path: str | Path, collision: CollisionWorld, *, cfg: Col
         xform.AddTranslateOp().Set(tuple(float(c) for c in centre))
         _label(xform.GetPrim(), obj.semantic_class)
         material = collision.materials[obj.semantic_class]
-        if collision.dynamic_objects:
+        if collision.dynamic_objects and obj.kind == "standing":  # an overhead body would fall
             UsdPhysics.RigidBodyAPI.Apply(xform.GetPrim())
             UsdPhysics.MassAPI.Apply(xform.GetPrim()).CreateDensityAttr(float(material.density))
         for index, hull in enumerate(obj.hulls):

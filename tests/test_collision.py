@@ -77,12 +77,12 @@ def test_segmentation_finds_shell_and_furniture(room, scan, variant):
     from worldgen_sim.collision.segment import segment_surface
 
     mesh = room.ground_truth_mesh() if variant == "ground_truth" else scan
-    seg = segment_surface(mesh.vertices, mesh.faces, plane_distance=0.03, min_plane_area=1.0, min_object_size=0.1)
-    classes = sorted(p.semantic_class for p in seg.planes)
+    seg = segment_surface(mesh.vertices, mesh.faces, cfg=CollisionCfg())
+    classes = sorted(p.semantic_class for p in seg.static)
     assert classes == ["ceiling", "floor", "wall", "wall", "wall", "wall"]
-    floor = next(p for p in seg.planes if p.semantic_class == "floor")
-    assert floor.normal[2] > 0.999 and abs(floor.offset) < 0.01
-    ceiling = next(p for p in seg.planes if p.semantic_class == "ceiling")
+    floor = next(p for p in seg.static if p.semantic_class == "floor")
+    assert floor.kind == "ground" and floor.normal[2] > 0.999 and abs(floor.offset) < 0.01
+    ceiling = next(p for p in seg.static if p.semantic_class == "ceiling")
     assert ceiling.normal[2] < -0.999 and abs(-ceiling.offset - room.size[2]) < 0.01
     # The cabinet's 1.8 m tall front and the sofa's 1.8 m^2 seat are large planes but not shell:
     # every piece of furniture comes out whole.
@@ -102,7 +102,7 @@ def test_world_classes_hull_limits_and_report(world):
     classes = sorted(p.semantic_class for p in world.static_parts)
     assert classes == ["ceiling", "floor", "wall", "wall", "wall", "wall"]
     assert len(world.objects) == 4
-    from worldgen_sim.collision.decompose import hull_polygon_count
+    from worldgen_sim.collision.hulls import hull_polygon_count
 
     for obj in world.objects:
         assert obj.hulls and obj.fallback is None
@@ -112,7 +112,7 @@ def test_world_classes_hull_limits_and_report(world):
             assert np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() > 0  # outward
     report = world.report
     assert report["decompositions"] == 4 and report["cache_hits"] == 0 and not report["segmentation_cached"]
-    assert report["fallbacks"] == []
+    assert report["fallbacks"] == [] and not any(report["fallback_counts"].values())
     assert set(report["caches"]) == {"segmentation", "decomposition"} and "timings" not in report
     assert set(world.materials) >= {"floor", "wall", "ceiling", "furniture", "object"}
 
@@ -161,15 +161,18 @@ def test_cached_rebuild_does_no_decomposition(scan, cache_dir, world):
         assert len(a.hulls) == len(b.hulls)
         assert all(np.array_equal(x.vertices, y.vertices) for x, y in zip(a.hulls, b.hulls))
     # Any change of geometry or setting is a different key (library versions: tests/test_cache.py).
-    from worldgen_sim.collision.decompose import DecomposeSettings, DecomposeTask, decomposition_key
+    from worldgen_sim.collision.decompose import DecomposeTask, decomposition_key
 
     obj = world.objects[0]
     task = DecomposeTask(obj.name, obj.mesh.vertices, obj.mesh.faces, 0.0)
-    key = decomposition_key(task, DecomposeSettings())
+    key = decomposition_key(task, CollisionCfg())
     moved = DecomposeTask(obj.name, obj.mesh.vertices + np.float32(1e-4), obj.mesh.faces, 0.0)
-    assert key == decomposition_key(task, DecomposeSettings())
-    assert key != decomposition_key(moved, DecomposeSettings())
-    assert key != decomposition_key(task, DecomposeSettings(max_hull_vertices=32))
+    assert key == decomposition_key(task, CollisionCfg())
+    assert key == decomposition_key(task, CollisionCfg(workers=1, object_timeout=5))  # not a result setting
+    assert key != decomposition_key(moved, CollisionCfg())
+    assert key != decomposition_key(task, CollisionCfg(max_hull_vertices=32))
+    clutter = DecomposeTask(obj.name, obj.mesh.vertices, obj.mesh.faces, 0.0, "clutter")
+    assert key != decomposition_key(clutter, CollisionCfg())
     lookups = again.report["caches"]["decomposition"]["lookups"]
     assert [entry["hit"] for entry in lookups] == [True] * len(world.objects)
 
@@ -222,14 +225,15 @@ def test_reconstruction_like_room_is_fitted_with_few_tight_boxes(room, tmp_path)
 def test_coacd_path_closes_a_reconstruction_like_table(room):
     """With the box fit off, the table goes through solidify + CoACD in its own frame: the doubled
     top must not close its columns on the floor (phantom), and the hulls keep PhysX's limits."""
-    from worldgen_sim.collision.decompose import DecomposeSettings, decompose_one, hull_polygon_count
+    from worldgen_sim.collision.decompose import decompose_one
+    from worldgen_sim.collision.hulls import hull_polygon_count
 
     mesh, rotation = reconstruction_like(room)
     centroids = mesh.vertices.astype(np.float64)[mesh.faces].mean(axis=1) @ rotation  # back to the room frame
     table = np.all((centroids > [-0.62, 0.38, 0.02]) & (centroids < [0.62, 1.22, 0.77]), axis=1)
     used, inverse = np.unique(mesh.faces[table], return_inverse=True)
     result = decompose_one(mesh.vertices[used], inverse.reshape(-1, 3), ground_height=0.0,
-                           settings=DecomposeSettings(max_boxes=0))
+                           cfg=CollisionCfg(max_boxes=0))
     true_volume = 1.2 * 0.8 * 0.05 + 4 * 0.05 * 0.05 * 0.7
     assert result.method == "coacd" and result.fallback is None
     assert abs(result.volume - true_volume) <= 0.2 * true_volume  # 2 cm cells: legs lose a little
@@ -238,21 +242,32 @@ def test_coacd_path_closes_a_reconstruction_like_table(room):
         assert vertices.shape[0] <= 64 and hull_polygon_count(vertices, faces) <= 64
 
 
-def test_timeout_falls_back_to_one_hull_and_reports_it(scan, tmp_path):
+def test_timeout_gets_a_voxel_cover_and_is_counted(scan, tmp_path):
+    """An object out of time is covered with boxes near its surface (not one hull), counted by kind."""
+    from worldgen_sim.collision.hulls import hull_polygon_count
+
     # Box fits run in the main process (milliseconds, no limit): turn them off so CoACD's workers run.
     world = build_collision(scan, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2, object_timeout=1e-3,
                                                    convex_tolerance=0.0, max_boxes=0))
     assert len(world.objects) == 4
-    timed_out = [o for o in world.objects if o.fallback is not None]
+    timed_out = [e for e in world.report["objects"] if e["fallback_kind"] == "timeout"]
     # The table needs CoACD (about a second); a box may solidify within the limit.
-    assert len(timed_out) >= 1 and all("timed out" in o.fallback for o in timed_out)
-    for obj in timed_out:
-        assert len(obj.hulls) == 1 and obj.hulls[0].vertices.shape[0] <= 64 and obj.hull_volume > 0
-    assert {f["name"] for f in world.report["fallbacks"]} == {o.name for o in timed_out}
+    assert len(timed_out) >= 1 and all("timed out" in e["fallback"] and e["method"] == "cover" for e in timed_out)
+    table = next(e for e in world.report["objects"] if e["hulls"] > 1 and e["fallback_kind"] == "timeout")
+    assert table["hull_volume"] <= 1.5 * table["volume"]
+    for obj in world.objects:
+        for hull in obj.hulls:
+            assert hull.vertices.shape[0] <= 64 and hull_polygon_count(hull.vertices, hull.faces) <= 64
+    assert world.report["fallback_counts"]["timeout"] == len(timed_out)
+    assert {f["name"] for f in world.report["fallbacks"]} == {e["name"] for e in timed_out}
+    # Time-dependent outcomes are not cached: a rebuild decomposes them again.
+    again = build_collision(scan, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2, convex_tolerance=0.0,
+                                                   max_boxes=0))
+    assert again.report["fallback_counts"]["timeout"] == 0 and again.report["decompositions"] >= len(timed_out)
 
 
-def test_worker_error_and_degenerate_pieces_fall_back(tmp_path):
-    from worldgen_sim.collision.decompose import DecomposeSettings, DecomposeTask, decompose_objects
+def test_worker_error_and_degenerate_pieces(tmp_path):
+    from worldgen_sim.collision.decompose import DecomposeTask, decompose_objects
 
     box = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], np.float32)
     top = np.array([[4, 5, 6], [4, 6, 7]], np.int32)
@@ -265,14 +280,16 @@ def test_worker_error_and_degenerate_pieces_fall_back(tmp_path):
         DecomposeTask("line", np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]], np.float32),
                       np.array([[0, 1, 2]], np.int32), 0.0),
     ]
-    results = decompose_objects(tasks, settings=DecomposeSettings(timeout=30), workers=1)
-    assert "decomposition failed" in results[0].fallback and len(results[0].hulls) == 1
-    # A vertical sheet encloses nothing and its ground shadow is coplanar: reported, no collider.
-    assert results[1].method == "empty" and "degenerate" in results[1].fallback
+    results = decompose_objects(tasks, cfg=CollisionCfg(object_timeout=30, workers=1))
+    # The worker raised on the NaN vertex: the finite half of the top is covered down to the ground.
+    assert results[0].fallback_kind == "error" and "decomposition failed" in results[0].fallback
+    assert results[0].method == "cover" and 0.4 <= results[0].hull_volume <= 0.6
+    # A standing sheet (a board seen from one side) blocks as a thin wall, not as nothing.
+    assert results[1].method in ("boxes", "cover") and results[1].hulls
     assert results[2].method == "empty" and results[2].hulls == []
 
 
-def test_bad_input_mesh_pieces_are_reported(room, tmp_path):
+def test_floating_sheet_is_dropped_as_a_floater_and_bad_faces_reported(room, tmp_path):
     mesh = room.ground_truth_mesh()
     extra_v = np.array([[0, 0, 1.5], [0.4, 0, 1.5], [0.4, 0, 1.9],  # a floating vertical sheet
                         [1, 1, 1], [1, 1, 1], [1, 1, 1],  # zero-area triangle
@@ -283,10 +300,9 @@ def test_bad_input_mesh_pieces_are_reported(room, tmp_path):
     world = build_collision(bad, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2, object_timeout=30))
     assert world.report["invalid_faces_dropped"] == 1
     assert len(world.objects) == 4  # the furniture is all still there
-    # The floating sheet encloses nothing: it is reported as skipped, with the reason.
-    skipped = world.report["skipped_objects"]
-    assert len(skipped) == 1 and skipped[0]["class"] == "object" and "degenerate" in skipped[0]["fallback"]
-    assert skipped[0]["name"] in {e["name"] for e in world.report["fallbacks"]}
+    assert world.report["dropped"] == {"floater_thin": 1}
+    floater = world.report["segmentation"]["dropped"]["floaters"][0]
+    assert floater["reason"] == "floater_thin" and floater["height_above_ground"] == pytest.approx(1.5, abs=0.01)
     with pytest.raises(WorldgenError, match="face indices"):
         build_collision(TriangleMesh(mesh.vertices, mesh.faces + 10_000), cfg=CollisionCfg(cache_dir=str(tmp_path)))
 
@@ -378,3 +394,48 @@ def test_physics_layer_is_valid_and_complete(world, tmp_path):
     result = omni.ValidationEngine().validate(str(path))
     failures = [i for i in result.issues() if i.severity.name in ("ERROR", "FAILURE")]
     assert failures == [], [str(i.message) for i in failures]
+
+
+def _table_task(room):
+    from worldgen_sim.collision.decompose import DecomposeTask
+
+    mesh, rotation = reconstruction_like(room)
+    centroids = mesh.vertices.astype(np.float64)[mesh.faces].mean(axis=1) @ rotation
+    table = np.all((centroids > [-0.62, 0.38, 0.02]) & (centroids < [0.62, 1.22, 0.77]), axis=1)
+    used, inverse = np.unique(mesh.faces[table], return_inverse=True)
+    return DecomposeTask("table", mesh.vertices[used], inverse.reshape(-1, 3).astype(np.int32), 0.0), rotation
+
+
+@pytest.mark.slow
+def test_crashing_worker_is_retried_then_covered_never_one_hull(room, scan, tmp_path, monkeypatch):
+    """A worker killed by SIGSEGV (the test hook) is replaced and the object retried with other settings;
+    when every attempt crashes the object gets a voxel cover within the phantom budget, counted by kind."""
+    from worldgen_sim.collision.decompose import CRASH_TEST_ENV, decompose_objects
+
+    task, rotation = _table_task(room)
+    true_volume = 1.2 * 0.8 * 0.05 + 4 * 0.05 * 0.05 * 0.7
+    cfg = CollisionCfg(max_boxes=0, workers=1, object_timeout=120)
+    monkeypatch.setenv(CRASH_TEST_ENV, "1")  # the first attempt crashes, the retry runs
+    [retried] = decompose_objects([task], cfg=cfg)
+    assert retried.retries == 1 and retried.fallback is None and retried.method in ("coacd", "convex")
+    assert abs(retried.hull_volume - true_volume) <= 0.3 * true_volume
+
+    monkeypatch.setenv(CRASH_TEST_ENV, "99")  # every attempt crashes
+    [covered] = decompose_objects([task], cfg=CollisionCfg(max_boxes=0, workers=1, coacd_retries=1))
+    assert covered.fallback_kind == "crash" and covered.retries == 1 and "2 attempts" in covered.fallback
+    assert covered.method == "cover" and len(covered.hulls) > 1  # never one hull over the whole table
+    assert 0.7 * true_volume <= covered.hull_volume <= 1.6 * true_volume
+    # The table's free space under its top stays free: no box reaches from the floor to the top
+    # anywhere but at the legs.
+    hulls = [type("H", (), {"vertices": v, "faces": f}) for v, f in covered.hulls]
+    under = np.column_stack([np.random.default_rng(0).uniform([-0.45, 0.55], [0.45, 1.05], (2000, 2)),
+                             np.full(2000, 0.35)])
+    assert points_in_hulls(under @ rotation.T, hulls).mean() < 0.01
+
+    # Through the stage: counted in the report under fallback_counts, never cached.
+    world = build_collision(scan, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=2, max_boxes=0,
+                                                   convex_tolerance=0.0, coacd_retries=0))
+    report = world.report
+    assert report["fallback_counts"]["crash"] == len(world.objects) == 4
+    assert all(e["method"] == "cover" and e["fallback_kind"] == "crash" for e in report["objects"])
+    assert not any(path.suffix == ".npz" for path in tmp_path.glob("*.npz"))

@@ -240,7 +240,8 @@ class ConvexHull:
 
 @dataclass(eq=False)
 class StaticPart:
-    """A piece of the static shell (floor, wall, ceiling) collided as an exact triangle mesh.
+    """A piece of the static structure (ground at any height, risers, walls, ceilings) collided as an
+    exact triangle mesh.
 
     Attributes:
         name: USD-safe prim name.
@@ -264,8 +265,11 @@ class CollisionObject:
         hulls: its convex pieces (each <= the configured vertex limit).
         volume: volume of the solidified object [m^3].
         hull_volume: summed hull volume [m^3].
-        fallback: None when CoACD succeeded, else why one convex hull was used.
+        fallback: None when decomposed as planned, else why a voxel cover (or one hull) was used.
         seconds: decomposition time [s] (0 when served from the cache).
+        kind: ``"standing"`` (on the ground; a rigid body with ``dynamic_objects``), ``"overhead"``
+            (unsupported, kept at its height) or ``"clutter"`` (many small pieces grouped); the
+            last two always stay static.
     """
 
     name: str
@@ -276,6 +280,7 @@ class CollisionObject:
     hull_volume: float = 0.0
     fallback: str | None = None
     seconds: float = 0.0
+    kind: str = "standing"
 
 
 @dataclass(eq=False)

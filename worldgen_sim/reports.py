@@ -92,8 +92,11 @@ class AlignReport(TypedDict, total=False):
 
 
 class CollisionReport(TypedDict, total=False):
-    """The collision stage (:func:`worldgen_sim.collision.collision.build_collision`): segmentation,
-    static parts, per-object methods and hull counts, fallbacks and ``caches`` (one
+    """The collision stage (:func:`worldgen_sim.collision.collision.build_collision`): segmentation
+    (ground, structure, dropped floaters), static parts, per-object kinds, methods and hull counts,
+    fallbacks (each with its ``kind``), ``fallback_counts`` (one count per kind of
+    :data:`worldgen_sim.collision.decompose.FALLBACK_KINDS`, zeros included), CoACD
+    ``crash_retries``, ``dropped`` (floater counts by reason) and ``caches`` (one
     :class:`CacheRecord` per cache, with every key looked up and whether it hit)."""
 
     segmentation: dict[str, Any]
@@ -102,7 +105,10 @@ class CollisionReport(TypedDict, total=False):
     static_parts: list[dict[str, Any]]
     objects: list[dict[str, Any]]
     skipped_objects: list[dict[str, Any]]
+    dropped: dict[str, int]
     fallbacks: list[dict[str, Any]]
+    fallback_counts: dict[str, int]
+    crash_retries: int
     hulls: int
     methods: dict[str, int]
     decompositions: int

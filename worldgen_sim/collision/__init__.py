@@ -1,5 +1,6 @@
-"""The collision stage (:func:`.collision.build_collision`): segmentation, box fits, CoACD
-decomposition and physics materials; options in :mod:`.collision_cfg`.
+"""The collision stage (:func:`.collision.build_collision`): ground and structure segmentation,
+box fits, CoACD decomposition with retries, voxel covers and physics materials; options in
+:mod:`.collision_cfg`.
 
 Nothing is re-exported here (one import path per symbol): import from the modules.
 The list names them; ``from package import *`` loads them all (heavy libraries stay
@@ -10,8 +11,13 @@ __all__ = [
     "boxes",
     "collision",
     "collision_cfg",
+    "cover",
     "decompose",
+    "ground",
+    "hulls",
     "materials",
+    "mesh_ops",
+    "planes",
     "segment",
     "solidify",
 ]

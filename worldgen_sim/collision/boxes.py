@@ -183,42 +183,13 @@ def fit_boxes(
     Returns:
         The fit (check ``covered``), or None when the object has no solid spans.
     """
-    from worldgen_sim.collision.solidify import column_spans
-
-    vertices = np.asarray(vertices, np.float64)
-    yaw = side_yaw(vertices, faces)
-    if yaw is None:
-        yaw = footprint_yaw(vertices[:, :2])
-    local = rotate_z(vertices, -yaw)
-    tri = local[np.asarray(faces, np.int64)]
-    lo = local[:, :2].min(axis=0)
-    hi = local[:, :2].max(axis=0)
+    yaw, tri, lo, hi = object_frame(vertices, faces)
     cell = max(cell, float(np.sqrt(np.prod(np.maximum(hi - lo, 1e-9)) / max_cells)))
-    column, top, bottom, nx, ny = column_spans(tri, lo, hi, cell, ground_height, min_slope_normal, seam=seam)
-    wall_column, wall_top, wall_bottom = _wall_spans(tri, lo, cell, nx, ny, ground_height, height_tolerance,
-                                                     min_slope_normal)
-    keep = ~_explained(wall_column, wall_top, wall_bottom, column, top, bottom, nx, ny, height_tolerance)
-    wall_column, wall_top, wall_bottom = wall_column[keep], wall_top[keep], wall_bottom[keep]
-    column = np.concatenate([column, wall_column])
-    top = np.concatenate([top, wall_top])
-    bottom = np.concatenate([bottom, wall_bottom])
-    if column.size == 0:
+    spans = solid_spans(tri, lo, hi, cell, ground_height, height_tolerance, min_slope_normal, seam)
+    spans = _snapped(spans, ground_height, height_tolerance, rim_width)
+    if spans is None:
         return None
-    order = np.lexsort((-top, column))  # column by column, topmost first
-    column, top, bottom = column[order], top[order], bottom[order]
-    bottom = np.where(bottom <= ground_height + height_tolerance, ground_height, bottom)
-    top = snap_heights(top, tolerance=height_tolerance)
-    bottom = snap_heights(bottom, tolerance=height_tolerance)
-    good = top > bottom + 1e-6
-    if top.max() - ground_height > 5 * rim_width:
-        # A tall object's foot: reconstruction rounds the corner between floor and object
-        # into a low skirt around it, which no one can tell from the floor.
-        good &= top > ground_height + rim_width
-    column, top, bottom = column[good], top[good], bottom[good]
-    if column.size == 0:
-        return None
-    pairs, label = np.unique(np.column_stack([top, bottom]), axis=0, return_inverse=True)
-    label = label.reshape(-1)
+    column, pairs, label, nx, ny = spans
     thickness = pairs[:, 0] - pairs[:, 1]
     # Spans one cell wide in their (top, bottom) class are the reconstruction's seams (a top
     # and an underside that miss each other by a millimetre at a rim): they neither count
@@ -227,9 +198,79 @@ def fit_boxes(
     if not robust.any():
         robust[:] = True
     span_volume = float(thickness[label[robust]].sum() * cell * cell)
+    rects = _rectangles(column, label, robust, thickness, nx, ny, cell, max_boxes, min_box_cells)
+    if not rects:
+        return None
+    kept, covered = _choose_boxes(rects, column, label, robust, pairs, nx, cell, span_volume, max_boxes,
+                                  target_cover, rim_width, 1.5 * height_tolerance, min_gain)
+    info = np.asarray([r[1:] for r in kept], np.int64)
+    k, r0, r1, c0, c1 = info.T
+    box_lo = np.column_stack([lo[0] + c0 * cell, lo[1] + r0 * cell, pairs[k, 1]])
+    box_hi = np.column_stack([lo[0] + (c1 + 1) * cell, lo[1] + (r1 + 1) * cell, pairs[k, 0]])
+    return BoxFit(np.stack([box_lo, box_hi], axis=1), yaw, span_volume, min(covered, 1.0), cell)
 
-    rects = []  # (volume, label, row0, row1, col0, col1)
-    for k in np.argsort(-np.bincount(label[robust], weights=thickness[label[robust]], minlength=pairs.shape[0])):
+
+def object_frame(vertices: np.ndarray, faces: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """An object's own frame: yaw [rad], (F, 3, 3) float64 triangles turned by -yaw, xy lo (2,) and hi (2,) [m].
+
+    The yaw is the dominant direction of its side faces, else its footprint's smallest rectangle.
+    """
+    vertices = np.asarray(vertices, np.float64)
+    yaw = side_yaw(vertices, faces)
+    if yaw is None:
+        yaw = footprint_yaw(vertices[:, :2])
+    local = rotate_z(vertices, -yaw)
+    return yaw, local[np.asarray(faces, np.int64)], local[:, :2].min(axis=0), local[:, :2].max(axis=0)
+
+
+def solid_spans(tri, lo, hi, cell, ground, tolerance, min_slope_normal=0.2, seam=0.01):
+    """Solid spans of an object on an xy grid: layered-heightfield spans plus wall spans.
+
+    Wall spans (:func:`_wall_spans`) close sides seen without a top; those next to a
+    column span covering their heights are dropped. Returns column (S,) int64, top (S,),
+    bottom (S,) float64 [m], nx, ny as :func:`worldgen_sim.collision.solidify.column_spans`.
+    """
+    from worldgen_sim.collision.solidify import column_spans
+
+    column, top, bottom, nx, ny = column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam=seam)
+    wall_column, wall_top, wall_bottom = _wall_spans(tri, lo, cell, nx, ny, ground, tolerance, min_slope_normal)
+    keep = ~_explained(wall_column, wall_top, wall_bottom, column, top, bottom, nx, ny, tolerance)
+    return (np.concatenate([column, wall_column[keep]]), np.concatenate([top, wall_top[keep]]),
+            np.concatenate([bottom, wall_bottom[keep]]), nx, ny)
+
+
+def _snapped(spans, ground, tolerance, rim_width):
+    """Spans with tops and bottoms snapped to dominant heights, grouped into (top, bottom) classes.
+
+    Returns column (S,), pairs (K, 2) of (top, bottom), label (S,) into pairs, nx, ny; or None.
+    """
+    column, top, bottom, nx, ny = spans
+    if column.size == 0:
+        return None
+    order = np.lexsort((-top, column))  # column by column, topmost first
+    column, top, bottom = column[order], top[order], bottom[order]
+    bottom = np.where(bottom <= ground + tolerance, ground, bottom)
+    top = snap_heights(top, tolerance=tolerance)
+    bottom = snap_heights(bottom, tolerance=tolerance)
+    good = top > bottom + 1e-6
+    if top.max() - ground > 5 * rim_width:
+        # A tall object's foot: reconstruction rounds the corner between floor and object
+        # into a low skirt around it, which no one can tell from the floor.
+        good &= top > ground + rim_width
+    column, top, bottom = column[good], top[good], bottom[good]
+    if column.size == 0:
+        return None
+    pairs, label = np.unique(np.column_stack([top, bottom]), axis=0, return_inverse=True)
+    return column, pairs, label.reshape(-1), nx, ny
+
+
+def _rectangles(column, label, robust, thickness, nx, ny, cell, max_boxes, min_box_cells):
+    """Candidate boxes, largest volume first: (volume, label, row0, row1, col0, col1) per rectangle.
+
+    Each (top, bottom) class's cells are covered greedily by their largest rectangles.
+    """
+    rects = []
+    for k in np.argsort(-np.bincount(label[robust], weights=thickness[label[robust]], minlength=thickness.size)):
         mask = np.zeros(ny * nx, bool)
         mask[column[(label == k) & robust]] = True
         if not mask.any():
@@ -242,24 +283,27 @@ def fit_boxes(
             rects.append((area * cell * cell * thickness[k], k, r0, r1, c0, c1))
             mask[r0:r1 + 1, c0:c1 + 1] = False
     rects.sort(key=lambda r: -r[0])
-    if not rects:
-        return None
-    # Covered: span volume inside a box's footprint grown by half a rim (a reconstruction's
-    # ragged rim is not worth a box of its own: probes and robots meet the box next to it).
-    # Boxes are taken largest first until ``target_cover`` is reached (a loop over boxes).
-    # A span is covered when it lies within a rim width of a box's footprint and within
-    # its heights (give or take the tolerance): a reconstruction's ragged rim is not worth
-    # boxes of its own, probes and robots meet the box next to it. Boxes are taken largest
-    # first until ``target_cover`` of the span volume is covered (a loop over boxes).
+    return rects
+
+
+def _choose_boxes(rects, column, label, robust, pairs, nx, cell, span_volume, max_boxes, target_cover,
+                  rim_width, rim_tolerance, min_gain):
+    """The boxes kept, largest first, and the fraction of the span volume they cover.
+
+    A span is covered when it lies within a rim width of a box's footprint and within its
+    heights (give or take ``rim_tolerance``: rounded edges sag): a reconstruction's ragged
+    rim is not worth boxes of its own, probes and robots meet the box next to it. Boxes are
+    taken until ``target_cover`` is reached or the next adds less than ``min_gain``.
+    """
+    thickness = pairs[:, 0] - pairs[:, 1]
     span_cell_volume = thickness[label] * cell * cell
     span_row, span_col = column // nx, column % nx
     span_top, span_bottom = pairs[label, 0], pairs[label, 1]
     grow = max(1, round(rim_width / cell))
-    rim_tolerance = 1.5 * height_tolerance  # the rim's own heights: rounded edges sag
     is_covered = np.zeros(column.size, bool)
     kept: list[tuple] = []
     covered = 0.0
-    for rect in rects[:max_boxes]:
+    for rect in rects[:max_boxes]:  # a loop over boxes
         _, k, r0, r1, c0, c1 = rect
         is_covered |= ((span_row >= r0 - grow) & (span_row <= r1 + grow) & (span_col >= c0 - grow)
                        & (span_col <= c1 + grow) & (span_top <= pairs[k, 0] + rim_tolerance)
@@ -271,11 +315,7 @@ def fit_boxes(
         covered = now
         if covered >= target_cover:
             break
-    info = np.asarray([r[1:] for r in kept], np.int64)
-    k, r0, r1, c0, c1 = info.T
-    box_lo = np.column_stack([lo[0] + c0 * cell, lo[1] + r0 * cell, pairs[k, 1]])
-    box_hi = np.column_stack([lo[0] + (c1 + 1) * cell, lo[1] + (r1 + 1) * cell, pairs[k, 0]])
-    return BoxFit(np.stack([box_lo, box_hi], axis=1), yaw, span_volume, min(covered, 1.0), cell)
+    return kept, covered
 
 
 def _wall_spans(tri, lo, cell, nx, ny, ground, tolerance, min_slope_normal):
@@ -286,7 +326,7 @@ def _wall_spans(tri, lo, cell, nx, ny, ground, tolerance, min_slope_normal):
     reaching within ``tolerance`` of the ground stand on it. Returns column (S,),
     top (S,), bottom (S,) as :func:`worldgen_sim.collision.solidify.column_spans`.
     """
-    from worldgen_sim.collision.segment import sample_triangles
+    from worldgen_sim.collision.mesh_ops import sample_triangles
 
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     length = np.linalg.norm(normal, axis=1)

@@ -45,6 +45,31 @@ class CollisionCfg:
         coacd_max_hulls: CoACD's hull cap per object.
         coacd_cell: grid cell of the solids given to CoACD (coarser than ``solid_cell``:
             CoACD's time grows with the solid's face count) [m].
+        ground_cell: grid cell of the ground search [m].
+        ground_step: largest height change between neighbouring pieces of ground (a stair
+            riser; a crate top higher than this above the floor is an object) [m].
+        ground_slope: steepest surface that can be ground (terrain, ramps) [deg].
+        min_ground_area: connected ground needs at least this area [m^2].
+        ground_clearance: up-facing surface less than this above other surface seen below it
+            (foliage over soil, a shelf over a floor) is not ground [m].
+        support_gap: an object whose lowest point is more than this above the ground
+            under it, and that touches no wall or ceiling, is unsupported [m].
+        floater_size: unsupported pieces with a smaller bounding-box diagonal are dropped
+            as floaters; larger ones stay as overhead obstacles at their height [m].
+        floater_thickness: unsupported pieces thinner than this are dropped as floaters [m].
+        clutter_size: pieces with a smaller bounding-box diagonal count as clutter [m].
+        clutter_count: with more clutter pieces than this (vegetation), clutter is grouped
+            per ``clutter_cell`` and covered with boxes instead of decomposed piece by piece.
+        clutter_cell: grouping cell of clutter [m].
+        clutter_fill: an object whose solid fills less than this fraction of its bounding box
+            (foliage) is covered with boxes rather than decomposed by CoACD.
+        coacd_min_size: objects with a smaller bounding-box diagonal are covered with boxes
+            rather than decomposed by CoACD (bounded cost per piece) [m].
+        max_cover_boxes: most boxes of a voxel cover (its cell doubles until they fit).
+        coacd_retries: a crashed CoACD worker is retried this many times with other
+            settings (seed, threshold, preprocessing) before the voxel cover is used.
+        static_tile_faces: static meshes with more faces are split into spatial tiles of
+            about this many faces (faster cooking, culling).
     """
 
     enabled: bool = True
@@ -71,6 +96,22 @@ class CollisionCfg:
     box_cover: float = 0.9
     coacd_max_hulls: int = 32
     coacd_cell: float = 0.02
+    ground_cell: float = 0.05
+    ground_step: float = 0.22
+    ground_slope: float = 40.0
+    min_ground_area: float = 1.0
+    ground_clearance: float = 1.0
+    support_gap: float = 0.1
+    floater_size: float = 0.5
+    floater_thickness: float = 0.05
+    clutter_size: float = 0.3
+    clutter_count: int = 48
+    clutter_cell: float = 0.5
+    clutter_fill: float = 0.25
+    coacd_min_size: float = 0.5
+    max_cover_boxes: int = 128
+    coacd_retries: int = 2
+    static_tile_faces: int = 200_000
 
     def validate(self) -> None:
         """Check every field (types, ranges, offsets, the material library); raises WorldgenError
@@ -100,6 +141,7 @@ class CollisionCfg:
             "rest_offset",
             f"less than collision.contact_offset ({self.contact_offset:g} m) [m]",
         )
+        self._validate_ground_and_objects(check)
         if self.materials is not None:
             from worldgen_sim.collision.materials import load_material_library
 
@@ -107,3 +149,22 @@ class CollisionCfg:
                 load_material_library(self.materials)
             except WorldgenError as exc:
                 raise WorldgenError(f"collision.materials: {exc}") from None
+
+    def _validate_ground_and_objects(self, check: Checker) -> None:
+        """Ranges of the ground search, floater, clutter, cover and retry fields."""
+        check.range("ground_cell", gt=0, unit="m")
+        check.range("ground_step", ge=0, unit="m")
+        check.range("ground_slope", gt=0, lt=90, unit="deg")
+        check.range("min_ground_area", gt=0, unit="m^2")
+        check.range("ground_clearance", ge=0, unit="m")
+        check.range("support_gap", ge=0, unit="m")
+        check.range("floater_size", ge=0, unit="m")
+        check.range("floater_thickness", ge=0, unit="m")
+        check.range("clutter_size", ge=0, unit="m")
+        check.range("clutter_count", ge=0)
+        check.range("clutter_cell", gt=0, unit="m")
+        check.range("clutter_fill", ge=0, le=1)
+        check.range("coacd_min_size", ge=0, unit="m")
+        check.range("max_cover_boxes", ge=1, unit="boxes")
+        check.range("coacd_retries", ge=0)
+        check.range("static_tile_faces", ge=1000, unit="faces")

@@ -1,17 +1,26 @@
-"""Per-object convex decomposition: solidify, CoACD in a process pool, fallbacks, disk cache.
+"""Per-object convex decomposition: box fits, CoACD in a process pool with retries, voxel covers, a disk cache.
 
-Each object is first fitted with a few boxes in its own frame (:mod:`.boxes`, in
-this process: milliseconds; most furniture ends there). The rest run in worker
-processes (``spawn`` context, one CoACD thread per worker): the open surface is
-closed into a solid (:mod:`.solidify`) in the object's frame on a coarser grid,
-simplified, and either kept as one hull when it is convex within tolerance or
-decomposed by CoACD with a metric threshold, a hull cap and decimated hulls. A
-worker that exceeds the per-object time limit is terminated; one that crashes or
-raises is replaced. Either way the object gets one convex hull of its surface
-(extended down to the ground when it stands on it), and the reason is recorded.
+Each object is first fitted with a few boxes in its own frame (:mod:`.boxes`, in this
+process: milliseconds; most furniture ends there). Clutter groups (vegetation) are
+covered with boxes directly (:mod:`.cover`), as are objects whose voxel cover is a few
+boxes or that are porous (foliage: CoACD's time on them is unbounded). The rest run in worker processes
+(``spawn`` context, one CoACD thread per worker): the open surface is closed into a
+solid (:mod:`.solidify`) in the object's frame, simplified, and either kept as one
+hull when it is convex within tolerance or decomposed by CoACD with a metric
+threshold, a hull cap and decimated hulls.
+
+CoACD can crash (SIGSEGV) on some solids. A worker that dies is replaced and the
+object retried ``coacd_retries`` times with other settings (another seed and a looser
+threshold; from the second retry on, a coarser solid too). When every
+attempt crashed, the object ran out of time, raised, or has no closed solid, it
+gets a voxel cover (boxes within about a cell of its surface) — never one hull over
+the whole object. Every fallback and retry is counted by kind (:data:`FALLBACK_KINDS`).
+
 Results are cached (:mod:`worldgen_sim.cache`, opt-in) under a key made of the
-object's triangles, the ground height, every setting and the library versions,
-so a rebuild with unchanged input does no decomposition work.
+object's triangles, its closing height and kind, the decomposition settings
+(:data:`DECOMPOSE_FIELDS`) and the library versions, so a rebuild with unchanged
+input does no decomposition work. Time-dependent outcomes (timeouts, crashes) are
+not cached.
 """
 
 from __future__ import annotations
@@ -25,47 +34,35 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from worldgen_sim.cache import ArrayCache, cache_key
+from worldgen_sim.collision.collision_cfg import CollisionCfg
+from worldgen_sim.collision.hulls import box_hulls, convex_hull, mesh_area, mesh_volume
 
-CACHE_FORMAT = 6
+__all__ = [
+    "CRASH_TEST_ENV",
+    "DECOMPOSE_FIELDS",
+    "FALLBACK_KINDS",
+    "DecomposeResult",
+    "DecomposeTask",
+    "cover_result",
+    "decompose_objects",
+    "decompose_one",
+    "decomposition_key",
+]
+
+CACHE_FORMAT = 7
 """Layout version of cached decompositions (:mod:`worldgen_sim.cache`)."""
-
-
-@dataclass(frozen=True)
-class DecomposeSettings:
-    """Everything that changes a decomposition's result (all part of the cache key).
-
-    Attributes:
-        threshold: CoACD concavity threshold in metres (``real_metric``) [m].
-        max_hull_vertices: vertex limit per hull (PhysX GPU: 64).
-        seed: CoACD seed.
-        cell_size: box fit grid cell [m].
-        convex_tolerance: a solid whose convex hull adds less than this fraction of
-            ``threshold`` as mean thickness (extra volume / hull area) is kept as one hull.
-        mcts_iterations: CoACD's search iterations (fewer: faster, more hulls).
-        timeout: per-object time limit [s].
-        box_tolerance: box fit: span tops and bottoms within this of a dominant height
-            take it [m] (:func:`worldgen_sim.collision.boxes.fit_boxes`).
-        max_boxes: box fit: most boxes per object; 0 turns the box fit off.
-        box_cover: box fit: accepted when the boxes cover at least this fraction of the
-            object's solid, else CoACD runs.
-        coacd_max_hulls: CoACD's hull cap per object (merges beyond it).
-        coacd_cell_size: solidification grid cell of the solid given to CoACD [m]; coarser
-            than ``cell_size``, as CoACD's time grows with the solid's face count
-            (a 1.5 m table: 37 s at 2 cm, over 60 s at 1 cm on one core).
-    """
-
-    threshold: float = 0.02
-    max_hull_vertices: int = 64
-    seed: int = 0
-    cell_size: float = 0.01
-    convex_tolerance: float = 0.25
-    mcts_iterations: int = 60
-    timeout: float = 60.0
-    box_tolerance: float = 0.02
-    max_boxes: int = 24
-    box_cover: float = 0.9
-    coacd_max_hulls: int = 32
-    coacd_cell_size: float = 0.02
+DECOMPOSE_FIELDS = (
+    "coacd_threshold", "max_hull_vertices", "seed", "solid_cell", "convex_tolerance", "coacd_iterations",
+    "box_height_tolerance", "max_boxes", "box_cover", "coacd_max_hulls", "coacd_cell", "max_cover_boxes",
+    "coacd_retries", "clutter_fill", "coacd_min_size",
+)
+"""The :class:`CollisionCfg` fields a decomposition depends on (its cache key)."""
+FALLBACK_KINDS = ("crash", "timeout", "error", "no_solid", "coacd_empty", "workers_failed")
+"""Why an object got a voxel cover instead of its decomposition (report key ``fallback_counts``)."""
+CRASH_TEST_ENV = "WORLDGEN_TEST_CRASH_ATTEMPTS"
+"""Test hook: a worker given an attempt number below this variable's value kills itself with SIGSEGV
+before running CoACD, as CoACD does on some solids."""
+_UNCACHED_KINDS = {"crash", "timeout", "error", "workers_failed"}
 
 
 @dataclass(frozen=True)
@@ -76,13 +73,15 @@ class DecomposeTask:
         name: object name (reports).
         vertices: (V, 3) float32 surface vertices [m].
         faces: (F, 3) int32 triangles.
-        ground_height: floor height where the solid is closed [m].
+        ground_height: height where the solid's open columns are closed [m].
+        kind: ``"object"`` (box fit, then CoACD) or ``"clutter"`` (voxel cover directly).
     """
 
     name: str
     vertices: np.ndarray
     faces: np.ndarray
     ground_height: float
+    kind: str = "object"
 
 
 @dataclass(eq=False)
@@ -91,12 +90,14 @@ class DecomposeResult:
 
     Attributes:
         hulls: list of ((H, 3) float32 vertices [m], (T, 3) int32 outward faces).
-        volume: solid volume [m^3] (the fallback hull's volume when there is no solid).
+        volume: solid volume [m^3] (the covered span volume for covers).
         hull_volume: summed hull volume [m^3].
-        method: ``"boxes"`` (box fit), ``"coacd"``, ``"convex"`` (already convex), ``"fallback"``
-            or ``"empty"``.
-        fallback: why one hull was used instead of CoACD's, or None.
-        seconds: worker time [s] (0 from the cache).
+        method: ``"boxes"`` (box fit), ``"coacd"``, ``"convex"`` (already convex), ``"cover"``
+            (voxel cover), ``"fallback"`` (one hull: nothing else had volume) or ``"empty"``.
+        fallback: why the object's decomposition was replaced, or None.
+        fallback_kind: one of :data:`FALLBACK_KINDS`, or None.
+        retries: CoACD attempts that crashed before this result.
+        seconds: time spent [s] (0 from the cache).
         cached: served from the cache.
     """
 
@@ -105,170 +106,207 @@ class DecomposeResult:
     hull_volume: float
     method: str
     fallback: str | None = None
+    fallback_kind: str | None = None
+    retries: int = 0
     seconds: float = 0.0
     cached: bool = False
 
 
-def decomposition_key(task: DecomposeTask, settings: DecomposeSettings) -> str:
-    """The cache key of one object: its triangles, ground height, every setting and the library versions."""
+def decomposition_key(task: DecomposeTask, cfg: CollisionCfg) -> str:
+    """The cache key of one object: its triangles, closing height and kind, the
+    :data:`DECOMPOSE_FIELDS` of ``cfg`` and the versions of the libraries whose output is stored."""
+    settings = {k: getattr(cfg, k) for k in DECOMPOSE_FIELDS}
     return cache_key(
         "decomposition",
         arrays=(np.asarray(task.vertices, np.float32), np.asarray(task.faces, np.int32)),
-        settings={"ground": round(float(task.ground_height), 6), **asdict(settings)},
+        settings={"ground": round(float(task.ground_height), 6), "kind": task.kind, **settings},
         entry_format=CACHE_FORMAT,
         libraries=("coacd", "manifold3d", "scipy"),
     )
 
 
-def decompose_objects(
-    tasks: list[DecomposeTask],
-    *,
-    settings: DecomposeSettings,
-    workers: int = 0,
-    cache: ArrayCache | None = None,
-    progress=None,
-) -> list[DecomposeResult]:
-    """Decompose objects in parallel, one result per task in order.
+def decompose_objects(tasks: list[DecomposeTask], *, cfg: CollisionCfg, cache: ArrayCache | None = None,
+                      progress=None) -> list[DecomposeResult]:
+    """Decompose objects, one result per task in order: cache, fast paths here, CoACD in a pool.
 
     Args:
         tasks: the objects.
-        settings: decomposition settings.
-        workers: worker processes; 0 uses one per CPU core.
+        cfg: collision settings (``workers``, ``object_timeout`` and the :data:`DECOMPOSE_FIELDS`).
         cache: where results are looked up and stored; None caches nothing.
         progress: optional :class:`worldgen_sim.progress.Progress`.
     """
-    results: list[DecomposeResult | None] = [None] * len(tasks)
     cache = cache if cache is not None else ArrayCache(None, "decomposition")
-    keys = [decomposition_key(t, settings) for t in tasks]
-    todo = []
-    for i, key in enumerate(keys):
-        stored = cache.get(key)
-        cached = _result_from_arrays(stored) if stored is not None else None
-        if cached is not None:
-            results[i] = cached
-        else:
-            todo.append(i)
-    # Box fits take milliseconds: try them here, and start CoACD workers only for what is left.
-    pooled = []
-    for i in todo:
-        try:
-            result = box_result(tasks[i].vertices, tasks[i].faces, ground_height=tasks[i].ground_height,
-                                settings=settings)
-        except Exception:
-            result = None
-        if result is None:
-            pooled.append(i)
-            continue
-        results[i] = result
-        cache.put(keys[i], _result_to_arrays(result))
+    keys = [decomposition_key(t, cfg) for t in tasks]
+    results: list[DecomposeResult | None] = [_cached_result(cache, k) for k in keys]
+    fresh = [i for i, r in enumerate(results) if r is None]
+    for i in fresh:
+        results[i] = _fast_path(tasks[i], cfg)
+    pooled = [i for i in fresh if results[i] is None]
     if pooled:
-        count = workers if workers > 0 else (os.cpu_count() or 1)
-        computed = _run_pool([tasks[i] for i in pooled], settings, min(count, len(pooled)), progress)
-        for i, result in zip(pooled, computed):
+        count = cfg.workers if cfg.workers > 0 else (os.cpu_count() or 1)
+        pool = _Pool([tasks[i] for i in pooled], cfg, min(count, len(pooled)), progress)
+        for i, result in zip(pooled, pool.run()):
             results[i] = result
+    for i in fresh:
+        result = results[i]
+        if result is not None and result.fallback_kind not in _UNCACHED_KINDS:
             cache.put(keys[i], _result_to_arrays(result))
     return results  # type: ignore[return-value]
+
+
+def _fast_path(task: DecomposeTask, cfg: CollisionCfg) -> DecomposeResult | None:
+    """What needs no worker, in this process: clutter's voxel cover; an object's box fit; else its voxel
+    cover when that is a few boxes, the object is porous (foliage: CoACD would take minutes on it) or
+    smaller than ``coacd_min_size`` (a cover within a cell is as good, and its cost is bounded).
+    None: the object needs CoACD. ``max_boxes = 0`` sends every object to CoACD."""
+    if task.kind == "clutter":
+        return cover_result(task, cfg, reason=None, kind=None, seconds=0.0)
+    if cfg.max_boxes <= 0:
+        return None
+    try:
+        boxes = box_result(task.vertices, task.faces, ground_height=task.ground_height, cfg=cfg)
+        if boxes is not None:
+            return boxes
+        cover = cover_result(task, cfg, reason=None, kind=None, seconds=0.0)
+    except Exception:  # the worker tries again and reports any failure
+        return None
+    extent = np.ptp(np.asarray(task.vertices, np.float64), axis=0)
+    extent[2] = max(extent[2], float(np.max(task.vertices[:, 2])) - task.ground_height)
+    porous = cover.volume < cfg.clutter_fill * float(np.prod(np.maximum(extent, 1e-3)))
+    small = float(np.linalg.norm(extent)) < cfg.coacd_min_size
+    if cover.method != "cover":  # no spans at all: nothing for a solid either (a sheet, a sliver)
+        cover.fallback, cover.fallback_kind = f"no closed solid; {cover.fallback}", "no_solid"
+        return cover
+    return cover if len(cover.hulls) <= cfg.max_boxes or porous or small else None
 
 
 # ----------------------------------------------------------------------------- pool
 
 
-def _run_pool(tasks, settings, workers, progress):
-    """Run tasks on ``workers`` spawned processes with a per-task time limit."""
-    import multiprocessing as mp
-    from multiprocessing.connection import wait
+class _Pool:
+    """Tasks on spawned worker processes with a per-task time limit, crash retries and cover fallbacks."""
 
-    ctx = mp.get_context("spawn")
-    results: list[DecomposeResult | None] = [None] * len(tasks)
-    pending = deque(range(len(tasks)))
-    slots: list[dict | None] = [None] * workers
-    done = 0
-    failed_starts = 0
+    def __init__(self, tasks: list[DecomposeTask], cfg: CollisionCfg, workers: int, progress):
+        import multiprocessing as mp
 
-    def start_worker():
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.ctx = mp.get_context("spawn")
+        self.tasks, self.cfg, self.progress = tasks, cfg, progress
+        self.results: list[DecomposeResult | None] = [None] * len(tasks)
+        self.retries = [0] * len(tasks)
+        self.pending = deque((i, 0) for i in range(len(tasks)))  # (task index, attempt)
+        self.slots: list[dict | None] = [None] * workers
+        self.done = 0
+        self.failed_starts = 0
+
+    def run(self) -> list[DecomposeResult]:
+        try:
+            while self.done < len(self.tasks):
+                if self.failed_starts >= 3 and not any(s is not None and s["task"] is not None for s in self.slots):
+                    self._cover_pending("worker processes failed to start", "workers_failed")
+                    break
+                self._fill_slots()
+                self._wait_and_handle()
+        finally:
+            self._close()
+        return self.results  # type: ignore[return-value]
+
+    def _fill_slots(self) -> None:
+        for s, slot in enumerate(self.slots):
+            if slot is None and self.pending:
+                slot = self.slots[s] = self._start_worker()
+            if slot is not None and slot["ready"] and slot["task"] is None and self.pending:
+                index, attempt = self.pending.popleft()
+                task = self.tasks[index]
+                slot["conn"].send((np.asarray(task.vertices, np.float32), np.asarray(task.faces, np.int32),
+                                   float(task.ground_height), asdict(self.cfg), attempt))
+                slot["task"], slot["attempt"], slot["sent"] = index, attempt, time.perf_counter()
+
+    def _start_worker(self) -> dict:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=_worker_main, args=(child,), daemon=True)
         proc.start()
         child.close()
-        return {"proc": proc, "conn": parent, "task": None, "sent": 0.0, "ready": False}
+        return {"proc": proc, "conn": parent, "task": None, "attempt": 0, "sent": 0.0, "ready": False}
 
-    def finish(slot_index, result):
-        nonlocal done
-        slot = slots[slot_index]
-        results[slot["task"]] = result
-        slot["task"] = None
-        done += 1
-        if progress is not None:
-            progress.step(done, len(tasks), "decomposition")
+    def _wait_and_handle(self) -> None:
+        from multiprocessing.connection import wait
 
-    def retire(slot_index, reason):
-        nonlocal failed_starts
-        slot = slots[slot_index]
+        live = [s for s in self.slots if s is not None]
+        if not live:
+            return
+        now = time.perf_counter()
+        deadlines = [s["sent"] + self.cfg.object_timeout - now for s in live if s["task"] is not None]
+        ready = wait([s["conn"] for s in live], timeout=max(0.0, min(deadlines, default=1.0)) + 0.01)
+        for s, slot in enumerate(self.slots):
+            if slot is None:
+                continue
+            if slot["conn"] in ready:
+                self._receive(s, slot)
+            elif slot["task"] is not None and time.perf_counter() - slot["sent"] > self.cfg.object_timeout:
+                self._retire(s, f"timed out after {self.cfg.object_timeout:g} s", "timeout")
+            elif not slot["proc"].is_alive():
+                self._retire(s, f"worker crashed (exit code {slot['proc'].exitcode})", "crash")
+
+    def _receive(self, s: int, slot: dict) -> None:
+        try:
+            message = slot["conn"].recv()
+        except (EOFError, OSError):
+            slot["proc"].join(5)
+            self._retire(s, f"worker crashed (exit code {slot['proc'].exitcode})", "crash")
+            return
+        if message[0] == "ready":
+            slot["ready"] = True
+        elif message[0] == "ok":
+            result = _result_from_message(message[1])
+            result.retries = self.retries[slot["task"]]
+            self._finish(slot, result)
+        else:
+            self._finish(slot, self._cover(slot, f"decomposition failed: {message[1]}", "error"))
+
+    def _retire(self, s: int, reason: str, kind: str) -> None:
+        """Stop a worker; its task is retried (a crash with attempts left) or covered."""
+        slot = self.slots[s]
+        assert slot is not None  # only live slots are retired
         if not slot["ready"]:
-            failed_starts += 1
+            self.failed_starts += 1
         if slot["proc"].is_alive():
             slot["proc"].terminate()
         slot["proc"].join(5)
         slot["conn"].close()
-        if slot["task"] is not None:
-            task = tasks[slot["task"]]
-            seconds = time.perf_counter() - slot["sent"]
-            finish(slot_index, fallback_result(task, settings, reason=reason, seconds=seconds))
-        slots[slot_index] = None
+        self.slots[s] = None
+        if slot["task"] is None:
+            return
+        if kind == "crash" and slot["attempt"] < self.cfg.coacd_retries:
+            self.retries[slot["task"]] += 1
+            self.pending.appendleft((slot["task"], slot["attempt"] + 1))
+            return
+        self._finish(slot, self._cover(slot, reason, kind))
 
-    try:
-        while done < len(tasks):
-            if failed_starts >= 3 and not any(s is not None and s["task"] is not None for s in slots):
-                # Workers die before they can take work (a broken install): fall back, don't spin.
-                while pending:
-                    index = pending.popleft()
-                    results[index] = fallback_result(tasks[index], settings, reason="worker processes failed to start",
-                                                     seconds=0.0)
-                    done += 1
-                break
-            for s in range(workers):
-                if slots[s] is None and pending:
-                    slots[s] = start_worker()
-                slot = slots[s]
-                if slot is not None and slot["ready"] and slot["task"] is None and pending:
-                    index = pending.popleft()
-                    task = tasks[index]
-                    slot["conn"].send((task.name, np.asarray(task.vertices, np.float32),
-                                       np.asarray(task.faces, np.int32), float(task.ground_height), asdict(settings)))
-                    slot["task"], slot["sent"] = index, time.perf_counter()
-            live = [s for s in slots if s is not None]
-            if not live:
-                continue
-            now = time.perf_counter()
-            deadlines = [s["sent"] + settings.timeout - now for s in live if s["task"] is not None]
-            ready = wait([s["conn"] for s in live], timeout=max(0.0, min(deadlines, default=1.0)) + 0.01)
-            for s in range(workers):
-                slot = slots[s]
-                if slot is None:
-                    continue
-                if slot["conn"] in ready:
-                    try:
-                        message = slot["conn"].recv()
-                    except (EOFError, OSError):
-                        code = slot["proc"].exitcode
-                        retire(s, f"worker crashed (exit code {code})")
-                        continue
-                    if message[0] == "ready":
-                        slot["ready"] = True
-                    elif message[0] == "ok":
-                        finish(s, _result_from_message(message[1]))
-                    else:
-                        task = tasks[slot["task"]]
-                        seconds = time.perf_counter() - slot["sent"]
-                        finish(s, fallback_result(task, settings, reason=f"decomposition failed: {message[1]}",
-                                                  seconds=seconds))
-                elif slot["task"] is not None and time.perf_counter() - slot["sent"] > settings.timeout:
-                    retire(s, f"timed out after {settings.timeout:g} s")
-                elif not slot["proc"].is_alive():
-                    retire(s, f"worker crashed (exit code {slot['proc'].exitcode})")
-    finally:
-        for s in range(workers):
-            slot = slots[s]
+    def _cover(self, slot: dict, reason: str, kind: str) -> DecomposeResult:
+        index = slot["task"]
+        if kind == "crash":
+            reason = f"{reason} on all {self.retries[index] + 1} attempts"
+        result = cover_result(self.tasks[index], self.cfg, reason=reason, kind=kind,
+                              seconds=time.perf_counter() - slot["sent"])
+        result.retries = self.retries[index]
+        return result
+
+    def _finish(self, slot: dict, result: DecomposeResult) -> None:
+        self.results[slot["task"]] = result
+        slot["task"] = None
+        self.done += 1
+        if self.progress is not None:
+            self.progress.step(self.done, len(self.tasks), "decomposition")
+
+    def _cover_pending(self, reason: str, kind: str) -> None:
+        while self.pending:
+            index, _ = self.pending.popleft()
+            if self.results[index] is None:
+                self.results[index] = cover_result(self.tasks[index], self.cfg, reason=reason, kind=kind, seconds=0.0)
+                self.done += 1
+
+    def _close(self) -> None:
+        for slot in self.slots:
             if slot is None:
                 continue
             try:
@@ -280,7 +318,6 @@ def _run_pool(tasks, settings, workers, progress):
                 slot["proc"].terminate()
                 slot["proc"].join(2)
             slot["conn"].close()
-    return results
 
 
 def _worker_main(conn) -> None:
@@ -291,6 +328,7 @@ def _worker_main(conn) -> None:
     import manifold3d  # noqa: F401
     import scipy.spatial  # noqa: F401
 
+    crash_below = int(os.environ.get(CRASH_TEST_ENV, "0") or 0)
     conn.send(("ready",))
     while True:
         try:
@@ -299,16 +337,23 @@ def _worker_main(conn) -> None:
             return
         if message is None:
             return
-        _name, vertices, faces, ground, settings = message
+        vertices, faces, ground, cfg, attempt = message
+        if attempt < crash_below:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGSEGV)
         try:
-            result = decompose_one(vertices, faces, ground_height=ground, settings=DecomposeSettings(**settings))
+            result = decompose_one(vertices, faces, ground_height=ground, cfg=CollisionCfg(**cfg), attempt=attempt)
             conn.send(("ok", _result_to_message(result)))
-        except Exception as exc:
+        except Exception as exc:  # any failure becomes this object's reported fallback
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
+_MESSAGE_FIELDS = ("hulls", "volume", "hull_volume", "method", "fallback", "fallback_kind", "seconds")
+
+
 def _result_to_message(result: DecomposeResult) -> dict:
-    return {k: getattr(result, k) for k in ("hulls", "volume", "hull_volume", "method", "fallback", "seconds")}
+    return {k: getattr(result, k) for k in _MESSAGE_FIELDS}
 
 
 def _result_from_message(message: dict) -> DecomposeResult:
@@ -318,39 +363,55 @@ def _result_from_message(message: dict) -> DecomposeResult:
 # ----------------------------------------------------------------------------- one object
 
 
-def decompose_one(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float,
-                  settings: DecomposeSettings) -> DecomposeResult:
+def decompose_one(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float, cfg: CollisionCfg,
+                  attempt: int = 0) -> DecomposeResult:
     """Close one object into a solid and cover it with convex hulls (runs inside a worker).
 
-    In order: a few boxes in the object's own frame (:mod:`.boxes`; most furniture,
-    milliseconds), one hull when the solid is convex within tolerance, else CoACD on
-    the solid simplified within one cell and turned into the object's frame (axis-
-    aligned sides have no staircase for CoACD to chase).
+    In order: a few boxes in the object's own frame (:mod:`.boxes`), one hull when the
+    solid is convex within tolerance, else CoACD on the solid simplified within one cell
+    in the object's frame (axis-aligned sides have no staircase for CoACD to chase).
+    ``attempt`` > 0 (a retry after a crash) changes CoACD's settings.
     """
-    import coacd
+    start = time.perf_counter()
+    vertices = np.asarray(vertices, np.float64)
+    if not np.isfinite(vertices).all():
+        raise ValueError("object has non-finite vertex coordinates")
+    boxes = box_result(vertices, faces, ground_height=ground_height, cfg=cfg)
+    if boxes is not None:
+        return boxes
+    task = DecomposeTask("", vertices, faces, ground_height)
+    # A second retry also coarsens the solid (fewer faces for CoACD; thin parts suffer, so not at once).
+    cell = cfg.coacd_cell * (1.0 + 0.5 * max(0, attempt - 1))
+    solid = _closed_solid(vertices, faces, ground_height=ground_height, cell=cell)
+    if solid is None:
+        return cover_result(task, cfg, reason="no closed solid (no up-facing surface)", kind="no_solid",
+                            seconds=time.perf_counter() - start)
+    yaw, solid_v, solid_f, volume = solid
+    one = _convex_enough(solid_v, solid_f, yaw, volume, cfg)
+    if one is not None:
+        return DecomposeResult([one], volume, mesh_volume(*one), "convex", seconds=time.perf_counter() - start)
+    hulls = _coacd_hulls(solid_v, solid_f, yaw, cfg, attempt)
+    if not hulls:
+        return cover_result(task, cfg, reason="CoACD returned no usable hull", kind="coacd_empty",
+                            seconds=time.perf_counter() - start)
+    hull_volume = float(sum(mesh_volume(*h) for h in hulls))
+    return DecomposeResult(hulls, volume, hull_volume, "coacd", seconds=time.perf_counter() - start)
+
+
+def _closed_solid(vertices, faces, *, ground_height, cell):
+    """The object closed into a solid in its own frame and simplified within one cell:
+    (yaw, (S, 3) vertices, (T, 3) faces, volume [m^3]), or None when nothing closes."""
     import manifold3d
 
     from worldgen_sim.collision.boxes import footprint_yaw, rotate_z, side_yaw
     from worldgen_sim.collision.solidify import solidify
 
-    start = time.perf_counter()
-    vertices = np.asarray(vertices, np.float64)
-    if not np.isfinite(vertices).all():
-        raise ValueError("object has non-finite vertex coordinates")
-    boxes = box_result(vertices, faces, ground_height=ground_height, settings=settings)
-    if boxes is not None:
-        return boxes
     yaw = side_yaw(vertices, faces)
     yaw = footprint_yaw(vertices[:, :2]) if yaw is None else yaw
-    local = rotate_z(vertices, -yaw)
     # "Last surface crossed" layering: a reconstruction doubles thin parts into nested layers.
-    solid = solidify(local, faces, ground_height=ground_height, cell_size=settings.coacd_cell_size,
-                     seam=0.5 * settings.coacd_cell_size)
+    solid = solidify(rotate_z(vertices, -yaw), faces, ground_height=ground_height, cell_size=cell, seam=0.5 * cell)
     if solid.is_empty:
-        result = fallback_result(DecomposeTask("", vertices, faces, ground_height), settings,
-                                 reason="no closed solid (no up-facing surface)", seconds=0.0)
-        result.seconds = time.perf_counter() - start
-        return result
+        return None
     # Simplify within one cell: removes the grid's staircase noise, which otherwise makes
     # CoACD cut many tiny hulls along every edge.
     union = manifold3d.Manifold(manifold3d.Mesh(solid.vertices.astype(np.float32), solid.faces.astype(np.uint32)))
@@ -361,179 +422,110 @@ def decompose_one(vertices: np.ndarray, faces: np.ndarray, *, ground_height: flo
     volume = float(union.volume())
     if solid_f.shape[0] == 0 or volume <= 0:
         solid_v, solid_f, volume = solid.vertices, solid.faces, solid.volume
+    return yaw, solid_v, solid_f, volume
 
-    one = convex_hull(rotate_z(solid_v, yaw), max_vertices=settings.max_hull_vertices)
-    if one is not None:
-        one_volume = mesh_volume(*one)
-        gap = (one_volume - volume) / max(mesh_area(*one), 1e-12)
-        if gap <= settings.convex_tolerance * settings.threshold:
-            return DecomposeResult([one], volume, one_volume, "convex", None, time.perf_counter() - start)
+
+def _convex_enough(solid_v, solid_f, yaw, volume, cfg):
+    """One hull of the solid when it adds less than ``convex_tolerance * coacd_threshold`` mean thickness."""
+    from worldgen_sim.collision.boxes import rotate_z
+
+    one = convex_hull(rotate_z(solid_v, yaw), max_vertices=cfg.max_hull_vertices)
+    if one is None:
+        return None
+    gap = (mesh_volume(*one) - volume) / max(mesh_area(*one), 1e-12)
+    return one if gap <= cfg.convex_tolerance * cfg.coacd_threshold else None
+
+
+def _coacd_hulls(solid_v, solid_f, yaw, cfg, attempt):
+    """CoACD's hulls in the world frame, re-hulled to PhysX's limits; a retry (``attempt`` > 0) uses
+    another seed and a looser threshold (and its caller a coarser solid)."""
+    import coacd
+
+    from worldgen_sim.collision.boxes import rotate_z
 
     coacd.set_log_level("error")
     parts = coacd.run_coacd(
         coacd.Mesh(solid_v, solid_f),
-        threshold=settings.threshold,
+        threshold=cfg.coacd_threshold * (1.0 + 0.5 * attempt),
         real_metric=True,
-        max_convex_hull=settings.coacd_max_hulls,
+        max_convex_hull=cfg.coacd_max_hulls,
         decimate=True,
-        max_ch_vertex=settings.max_hull_vertices,
+        max_ch_vertex=cfg.max_hull_vertices,
         preprocess_mode="off",  # the solid is already manifold
-        mcts_iterations=settings.mcts_iterations,
+        mcts_iterations=cfg.coacd_iterations,
         mcts_max_depth=2,
         resolution=1000,
-        seed=settings.seed,
+        seed=cfg.seed + attempt,
     )
     hulls = []
     for part_vertices, _ in parts:
         # Re-hull every piece: guarantees outward faces and the vertex limit whatever CoACD returns.
-        hull = convex_hull(rotate_z(np.asarray(part_vertices, np.float64), yaw),
-                           max_vertices=settings.max_hull_vertices)
+        hull = convex_hull(rotate_z(np.asarray(part_vertices, np.float64), yaw), max_vertices=cfg.max_hull_vertices)
         if hull is not None:
             hulls.append(hull)
-    if not hulls:
-        result = fallback_result(DecomposeTask("", vertices, faces, ground_height), settings,
-                                 reason="CoACD returned no usable hull", seconds=0.0)
-        result.volume = volume
-        result.seconds = time.perf_counter() - start
-        return result
-    hull_volume = float(sum(mesh_volume(*h) for h in hulls))
-    return DecomposeResult(hulls, volume, hull_volume, "coacd", None, time.perf_counter() - start)
+    return hulls
 
 
 def box_result(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float,
-               settings: DecomposeSettings) -> DecomposeResult | None:
-    """The object as at most ``settings.max_boxes`` boxes in its own frame, or None when they
-    do not cover ``settings.box_cover`` of its solid (or the box fit is off)."""
+               cfg: CollisionCfg) -> DecomposeResult | None:
+    """The object as at most ``cfg.max_boxes`` boxes in its own frame, or None when they
+    do not cover ``cfg.box_cover`` of its solid (or the box fit is off)."""
     from worldgen_sim.collision.boxes import fit_boxes
 
-    if settings.max_boxes <= 0:
+    if cfg.max_boxes <= 0:
         return None
     start = time.perf_counter()
     vertices = np.asarray(vertices, np.float64)
     if vertices.shape[0] == 0 or not np.isfinite(vertices).all():
         return None
-    fit = fit_boxes(vertices, faces, ground_height=ground_height, cell=settings.cell_size,
-                    height_tolerance=settings.box_tolerance, max_boxes=settings.max_boxes)
-    if fit is None or fit.covered < settings.box_cover:
+    fit = fit_boxes(vertices, faces, ground_height=ground_height, cell=cfg.solid_cell,
+                    height_tolerance=cfg.box_height_tolerance, max_boxes=cfg.max_boxes)
+    if fit is None or fit.covered < cfg.box_cover:
         return None
-    hulls = [convex_hull(corners, max_vertices=settings.max_hull_vertices) for corners in fit.world_corners()]
-    hulls = [h for h in hulls if h is not None]
+    hulls = box_hulls(fit.world_corners(), max_vertices=cfg.max_hull_vertices)
     if not hulls:
         return None
     hull_volume = float(sum(mesh_volume(*h) for h in hulls))
-    return DecomposeResult(hulls, fit.span_volume, hull_volume, "boxes", None, time.perf_counter() - start)
+    return DecomposeResult(hulls, fit.span_volume, hull_volume, "boxes", seconds=time.perf_counter() - start)
 
 
-def fallback_result(task: DecomposeTask, settings: DecomposeSettings, *, reason: str, seconds: float,
-                    standing_gap: float = 0.1) -> DecomposeResult:
-    """One convex hull: of the object's surface and its shadow on the ground (conservative)
-    when the object reaches within ``standing_gap`` [m] of the ground, else of the surface
-    alone (a fragment under the ceiling must not become a pillar to the floor).
-    """
-    vertices = np.asarray(task.vertices, np.float64)
-    vertices = vertices[np.isfinite(vertices).all(axis=1)]
-    if vertices.shape[0] and vertices[:, 2].min() <= task.ground_height + standing_gap:
-        shadow = vertices.copy()
-        shadow[:, 2] = task.ground_height
-        points = np.concatenate([vertices, shadow])
-    else:
-        points = vertices
-    hull = convex_hull(points, max_vertices=settings.max_hull_vertices)
+def cover_result(task: DecomposeTask, cfg: CollisionCfg, *, reason: str | None, kind: str | None,
+                 seconds: float) -> DecomposeResult:
+    """The object's voxel cover (:func:`worldgen_sim.collision.cover.voxel_cover`); one hull only when the
+    cover is empty but the surface still encloses volume; ``"empty"`` when not even that."""
+    from worldgen_sim.collision.cover import voxel_cover
+
+    start = time.perf_counter()
+    # Faces touching a non-finite vertex are left out (the worker may have failed on them).
+    vertices = np.asarray(task.vertices, np.float64).reshape(-1, 3)
+    faces = np.asarray(task.faces, np.int64).reshape(-1, 3)
+    finite = np.asarray(np.isfinite(vertices).all(axis=1))
+    faces = (np.cumsum(finite) - 1)[faces[finite[faces].all(axis=1)]]
+    vertices = vertices[finite]
+    corners, volume, _cell = voxel_cover(vertices, faces, ground_height=task.ground_height,
+                                         cell=cfg.coacd_cell, max_boxes=cfg.max_cover_boxes)
+    hulls = box_hulls(corners, max_vertices=cfg.max_hull_vertices)
+    seconds += time.perf_counter() - start
+    if hulls:
+        hull_volume = float(sum(mesh_volume(*h) for h in hulls))
+        return DecomposeResult(hulls, volume, hull_volume, "cover", reason, kind, seconds=seconds)
+    hull = convex_hull(vertices, max_vertices=cfg.max_hull_vertices)
+    why = reason or "no solid spans"
     if hull is None:
-        return DecomposeResult([], 0.0, 0.0, "empty", f"{reason}; no hull (degenerate geometry)", seconds)
-    volume = mesh_volume(*hull)
-    return DecomposeResult([hull], volume, volume, "fallback", reason, seconds)
-
-
-# ----------------------------------------------------------------------------- hull helpers
-
-
-def convex_hull(points: np.ndarray, *, max_vertices: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Convex hull with at most ``max_vertices`` vertices and polygons, outward faces; None if degenerate.
-
-    PhysX GPU hulls allow 64 vertices *and* 64 polygons (coplanar triangles count as one), so
-    both are held to ``max_vertices``: while either is over, a farthest-point subset of the
-    hull's vertices (shrinking by a fifth each round) is re-hulled.
-
-    Args:
-        points: (P, 3) float [m].
-        max_vertices: vertex and polygon limit.
-
-    Returns:
-        (H, 3) float32 vertices and (T, 3) int32 triangle faces, or None (fewer than 4
-        points, or all on a plane or line).
-    """
-    from scipy.spatial import ConvexHull, QhullError
-
-    points = np.asarray(points, np.float64)
-    points = points[np.isfinite(points).all(axis=1)]
-    if points.shape[0] < 4:
-        return None
-    try:
-        hull = ConvexHull(points)
-        corners = points[hull.vertices]
-        target = max_vertices
-        for _ in range(12):
-            if corners.shape[0] > target:
-                corners = corners[_farthest_points(corners, target)]
-            hull = ConvexHull(corners)
-            polygons = np.unique(np.round(hull.equations, 6), axis=0).shape[0]
-            if hull.vertices.size <= max_vertices and polygons <= max_vertices:
-                break
-            target = max(4, min(target, hull.vertices.size) * 4 // 5)
-        corners = corners[hull.vertices]
-        hull = ConvexHull(corners)
-    except (QhullError, ValueError):
-        return None
-    if hull.volume <= 1e-12:
-        return None
-    vertices = corners
-    faces = hull.simplices.copy()
-    # Orient outward: qhull's facet equations give the outward normal of each simplex.
-    tri = vertices[faces]
-    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    flip = np.einsum("ij,ij->i", normal, hull.equations[:, :3]) < 0
-    faces[flip] = faces[flip][:, ::-1]
-    return vertices.astype(np.float32), faces.astype(np.int32)
-
-
-def hull_polygon_count(vertices: np.ndarray, faces: np.ndarray) -> int:
-    """Number of distinct face planes of a convex hull (coplanar triangles count once)."""
-    tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
-    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-20)
-    planes = np.column_stack([normal, np.einsum("ij,ij->i", normal, tri[:, 0])])
-    return int(np.unique(np.round(planes, 5), axis=0).shape[0])
-
-
-def _farthest_points(points: np.ndarray, count: int) -> np.ndarray:
-    """Indices of ``count`` points picked greedily farthest from those already picked."""
-    centre = points.mean(axis=0)
-    chosen = [int(np.argmax(np.linalg.norm(points - centre, axis=1)))]
-    distance = np.linalg.norm(points - points[chosen[0]], axis=1)
-    for _ in range(count - 1):
-        nxt = int(np.argmax(distance))
-        chosen.append(nxt)
-        distance = np.minimum(distance, np.linalg.norm(points - points[nxt], axis=1))
-    return np.asarray(chosen)
-
-
-def mesh_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
-    """Signed volume of a closed, outward-oriented triangle mesh [m^3]."""
-    tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
-    return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
-
-
-def mesh_area(vertices: np.ndarray, faces: np.ndarray) -> float:
-    """Surface area [m^2]."""
-    tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
-    return float(0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum())
+        return DecomposeResult([], 0.0, 0.0, "empty", f"{why}; no hull (degenerate geometry)", kind, seconds=seconds)
+    hull_volume = mesh_volume(*hull)
+    return DecomposeResult([hull], hull_volume, hull_volume, "fallback", f"{why}; one hull of the surface", kind,
+                           seconds=seconds)
 
 
 # ----------------------------------------------------------------------------- cache
 
 
-def _result_from_arrays(data: dict[str, np.ndarray]) -> DecomposeResult | None:
+def _cached_result(cache: ArrayCache, key: str) -> DecomposeResult | None:
+    """The result stored under ``key``, or None (no cache, no entry, or arrays that do not hold one)."""
+    data = cache.get(key)
+    if data is None:
+        return None
     try:
         meta = json.loads(str(data["meta"]))
         vcount, fcount = data["vertex_counts"], data["face_counts"]
@@ -541,14 +533,16 @@ def _result_from_arrays(data: dict[str, np.ndarray]) -> DecomposeResult | None:
         hull_v = np.split(data["vertices"], vsplit) if vcount.size else []
         hull_f = np.split(data["faces"], fsplit) if fcount.size else []
         hulls = [(v.astype(np.float32), f.astype(np.int32)) for v, f in zip(hull_v, hull_f)]
-        return DecomposeResult(hulls, meta["volume"], meta["hull_volume"], meta["method"], meta["fallback"], 0.0, True)
+        return DecomposeResult(hulls, meta["volume"], meta["hull_volume"], meta["method"], meta["fallback"],
+                               meta.get("fallback_kind"), meta.get("retries", 0), 0.0, True)
     except (ValueError, KeyError, TypeError):
         return None  # not a decomposition entry: recomputed and overwritten
 
 
 def _result_to_arrays(result: DecomposeResult) -> dict[str, np.ndarray]:
+    """A result as named arrays (no timing: equal inputs store equal entries)."""
     meta = {"volume": result.volume, "hull_volume": result.hull_volume, "method": result.method,
-            "fallback": result.fallback}
+            "fallback": result.fallback, "fallback_kind": result.fallback_kind, "retries": result.retries}
     hulls = result.hulls
     return {
         "meta": np.asarray(json.dumps(meta)),

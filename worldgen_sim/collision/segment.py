@@ -1,19 +1,22 @@
-"""Split a world-frame surface into the static shell (floor, walls, ceiling) and objects.
+"""Split a world-frame surface into static structure and the objects standing on it.
 
-The shell is found as large planes: sequential RANSAC over faces (hypotheses are
-the planes of area-weighted sampled faces, scored in batches against every face,
-the winner refined by an area-weighted least-squares fit). A face is an inlier
-of a plane when its three vertices lie within ``plane_distance`` of it and its
-normal agrees with the plane's. Each plane is then classified from the world's
-conventions (Z-up, floor at z = 0): the floor is the large up-facing plane near
-z = 0, the ceiling the large down-facing plane at the top, walls the large
-vertical planes that span most of the room's height; any other plane (a sofa
-seat, a cabinet front) goes back to the objects.
+Structure is everything that carries weight and stays put, found without assuming a
+floor plane or a box room:
 
-What is left is split into connected pieces on a sparse voxel grid rather than
-by shared vertices, because reconstructed and generated meshes are full of
-T-junctions and hairline gaps (a table leg touching the underside of its top
-shares no vertex with it).
+1. the ground (:mod:`.ground`): up-facing surface chained through small height
+   changes: floors at any height, rolling terrain, stair treads, ramps, platform tops;
+   every face within ``plane_distance`` of it (noise, the foot of a wall) joins it;
+2. risers: faces standing between two ground levels (stair risers, a platform's
+   front, a ramp's sides);
+3. walls and ceilings (:mod:`.planes`): large vertical planes spanning most of the
+   height, and down-facing planes at the top.
+
+What is left is split into connected pieces on a voxel grid. Each piece is judged
+against the ground under it: standing on it (or touching a wall or ceiling) it is
+an object; hanging unsupported in mid-air and small or thin it is a floater and
+dropped (counted, with the reason); unsupported and large it stays as an overhead
+obstacle at its true height. When a scene has many small pieces (vegetation), they
+are grouped per ``clutter_cell`` into clutter objects, covered with boxes later.
 """
 
 from __future__ import annotations
@@ -22,26 +25,54 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SHELL_CLASSES = ("floor", "wall", "ceiling")
+from worldgen_sim.collision.collision_cfg import CollisionCfg
+from worldgen_sim.collision.mesh_ops import connected_pieces, face_geometry, sample_triangles, voxel_keys
+
+__all__ = [
+    "SEGMENT_FIELDS",
+    "Segmentation",
+    "StaticRegion",
+    "segment_surface",
+    "segmentation_from_arrays",
+    "segmentation_key",
+    "segmentation_to_arrays",
+]
+
+SEGMENT_FIELDS = (
+    "plane_distance", "min_plane_area", "min_object_size", "normal_angle", "wall_height_fraction", "seed",
+    "ground_cell", "ground_step", "ground_slope", "min_ground_area", "ground_clearance", "support_gap",
+    "floater_size",
+    "floater_thickness", "clutter_size", "clutter_count", "clutter_cell",
+)
+"""The :class:`CollisionCfg` fields a segmentation depends on (its cache key)."""
+
+_CONNECT_DISTANCE = 0.02
+"""Pieces closer than about this are one object [m]."""
+_FURNITURE_SIZE = 0.5
+"""Supported objects with a larger bounding-box diagonal are ``"furniture"`` [m]."""
 
 
 @dataclass(eq=False)
-class Plane:
-    """One plane of the static shell.
+class StaticRegion:
+    """One part of the static structure.
 
     Attributes:
-        normal: (3,) float64 unit normal, pointing the way its faces face.
-        offset: d in ``normal . x = d`` [m].
-        semantic_class: ``"floor"``, ``"wall"`` or ``"ceiling"``.
-        faces: (K,) int64 indices of its inlier faces in the input mesh.
-        area: summed inlier face area [m^2].
+        kind: ``"ground"``, ``"riser"``, ``"wall"`` or ``"ceiling"``.
+        semantic_class: material class: ``"floor"`` (ground), ``"wall"`` (risers, walls) or ``"ceiling"``.
+        faces: (K,) int64 sorted indices of its faces in the input mesh.
+        area: summed face area [m^2].
+        normal: (3,) float64 unit normal of its best-fit plane.
+        offset: d in ``normal . x = d`` of that plane [m].
+        flatness: RMS distance of its face centroids to that plane [m] (0 for a plane; terrain more).
     """
 
-    normal: np.ndarray
-    offset: float
+    kind: str
     semantic_class: str
     faces: np.ndarray
     area: float
+    normal: np.ndarray
+    offset: float
+    flatness: float
 
 
 @dataclass(eq=False)
@@ -49,304 +80,297 @@ class Segmentation:
     """Result of :func:`segment_surface`.
 
     Attributes:
-        planes: the static shell's planes.
+        static: the static structure.
         objects: (K_i,) int64 face-index arrays, one per object, largest first.
-        object_classes: semantic class per object.
-        dropped_faces: faces of pieces smaller than ``min_object_size``.
-        ground_height: floor height used to close objects [m] (0 when no floor was found).
+        object_classes: material class per object: ``"furniture"`` (standing, larger than 0.5 m) or ``"object"``.
+        object_kinds: ``"standing"``, ``"overhead"`` (unsupported, kept at its height) or ``"clutter"``
+            (a group of small pieces) per object.
+        object_ground: height where each object's open columns are closed [m] (the ground
+            under a standing object, an overhead object's own underside).
+        dropped_faces: faces of dropped pieces (too small, floaters).
+        ground_height: median ground height [m] (0 when no ground was found).
         report: counts and decisions, JSON-serialisable.
     """
 
-    planes: list[Plane]
+    static: list[StaticRegion]
     objects: list[np.ndarray]
     object_classes: list[str]
+    object_kinds: list[str]
+    object_ground: list[float]
     dropped_faces: np.ndarray
     ground_height: float = 0.0
     report: dict = field(default_factory=dict)
 
 
-def face_geometry(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unit normals (F, 3), areas (F,) [m^2] and centroids (F, 3) [m] of triangles (float64)."""
-    tri = vertices[faces].astype(np.float64)
-    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    norm = np.linalg.norm(cross, axis=1)
-    normals = cross / np.maximum(norm, 1e-20)[:, None]
-    return normals, 0.5 * norm, tri.mean(axis=1)
+@dataclass(eq=False)
+class _Pieces:
+    """Connected pieces of the faces left after the structure (internal)."""
+
+    faces: list[np.ndarray]
+    lo: np.ndarray  # (K, 3)
+    hi: np.ndarray  # (K, 3)
+    gap: np.ndarray  # (K,) lowest point above the ground under it [m], NaN: no ground near
+    ground: np.ndarray  # (K,) ground height under the lowest point [m], NaN: none
 
 
-def segment_surface(
-    vertices: np.ndarray,
-    faces: np.ndarray,
-    *,
-    plane_distance: float,
-    min_plane_area: float,
-    min_object_size: float,
-    normal_angle: float = 25.0,
-    wall_height_fraction: float = 0.75,
-    floor_tolerance: float = 0.25,
-    connect_distance: float = 0.02,
-    furniture_size: float = 0.5,
-    max_planes: int = 24,
-    seed: int = 0,
-) -> Segmentation:
-    """Segment a mesh into shell planes and objects.
+def segment_surface(vertices: np.ndarray, faces: np.ndarray, *, cfg: CollisionCfg) -> Segmentation:
+    """Segment a mesh into static structure and objects.
 
     Args:
-        vertices: (V, 3) float32 world-frame positions [m] (Z-up, floor at z = 0).
-        faces: (F, 3) int32 triangles.
-        plane_distance: inlier distance of a face's vertices to a plane [m].
-        min_plane_area: planes with less inlier area are not shell [m^2].
-        min_object_size: pieces with a smaller bounding-box diagonal are dropped [m].
-        normal_angle: largest angle between a face normal and its plane's normal [deg].
-        wall_height_fraction: a vertical plane is a wall when its inliers span at least
-            this fraction of the room height (floor to ceiling, or to the highest vertex).
-        floor_tolerance: the floor plane must lie within this of z = 0 [m].
-        connect_distance: pieces closer than about this are one object [m].
-        furniture_size: objects standing on the floor with a larger bounding-box
-            diagonal are ``"furniture"``, the rest ``"object"`` [m].
-        max_planes: most planes extracted.
-        seed: RANSAC seed.
+        vertices: (V, 3) float world-frame positions [m] (Z-up).
+        faces: (F, 3) int triangles.
+        cfg: collision settings (the :data:`SEGMENT_FIELDS`).
     """
+    from worldgen_sim.collision.ground import find_ground
+
     vertices = np.asarray(vertices, np.float64)
     faces = np.asarray(faces, np.int64)
     normals, areas, centroids = face_geometry(vertices, faces)
     valid = areas > 1e-12
-    cos_normal = np.cos(np.radians(normal_angle))
-    rng = np.random.default_rng(seed)
-
-    free = valid.copy()
-    candidates: list[tuple[np.ndarray, float, np.ndarray, float]] = []
     tri = vertices[faces]
-    for _ in range(max_planes):
-        found = _best_plane(vertices, faces, tri, normals, areas, centroids, free, plane_distance, cos_normal, rng)
-        if found is None or found[3] < min_plane_area:
-            break
-        candidates.append(found)
-        free[found[2]] = False
-
-    top = float(vertices[:, 2].max()) if len(vertices) else 0.0
-    # Classify floor and ceiling first: walls are judged against the room height they give.
-    floor_z = None
-    ceiling_z = None
-    classes: list[str | None] = []
-    for normal, offset, _inliers, _area in candidates:
-        if normal[2] > cos_normal and abs(offset / normal[2]) <= floor_tolerance:
-            classes.append("floor")
-            floor_z = offset if floor_z is None else min(floor_z, offset)
-        else:
-            classes.append(None)
-    for i, (normal, offset, _inliers, _area) in enumerate(candidates):
-        if classes[i] is None and normal[2] < -cos_normal:
-            height = -offset
-            # A ceiling has no geometry above it (beyond noise): compare with the top of the mesh.
-            if height >= top - 2.0 * plane_distance - 0.05 and height > (floor_z or 0.0) + 1.0:
-                classes[i] = "ceiling"
-                ceiling_z = height if ceiling_z is None else max(ceiling_z, height)
-    ground = 0.0 if floor_z is None else float(floor_z)
-    room_height = (ceiling_z if ceiling_z is not None else top) - ground
-    for i, (normal, _offset, inliers, _area) in enumerate(candidates):
-        if classes[i] is None and abs(normal[2]) < np.sin(np.radians(normal_angle)):
-            z = tri[inliers][..., 2]
-            if z.max() - z.min() >= wall_height_fraction * room_height:
-                classes[i] = "wall"
-
-    planes = []
-    shell = np.zeros(len(faces), bool)
-    for (normal, offset, inliers, area), cls in zip(candidates, classes):
-        if cls is not None:
-            planes.append(Plane(normal, float(offset), cls, inliers, float(area)))
-            shell[inliers] = True
-
-    # Leftover faces lying within plane_distance of the shell (noisy slivers the normal test
-    # refused, corner strips between floor and wall, posters, rugs) join the nearest shell plane.
-    rest = np.flatnonzero(valid & ~shell)
-    if planes and rest.size:
-        plane_normals = np.stack([p.normal for p in planes])
-        plane_offsets = np.array([p.offset for p in planes])
-        near = np.zeros(rest.size, bool)
-        nearest = np.zeros(rest.size, np.int64)
-        for chunk in np.array_split(np.arange(rest.size), max(1, rest.size // 200_000 + 1)):
-            dist = np.abs(tri[rest[chunk]] @ plane_normals.T - plane_offsets)  # (C, 3, K)
-            near[chunk] = (dist < plane_distance).any(axis=2).all(axis=1)
-            nearest[chunk] = np.argmin(dist.mean(axis=1), axis=1)
-        for k, plane in enumerate(planes):
-            joined = rest[near & (nearest == k)]
-            plane.faces = np.concatenate([plane.faces, joined])
-            plane.area += float(areas[joined].sum())
-        rest = rest[~near]
-    for plane in planes:
-        plane.faces = np.sort(plane.faces)
-
-    labels = _connected_pieces(tri[rest], connect_distance)
-    objects, object_classes, dropped = [], [], [np.flatnonzero(~valid)]
-    if rest.size:
-        order = np.argsort(labels, kind="stable")
-        starts = np.concatenate([[0], np.flatnonzero(np.diff(labels[order])) + 1])
-        sorted_points = tri[rest[order]]
-        lo = np.minimum.reduceat(sorted_points.min(axis=1), starts, axis=0)
-        hi = np.maximum.reduceat(sorted_points.max(axis=1), starts, axis=0)
-        diagonal = np.linalg.norm(hi - lo, axis=1)
-        groups = np.split(rest[order], starts[1:])
-        for g in np.flatnonzero(diagonal < min_object_size):
-            dropped.append(groups[g])
-        for g in np.flatnonzero(diagonal >= min_object_size):
-            on_floor = lo[g, 2] <= ground + max(plane_distance, 0.05)
-            objects.append(np.sort(groups[g]))
-            object_classes.append("furniture" if on_floor and diagonal[g] >= furniture_size else "object")
-    # Largest first, so names are stable and the slow pieces start early in the pool.
-    sizes = [float(areas[o].sum()) for o in objects]
-    order = np.argsort(sizes, kind="stable")[::-1]
-    objects = [objects[i] for i in order]
-    object_classes = [object_classes[i] for i in order]
+    ground = find_ground(vertices, faces, normals, areas, cell=cfg.ground_cell, max_step=cfg.ground_step,
+                         max_slope=cfg.ground_slope, min_area=cfg.min_ground_area, layer_gap=cfg.plane_distance,
+                         clearance=cfg.ground_clearance)
+    on_ground = _ground_faces(ground, vertices, faces, centroids, valid, cfg.plane_distance)
+    risers = _riser_faces(ground, vertices, faces, valid & ~on_ground, cfg.plane_distance)
+    ground_level = float(np.nanmedian(ground.heights)) if ground.found else 0.0
+    static = [_region(kind, cls, idx, tri, normals, areas)
+              for kind, cls, idx in (("ground", "floor", np.flatnonzero(on_ground)),
+                                     ("riser", "wall", np.flatnonzero(risers))) if idx.size]
+    shell, rest, non_shell = _walls_and_ceilings(vertices, faces, normals, areas, centroids,
+                                                 valid & ~on_ground & ~risers, ground_level, cfg)
+    static += [_region(p.semantic_class, p.semantic_class, p.faces, tri, normals, areas) for p in shell]
+    structure = np.concatenate([r.faces for r in static if r.kind != "ground"] or [np.zeros(0, np.int64)])
+    pieces = _pieces(vertices, faces, rest, ground, cfg)
+    objects, kinds, object_ground, dropped, drop_report = _classify(pieces, vertices, faces, structure, cfg)
+    objects, kinds, object_ground, clutter = _group_clutter(objects, kinds, object_ground, vertices, faces, cfg)
+    classes = [_material_class(vertices, faces, o, k) for o, k in zip(objects, kinds)]
+    order = np.argsort([float(areas[o].sum()) for o in objects], kind="stable")[::-1]  # largest first
     report = {
-        "planes": [
-            {"class": p.semantic_class, "normal": [round(float(c), 4) for c in p.normal],
-             "offset": round(p.offset, 4), "area": round(p.area, 3), "faces": int(p.faces.size)}
-            for p in planes
-        ],
-        "non_shell_planes": int(sum(c is None for c in classes)),
+        "ground": ground.report | {"faces": int(on_ground.sum()), "area": round(ground.area, 3)},
+        "risers": int(risers.sum()),
+        "static": [{"kind": r.kind, "class": r.semantic_class, "faces": int(r.faces.size), "area": round(r.area, 3),
+                    "normal": [round(float(c), 4) for c in r.normal], "offset": round(r.offset, 4),
+                    "flatness": round(r.flatness, 4)} for r in static],
+        "non_shell_planes": non_shell,
         "objects": len(objects),
-        "dropped_pieces": len(dropped) - 1,
-        "dropped_faces": int(sum(d.size for d in dropped)),
-        "ground_height": round(ground, 4),
-        "room_height": round(float(room_height), 4),
+        "clutter_groups": clutter,
+        "dropped": drop_report,
+        "dropped_faces": int(sum(d.size for d in dropped) + (~valid).sum()),
+        "ground_height": round(ground_level, 4),
     }
-    return Segmentation(planes, objects, object_classes, np.concatenate(dropped), ground, report)
+    return Segmentation(static, [objects[i] for i in order], [classes[i] for i in order], [kinds[i] for i in order],
+                        [object_ground[i] for i in order],
+                        np.concatenate(dropped + [np.flatnonzero(~valid)]), ground_level, report)
 
 
-def _best_plane(vertices, faces, tri, normals, areas, centroids, free, distance, cos_normal, rng,
-                hypotheses=64, refinements=2, score_faces=12000):
-    """The plane with the most inlier area among faces still ``free``, or None.
-
-    Returns (normal (3,), offset, inlier face indices, inlier area).
-    """
-    pool = np.flatnonzero(free)
-    if pool.size == 0:
-        return None
-    weights = areas[pool] / areas[pool].sum()
-    picks = pool[rng.choice(pool.size, size=min(hypotheses, pool.size), replace=False, p=weights)]
-    hyp_normals = normals[picks]
-    hyp_offsets = np.einsum("ij,ij->i", hyp_normals, tri[picks, 0])
-    # Score hypotheses in batches against (a sample of) the free faces: vertex distances and
-    # normal agreement. Scoring on a sample keeps this O(hypotheses x sample) per plane.
-    score_pool = pool if pool.size <= score_faces else np.sort(rng.choice(pool, size=score_faces, replace=False))
-    sample_points = tri[score_pool].reshape(-1, 3)
-    # (S, K): the largest vertex distance of each sampled face to each hypothesis plane.
-    dist = np.abs(sample_points @ hyp_normals.T - hyp_offsets).reshape(score_pool.size, 3, -1).max(axis=1)
-    inlier = (dist < distance) & (normals[score_pool] @ hyp_normals.T > cos_normal)
-    scores = areas[score_pool] @ inlier
-    best = int(np.argmax(scores))
-    if scores[best] <= 0:
-        return None
-    normal, offset = hyp_normals[best], hyp_offsets[best]
-    for _ in range(refinements):
-        inliers = _plane_inliers(vertices, faces, normals, pool, normal, offset, distance, cos_normal)
-        if inliers.size < 3:
-            break
-        normal, offset = _fit_plane(centroids[inliers], areas[inliers], normal)
-    # The final inlier set accepts noisier normals (still rejecting faces across the plane,
-    # such as the foot of a cabinet's side on the floor).
-    inliers = _plane_inliers(vertices, faces, normals, pool, normal, offset, distance, min(cos_normal, 0.5))
-    return normal, float(offset), inliers, float(areas[inliers].sum())
+def _ground_faces(ground, vertices, faces, centroids, valid, tolerance):
+    """(F,) bool: faces whose corners and centroid all lie within ``tolerance`` of the ground."""
+    if not ground.found:
+        return np.zeros(faces.shape[0], bool)
+    vertex_near = ground.nearest_offset(vertices) <= tolerance
+    near = vertex_near[faces].all(axis=1)
+    candidates = np.flatnonzero(near & valid)
+    near[:] = False
+    near[candidates] = ground.nearest_offset(centroids[candidates]) <= tolerance
+    return near
 
 
-def _plane_inliers(vertices, faces, normals, pool, normal, offset, distance, cos_normal):
-    """Faces of ``pool`` facing along ``normal`` with all three vertices within ``distance`` of the plane."""
-    facing = pool[normals[pool] @ normal > cos_normal]
-    close = np.abs(vertices @ normal - offset) < distance
-    return facing[close[faces[facing]].all(axis=1)]
+def _riser_faces(ground, vertices, faces, free, tolerance):
+    """(F,) bool: ``free`` faces standing between two ground levels of their neighbourhood (stair risers)."""
+    if not ground.found or not free.any():
+        return np.zeros(faces.shape[0], bool)
+    lo, hi = ground.range_near(vertices)
+    z = vertices[:, 2]
+    between = (z >= lo - tolerance) & (z <= hi + tolerance) & (hi - lo > 2 * tolerance)
+    return free & between[faces].all(axis=1)
 
 
-def _fit_plane(points, weights, previous_normal):
-    """Weighted least-squares plane through points; normal kept on previous_normal's side."""
-    weights = weights + 1e-12
-    centre = (points * weights[:, None]).sum(axis=0) / weights.sum()
-    centred = points - centre
-    _, vectors = np.linalg.eigh((centred * weights[:, None]).T @ centred)
-    normal = vectors[:, 0]  # smallest eigenvalue
-    if normal @ previous_normal < 0:
-        normal = -normal
-    return normal, float(normal @ centre)
+def _walls_and_ceilings(vertices, faces, normals, areas, centroids, free, ground_level, cfg):
+    """Wall and ceiling planes among ``free`` faces, the faces left over, and the count of non-shell planes."""
+    from worldgen_sim.collision.planes import join_near_planes, shell_planes
+
+    planes, non_shell = shell_planes(vertices, faces, normals, areas, centroids, free,
+                                     distance=cfg.plane_distance, min_area=cfg.min_plane_area,
+                                     normal_angle=cfg.normal_angle, wall_height_fraction=cfg.wall_height_fraction,
+                                     ground_level=ground_level, seed=cfg.seed)
+    taken = np.zeros(faces.shape[0], bool)
+    for plane in planes:
+        taken[plane.faces] = True
+    rest = join_near_planes(planes, vertices[faces], areas, np.flatnonzero(free & ~taken), cfg.plane_distance)
+    return planes, rest, non_shell
 
 
-def sample_triangles(tri: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points on triangles, no two neighbours farther apart than about ``spacing``.
+def _region(kind, cls, index, tri, normals, areas) -> StaticRegion:
+    """A static region with its best-fit plane (facing the way its faces face, for the report) and flatness."""
+    from worldgen_sim.collision.planes import fit_plane
 
-    Args:
-        tri: (F, 3, 3) float64 triangle corners [m].
-        spacing: sample spacing [m].
-
-    Returns:
-        (P, 3) float64 points and (P,) int64 index of the triangle each lies on.
-    """
-    if tri.shape[0] == 0:
-        return np.zeros((0, 3)), np.zeros(0, np.int64)
-    edges = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(axis=1)
-    steps = np.maximum(1, np.ceil(edges / spacing)).astype(np.int64)
-    points, owners = [], []
-    # One barycentric pattern per subdivision count; a loop over distinct counts, not faces.
-    for n in np.unique(steps):
-        idx = np.flatnonzero(steps == n)
-        i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
-        keep = i + j <= n
-        a, b = i[keep] / n, j[keep] / n
-        bary = np.stack([1 - a - b, a, b], axis=1)  # (S, 3)
-        for chunk in np.array_split(idx, max(1, idx.size * len(bary) // 2_000_000 + 1)):
-            pts = np.einsum("sk,fkj->fsj", bary, tri[chunk]).reshape(-1, 3)
-            points.append(pts)
-            owners.append(np.repeat(chunk, len(bary)))
-    return np.concatenate(points), np.concatenate(owners)
+    index = np.sort(np.asarray(index, np.int64))
+    weights = areas[index]
+    facing = (normals[index] * weights[:, None]).sum(axis=0)
+    if index.size <= 10_000:  # corners: exact for a few large triangles
+        normal, offset = fit_plane(tri[index].reshape(-1, 3), np.repeat(weights, 3), facing)
+    else:
+        normal, offset = fit_plane(tri[index].mean(axis=1), weights, facing)
+    residual = tri[index].mean(axis=1) @ normal - offset
+    flatness = float(np.sqrt(np.average(residual ** 2, weights=weights + 1e-12)))
+    return StaticRegion(kind, cls, index, float(weights.sum()), normal, float(offset), flatness)
 
 
-def _connected_pieces(tri: np.ndarray, voxel: float) -> np.ndarray:
-    """(F,) int64 component label per triangle; triangles in touching voxels are connected."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    count = tri.shape[0]
-    if count == 0:
-        return np.zeros(0, np.int64)
-    points, owners = sample_triangles(tri, 0.5 * voxel)
-    cells = np.floor((points - points.min(axis=0)) / voxel).astype(np.int64) + 1
-    dims = cells.max(axis=0) + 2
-    keys = (cells[:, 0] * dims[1] + cells[:, 1]) * dims[2] + cells[:, 2]
-    unique, inverse = np.unique(keys, return_inverse=True)
-    voxels = unique.size
-    # Graph nodes: voxels, then faces. Faces link to their voxels; voxels to their 26 neighbours.
-    rows = [inverse, ]
-    cols = [voxels + owners]
-    uc = np.stack([unique // (dims[1] * dims[2]), (unique // dims[2]) % dims[1], unique % dims[2]], axis=1)
-    offsets = np.array([(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1) if (a, b, c) > (0, 0, 0)])
-    for off in offsets:
-        nk = ((uc[:, 0] + off[0]) * dims[1] + uc[:, 1] + off[1]) * dims[2] + uc[:, 2] + off[2]
-        pos = np.searchsorted(unique, nk)
-        pos = np.minimum(pos, voxels - 1)
-        hit = unique[pos] == nk
-        rows.append(np.flatnonzero(hit))
-        cols.append(pos[hit])
-    rows = np.concatenate(rows)
-    cols = np.concatenate(cols)
-    graph = coo_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(voxels + count, voxels + count))
-    _, labels = connected_components(graph, directed=False)
-    return labels[voxels:].astype(np.int64)
+def _pieces(vertices, faces, rest, ground, cfg) -> _Pieces:
+    """Connected pieces of the ``rest`` faces, with their extent and how far they float above the ground."""
+    tri = vertices[faces[rest]]
+    labels = connected_pieces(tri, _CONNECT_DISTANCE)
+    if rest.size == 0:
+        empty = np.zeros((0, 3))
+        return _Pieces([], empty, empty, np.zeros(0), np.zeros(0))
+    order = np.argsort(labels, kind="stable")
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(labels[order])) + 1])
+    corners = tri[order].reshape(-1, 3)  # 3 corners per face, grouped by piece
+    corner_starts = 3 * starts
+    lo = np.minimum.reduceat(corners, corner_starts, axis=0)
+    hi = np.maximum.reduceat(corners, corner_starts, axis=0)
+    if ground.found:
+        below = ground.ground_below(corners, cfg.plane_distance)
+        gap = np.fmin.reduceat(corners[:, 2] - below, corner_starts)
+        # The ground under each piece's lowest corner.
+        lowest = _argmin_per_group(corners[:, 2], corner_starts)
+        under = below[lowest]
+    else:
+        gap = np.full(starts.size, np.nan)
+        under = np.full(starts.size, np.nan)
+    return _Pieces([np.sort(g) for g in np.split(rest[order], starts[1:])], lo, hi, gap, under)
 
 
-SEGMENTATION_CACHE_FORMAT = 2
+def _argmin_per_group(values, starts):
+    """Index of the smallest value in each contiguous group beginning at ``starts``."""
+    group = np.repeat(np.arange(starts.size), np.diff(np.append(starts, values.size)))
+    order = np.lexsort((values, group))
+    first = np.ones(order.size, bool)
+    first[1:] = group[order][1:] != group[order][:-1]
+    return order[first]
+
+
+def _classify(pieces: _Pieces, vertices, faces, structure, cfg):
+    """Objects (faces, class, closing height) and dropped pieces with a report of why."""
+    size = np.linalg.norm(pieces.hi - pieces.lo, axis=1)
+    thickness = (pieces.hi - pieces.lo).min(axis=1) if size.size else np.zeros(0)
+    small = size < cfg.min_object_size
+    # NaN gap: no ground anywhere near (no ground at all, or outside it): judged standing.
+    floating = np.nan_to_num(pieces.gap, nan=0.0) > cfg.support_gap
+    candidates = np.flatnonzero(floating & ~small)
+    attached = _touching(pieces, candidates, vertices, faces, structure)
+    floating[candidates[attached]] = False
+    floater = floating & ~small & ((size < cfg.floater_size) | (thickness < cfg.floater_thickness))
+    objects, kinds, ground, dropped = [], [], [], []
+    records = []
+    for k in range(len(pieces.faces)):
+        reason = "small" if small[k] else ("floater_thin" if floater[k] and thickness[k] < cfg.floater_thickness
+                                           else "floater_small" if floater[k] else None)
+        if reason is not None:
+            dropped.append(pieces.faces[k])
+            records.append((reason, k))
+            continue
+        objects.append(pieces.faces[k])
+        if floating[k]:
+            kinds.append("overhead")
+            ground.append(float(pieces.lo[k, 2]))  # closed at its own underside: never a column to the floor
+        else:
+            kinds.append("standing")
+            under = pieces.ground[k]
+            ground.append(float(min(pieces.lo[k, 2], under)) if np.isfinite(under) else float(pieces.lo[k, 2]))
+    counts: dict[str, int] = {}
+    for reason, _ in records:
+        counts[reason] = counts.get(reason, 0) + 1
+    floaters = [{"reason": r, "centre": [round(float(c), 3) for c in 0.5 * (pieces.lo[k] + pieces.hi[k])],
+                 "size": round(float(size[k]), 3), "height_above_ground": round(float(pieces.gap[k]), 3)}
+                for r, k in records if r != "small"][:50]
+    return objects, kinds, ground, dropped, {"counts": counts, "floaters": floaters}
+
+
+def _touching(pieces: _Pieces, candidates, vertices, faces, structure) -> np.ndarray:
+    """(C,) bool: candidate pieces within one voxel of a wall, ceiling or riser face."""
+    if candidates.size == 0 or structure.size == 0:
+        return np.zeros(candidates.size, bool)
+    voxel = _CONNECT_DISTANCE
+    wall_points, _ = sample_triangles(vertices[faces[structure]], 0.5 * voxel)
+    origin = vertices.min(axis=0) - 2 * voxel
+    dims = np.floor((vertices.max(axis=0) - origin) / voxel).astype(np.int64) + 3
+    walls = np.unique(voxel_keys(wall_points, voxel, origin, dims))
+    out = np.zeros(candidates.size, bool)
+    steps = np.array([(a * dims[1] + b) * dims[2] + c for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)])
+    for i, k in enumerate(candidates):
+        points, _ = sample_triangles(vertices[faces[pieces.faces[k]]], 0.5 * voxel)
+        keys = np.unique(voxel_keys(points, voxel, origin, dims))
+        near = (keys[:, None] + steps[None, :]).ravel()
+        pos = np.minimum(np.searchsorted(walls, near), walls.size - 1)
+        out[i] = bool((walls[pos] == near).any())
+    return out
+
+
+def _material_class(vertices, faces, index, kind) -> str:
+    """``"furniture"`` for standing objects larger than :data:`_FURNITURE_SIZE`, else ``"object"``."""
+    corners = vertices[faces[index]].reshape(-1, 3)
+    size = float(np.linalg.norm(corners.max(axis=0) - corners.min(axis=0)))
+    return "furniture" if kind == "standing" and size >= _FURNITURE_SIZE else "object"
+
+
+def _group_clutter(objects, kinds, ground, vertices, faces, cfg):
+    """Many small pieces (vegetation) become one clutter object per ``clutter_cell`` column of space."""
+    if not objects:
+        return objects, kinds, ground, 0
+    lo = np.array([vertices[faces[o]].reshape(-1, 3).min(axis=0) for o in objects])
+    hi = np.array([vertices[faces[o]].reshape(-1, 3).max(axis=0) for o in objects])
+    small = (np.linalg.norm(hi - lo, axis=1) < cfg.clutter_size) & (np.asarray(kinds) != "overhead")
+    if small.sum() <= cfg.clutter_count:
+        return objects, kinds, ground, 0
+    centre = 0.5 * (lo + hi)
+    cell = np.floor(centre[:, :2] / cfg.clutter_cell).astype(np.int64)
+    keep = [i for i in range(len(objects)) if not small[i]]
+    members = np.flatnonzero(small)
+    _, group = np.unique(cell[members], axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    out_objects = [objects[i] for i in keep]
+    out_kinds = [kinds[i] for i in keep]
+    out_ground = [ground[i] for i in keep]
+    for g in range(int(group.max()) + 1):
+        chosen = members[group == g]
+        out_objects.append(np.sort(np.concatenate([objects[i] for i in chosen])))
+        out_kinds.append("clutter")
+        out_ground.append(float(min(ground[i] for i in chosen)))
+    return out_objects, out_kinds, out_ground, int(group.max()) + 1
+
+
+SEGMENTATION_CACHE_FORMAT = 4
 """Layout version of cached segmentations (:mod:`worldgen_sim.cache`)."""
+
+
+def segmentation_key(vertices: np.ndarray, faces: np.ndarray, cfg: CollisionCfg) -> str:
+    """The cache key of a segmentation: the mesh (float32 vertices, int32 faces), the
+    :data:`SEGMENT_FIELDS` of ``cfg`` and the scipy version."""
+    from worldgen_sim.cache import cache_key
+
+    return cache_key(
+        "segmentation",
+        arrays=(np.asarray(vertices, np.float32), np.asarray(faces, np.int32)),
+        settings={k: getattr(cfg, k) for k in SEGMENT_FIELDS},
+        entry_format=SEGMENTATION_CACHE_FORMAT,
+        libraries=("scipy",),
+    )
 
 
 def segmentation_to_arrays(seg: Segmentation) -> dict[str, np.ndarray]:
     """A segmentation as named arrays, for :class:`worldgen_sim.cache.ArrayCache`."""
     import json
 
-    meta = {"plane_classes": [p.semantic_class for p in seg.planes], "plane_offsets": [p.offset for p in seg.planes],
-            "plane_areas": [p.area for p in seg.planes], "object_classes": seg.object_classes,
+    meta = {"static": [[r.kind, r.semantic_class, r.area, r.offset, r.flatness] for r in seg.static],
+            "object_classes": seg.object_classes, "object_kinds": seg.object_kinds, "object_ground": seg.object_ground,
             "ground_height": seg.ground_height, "report": seg.report}
     return {
         "meta": np.asarray(json.dumps(meta)),
-        "plane_normals": np.asarray([p.normal for p in seg.planes], np.float64).reshape(-1, 3),
-        "plane_faces": np.concatenate([p.faces for p in seg.planes] or [np.zeros(0, np.int64)]),
-        "plane_counts": np.asarray([p.faces.size for p in seg.planes], np.int64),
+        "static_normals": np.asarray([r.normal for r in seg.static], np.float64).reshape(-1, 3),
+        "static_faces": np.concatenate([r.faces for r in seg.static] or [np.zeros(0, np.int64)]),
+        "static_counts": np.asarray([r.faces.size for r in seg.static], np.int64),
         "object_faces": np.concatenate(seg.objects or [np.zeros(0, np.int64)]),
         "object_counts": np.asarray([o.size for o in seg.objects], np.int64),
         "dropped_faces": np.asarray(seg.dropped_faces, np.int64),
@@ -359,14 +383,15 @@ def segmentation_from_arrays(data: dict[str, np.ndarray]) -> Segmentation | None
 
     try:
         meta = json.loads(str(data["meta"]))
-        plane_faces = np.split(data["plane_faces"], np.cumsum(data["plane_counts"])[:-1])
+        static_faces = np.split(data["static_faces"], np.cumsum(data["static_counts"])[:-1])
         object_faces = np.split(data["object_faces"], np.cumsum(data["object_counts"])[:-1])
-        normals = data["plane_normals"]
+        normals = data["static_normals"]
         dropped = data["dropped_faces"]
-        plane_count, object_count = data["plane_counts"].size, data["object_counts"].size
-        planes = [Plane(normals[i], meta["plane_offsets"][i], meta["plane_classes"][i], plane_faces[i],
-                        meta["plane_areas"][i]) for i in range(plane_count)]
+        object_count = data["object_counts"].size
+        static = [StaticRegion(kind, cls, static_faces[i], area, normals[i], offset, flatness)
+                  for i, (kind, cls, area, offset, flatness) in enumerate(meta["static"])]
+        objects = object_faces if object_count else []
+        return Segmentation(static, objects, meta["object_classes"], meta["object_kinds"], meta["object_ground"],
+                            dropped, meta["ground_height"], meta["report"])
     except (ValueError, KeyError, IndexError, TypeError):
         return None
-    objects = object_faces if object_count else []
-    return Segmentation(planes, objects, meta["object_classes"], dropped, meta["ground_height"], meta["report"])

@@ -1,0 +1,174 @@
+"""Collision on Gaussian-built scenes through the surface stage, judged against the scenes' ground truth.
+
+Rolling terrain (slopes under 7 deg, two rocks, a trunk, a low wall) and stairs (17 cm
+risers) up to a 0.85 m platform with a 20 deg ramp down its far side are covered with
+surfels, meshed by the surface stage (z-buffered depth from a camera path, TSDF) and
+segmented: the ground must become exact static triangle meshes without holes and
+never convex hulls, objects must leave the free space free.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from collision_scenes import camera_path, rolling_terrain, stairs_platform_ramp
+from test_collision import points_in_hulls
+
+from worldgen_sim.artifacts import AlignedScene, TriangleMesh
+from worldgen_sim.collision.collision import build_collision
+from worldgen_sim.collision.collision_cfg import CollisionCfg
+
+pytestmark = pytest.mark.slow
+
+
+def _surface(scene):
+    from worldgen_sim.surface.surface import extract_surface
+    from worldgen_sim.surface.surface_cfg import SurfaceCfg
+
+    cameras = camera_path(scene, step=2.5, width=192, height=144)
+    aligned = AlignedScene(np.eye(4), 1.0, gaussians=scene.gaussians, cameras=cameras)
+    cfg = SurfaceCfg(image_width=192, image_height=144, num_views=len(cameras), max_triangles=200_000)
+    return extract_surface(aligned, cfg=cfg).mesh
+
+
+@pytest.fixture(scope="module", params=["terrain", "stairs"])
+def built(request, tmp_path_factory):
+    scene = rolling_terrain(floaters=False) if request.param == "terrain" else stairs_platform_ramp()
+    mesh = _surface(scene)
+    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path_factory.mktemp("cache")), workers=2))
+    return scene, mesh, world
+
+
+def vertical_offsets(tri: np.ndarray, points: np.ndarray, cell: float = 0.05) -> np.ndarray:
+    """(P,) smallest |z - z_triangle| over the triangles crossing each point's vertical line [m] (inf: none).
+
+    Triangles are binned by the xy cells of their bounding boxes; each point is tested against the
+    triangles of its cell (barycentric coordinates), vectorised over (point, triangle) pairs.
+    """
+    lo = np.minimum(points[:, :2].min(axis=0), tri[..., :2].reshape(-1, 2).min(axis=0)) - cell
+    hi = np.maximum(points[:, :2].max(axis=0), tri[..., :2].reshape(-1, 2).max(axis=0)) + cell
+    width = int(np.ceil((hi[0] - lo[0]) / cell)) + 1
+    tmin = np.floor((tri[..., :2].min(axis=1) - lo) / cell).astype(np.int64)
+    span = np.floor((tri[..., :2].max(axis=1) - lo) / cell).astype(np.int64) - tmin + 1
+    count = span[:, 0] * span[:, 1]
+    owner = np.repeat(np.arange(tri.shape[0]), count)
+    local = np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
+    keys = (tmin[owner, 1] + local // span[owner, 0]) * width + tmin[owner, 0] + local % span[owner, 0]
+    order = np.argsort(keys, kind="stable")
+    keys, owner = keys[order], owner[order]
+    cells = np.floor((points[:, :2] - lo) / cell).astype(np.int64)
+    query = cells[:, 1] * width + cells[:, 0]
+    start = np.searchsorted(keys, query)
+    pairs = np.searchsorted(keys, query, side="right") - start
+    pair_point = np.repeat(np.arange(points.shape[0]), pairs)
+    pair_tri = owner[np.repeat(start, pairs) + np.arange(pair_point.size) - np.repeat(np.cumsum(pairs) - pairs, pairs)]
+    a, b, c = tri[pair_tri, 0], tri[pair_tri, 1], tri[pair_tri, 2]
+    p = points[pair_point]
+    det = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])
+    ok = np.abs(det) > 1e-12
+    det = np.where(ok, det, 1.0)
+    u = ((p[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (c[:, 0] - a[:, 0]) * (p[:, 1] - a[:, 1])) / det
+    v = ((b[:, 0] - a[:, 0]) * (p[:, 1] - a[:, 1]) - (p[:, 0] - a[:, 0]) * (b[:, 1] - a[:, 1])) / det
+    inside = ok & (u >= -1e-9) & (v >= -1e-9) & (u + v <= 1 + 1e-9)
+    z = a[:, 2] + u * (b[:, 2] - a[:, 2]) + v * (c[:, 2] - a[:, 2])
+    best = np.full(points.shape[0], np.inf)
+    np.minimum.at(best, pair_point[inside], np.abs(z[inside] - p[inside, 2]))
+    return best
+
+
+def test_ground_colliders_cover_the_true_ground_without_holes(built):
+    """Every true ground point away from objects has a collider triangle within 3 cm above or below it."""
+    scene, mesh, world = built
+    vertices, faces = world.collision_triangles()
+    points = scene.walkable_points(3000, seed=1)
+    offsets = vertical_offsets(vertices.astype(np.float64)[faces], points)
+    within = float((offsets <= 0.03).mean())
+    # Ground the surface stage never produced (unseen behind a rock or a riser) cannot be collided;
+    # everywhere it did, the colliders must not add holes.
+    seen = vertical_offsets(np.asarray(mesh.vertices, np.float64)[mesh.faces], points) <= 0.03
+    assert within >= 0.95, f"{scene.name}: {within:.1%} of the true ground has a collider within 3 cm"
+    assert float((offsets[seen] <= 0.03).mean()) >= 0.995, f"{scene.name}: holes where the mesh has ground"
+    assert float(np.median(offsets)) <= 0.01
+
+
+def test_ground_is_exact_static_mesh_never_hulls(built):
+    """Ground and risers are static triangle meshes; no convex hull lies on open ground."""
+    scene, mesh, world = built
+    report = world.report
+    assert report["segmentation"]["ground"]["ground_pieces"], "no ground found"
+    floor_faces = sum(p.mesh.faces.shape[0] for p in world.static_parts if p.semantic_class == "floor")
+    assert floor_faces >= 0.6 * mesh.faces.shape[0]
+    hulls = [h for o in world.objects for h in o.hulls]
+    probes = scene.walkable_points(3000, seed=2, margin=0.1) + [0.0, 0.0, 0.03]
+    assert points_in_hulls(probes, hulls).mean() <= 0.005
+    # Objects are the scene's plus slivers (scene border, reconstruction blobs), not the hundreds of
+    # terrain pieces a plane-first segmentation cut (~470 hulls on such terrain).
+    assert len(world.objects) < 50
+    assert report["fallback_counts"]["crash"] == 0
+
+
+def test_phantom_collision_within_budget(built):
+    scene, mesh, world = built
+    free = scene.free_points(300_000, seed=3)
+    hulls = [h for o in world.objects for h in o.hulls]
+    phantom = float(points_in_hulls(free, hulls).mean())
+    assert phantom <= 0.01, f"{scene.name}: {phantom:.2%} of the free space lies inside colliders"
+
+
+@pytest.mark.xfail(reason="known gap: an object seen without its top (the trunk, taller than the cameras) has "
+                          "only sides; they close into a ring of wall spans, not a solid", strict=False)
+def test_objects_are_collided(built):
+    scene, mesh, world = built
+    hulls = [h for o in world.objects for h in o.hulls]
+    # The objects themselves are collided: their true volume deeper than 3 cm inside (the
+    # reconstruction rounds edges by about that) lies inside hulls -- for each object the surface
+    # stage produced (the collision stage cannot collide what the visual mesh lacks).
+    visual = np.asarray(mesh.vertices, np.float64)
+    for obj in scene.objects:
+        if not (obj.footprint(visual[:, :2], 0.02) & (visual[:, 2] > scene.ground(visual[:, :2]) + 0.1)).any():
+            continue
+        rng = np.random.default_rng(4)
+        lo = np.array([obj.x - 1, obj.y - 1, obj.bottom])
+        inside = rng.uniform(lo, [obj.x + 1, obj.y + 1, obj.top], (200_000, 3))
+        deep = obj.inside(inside) & ~(inside[:, 2] <= scene.ground(inside[:, :2]) + 0.03)
+        for shift in np.vstack([np.eye(3), -np.eye(3)]) * 0.03:
+            deep &= obj.inside(inside + shift)
+        assert points_in_hulls(inside[deep], hulls).mean() >= 0.9, f"{scene.name}: object at {obj.x}, {obj.y}"
+
+
+def test_floaters_are_dropped_and_an_overhead_slab_stays_at_its_height(tmp_path):
+    """Mid-air blobs and a thin sheet are dropped with reasons; a large unsupported slab is kept as an
+    overhead obstacle at its true height, never a column down to the ground."""
+    import trimesh
+
+    ground = trimesh.Trimesh([[-3, -3, 0], [3, -3, 0], [3, 3, 0], [-3, 3, 0]], [[0, 1, 2], [0, 2, 3]])
+    ground = ground.subdivide_to_size(0.1)
+    blobs = [trimesh.creation.icosphere(subdivisions=2, radius=r).apply_translation(c)
+             for c, r in (((0.5, 0.5, 1.2), 0.08), ((-1.0, 1.0, 0.9), 0.12), ((1.5, -1.5, 1.6), 0.05))]
+    sheet = trimesh.Trimesh([[0, -2, 1.3], [0.6, -2, 1.3], [0.6, -2, 1.7]], [[0, 1, 2]])
+    slab = trimesh.creation.box(extents=(1.2, 0.8, 0.1)).apply_translation((-1.5, -1.0, 1.5))
+    crate = trimesh.creation.box(extents=(0.5, 0.5, 0.3)).apply_translation((1.5, 1.5, 0.15))
+    scene = trimesh.util.concatenate([ground, *blobs, sheet, slab, crate])
+    mesh = TriangleMesh(scene.vertices.astype(np.float32), scene.faces.astype(np.int32))
+    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=1))
+    report = world.report
+    assert report["dropped"] == {"floater_small": 3, "floater_thin": 1}
+    floaters = report["segmentation"]["dropped"]["floaters"]
+    assert sorted(round(f["height_above_ground"], 1) for f in floaters) == [0.8, 1.1, 1.3, 1.6]
+    kinds = sorted((e["kind"], e["class"]) for e in report["objects"])
+    assert kinds == [("overhead", "object"), ("standing", "furniture")]
+    overhead = next(o for o in world.objects if o.name.startswith("overhead_"))
+    lowest = min(float(h.vertices[:, 2].min()) for h in overhead.hulls)
+    assert lowest >= 1.4, f"the overhead slab reaches down to {lowest:.2f} m"
+    # With --dynamic-objects only standing objects become rigid bodies: an overhead one would fall.
+    import dataclasses
+
+    from pxr import Usd, UsdPhysics
+
+    from worldgen_sim.exporters.usd_physics import write_physics_layer
+
+    path = tmp_path / "collision.usda"
+    write_physics_layer(path, dataclasses.replace(world, dynamic_objects=True), cfg=CollisionCfg(dynamic_objects=True))
+    stage = Usd.Stage.Open(str(path))
+    bodies = sorted(p.GetName() for p in stage.Traverse() if p.HasAPI(UsdPhysics.RigidBodyAPI))
+    assert bodies == [next(o.name for o in world.objects if o.kind == "standing")]

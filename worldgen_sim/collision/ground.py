@@ -1,0 +1,267 @@
+"""The ground of a world-frame surface: floors at any height, terrain, steps, ramps, platform tops.
+
+No floor plane and no box room are assumed. Up-facing surface (slope below
+``max_slope``) is sampled and binned on an xy grid; each cell's samples split into
+height *layers* (a floor and a table top above it are two layers of one cell). A
+layer links to the nearest layer of each neighbouring cell, and to the next layer
+of its own cell, when their heights differ by at most ``max_step``: rolling
+terrain, ramps and stair treads chain into one connected piece, while a table
+top, a sofa seat or a cabinet top stays apart from the floor around it. A layer
+hanging less than ``clearance`` over another layer of its cell (foliage over
+visible soil, a low shelf) takes no part: no one stands there. The
+largest such piece is the ground, with any other piece of comparable area (a
+second floor seen without its stairs). Layers of tiny area (the staircase facets
+a TSDF leaves on a rotated cabinet's side) take no part in the chaining, so
+they cannot climb an object.
+
+The result is a :class:`GroundField`: ground heights per cell (a few layers each),
+from which the segmentation decides which faces lie on the ground, which faces
+are risers between two ground levels (stair risers, a platform's front), and how
+far above the ground an object's lowest point floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["GroundField", "find_ground"]
+
+_MAX_LAYERS = 4
+"""Ground layers kept per cell (a stair edge inside a cell has two)."""
+_MAX_CELLS = 16_000_000
+"""The cell grows until the grid holds at most this many cells."""
+
+
+@dataclass(eq=False)
+class GroundField:
+    """Ground heights on an xy grid.
+
+    Attributes:
+        origin: (2,) float64 world x, y of cell (0, 0)'s corner [m].
+        cell: cell edge [m].
+        heights: (ny, nx, L) float32 ground heights per cell, ascending, NaN-padded [m].
+        area: ground area found [m^2] (0 when there is no ground).
+        report: JSON-serialisable counts (layers, pieces, ground pieces and their areas).
+    """
+
+    origin: np.ndarray
+    cell: float
+    heights: np.ndarray
+    area: float
+    report: dict
+
+    @property
+    def found(self) -> bool:
+        return self.area > 0
+
+    def cells_of(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P,) int64 row and column of each (P, >=2) point, clipped to the grid."""
+        ny, nx = self.heights.shape[:2]
+        ix = np.clip(np.floor((points[:, 0] - self.origin[0]) / self.cell), 0, nx - 1).astype(np.int64)
+        iy = np.clip(np.floor((points[:, 1] - self.origin[1]) / self.cell), 0, ny - 1).astype(np.int64)
+        return iy, ix
+
+    def nearest_offset(self, points: np.ndarray) -> np.ndarray:
+        """(P,) float64 smallest |z - ground| over the point's cell and its 8 neighbours [m] (inf: none)."""
+        best = np.full(points.shape[0], np.inf)
+        for layer_z in self._neighbourhood(points):
+            np.minimum(best, np.nanmin(np.abs(layer_z - points[:, 2:3]), axis=1, initial=np.inf), out=best)
+        return best
+
+    def ground_below(self, points: np.ndarray, tolerance: float) -> np.ndarray:
+        """(P,) float64 highest ground within the 3 x 3 cells at or below ``z + tolerance`` [m] (NaN: none)."""
+        best = np.full(points.shape[0], -np.inf)
+        for layer_z in self._neighbourhood(points):
+            below = np.where(layer_z <= points[:, 2:3] + tolerance, layer_z, -np.inf)
+            np.maximum(best, np.nanmax(below, axis=1, initial=-np.inf), out=best)
+        return np.where(np.isfinite(best), best, np.nan)
+
+    def range_near(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(P,) lowest and highest ground height over the 3 x 3 cells around each point [m] (NaN: none)."""
+        lo = np.full(points.shape[0], np.inf)
+        hi = np.full(points.shape[0], -np.inf)
+        for layer_z in self._neighbourhood(points):
+            np.minimum(lo, np.nanmin(layer_z, axis=1, initial=np.inf), out=lo)
+            np.maximum(hi, np.nanmax(layer_z, axis=1, initial=-np.inf), out=hi)
+        return np.where(np.isfinite(lo), lo, np.nan), np.where(np.isfinite(hi), hi, np.nan)
+
+    def _neighbourhood(self, points: np.ndarray):
+        """Yields (P, L) ground heights of each point's cell and of its 8 neighbours, one offset at a time."""
+        ny, nx = self.heights.shape[:2]
+        iy, ix = self.cells_of(points)
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                y, x = iy + dy, ix + dx
+                inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
+                layer_z = self.heights[np.clip(y, 0, ny - 1), np.clip(x, 0, nx - 1)].astype(np.float64)
+                layer_z[~inside] = np.nan
+                yield layer_z
+
+
+def find_ground(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    normals: np.ndarray,
+    areas: np.ndarray,
+    *,
+    cell: float,
+    max_step: float,
+    max_slope: float,
+    min_area: float,
+    layer_gap: float,
+    clearance: float = 1.0,
+    min_links: int = 4,
+    min_layer_fraction: float = 0.25,
+    companion_fraction: float = 0.25,
+) -> GroundField:
+    """Find the ground: connected up-facing surface, chained through small height changes.
+
+    Args:
+        vertices: (V, 3) float64 world-frame positions [m] (Z-up).
+        faces: (F, 3) int64 triangles.
+        normals: (F, 3) float64 unit face normals.
+        areas: (F,) float64 face areas [m^2].
+        cell: grid cell edge [m] (grows for very large scenes).
+        max_step: largest height change between neighbouring ground layers (a stair riser) [m].
+        max_slope: steepest face that can be ground [deg].
+        min_area: a connected piece needs at least this area to be ground [m^2].
+        layer_gap: samples of one cell further apart in height than this are different layers [m].
+        clearance: a layer less than this above another layer of its cell (and more than two
+            ``layer_gap`` above it) is no ground: nothing stands on a leaf over visible soil, a
+            shelf over a floor [m].
+        min_links: layers linked to fewer chained neighbours than this (twice pruned) take no part
+            in chaining: soil and floors are continuous, scattered leaves are not.
+        min_layer_fraction: layers covering less than this fraction of their cell take no part
+            in chaining (they may still be ground faces; see :meth:`GroundField.nearest_offset`).
+        companion_fraction: besides the largest piece, pieces with at least this fraction of
+            its area are ground too.
+    """
+    support = (normals[:, 2] > np.cos(np.radians(max_slope))) & (areas > 1e-12)
+    lo = vertices[:, :2].min(axis=0) if len(vertices) else np.zeros(2)
+    hi = vertices[:, :2].max(axis=0) if len(vertices) else np.zeros(2)
+    cell = max(cell, float(np.sqrt(np.prod(np.maximum(hi - lo, cell)) / _MAX_CELLS)))
+    origin = lo - cell
+    nx, ny = (np.floor((hi - origin) / cell).astype(np.int64) + 2).tolist()
+    empty = GroundField(origin, cell, np.full((ny, nx, 1), np.nan, np.float32), 0.0,
+                        {"cell": round(cell, 4), "layers": 0, "pieces": 0, "ground_pieces": []})
+    if not support.any():
+        return empty
+    node_cell, node_z, node_area = _layers(vertices, faces[support], areas[support], origin, cell, nx, layer_gap)
+    chained = node_area >= min_layer_fraction * cell * cell
+    below = np.full(node_z.size, np.inf)
+    same = node_cell[1:] == node_cell[:-1]
+    below[1:][same] = np.diff(node_z)[same]
+    chained &= ~((below > 2 * layer_gap) & (below < clearance))
+    labels = _chain(node_cell, node_z, chained, nx, max_step, min_links)
+    piece_area = np.bincount(labels[chained], weights=node_area[chained]) if chained.any() else np.zeros(0)
+    if piece_area.size == 0 or piece_area.max() < min_area:
+        empty.report.update(layers=int(node_cell.size), pieces=int(piece_area.size))
+        return empty
+    ground_pieces = np.flatnonzero((piece_area >= min_area) & (piece_area >= companion_fraction * piece_area.max()))
+    is_ground = chained & np.isin(labels, ground_pieces)
+    heights = _height_grid(node_cell[is_ground], node_z[is_ground], nx, ny)
+    report = {
+        "cell": round(cell, 4),
+        "layers": int(node_cell.size),
+        "pieces": int(piece_area.size),
+        "ground_pieces": [round(float(a), 3) for a in np.sort(piece_area[ground_pieces])[::-1]],
+        "ground_cells": int(np.isfinite(heights[..., 0]).sum()),
+        "height_range": [round(float(np.nanmin(heights)), 4), round(float(np.nanmax(heights)), 4)],
+    }
+    return GroundField(origin, cell, heights, float(piece_area[ground_pieces].sum()), report)
+
+
+def _layers(vertices, faces, areas, origin, cell, nx, layer_gap):
+    """Height layers of up-facing surface per cell: cell index (N,), mean height (N,), area (N,), sorted."""
+    points, weight = _area_samples(vertices[faces], areas, cell)
+    ix = np.floor((points[:, 0] - origin[0]) / cell).astype(np.int64)
+    iy = np.floor((points[:, 1] - origin[1]) / cell).astype(np.int64)
+    key = iy * nx + ix
+    order = np.lexsort((points[:, 2], key))
+    key, z, weight = key[order], points[order, 2], weight[order]
+    new = np.ones(key.size, bool)
+    new[1:] = (key[1:] != key[:-1]) | (np.diff(z) > layer_gap)
+    starts = np.flatnonzero(new)
+    area = np.add.reduceat(weight, starts)
+    mean_z = np.add.reduceat(weight * z, starts) / np.maximum(area, 1e-30)
+    return key[starts], mean_z, area
+
+
+def _area_samples(tri, areas, spacing):
+    """(P, 3) points standing for the triangles and the area (P,) each carries [m^2].
+
+    Triangles smaller than ``spacing`` (a TSDF mesh's) are their centroid; larger ones are
+    sampled about half ``spacing`` apart.
+    """
+    from worldgen_sim.collision.mesh_ops import sample_triangles
+
+    edges = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(axis=1)
+    small = edges <= spacing
+    points, owner = sample_triangles(tri[~small], 0.5 * spacing)
+    large_areas = areas[~small]
+    weight = large_areas[owner] / np.bincount(owner, minlength=large_areas.size)[owner]
+    return np.concatenate([tri[small].mean(axis=1), points]), np.concatenate([areas[small], weight])
+
+
+def _chain(node_cell, node_z, chained, nx, max_step, min_links):
+    """(N,) connected-piece label per layer: links within ``max_step`` to the same and the 8 neighbouring cells;
+    layers with fewer than ``min_links`` links are pruned (twice) first."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    count = node_cell.size
+    rows, cols = [], []
+    # Next layer up in the same cell (a stair edge falling inside one cell).
+    same = (node_cell[1:] == node_cell[:-1]) & (np.diff(node_z) <= max_step) & chained[1:] & chained[:-1]
+    rows.append(np.flatnonzero(same))
+    cols.append(np.flatnonzero(same) + 1)
+    index = np.flatnonzero(chained)
+    cells, z = node_cell[index], node_z[index]
+    for dy, dx in ((0, 1), (1, -1), (1, 0), (1, 1)):
+        target = cells + dy * nx + dx
+        # The layers of the target cell are a contiguous, height-sorted run of ``cells``.
+        start = np.searchsorted(cells, target, side="left")
+        stop = np.searchsorted(cells, target, side="right")
+        best = np.full(index.size, -1)
+        best_dz = np.full(index.size, np.inf)
+        for j in range(int((stop - start).max(initial=0))):
+            at = start + j
+            ok = at < stop
+            dz = np.where(ok, np.abs(z[np.minimum(at, index.size - 1)] - z), np.inf)
+            better = dz < best_dz
+            best = np.where(better, at, best)
+            best_dz = np.minimum(best_dz, dz)
+        # Wrap-around at the row ends is harmless: cells of a padded grid's border are empty.
+        link = best_dz <= max_step
+        rows.append(index[link])
+        cols.append(index[best[link]])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    alive = np.ones(count, bool)
+    for _ in range(2):
+        live = alive[rows] & alive[cols]
+        degree = np.bincount(rows[live], minlength=count) + np.bincount(cols[live], minlength=count)
+        alive &= degree >= min_links
+    live = alive[rows] & alive[cols]
+    graph = coo_matrix((np.ones(int(live.sum()), np.int8), (rows[live], cols[live])), shape=(count, count))
+    labels = connected_components(graph, directed=False)[1]
+    # Pruned layers next to a kept one join its piece (a floor's corner cells, the rim of a tread);
+    # one ring only, so pruning still stops chains through scattered leaves.
+    for a, b in ((rows, cols), (cols, rows)):
+        rim = ~alive[a] & alive[b]
+        labels[a[rim]] = labels[b[rim]]
+    return labels
+
+
+def _height_grid(cells, z, nx, ny):
+    """(ny, nx, L) float32 ground heights per cell (ascending, NaN-padded) from sorted (cell, z) layers."""
+    heights = np.full((ny * nx, _MAX_LAYERS), np.nan, np.float32)
+    if cells.size:
+        first = np.ones(cells.size, bool)
+        first[1:] = cells[1:] != cells[:-1]
+        rank = np.arange(cells.size) - np.maximum.accumulate(np.where(first, np.arange(cells.size), 0))
+        keep = rank < _MAX_LAYERS
+        heights[cells[keep], rank[keep]] = z[keep]
+    layers = max(1, int(np.isfinite(heights).any(axis=0).sum()))
+    return heights[:, :layers].reshape(ny, nx, layers)

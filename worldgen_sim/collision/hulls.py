@@ -1,0 +1,107 @@
+"""Convex hulls within PhysX's GPU limits: vertex and polygon caps, outward faces, volumes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["box_hulls", "convex_hull", "hull_polygon_count", "mesh_area", "mesh_volume"]
+
+_MIN_THICKNESS = 0.005
+"""Boxes thinner than this are thickened about their centre: GPU cooking rejects slivers [m]."""
+
+
+def box_hulls(corners: np.ndarray, *, max_vertices: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Hulls of (B, 8, 3) box corners [m], slivers thickened to :data:`_MIN_THICKNESS`."""
+    hulls = []
+    for box in np.asarray(corners, np.float64):  # a loop over boxes (at most a few hundred per object)
+        centre = box.mean(axis=0)
+        offset = box - centre
+        axes = np.linalg.svd(offset, full_matrices=False)[2]
+        extent = np.abs(offset @ axes.T).max(axis=0)
+        scale = np.maximum(extent, 0.5 * _MIN_THICKNESS) / np.maximum(extent, 1e-12)
+        hull = convex_hull(centre + ((offset @ axes.T) * scale) @ axes, max_vertices=max_vertices)
+        if hull is not None:
+            hulls.append(hull)
+    return hulls
+
+
+def convex_hull(points: np.ndarray, *, max_vertices: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Convex hull with at most ``max_vertices`` vertices and polygons, outward faces; None if degenerate.
+
+    PhysX GPU hulls allow 64 vertices *and* 64 polygons (coplanar triangles count as one), so
+    both are held to ``max_vertices``: while either is over, a farthest-point subset of the
+    hull's vertices (shrinking by a fifth each round) is re-hulled.
+
+    Args:
+        points: (P, 3) float [m].
+        max_vertices: vertex and polygon limit.
+
+    Returns:
+        (H, 3) float32 vertices and (T, 3) int32 triangle faces, or None (fewer than 4
+        points, or all on a plane or line).
+    """
+    from scipy.spatial import ConvexHull, QhullError
+
+    points = np.asarray(points, np.float64)
+    points = points[np.isfinite(points).all(axis=1)]
+    if points.shape[0] < 4:
+        return None
+    try:
+        hull = ConvexHull(points)
+        corners = points[hull.vertices]
+        target = max_vertices
+        for _ in range(12):
+            if corners.shape[0] > target:
+                corners = corners[_farthest_points(corners, target)]
+            hull = ConvexHull(corners)
+            polygons = np.unique(np.round(hull.equations, 6), axis=0).shape[0]
+            if hull.vertices.size <= max_vertices and polygons <= max_vertices:
+                break
+            target = max(4, min(target, hull.vertices.size) * 4 // 5)
+        corners = corners[hull.vertices]
+        hull = ConvexHull(corners)
+    except (QhullError, ValueError):
+        return None
+    if hull.volume <= 1e-12:
+        return None
+    vertices = corners
+    faces = hull.simplices.copy()
+    # Orient outward: qhull's facet equations give the outward normal of each simplex.
+    tri = vertices[faces]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    flip = np.einsum("ij,ij->i", normal, hull.equations[:, :3]) < 0
+    faces[flip] = faces[flip][:, ::-1]
+    return vertices.astype(np.float32), faces.astype(np.int32)
+
+
+def hull_polygon_count(vertices: np.ndarray, faces: np.ndarray) -> int:
+    """Number of distinct face planes of a convex hull (coplanar triangles count once)."""
+    tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-20)
+    planes = np.column_stack([normal, np.einsum("ij,ij->i", normal, tri[:, 0])])
+    return int(np.unique(np.round(planes, 5), axis=0).shape[0])
+
+
+def _farthest_points(points: np.ndarray, count: int) -> np.ndarray:
+    """Indices of ``count`` points picked greedily farthest from those already picked."""
+    centre = points.mean(axis=0)
+    chosen = [int(np.argmax(np.linalg.norm(points - centre, axis=1)))]
+    distance = np.linalg.norm(points - points[chosen[0]], axis=1)
+    for _ in range(count - 1):
+        nxt = int(np.argmax(distance))
+        chosen.append(nxt)
+        distance = np.minimum(distance, np.linalg.norm(points - points[nxt], axis=1))
+    return np.asarray(chosen)
+
+
+def mesh_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Signed volume of a closed, outward-oriented triangle mesh [m^3]."""
+    tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
+    return float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0)
+
+
+def mesh_area(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Surface area [m^2]."""
+    tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
+    return float(0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1).sum())
