@@ -244,15 +244,6 @@ def _resolve_up(scene, cfg, points, weights, rng) -> _Up:
     name = choice.name
     if name is not None and layout_up == name and scene.default_up in UP_ROTATIONS:
         name = scene.default_up  # e.g. "opencv": keeps the input-origin camera of Lyra frames
-    if name is None and scene.default_up in UP_ROTATIONS:
-        # No candidate passed every plausibility check (a multi-level scene's lowest floor covers less of
-        # its footprint; clutter hides a plane): the layout's own convention decides if it has a floor.
-        rotation = UP_ROTATIONS[scene.default_up]
-        fallback = find_floor(points @ rotation.T, weights, **search)
-        if fallback.plane is not None:
-            reason = (f"the {scene.layout} layout's convention; no candidate passed the geometry checks "
-                      f"({choice.reason})")
-            return _Up(rotation, scene.default_up, reason, fallback, choice.candidates)
     if name is None:
         return _Up(choice.rotation, "none", choice.reason, choice.search, choice.candidates)
     return _Up(choice.rotation, name, f"geometry: {choice.reason}", choice.search, choice.candidates)
