@@ -249,7 +249,8 @@ def test_walkable_area_matches_truth(name, root):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [
-    "terrain", _known_gap("stairs", "auto-up rejects its floor (75 % of the footprint < 80 %); 1.6 % phantom before the merges"),
+    "terrain",
+    _known_gap("stairs", "auto-up rejects its floor (75 % of the footprint < 80 %); 1.6 % phantom before the merges"),
     "floaters", _known_gap("cabinet", "1.21 % of free space inside colliders (budget 1 %)"),
     _known_gap("vegetation", "auto-up finds no plausible floor under the clutter (align fails)"),
 ])
@@ -264,7 +265,8 @@ def test_no_phantom_collision(name, root):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [
-    "terrain", _known_gap("stairs", "auto-up rejects its floor (75 % of the footprint < 80 %); 82.5 % before the merges"),
+    "terrain",
+    _known_gap("stairs", "auto-up rejects its floor (75 % of the footprint < 80 %); 82.5 % before the merges"),
     _known_gap("floaters", "92.5 % within 3 cm: probes rest on floaters boxed down to the floor"), "cabinet",
     _known_gap("vegetation", "auto-up finds no plausible floor under the clutter (align fails)"),
 ])
