@@ -189,9 +189,10 @@ def _navigation(root: Path) -> tuple[np.ndarray, np.ndarray, float]:
     from worldgen_sim.navigation.navmap import NavigationMap
 
     nav = NavigationMap.load(nav_path)
-    rows, cols = np.nonzero(nav.walkable & np.isfinite(nav.heights))
+    # (levels, H, W) grids: every walkable cell of every level (a platform top as well as the floor).
+    levels, rows, cols = np.nonzero(nav.walkable & np.isfinite(nav.heights))
     xy = nav.origin + (np.stack([cols, rows], axis=1) + 0.5) * nav.cell_size
-    walkable = np.column_stack([xy, nav.heights[rows, cols]]).astype(np.float64)
+    walkable = np.column_stack([xy, nav.heights[levels, rows, cols]]).astype(np.float64)
     return walkable, nav.spawn_points.astype(np.float64), float(nav.agent.get("agent_radius", 0.25))
 
 
