@@ -8,7 +8,7 @@ from pathlib import Path
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.isaaclab.world_data import read_world_materials, spawn_poses, world_usd
 
-__all__ = ["spawn_reset_event_cfg", "world_material_event_cfg", "world_terrain_cfg"]
+__all__ = ["import_isaaclab", "spawn_reset_event_cfg", "world_material_event_cfg", "world_terrain_cfg"]
 
 
 def world_terrain_cfg(world_dir: str | Path, *, prim_path: str = "/World/ground", **kwargs):
@@ -22,7 +22,7 @@ def world_terrain_cfg(world_dir: str | Path, *, prim_path: str = "/World/ground"
         prim_path: where Isaac Lab puts the terrain.
         **kwargs: further ``TerrainImporterCfg`` fields (e.g. ``collision_group``, ``debug_vis``).
     """
-    terrains = _isaaclab("isaaclab.terrains")
+    terrains = import_isaaclab("isaaclab.terrains")
     return terrains.TerrainImporterCfg(prim_path=prim_path, terrain_type="usd", usd_path=str(world_usd(world_dir)),
                                        **kwargs)  # fmt: skip
 
@@ -38,7 +38,7 @@ def spawn_reset_event_cfg(world_dir: str | Path, *, asset_name: str = "robot", h
         yaw_range: random yaw range [rad].
         mode: the event mode (``"reset"`` normally).
     """
-    managers = _isaaclab("isaaclab.managers")
+    managers = import_isaaclab("isaaclab.managers")
     from worldgen_sim.isaaclab.events import reset_to_spawn_points
 
     params = {"spawn_poses": spawn_poses(world_dir).tolist(), "asset_cfg": managers.SceneEntityCfg(asset_name),
@@ -60,7 +60,7 @@ def world_material_event_cfg(world_dir: str | Path, *, surface: str = "floor", a
     Raises:
         WorldgenError: the world has no material called ``surface``.
     """
-    managers = _isaaclab("isaaclab.managers")
+    managers = import_isaaclab("isaaclab.managers")
     from worldgen_sim.isaaclab.events import apply_world_material
 
     materials = read_world_materials(world_dir)
@@ -72,7 +72,8 @@ def world_material_event_cfg(world_dir: str | Path, *, surface: str = "floor", a
     return managers.EventTermCfg(func=apply_world_material, mode=mode, params=params)
 
 
-def _isaaclab(module: str):
+def import_isaaclab(module: str):
+    """An Isaac Lab module, or one WorldgenError saying how to install Isaac Lab 3."""
     import importlib
 
     try:

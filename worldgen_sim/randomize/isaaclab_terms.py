@@ -12,7 +12,6 @@ as in the offline variants' floors.
 
 from __future__ import annotations
 
-from worldgen_sim.errors import WorldgenError
 from worldgen_sim.randomize.randomize_cfg import RandomizeCfg
 
 __all__ = ["event_term_params", "make_event_terms"]
@@ -63,12 +62,11 @@ def make_event_terms(cfg: RandomizeCfg, *, robot: str = "robot", objects: tuple[
     Raises:
         WorldgenError: Isaac Lab is not installed (it needs Python 3.12 and Isaac Sim's packages).
     """
-    try:
-        from isaaclab.envs import mdp
-        from isaaclab.managers import EventTermCfg, SceneEntityCfg
-    except ImportError as exc:
-        raise WorldgenError(f"Isaac Lab event terms need the 'isaaclab' package (Isaac Lab 3, Python 3.12): {exc}") \
-            from None
+    from worldgen_sim.isaaclab.cfg import import_isaaclab
+
+    mdp = import_isaaclab("isaaclab.envs.mdp")
+    managers = import_isaaclab("isaaclab.managers")
+    EventTermCfg, SceneEntityCfg = managers.EventTermCfg, managers.SceneEntityCfg
     params = event_term_params(cfg, material_class=material_class)
     terms = {}
     if cfg.physics.enabled:
