@@ -306,6 +306,8 @@ def assemble_scene(
     )
     clouds, labels = [surface], [np.full(len(surface), SURFACE, np.int8)]
     if defects.floater_fraction > 0:
+        if floaters is None:
+            raise ValueError(f"scene '{name}': defects.floater_fraction > 0 needs a floaters generator")
         count = int(round(defects.floater_fraction * len(surface)))
         clouds.append(floaters(rng, count))
         labels.append(np.full(count, FLOATER, np.int8))
