@@ -119,8 +119,10 @@ class CollisionReport(TypedDict, total=False):
 
 
 class NavigationReport(TypedDict, total=False):
-    """The navigation stage (:func:`worldgen_sim.navigation.navigation.build_navigation`): agent,
-    walkable area, regions and spawn points."""
+    """The navigation stage (:func:`worldgen_sim.navigation.navigation.build_navigation`): the grid,
+    triangle/sample/span counts, walkable area before and after erosion [m^2], regions (id, area,
+    cells, z range), islands dropped, spawn points, NavMesh exclude volumes, and the mid-air
+    floaters dropped (``floaters_dropped``, ``floater_area_m2``, ``floater_heights_m``)."""
 
     grid: dict[str, Any]
     triangles: int
@@ -134,3 +136,6 @@ class NavigationReport(TypedDict, total=False):
     spawn_note: str | None
     exclude_volumes: int
     surface_triangles: int
+    floaters_dropped: int
+    floater_area_m2: float
+    floater_heights_m: list[list[float]]
