@@ -466,8 +466,7 @@ def navigation_json(result, *, grid_file: str = "navigation.npz") -> dict:
             "spawn_points": _round_list(result.spawn_points),
             "spawn_points_prim": "/World/Navigation/SpawnPoints",
             "regions": _region_summary(result.regions, result.cell_size),
-            # Wall-clock timings live in world.json only: navigation.json is byte-identical across runs.
-            "report": {k: v for k, v in result.report.items() if k != "timings"},
+            "report": result.report,  # no timings (world.json's timings_s): byte-identical across runs
         }
     )
     return meta
