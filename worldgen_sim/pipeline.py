@@ -33,6 +33,7 @@ from worldgen_sim.build_checks import check_aligned, check_layers, preflight
 from worldgen_sim.config import WorldgenCfg, config_to_dict
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.reports import GenerateReport
 from worldgen_sim.staging import staged_output
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class _Build:
     completion: Any = None
     face_labels: Any = None
     visual_mesh: Any = None
-    generate_report: dict[str, Any] = field(default_factory=dict)
+    generate_report: GenerateReport = field(default_factory=GenerateReport)
 
 
 def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Progress) -> dict:
@@ -190,7 +191,7 @@ def _generate(input_path: Path, *, cfg: WorldgenCfg, progress: Progress):
     return None, input_path, None
 
 
-def _attach_generated(build: _Build, generated, lyra_report: dict | None, aligned) -> None:
+def _attach_generated(build: _Build, generated, lyra_report: GenerateReport | None, aligned) -> None:
     """Carry a generated scene's completed geometry (moved into the world) and report through the build."""
     if lyra_report is not None:
         build.generate_report = lyra_report
@@ -357,23 +358,22 @@ def _summary(build: _Build, input_path: Path, scene, aligned, *, navigation_agen
     }
 
 
-def _generate_summary(build: _Build, *, spawn_on_completed: bool) -> dict | None:
+def _generate_summary(build: _Build, *, spawn_on_completed: bool) -> GenerateReport | None:
     """world.json's ``generate`` section: depth source, intrinsics and their sources, completed counts."""
     generated = build.generated
     if generated is None:
         return build.generate_report or None
     kinds = generated.completion_kinds
-    return {
-        **build.generate_report,
-        "completed": {
-            "faces": int(kinds.shape[0]),
-            "faces_by_kind": {name: int(np.count_nonzero(kinds == int(code)))
-                              for code, name in generated.report["completed_kinds"].items()},
-            "gaussians": generated.completed_gaussians,
-            "walkable": True,
-            "spawn_points_allowed": spawn_on_completed,
-        },
+    summary = build.generate_report.copy()
+    summary["completed"] = {
+        "faces": int(kinds.shape[0]),
+        "faces_by_kind": {name: int(np.count_nonzero(kinds == int(code)))
+                          for code, name in generated.report["completed_kinds"].items()},
+        "gaussians": generated.completed_gaussians,
+        "walkable": True,
+        "spawn_points_allowed": spawn_on_completed,
     }
+    return summary
 
 
 def _write_yaml(path: Path, data: dict) -> None:

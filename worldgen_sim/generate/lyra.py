@@ -39,6 +39,7 @@ import numpy as np
 
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.generate.generate_cfg import GenerateCfg
+from worldgen_sim.reports import GenerateReport
 
 __all__ = ["LYRA_BACKENDS", "lyra2_trajectory", "run_lyra"]
 
@@ -64,7 +65,9 @@ LYRA2_RESOLUTION = (720, 1280)
 """Image size (H, W) [px] of Lyra 2.0's trajectory intrinsics."""
 
 
-def run_lyra(input_path, *, cfg: GenerateCfg, camera_height: float | None, progress=None) -> tuple[Path, dict]:
+def run_lyra(
+    input_path, *, cfg: GenerateCfg, camera_height: float | None, progress=None
+) -> tuple[Path, GenerateReport]:
     """Generate a Gaussian scene from a picture with the user's Lyra checkout.
 
     Returns:
@@ -93,8 +96,9 @@ def run_lyra(input_path, *, cfg: GenerateCfg, camera_height: float | None, progr
         ply = _run_lyra2(picture, code=code, weights=weights, work=work, cfg=cfg)
     else:
         ply = _run_lyra1(picture, code=code, weights=weights, work=work, cfg=cfg)
-    report = {"backend": cfg.backend, "checkout": str(code), "weights": str(weights), "work_dir": str(work),
-              "ply": str(ply), "licence": spec["licence"], "camera_height": camera_height}  # fmt: skip
+    report: GenerateReport = {"backend": cfg.backend, "checkout": str(code), "weights": str(weights),
+                              "work_dir": str(work), "ply": str(ply), "licence": spec["licence"],
+                              "camera_height": camera_height}  # fmt: skip
     return ply, report
 
 
