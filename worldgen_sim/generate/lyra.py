@@ -155,22 +155,13 @@ def _weights(cfg: GenerateCfg, spec: dict, notice) -> Path:
         if not folder.is_dir():
             raise WorldgenError(f"--lyra-weights {folder}: not a folder")
         return folder.resolve()
-    from huggingface_hub import snapshot_download
+    from worldgen_sim.generate.depth_models import hub_snapshot
 
-    try:
-        return Path(snapshot_download(spec["repo"], local_files_only=True))
-    except Exception:
-        pass
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise WorldgenError(
-            f"Lyra weights {spec['repo']} are not in the Hugging Face cache and HF_HUB_OFFLINE is set; "
-            "download them once or give --lyra-weights DIR"
-        )
-    notice(f"[worldgen] downloading {spec['repo']} (tens of GB); licences: {spec['licence']}")
-    try:
-        return Path(snapshot_download(spec["repo"]))
-    except Exception as exc:
-        raise WorldgenError(f"cannot download Lyra weights {spec['repo']} ({type(exc).__name__}: {exc})") from None
+    return hub_snapshot(
+        spec["repo"], what=f"Lyra weights {spec['repo']}",
+        offline_fix="download them once or give --lyra-weights DIR",
+        announce=lambda: notice(f"[worldgen] downloading {spec['repo']} (tens of GB); licences: {spec['licence']}"),
+    )  # fmt: skip
 
 
 def _run(command: list[str], *, cwd: Path, what: str) -> None:
