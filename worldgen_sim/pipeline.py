@@ -223,10 +223,19 @@ def _splat_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress
     return True
 
 
+def _skipped(build: _Build, stage: str, *, enabled: bool, missing: bool = False, needs: str = "") -> bool:
+    """Whether ``stage`` does not run (turned off, or what it ``needs`` is ``missing``); the reason goes
+    to ``world.json``'s ``skipped``."""
+    if not enabled:
+        build.skipped[stage] = f"turned off ({stage}.enabled = false)"
+    elif missing:
+        build.skipped[stage] = f"needs {needs}"
+    return stage in build.skipped
+
+
 def _surface_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress):
     """The visual mesh and its layer, or None when the stage is off."""
-    if not cfg.surface.enabled:
-        build.skipped["surface"] = "turned off (surface.enabled = false)"
+    if _skipped(build, "surface", enabled=cfg.surface.enabled):
         return None
     from worldgen_sim.exporters.usd_visual import write_visual_layer
     from worldgen_sim.surface.surface import extract_surface
@@ -252,11 +261,8 @@ def _surface_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progre
 
 def _collision_stage(build: _Build, mesh, *, cfg: WorldgenCfg, progress: Progress):
     """The collision world and its layer, or None when the stage is off or has no mesh."""
-    if not cfg.collision.enabled:
-        build.skipped["collision"] = "turned off (collision.enabled = false)"
-        return None
-    if mesh is None:
-        build.skipped["collision"] = "needs the visual mesh (surface stage is off)"
+    if _skipped(build, "collision", enabled=cfg.collision.enabled, missing=mesh is None,
+                needs="the visual mesh (surface stage is off)"):
         return None
     from worldgen_sim.collision.collision import build_collision
     from worldgen_sim.exporters.usd_physics import write_physics_layer
@@ -277,11 +283,8 @@ def _collision_stage(build: _Build, mesh, *, cfg: WorldgenCfg, progress: Progres
 
 def _navigation_stage(build: _Build, collision, *, cfg: WorldgenCfg, progress: Progress):
     """The navigation layer and navigation.json; the agent used, or None when the stage is off."""
-    if not cfg.navigation.enabled:
-        build.skipped["navigation"] = "turned off (navigation.enabled = false)"
-        return None
-    if collision is None:
-        build.skipped["navigation"] = "needs colliders (collision stage is off or skipped)"
+    if _skipped(build, "navigation", enabled=cfg.navigation.enabled, missing=collision is None,
+                needs="colliders (collision stage is off or skipped)"):
         return None
     from worldgen_sim.exporters.usd_navigation import write_navigation_layer
     from worldgen_sim.navigation.navigation import build_navigation
