@@ -51,6 +51,19 @@ def test_package_layout_and_metadata(built):
     assert set(summary["timings_s"]) >= {"load", "align", "surface", "collision", "navigation", "total"}
 
 
+def test_stage_reports_hold_only_their_declared_keys(built):
+    """Each stage's report in world.json uses only its TypedDict's keys (mypy sees literals, not merged dicts)."""
+    from worldgen_sim import reports
+
+    declared = {"align": reports.AlignReport, "surface": reports.SurfaceReport,
+                "collision": reports.CollisionReport, "navigation": reports.NavigationReport}
+    stages = built["result"].summary["stages"]
+    assert set(stages) == set(declared)
+    for stage, report_type in declared.items():
+        extra = set(stages[stage]) - set(report_type.__annotations__)
+        assert not extra, (stage, sorted(extra))
+
+
 def test_world_passes_both_validators(built):
     assert_valid_usd(built["result"].world_usd)
 
