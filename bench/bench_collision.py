@@ -303,7 +303,7 @@ def main() -> None:
     for entry, obj in zip(report["objects"], cold.objects):
         inside = points_in_hulls(world_points, [(h.vertices, h.faces) for h in obj.hulls])
         phantom = (inside & empty).mean() * room_volume
-        print(f"  {entry['name']:<14} {entry['method']:<8} {entry['hulls']:3d} hulls {entry['seconds']:7.2f} s  "
+        print(f"  {entry['name']:<14} {entry['method']:<8} {entry['hulls']:3d} hulls {obj.seconds:7.2f} s  "
               f"phantom {phantom:.3f} m^3" + (f"  fallback: {entry['fallback']}" if entry["fallback"] else ""))
     per_box: dict = {}
     top_errors(fitted, [(h.vertices, h.faces) for o in cold.objects for h in o.hulls], per_box=per_box)

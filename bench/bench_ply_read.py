@@ -53,7 +53,7 @@ print(json.dumps({"seconds": seconds, "traced": tracemalloc.get_traced_memory()[
 REFERENCE = """
 import json, sys, time, tracemalloc
 import numpy as np
-from worldgen_sim.io.gaussian_ply import inspect_gaussian_ply
+from worldgen_sim.io.ply_header import inspect_gaussian_ply
 info = inspect_gaussian_ply(sys.argv[1])
 tracemalloc.start()
 start = time.perf_counter()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worldgen_sim.artifacts import SH_C0, GaussianCloud
+from worldgen_sim.scenes.surfels import concat_clouds, normal_quaternions
 
 
 @dataclass(eq=False)
@@ -125,7 +126,7 @@ def cover_with_gaussians(scene: Scene, *, spacing: float = 0.04, seed: int = 0) 
     rgb = np.clip(0.5 + 0.15 * np.sin(positions[:, :1] * 3 + np.arange(3)) + rng.normal(0, 0.03, (count, 3)), 0, 1)
     scene.gaussians = GaussianCloud(
         positions=positions.astype(np.float32),
-        rotations=_quat_from_z(normals).astype(np.float32),
+        rotations=normal_quaternions(normals / np.linalg.norm(normals, axis=1, keepdims=True)),
         scales=np.column_stack([np.full((count, 2), 0.6 * spacing), np.full(count, 0.05 * spacing)]).astype(np.float32),
         opacities=np.clip(rng.normal(0.9, 0.04, count), 0.6, 1.0).astype(np.float32),
         sh=((rgb - 0.5) / SH_C0).astype(np.float32)[:, None, :],
@@ -213,16 +214,6 @@ def _cylinder_surfels(cyl: Cylinder, spacing):
     disc = np.hypot(u, v).ravel() <= cyl.r
     top = np.column_stack([cyl.x + u.ravel()[disc], cyl.y + v.ravel()[disc], np.full(disc.sum(), cyl.top)])
     return np.concatenate([side, top]), np.concatenate([side_n, np.broadcast_to([0, 0, 1.0], (disc.sum(), 3))])
-
-
-def _quat_from_z(normals):
-    """(N, 4) (w, x, y, z) quaternions turning +Z onto each unit normal."""
-    n = normals / np.linalg.norm(normals, axis=1, keepdims=True)
-    w = 1.0 + n[:, 2]
-    q = np.column_stack([w, -n[:, 1], n[:, 0], np.zeros(len(n))])  # (1 + z.n, z x n)
-    flip = w < 1e-6
-    q[flip] = [0.0, 1.0, 0.0, 0.0]
-    return q / np.linalg.norm(q, axis=1, keepdims=True)
 
 
 def rolling_terrain(*, spacing: float = 0.04, floaters: bool = True) -> Scene:
@@ -337,11 +328,10 @@ def vegetation_tile(*, flowers: int = 180, seed: int = 0) -> Scene:
                                   np.tile([0.9, 0.3, 0.5], (flowers * 40, 1))]) + rng.normal(0, 0.05, (count, 3)), 0, 1)
     flora = GaussianCloud(
         positions=points.astype(np.float32),
-        rotations=_quat_from_z(normals).astype(np.float32),
+        rotations=normal_quaternions(normals),
         scales=np.column_stack([np.full((count, 2), 0.02), np.full(count, 0.004)]).astype(np.float32),
         opacities=np.full(count, 0.9, np.float32),
         sh=((rgb - 0.5) / SH_C0).astype(np.float32)[:, None, :],
     )
-    scene.gaussians = GaussianCloud(*(np.concatenate([getattr(base, k), getattr(flora, k)])
-                                      for k in ("positions", "rotations", "scales", "opacities", "sh")))
+    scene.gaussians = concat_clouds([base, flora])
     return scene

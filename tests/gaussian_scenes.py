@@ -2,8 +2,9 @@
 
 - :func:`make_bare_room`: an empty box room (optionally with ceiling beams) whose
   floor and ceiling the geometry alone cannot tell apart;
-- :func:`in_frame`: a world-frame cloud under any world -> input similarity;
-- :func:`opencv_camera`: an OpenCV camera pose looking at a target.
+- :func:`in_frame`: a world-frame cloud under any world -> input similarity.
+
+Camera poses come from :func:`worldgen_sim.scenes.scene.look_at`.
 """
 
 from __future__ import annotations
@@ -83,20 +84,6 @@ def in_frame(cloud: GaussianCloud, world_to_input: np.ndarray) -> GaussianCloud:
         opacities=cloud.opacities.copy(),
         sh=cloud.sh.copy(),
     )
-
-
-def opencv_camera(position, target) -> np.ndarray:
-    """(4, 4) OpenCV camera-to-world pose (x right, y down, z forward) at ``position`` looking at ``target``."""
-    position, target = np.asarray(position, float), np.asarray(target, float)
-    forward = target - position
-    forward /= np.linalg.norm(forward)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    pose = np.eye(4)
-    pose[:3, :3] = np.column_stack([right, down, forward])
-    pose[:3, 3] = position
-    return pose
 
 
 def make_bare_room(*, seed=0, size=(6.0, 5.0, 2.6), spacing=0.06, beams=0) -> GaussianCloud:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from worldgen_sim.artifacts import SH_C0, GaussianCloud
+from worldgen_sim.scenes.surfels import concat_clouds, normal_quaternions
 
 
 @dataclass
@@ -38,28 +39,17 @@ class NavScene:
     ground_z: Callable[[np.ndarray], np.ndarray]
 
 
-def _quats_for_normals(normals: np.ndarray) -> np.ndarray:
-    """(N, 4) w, x, y, z quaternions turning +Z onto each unit normal (none points straight down)."""
-    q = np.column_stack([1.0 + normals[:, 2], -normals[:, 1], normals[:, 0], np.zeros(len(normals))])
-    return q / np.linalg.norm(q, axis=1, keepdims=True)
-
-
 def _surfels(points, normals, spacing, rng, color) -> GaussianCloud:
     n = len(points)
     rgb = np.clip(np.asarray(color) + rng.normal(0, 0.04, (n, 3)), 0, 1)
     noisy = points + rng.normal(0, 0.004, (n, 3))  # capture noise: a few millimetres
     return GaussianCloud(
         positions=noisy.astype(np.float32),
-        rotations=_quats_for_normals(normals).astype(np.float32),
+        rotations=normal_quaternions(normals),
         scales=np.column_stack([np.full((n, 2), 0.6 * spacing), np.full(n, 0.05 * spacing)]).astype(np.float32),
         opacities=np.clip(rng.normal(0.9, 0.04, n), 0.6, 1.0).astype(np.float32),
         sh=((rgb - 0.5) / SH_C0).astype(np.float32)[:, None, :],
     )
-
-
-def _concat(clouds) -> GaussianCloud:
-    return GaussianCloud(*(np.concatenate([getattr(c, k) for c in clouds])
-                           for k in ("positions", "rotations", "scales", "opacities", "sh")))
 
 
 def _grid(lo, hi, spacing, rng) -> np.ndarray:
@@ -149,7 +139,7 @@ def rolling_terrain(folder: Path, *, radius: float = 0.25, spacing: float = 0.04
     clouds.append(_surfels(p, np.column_stack([(p[:, :2] - trunk_c) / trunk_r, np.zeros(len(p))]), spacing, rng,
                            (0.4, 0.3, 0.2)))
     clouds.append(_sky(rng, 2000, 60.0))
-    cloud = _concat(clouds)
+    cloud = concat_clouds(clouds)
     ply = Path(folder) / "terrain.ply"
     write_gaussian_ply(ply, cloud, layout="inria")
 

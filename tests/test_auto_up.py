@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gaussian_scenes import in_frame, make_bare_room, opencv_camera
+from gaussian_scenes import in_frame, make_bare_room
 
 from worldgen_sim.align.align import align_scene
 from worldgen_sim.align.align_cfg import AlignCfg
@@ -24,6 +24,7 @@ from worldgen_sim.io.input_cfg import InputCfg
 from worldgen_sim.io.load import load_input
 from worldgen_sim.samples import make_sample_room
 from worldgen_sim.scenes import make_scene
+from worldgen_sim.scenes.scene import look_at
 
 KEEP_ALL = {"remove_floaters": False, "remove_sky": False, "yaw": "none"}
 
@@ -147,7 +148,7 @@ def _ring_cameras(height=1.5, count=8):
     """Cameras in a ring at ``height`` [m] looking at the room's far side, OpenCV poses (world frame)."""
     angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
     return [
-        opencv_camera([1.2 * np.cos(a), 1.2 * np.sin(a), height], [3 * np.cos(a + 2), 3 * np.sin(a + 2), 1.2])
+        look_at([1.2 * np.cos(a), 1.2 * np.sin(a), height], [3 * np.cos(a + 2), 3 * np.sin(a + 2), 1.2])
         for a in angles
     ]
 

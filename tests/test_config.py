@@ -36,7 +36,7 @@ def test_unknown_key_names_file_and_dotted_key(tmp_path):
 def test_unknown_stage_is_rejected(tmp_path):
     path = tmp_path / "cfg.yaml"
     path.write_text("physics: {}\n")
-    with pytest.raises(WorldgenError, match="unknown config key 'physics'"):
+    with pytest.raises(WorldgenError, match="unknown key 'physics'"):
         load_config(path)
 
 

@@ -264,7 +264,7 @@ def test_malformed_plys_fail_cleanly_and_write_nothing(sample_ply, tmp_path):
 
 def test_ply_declaring_two_billion_gaussians_names_the_memory_it_needs(tmp_path):
     """A sparse file as long as its header promises: refused from the header, before allocating."""
-    from worldgen_sim.io.gaussian_ply import available_memory_bytes
+    from worldgen_sim.io.ply_header import available_memory_bytes
 
     count = 2_000_000_000
     need = count * 4 * 14
@@ -451,13 +451,26 @@ def test_two_splat_builds_are_byte_identical_but_for_timings(sample_ply, tmp_pat
             assert first[name] == second[name], name
 
 
-def without_timings(data):
-    """world.json without its wall-clock timings (``timings_s``, each stage's ``seconds`` and ``timings``)."""
+def timing_keys(data, path: str = "") -> list[str]:
+    """Dotted paths of every key in ``data`` that names a wall-clock timing (``seconds``, ``timings``, ``*_s``)."""
+    found = []
     if isinstance(data, dict):
-        return {k: without_timings(v) for k, v in data.items() if k not in ("timings_s", "seconds", "timings")}
-    if isinstance(data, list):
-        return [without_timings(v) for v in data]
-    return data
+        for key, value in data.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key in ("seconds", "timings") or str(key).endswith("_s"):
+                found.append(where)
+            found += timing_keys(value, where)
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            found += timing_keys(value, f"{path}[{i}]")
+    return found
+
+
+def without_timings(summary: dict) -> dict:
+    """world.json without ``timings_s``, the one place a build writes timings (asserted: no other key holds one)."""
+    rest = {k: v for k, v in summary.items() if k != "timings_s"}
+    assert timing_keys(rest) == []
+    return rest
 
 
 def test_two_full_builds_are_byte_identical_but_for_timings(sample_ply, tmp_path):
@@ -471,7 +484,18 @@ def test_two_full_builds_are_byte_identical_but_for_timings(sample_ply, tmp_path
         assert result.returncode == 0, result.stderr
     first, second = (snapshot(out) for out in worlds)
     assert first.keys() == second.keys()
-    assert {"visual.usdc", "collision.usdc", "navigation.usdc", "navigation.json"} <= set(first)
+    assert {"visual.usdc", "collision.usdc", "navigation.usdc", "navigation.json", "navigation.npz"} <= set(first)
     differing = [name for name in first if name != "world.json" and first[name] != second[name]]
     assert differing == []
     assert without_timings(json.loads(first["world.json"])) == without_timings(json.loads(second["world.json"]))
+    timings = json.loads(first["world.json"])["timings_s"]
+    assert {"navigation: rasterize", "navigation: filter", "navigation: outputs", "total"} <= set(timings)
+    # verify.json, written into the world by `worldgen verify`, holds no timings either: verified twice, same bytes.
+    reports = []
+    for _ in range(2):
+        result = worldgen("verify", str(worlds[0]), "--quiet")
+        assert result.returncode in (0, 1), result.stderr  # 1: a check failed; the report is still written
+        reports.append((worlds[0] / "verify.json").read_bytes())
+    assert reports[0] == reports[1]
+    assert timing_keys(json.loads(reports[0])) == []
+    assert json.loads(reports[0])["drop_test"] is not None  # the drop test ran (its probes are in the report)

@@ -13,9 +13,10 @@ import pytest
 from worldgen_sim.artifacts import GaussianCloud
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.io.cameras import read_camera_npz
-from worldgen_sim.io.gaussian_ply import format_info, inspect_gaussian_ply, read_gaussian_ply, write_gaussian_ply
+from worldgen_sim.io.gaussian_ply import format_info, read_gaussian_ply, write_gaussian_ply
 from worldgen_sim.io.input_cfg import InputCfg
 from worldgen_sim.io.load import load_input
+from worldgen_sim.io.ply_header import inspect_gaussian_ply
 
 FIELDS = ("positions", "rotations", "scales", "opacities", "sh")
 

@@ -51,6 +51,19 @@ def test_package_layout_and_metadata(built):
     assert set(summary["timings_s"]) >= {"load", "align", "surface", "collision", "navigation", "total"}
 
 
+def test_stage_reports_hold_only_their_declared_keys(built):
+    """Each stage's report in world.json uses only its TypedDict's keys (mypy sees literals, not merged dicts)."""
+    from worldgen_sim import reports
+
+    declared = {"align": reports.AlignReport, "surface": reports.SurfaceReport,
+                "collision": reports.CollisionReport, "navigation": reports.NavigationReport}
+    stages = built["result"].summary["stages"]
+    assert set(stages) == set(declared)
+    for stage, report_type in declared.items():
+        extra = set(stages[stage]) - set(report_type.__annotations__)
+        assert not extra, (stage, sorted(extra))
+
+
 def test_world_passes_both_validators(built):
     assert_valid_usd(built["result"].world_usd)
 
@@ -118,12 +131,16 @@ def test_rebuild_is_byte_identical_and_records_the_cache(built, tmp_path):
     differing = [n for n in names if n != "world.json" and (first_out / n).read_bytes() != (again_out / n).read_bytes()]
     assert differing == []
     first, second = (json.loads((out / "world.json").read_text()) for out in (first_out, again_out))
+    # Each decomposition's time is a timing like any other (the cached rebuild ran none).
+    assert any(name.startswith("collision: decompose ") for name in first["timings_s"])
+    assert not any(name.startswith("collision: decompose ") for name in second["timings_s"])
     for summary in (first, second):
-        summary.pop("timings_s")
+        summary.pop("timings_s")  # the one timing record; no stage report holds one
         summary["stages"]["collision"].pop("caches")
         for entry in summary["stages"]["collision"]["objects"]:
-            entry.pop("seconds"), entry.pop("cached")
+            assert "seconds" not in entry
+            entry.pop("cached")
         for key in ("segmentation_cached", "decompositions", "cache_hits"):
             summary["stages"]["collision"].pop(key)
-        summary["stages"]["navigation"].pop("timings", None)
+        assert "timings" not in summary["stages"]["navigation"]
     assert first == second

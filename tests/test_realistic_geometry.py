@@ -174,7 +174,7 @@ def test_fscore_metric_separates_offsets():
 
 def test_cli_writes_a_scene(tmp_path, capsys):
     from worldgen_sim.cli import main
-    from worldgen_sim.io.gaussian_ply import inspect_gaussian_ply
+    from worldgen_sim.io.ply_header import inspect_gaussian_ply
 
     assert main(["sample", str(tmp_path / "s.ply"), "--scene", "statue", "--layout", "lyra1"]) == 0
     assert inspect_gaussian_ply(tmp_path / "s.ply").layout == "lyra1"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen_sim.reports import AlignReport, CollisionReport, SurfaceReport
+from worldgen_sim.reports import AlignReport, CollisionReport, NavigationReport, SurfaceReport
 
 SH_C0 = 0.28209479177387814
 """Degree-0 real spherical-harmonic basis constant: ``rgb = 0.5 + SH_C0 * dc``."""
@@ -292,7 +292,7 @@ class CollisionWorld:
         objects: convex-decomposed objects.
         materials: physics materials by semantic class.
         dynamic_objects: objects become rigid bodies when True.
-        report: counts, fallbacks, cache hits, timings; JSON-serialisable.
+        report: counts, fallbacks, cache hits (:class:`~worldgen_sim.reports.CollisionReport`).
     """
 
     static_parts: list[StaticPart]
@@ -331,7 +331,7 @@ class NavigationResult:
         include_bounds: (2, 3) float64 min/max corner of the NavMesh include volume [m].
         exclude_bounds: (E, 2, 3) float64 boxes that are not for walking [m].
         spawn_points: (S, 3) float32 walkable points with clearance [m].
-        report: region areas, counts, timings; JSON-serialisable.
+        report: region areas, counts (:class:`~worldgen_sim.reports.NavigationReport`).
         links: (4, L, H, W) int8 level of each surface's neighbour at +x, +y, -x, -y
             (step <= max_climb, room for the agent), -1 where none; None: not computed.
     """
@@ -346,5 +346,5 @@ class NavigationResult:
     include_bounds: np.ndarray
     exclude_bounds: np.ndarray
     spawn_points: np.ndarray
-    report: dict = field(default_factory=dict)
+    report: NavigationReport = field(default_factory=NavigationReport)
     links: np.ndarray | None = None

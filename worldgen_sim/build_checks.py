@@ -45,7 +45,7 @@ def preflight(input_path: Path, out_dir: str | Path, *, cfg: WorldgenCfg) -> Non
         raise WorldgenError(f"input '{input_path}' does not exist; expected a Gaussian .ply file or an RGB-D folder")
     check_target(out_dir, inputs=[input_path])
     if input_path.is_file() and input_path.suffix.lower() == ".ply":
-        from worldgen_sim.io.gaussian_ply import RELATIVE_DEPTH_LAYOUTS, check_read_memory, inspect_gaussian_ply
+        from worldgen_sim.io.ply_header import RELATIVE_DEPTH_LAYOUTS, check_read_memory, inspect_gaussian_ply
 
         info = inspect_gaussian_ply(input_path, layout=cfg.input.layout)
         check_read_memory(info)

@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from worldgen_sim.reports import CacheRecord
+from worldgen_sim.staging import write_atomic
 
 __all__ = ["ArrayCache", "cache_key", "library_versions"]
 
@@ -115,14 +114,7 @@ class ArrayCache:
             return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.folder)
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    np.savez(stream, **arrays)  # type: ignore[arg-type]
-                os.replace(temporary, self.folder / f"{key}.npz")
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_atomic(self.folder / f"{key}.npz", lambda temporary: np.savez(temporary, **arrays))  # type: ignore[arg-type]
         except OSError as exc:
             if not self._write_failed:
                 log.warning("%s cache %s cannot be written (%s); results are not cached", self.kind, self.folder, exc)

@@ -25,7 +25,7 @@ from worldgen_sim.generate.generate_cfg import GenerateCfg
 from worldgen_sim.io.input_cfg import InputCfg
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
-from worldgen_sim.validation import check_value
+from worldgen_sim.validation import dataclass_from_dict
 from worldgen_sim.verify.verify_cfg import VerifyCfg
 from worldgen_sim.yaml_files import read_yaml_mapping
 
@@ -90,7 +90,7 @@ def config_from_dict(data: dict, *, source: str = "config") -> WorldgenCfg:
         WorldgenError: an unknown key, a value of the wrong type or out of range,
             or conflicting values, naming ``source`` and the dotted key.
     """
-    cfg = _build(WorldgenCfg, data, source=source, prefix="")
+    cfg = dataclass_from_dict(WorldgenCfg, data, source=source)
     try:
         cfg.validate()
     except WorldgenError as exc:
@@ -122,28 +122,3 @@ def load_config(path: str | Path | None = None, *, overrides: dict | None = None
             node = node.setdefault(key, {})
         node[leaf] = value
     return config_from_dict(data, source=source)
-
-
-def _build(cls: type, data: Any, *, source: str, prefix: str) -> Any:
-    if not isinstance(data, dict):
-        where = prefix.rstrip(".") or "top level"
-        raise WorldgenError(f"{source}: '{where}' must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise WorldgenError(
-            f"{source}: unknown config key '{prefix}{unknown[0]}'; expected one of: {', '.join(sorted(names))}"
-        )
-    values = {}
-    for name, value in data.items():
-        hint = hints[name]
-        key = f"{prefix}{name}"
-        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, value, source=source, prefix=f"{key}.")
-        else:
-            try:
-                values[name] = check_value(value, hint, key=key)
-            except WorldgenError as exc:
-                raise WorldgenError(f"{source}: {exc}") from None
-    return cls(**values)

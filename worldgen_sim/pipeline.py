@@ -33,6 +33,7 @@ from worldgen_sim.build_checks import check_aligned, check_layers, preflight
 from worldgen_sim.config import WorldgenCfg, config_to_dict
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.reports import GenerateReport
 from worldgen_sim.staging import staged_output
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class _Build:
     completion: Any = None
     face_labels: Any = None
     visual_mesh: Any = None
-    generate_report: dict[str, Any] = field(default_factory=dict)
+    generate_report: GenerateReport = field(default_factory=GenerateReport)
 
 
 def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Progress) -> dict:
@@ -190,7 +191,7 @@ def _generate(input_path: Path, *, cfg: WorldgenCfg, progress: Progress):
     return None, input_path, None
 
 
-def _attach_generated(build: _Build, generated, lyra_report: dict | None, aligned) -> None:
+def _attach_generated(build: _Build, generated, lyra_report: GenerateReport | None, aligned) -> None:
     """Carry a generated scene's completed geometry (moved into the world) and report through the build."""
     if lyra_report is not None:
         build.generate_report = lyra_report
@@ -222,10 +223,19 @@ def _splat_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress
     return True
 
 
+def _skipped(build: _Build, stage: str, *, enabled: bool, missing: bool = False, needs: str = "") -> bool:
+    """Whether ``stage`` does not run (turned off, or what it ``needs`` is ``missing``); the reason goes
+    to ``world.json``'s ``skipped``."""
+    if not enabled:
+        build.skipped[stage] = f"turned off ({stage}.enabled = false)"
+    elif missing:
+        build.skipped[stage] = f"needs {needs}"
+    return stage in build.skipped
+
+
 def _surface_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress):
     """The visual mesh and its layer, or None when the stage is off."""
-    if not cfg.surface.enabled:
-        build.skipped["surface"] = "turned off (surface.enabled = false)"
+    if _skipped(build, "surface", enabled=cfg.surface.enabled):
         return None
     from worldgen_sim.exporters.usd_visual import write_visual_layer
     from worldgen_sim.surface.surface import extract_surface
@@ -251,11 +261,8 @@ def _surface_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progre
 
 def _collision_stage(build: _Build, mesh, *, cfg: WorldgenCfg, progress: Progress):
     """The collision world and its layer, or None when the stage is off or has no mesh."""
-    if not cfg.collision.enabled:
-        build.skipped["collision"] = "turned off (collision.enabled = false)"
-        return None
-    if mesh is None:
-        build.skipped["collision"] = "needs the visual mesh (surface stage is off)"
+    if _skipped(build, "collision", enabled=cfg.collision.enabled, missing=mesh is None,
+                needs="the visual mesh (surface stage is off)"):
         return None
     from worldgen_sim.collision.collision import build_collision
     from worldgen_sim.exporters.usd_physics import write_physics_layer
@@ -276,11 +283,8 @@ def _collision_stage(build: _Build, mesh, *, cfg: WorldgenCfg, progress: Progres
 
 def _navigation_stage(build: _Build, collision, *, cfg: WorldgenCfg, progress: Progress):
     """The navigation layer and navigation.json; the agent used, or None when the stage is off."""
-    if not cfg.navigation.enabled:
-        build.skipped["navigation"] = "turned off (navigation.enabled = false)"
-        return None
-    if collision is None:
-        build.skipped["navigation"] = "needs colliders (collision stage is off or skipped)"
+    if _skipped(build, "navigation", enabled=cfg.navigation.enabled, missing=collision is None,
+                needs="colliders (collision stage is off or skipped)"):
         return None
     from worldgen_sim.exporters.usd_navigation import write_navigation_layer
     from worldgen_sim.navigation.navigation import build_navigation
@@ -357,23 +361,22 @@ def _summary(build: _Build, input_path: Path, scene, aligned, *, navigation_agen
     }
 
 
-def _generate_summary(build: _Build, *, spawn_on_completed: bool) -> dict | None:
+def _generate_summary(build: _Build, *, spawn_on_completed: bool) -> GenerateReport | None:
     """world.json's ``generate`` section: depth source, intrinsics and their sources, completed counts."""
     generated = build.generated
     if generated is None:
         return build.generate_report or None
     kinds = generated.completion_kinds
-    return {
-        **build.generate_report,
-        "completed": {
-            "faces": int(kinds.shape[0]),
-            "faces_by_kind": {name: int(np.count_nonzero(kinds == int(code)))
-                              for code, name in generated.report["completed_kinds"].items()},
-            "gaussians": generated.completed_gaussians,
-            "walkable": True,
-            "spawn_points_allowed": spawn_on_completed,
-        },
+    summary = build.generate_report.copy()
+    summary["completed"] = {
+        "faces": int(kinds.shape[0]),
+        "faces_by_kind": {name: int(np.count_nonzero(kinds == int(code)))
+                          for code, name in generated.report["completed_kinds"].items()},
+        "gaussians": generated.completed_gaussians,
+        "walkable": True,
+        "spawn_points_allowed": spawn_on_completed,
     }
+    return summary
 
 
 def _write_yaml(path: Path, data: dict) -> None:

@@ -74,9 +74,17 @@ class Progress:
         finally:
             self._close_bar()
             seconds = time.perf_counter() - start
-            self.timings[name] = round(self.timings.get(name, 0.0) + seconds, 4)
+            self.record(name, seconds)
             self._current = previous
         self.write(f"[worldgen] {name} done in {seconds:.2f} s")
+
+    def record(self, name: str, seconds: float) -> None:
+        """Add ``seconds`` [s] of work timed elsewhere (a worker process) to :attr:`timings` under ``name``.
+
+        The same record as :meth:`stage`, for work that ran outside this process's stages
+        (one object's decomposition); nothing is shown.
+        """
+        self.timings[name] = round(self.timings.get(name, 0.0) + seconds, 4)
 
     def step(self, done: int, total: int, what: str = "") -> None:
         """Report ``done`` of ``total`` units (a bar, or about two lines a second)."""

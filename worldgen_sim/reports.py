@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-__all__ = ["AlignReport", "CacheRecord", "CleanupReport", "CollisionReport", "NavigationReport", "SurfaceReport"]
+__all__ = [
+    "AlignReport",
+    "CacheRecord",
+    "CleanupReport",
+    "CollisionReport",
+    "GenerateReport",
+    "NavigationReport",
+    "SurfaceReport",
+]
 
 
 class CacheRecord(TypedDict):
@@ -53,6 +61,41 @@ class SurfaceReport(TypedDict, total=False):
     voxel_size: float
     fusion: str
     cleanup: CleanupReport
+
+
+class GenerateReport(TypedDict, total=False):
+    """The generate step (``world.json``'s ``generate`` section): one picture or RGB-D frame lifted and
+    completed (:mod:`worldgen_sim.generate.generate`), or a Lyra run (:func:`worldgen_sim.generate.lyra.run_lyra`).
+
+    Picture / frame: ``depth`` (``"given"`` or the model), ``depth_metric``, ``depth_path`` or the model's
+    ``depth_model_type``, ``depth_device`` and ``model_field_of_view_deg`` [deg], ``intrinsics`` (fx, fy,
+    cx, cy [px], width, height, source), ``exif_focal_35mm`` [mm], ``lifting`` and ``completion`` counts,
+    ``completed_kinds``; the pipeline adds ``colliders_on_completed``, ``spawn_points_removed_on_completed``
+    and ``completed``. Lyra: ``backend``, ``checkout``, ``weights``, ``work_dir``, ``ply``, ``licence``,
+    ``camera_height`` [m].
+    """
+
+    depth: str
+    depth_metric: bool
+    depth_path: str
+    depth_model_type: str
+    depth_device: str
+    model_field_of_view_deg: float | None
+    intrinsics: dict[str, Any]
+    exif_focal_35mm: float | None
+    lifting: dict[str, Any]
+    completion: dict[str, Any]
+    completed_kinds: dict[str, str]
+    colliders_on_completed: dict[str, Any]
+    spawn_points_removed_on_completed: int
+    completed: dict[str, Any]
+    backend: str
+    checkout: str
+    weights: str
+    work_dir: str
+    ply: str
+    licence: str
+    camera_height: float | None
 
 
 class AlignReport(TypedDict, total=False):
@@ -119,8 +162,10 @@ class CollisionReport(TypedDict, total=False):
 
 
 class NavigationReport(TypedDict, total=False):
-    """The navigation stage (:func:`worldgen_sim.navigation.navigation.build_navigation`): agent,
-    walkable area, regions and spawn points."""
+    """The navigation stage (:func:`worldgen_sim.navigation.navigation.build_navigation`): the grid,
+    triangle/sample/span counts, walkable area before and after erosion [m^2], regions (id, area,
+    cells, z range), islands dropped, spawn points, NavMesh exclude volumes, and the mid-air
+    floaters dropped (``floaters_dropped``, ``floater_area_m2``, ``floater_heights_m``)."""
 
     grid: dict[str, Any]
     triangles: int
@@ -134,3 +179,6 @@ class NavigationReport(TypedDict, total=False):
     spawn_note: str | None
     exclude_volumes: int
     surface_triangles: int
+    floaters_dropped: int
+    floater_area_m2: float
+    floater_heights_m: list[list[float]]

@@ -33,7 +33,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,6 +49,7 @@ __all__ = [
     "foreign_entries",
     "recover_output",
     "staged_output",
+    "write_atomic",
     "write_text_atomic",
 ]
 
@@ -117,7 +118,7 @@ def foreign_entries(folder: Path) -> list[str]:
         known |= {Path(name).parts[0] for name in listed}
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         known |= LEGACY_OUTPUTS  # a world from before manifests, or a damaged manifest
-    # Temporary files of an interrupted write_text_atomic (".verify.json.abc123") are ours too.
+    # Temporary files of an interrupted write_atomic (".verify.json.tmpabc123.json") are ours too.
     ours = {name for name in names if name.startswith(".") and name[1:].split(".tmp")[0] in known}
     return sorted(names - known - ours)
 
@@ -423,22 +424,29 @@ def _free_text(folder: Path) -> str:
 # ----------------------------------------------------------------------------- single files
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and rename it.
+def write_atomic(path: str | Path, write: Callable[[Path], object]) -> None:
+    """Have ``write(temporary)`` write a file beside ``path``, then rename it onto ``path``.
 
-    Readers never see half a file; the file gets ordinary permissions (the umask), not
-    mkstemp's private 0600.
+    Readers never see half a file, and a failed write leaves nothing behind; the file
+    gets ordinary permissions (the umask), not mkstemp's private 0600. The temporary
+    keeps ``path``'s suffix, for writers that choose a format by it (USD, ``np.savez``).
     """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp", dir=path.parent)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.tmp", suffix=path.suffix, dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
     try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
+        write(temporary)
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through :func:`write_atomic`."""
+    write_atomic(path, lambda temporary: temporary.write_text(text))
 
 
 def _umask() -> int:

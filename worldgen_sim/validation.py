@@ -7,6 +7,8 @@ choices, ``Optional``) and then states its ranges and cross-field rules with
 (:func:`worldgen_sim.config.config_from_dict`) and :func:`worldgen_sim.pipeline.build_world`
 call it before any data is read, so a bad value fails in milliseconds with one
 line naming the dotted key, what was expected (with its unit) and the value.
+:func:`dataclass_from_dict` is the one reader of a (YAML) mapping into a config
+dataclass, for ``worldgen build``'s config and ``worldgen randomize``'s alike.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, Literal
 
 from worldgen_sim.errors import WorldgenError
 
-__all__ = ["Checker", "check_value", "choices_of"]
+__all__ = ["Checker", "check_value", "choices_of", "dataclass_from_dict"]
 
 
 def choices_of(hint: Any) -> tuple[Any, ...] | None:
@@ -59,6 +62,49 @@ def check_value(value: Any, hint: Any, *, key: str) -> Any:
         if option is str and isinstance(value, str):
             return value
     raise WorldgenError(f"{key}: expected {_describe(options)}, got {value!r}")
+
+
+def dataclass_from_dict(
+    cls: type, data: Any, *, source: str, prefix: str = "", convert: Callable[..., Any] | None = None
+) -> Any:
+    """An instance of the config dataclass ``cls`` from a parsed (YAML) mapping.
+
+    Unknown keys and a non-mapping are refused; a field whose annotation is a dataclass is
+    read recursively; any other field goes through ``convert(value, hint, key=dotted_key)``,
+    or :func:`check_value` when None. Missing keys keep the dataclass defaults.
+
+    Args:
+        cls: the dataclass.
+        data: its mapping.
+        source: named first in every message (the file, or ``"config"``).
+        prefix: dotted key of ``data`` followed by a dot (``"physics."``); empty at the top level.
+        convert: the reader of non-dataclass fields, for annotations :func:`check_value` does not
+            cover (ranges as tuples, lists, mappings); it raises a complete message itself.
+
+    Raises:
+        WorldgenError: ``source``, the dotted key and what was expected.
+    """
+    if not isinstance(data, dict):
+        where = prefix.rstrip(".") or "top level"
+        raise WorldgenError(f"{source}: '{where}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = sorted(f.name for f in dataclasses.fields(cls))
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise WorldgenError(f"{source}: unknown key '{prefix}{unknown[0]}'; expected one of: {', '.join(names)}")
+    values = {}
+    for name, value in data.items():
+        hint, key = hints[name], f"{prefix}{name}"
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            values[name] = dataclass_from_dict(hint, value, source=source, prefix=f"{key}.", convert=convert)
+        elif convert is not None:
+            values[name] = convert(value, hint, key=key)
+        else:
+            try:
+                values[name] = check_value(value, hint, key=key)
+            except WorldgenError as exc:
+                raise WorldgenError(f"{source}: {exc}") from None
+    return cls(**values)
 
 
 class Checker:

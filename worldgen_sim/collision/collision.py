@@ -42,8 +42,8 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     Returns:
         The collision world; ``report`` holds the segmentation (with dropped floaters and
         why), per-object methods, hull counts, volumes, fallbacks counted by kind
-        (``fallback_counts``), crash retries and cache lookups (timings are the pipeline's,
-        in ``world.json``).
+        (``fallback_counts``), crash retries and cache lookups; no timings: each object's
+        decomposition time goes to ``progress`` as ``collision: decompose <name>`` (``world.json``).
 
     Raises:
         WorldgenError: a bad option, a malformed mesh or a bad material library.
@@ -64,6 +64,9 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     with progress.stage("collision: decomposition"):
         results = decompose_objects(tasks, cfg=cfg, cache=decompose_cache, progress=progress)
     objects, entries, skipped = _collision_objects(names, seg.object_classes, seg.object_kinds, tasks, results)
+    for name, result in zip(names, results):
+        if not result.cached:
+            progress.record(f"collision: decompose {name}", result.seconds)
     used = {p.semantic_class for p in static_parts} | {o.semantic_class for o in objects}
     missing = sorted(used - set(materials))
     if missing:
@@ -154,7 +157,7 @@ def _collision_objects(names, classes, kinds, tasks, results):
             "volume": round(result.volume, 6), "hull_volume": round(result.hull_volume, 6),
             "volume_ratio": round(result.hull_volume / result.volume, 4) if result.volume > 0 else None,
             "fallback": result.fallback, "fallback_kind": result.fallback_kind, "retries": result.retries,
-            "seconds": round(result.seconds, 3), "cached": result.cached,
+            "cached": result.cached,
         }
         if not result.hulls:
             skipped.append(entry)  # degenerate piece (flat, a line): reported, not collided

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import numpy as np
 
 from worldgen_sim.errors import WorldgenError
 
-__all__ = ["KNOWN_MODELS", "DepthModel", "load_depth_model", "resolve_model_folder"]
+__all__ = ["KNOWN_MODELS", "DepthModel", "hub_snapshot", "load_depth_model", "resolve_model_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -150,24 +151,40 @@ def resolve_model_folder(name: str, *, notice=None) -> Path:
         raise WorldgenError(
             f"generate.depth: '{name}' is neither a local model folder nor a Hugging Face model id (owner/name)"
         )
+    licence, size = KNOWN_MODELS.get(name, ("see the model card", "size unknown"))
+    message = f"[worldgen] downloading depth model {name}: licence {licence}; {size}"
+    return hub_snapshot(
+        name, what=f"generate.depth: model '{name}'",
+        offline_fix="download it once online, give a local model folder, or pass --depth DEPTH.png",
+        announce=lambda: (notice or log.warning)(message),
+    )  # fmt: skip
+
+
+def hub_snapshot(repo: str, *, what: str, offline_fix: str, announce: Callable[[], object]) -> Path:
+    """The local folder of Hugging Face repo ``repo``: from the hub cache, else downloaded after ``announce()``.
+
+    Args:
+        repo: the hub id (owner/name).
+        what: how messages name it (``"generate.depth: model 'x/y'"``).
+        offline_fix: what to do instead when it is not cached and ``HF_HUB_OFFLINE`` is set.
+        announce: called once before a download (licence and size, said before any byte is fetched).
+
+    Raises:
+        WorldgenError: not cached while offline, or a failed download.
+    """
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(name, local_files_only=True))
+        return Path(snapshot_download(repo, local_files_only=True))
     except Exception:
-        pass
+        pass  # not cached (or a damaged cache entry): try the download below
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise WorldgenError(
-            f"generate.depth: model '{name}' is not in the Hugging Face cache and HF_HUB_OFFLINE is set; "
-            "download it once online, give a local model folder, or pass --depth DEPTH.png"
-        )
-    licence, size = KNOWN_MODELS.get(name, ("see the model card", "size unknown"))
-    message = f"[worldgen] downloading depth model {name}: licence {licence}; {size}"
-    (notice or log.warning)(message)
+        raise WorldgenError(f"{what} is not in the Hugging Face cache and HF_HUB_OFFLINE is set; {offline_fix}")
+    announce()
     try:
-        return Path(snapshot_download(name))
+        return Path(snapshot_download(repo))
     except Exception as exc:
-        raise WorldgenError(f"generate.depth: cannot download model '{name}' ({type(exc).__name__}: {exc})") from None
+        raise WorldgenError(f"{what}: cannot download ({type(exc).__name__}: {exc})") from None
 
 
 def load_depth_model(name: str, *, device: str = "auto", notice=None) -> DepthModel:

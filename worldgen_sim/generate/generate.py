@@ -26,6 +26,7 @@ from worldgen_sim.generate.generate_cfg import GenerateCfg
 from worldgen_sim.generate.image import IMAGE_SUFFIXES, read_depth, read_picture
 from worldgen_sim.generate.intrinsics import intrinsic_matrix, resolve_focal
 from worldgen_sim.generate.lifting import lift_gaussians
+from worldgen_sim.reports import GenerateReport
 
 __all__ = ["GeneratedScene", "complete_single_frame", "generate_picture", "is_picture"]
 
@@ -45,14 +46,15 @@ class GeneratedScene:
         completion: completed triangles in the input frame (vertex colours), possibly empty.
         completion_kinds: (F,) int8 label per completion face (``COMPLETED_KINDS``).
         completed_gaussians: how many of ``scene.gaussians`` (the last ones) are completed geometry.
-        report: depth source, intrinsics and their source, lifting and completion counts.
+        report: depth source, intrinsics and their source, lifting and completion counts
+            (:class:`~worldgen_sim.reports.GenerateReport`).
     """
 
     scene: SceneInput
     completion: TriangleMesh
     completion_kinds: np.ndarray
     completed_gaussians: int = 0
-    report: dict = field(default_factory=dict)
+    report: GenerateReport = field(default_factory=GenerateReport)
 
 
 def is_picture(path: str | Path) -> bool:
@@ -109,12 +111,13 @@ def generate_picture(
     scene = SceneInput(source=Path(path), sha256=digest.hexdigest(), layout="picture", frames=frames,
                        cameras=camera, default_up="opencv")  # fmt: skip
     generated = complete_single_frame(scene, cfg=cfg)
-    generated.report.update(
-        depth=depth_source, depth_metric=bool(metric), **depth_info,
+    generated.report.update(depth_info)
+    generated.report.update(GenerateReport(
+        depth=depth_source, depth_metric=bool(metric),
         intrinsics={"fx": focal, "fy": focal, "cx": intrinsic[0, 2], "cy": intrinsic[1, 2], "width": width,
                     "height": height, "source": focal_source},
         exif_focal_35mm=picture.focal_35mm,
-    )  # fmt: skip
+    ))  # fmt: skip
     return generated
 
 
@@ -148,7 +151,7 @@ def complete_single_frame(scene: SceneInput, *, cfg: GenerateCfg) -> GeneratedSc
     mesh = TriangleMesh(_apply(pose, mesh.vertices).astype(np.float32), mesh.faces, colors=mesh.colors)
     completed = len(extra) if extra is not None else 0
     completion_report["gaussians"] = completed
-    report = {
+    report: GenerateReport = {
         "depth": "given", "depth_metric": True,
         "intrinsics": {"fx": float(intrinsic[0, 0]), "fy": float(intrinsic[1, 1]), "cx": float(intrinsic[0, 2]),
                        "cy": float(intrinsic[1, 2]), "width": int(frames.cameras.width),
@@ -160,14 +163,14 @@ def complete_single_frame(scene: SceneInput, *, cfg: GenerateCfg) -> GeneratedSc
                           completed_gaussians=completed, report=report)  # fmt: skip
 
 
-def _depth_source(cfg: GenerateCfg) -> tuple[str, dict]:
+def _depth_source(cfg: GenerateCfg) -> tuple[str, GenerateReport]:
     if cfg.depth_path:
         if cfg.depth not in ("auto", "given"):
             raise WorldgenError(f"--depth {cfg.depth_path} and --depth-model {cfg.depth} both give depth; choose one")
-        return "given", {"depth_path": str(Path(cfg.depth_path).absolute())}
+        return "given", GenerateReport(depth_path=str(Path(cfg.depth_path).absolute()))
     if cfg.depth in ("auto", "given"):
         raise WorldgenError(f"a picture needs depth: {HOW_TO_GET_DEPTH}")
-    return cfg.depth, {}
+    return cfg.depth, GenerateReport()
 
 
 def _model_depth(rgb, name: str, options: dict, cfg: GenerateCfg, progress):
@@ -177,8 +180,8 @@ def _model_depth(rgb, name: str, options: dict, cfg: GenerateCfg, progress):
     raw, model_fov = model.predict(rgb)
     focal, source = resolve_focal(**options, model_fov_deg=model_fov)
     depth = model.to_depth(raw, focal_px=focal, width=options["width"])
-    info = {"depth_model_type": model.model_type, "depth_device": model.device,
-            "model_field_of_view_deg": model_fov}  # fmt: skip
+    info = GenerateReport(depth_model_type=model.model_type, depth_device=model.device,
+                          model_field_of_view_deg=model_fov)  # fmt: skip
     return depth, focal, source, model.metric, info
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.generate.generate_cfg import GenerateCfg
+from worldgen_sim.reports import GenerateReport
 
 __all__ = ["LYRA_BACKENDS", "lyra2_trajectory", "run_lyra"]
 
@@ -64,7 +65,9 @@ LYRA2_RESOLUTION = (720, 1280)
 """Image size (H, W) [px] of Lyra 2.0's trajectory intrinsics."""
 
 
-def run_lyra(input_path, *, cfg: GenerateCfg, camera_height: float | None, progress=None) -> tuple[Path, dict]:
+def run_lyra(
+    input_path, *, cfg: GenerateCfg, camera_height: float | None, progress=None
+) -> tuple[Path, GenerateReport]:
     """Generate a Gaussian scene from a picture with the user's Lyra checkout.
 
     Returns:
@@ -93,8 +96,9 @@ def run_lyra(input_path, *, cfg: GenerateCfg, camera_height: float | None, progr
         ply = _run_lyra2(picture, code=code, weights=weights, work=work, cfg=cfg)
     else:
         ply = _run_lyra1(picture, code=code, weights=weights, work=work, cfg=cfg)
-    report = {"backend": cfg.backend, "checkout": str(code), "weights": str(weights), "work_dir": str(work),
-              "ply": str(ply), "licence": spec["licence"], "camera_height": camera_height}  # fmt: skip
+    report: GenerateReport = {"backend": cfg.backend, "checkout": str(code), "weights": str(weights),
+                              "work_dir": str(work), "ply": str(ply), "licence": spec["licence"],
+                              "camera_height": camera_height}  # fmt: skip
     return ply, report
 
 
@@ -151,22 +155,13 @@ def _weights(cfg: GenerateCfg, spec: dict, notice) -> Path:
         if not folder.is_dir():
             raise WorldgenError(f"--lyra-weights {folder}: not a folder")
         return folder.resolve()
-    from huggingface_hub import snapshot_download
+    from worldgen_sim.generate.depth_models import hub_snapshot
 
-    try:
-        return Path(snapshot_download(spec["repo"], local_files_only=True))
-    except Exception:
-        pass
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise WorldgenError(
-            f"Lyra weights {spec['repo']} are not in the Hugging Face cache and HF_HUB_OFFLINE is set; "
-            "download them once or give --lyra-weights DIR"
-        )
-    notice(f"[worldgen] downloading {spec['repo']} (tens of GB); licences: {spec['licence']}")
-    try:
-        return Path(snapshot_download(spec["repo"]))
-    except Exception as exc:
-        raise WorldgenError(f"cannot download Lyra weights {spec['repo']} ({type(exc).__name__}: {exc})") from None
+    return hub_snapshot(
+        spec["repo"], what=f"Lyra weights {spec['repo']}",
+        offline_fix="download them once or give --lyra-weights DIR",
+        announce=lambda: notice(f"[worldgen] downloading {spec['repo']} (tens of GB); licences: {spec['licence']}"),
+    )  # fmt: skip
 
 
 def _run(command: list[str], *, cwd: Path, what: str) -> None:

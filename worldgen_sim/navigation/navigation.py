@@ -21,13 +21,13 @@ semantic class names. Steps, each vectorised over samples, spans or nodes:
 6. outputs: layered grids, the walkable surface mesh, NavMesh include/exclude
    volumes and seeded spawn points on region 0 (which may span several levels).
 
-Wall-clock timings go into the stage report (which the pipeline writes to
-``world.json``), never into ``navigation.json``.
+Steps are timed as ``navigation: <step>`` stages of the build's
+:class:`~worldgen_sim.progress.Progress` (``world.json``'s ``timings_s``); the report
+(:class:`~worldgen_sim.reports.NavigationReport`) holds no timings, so ``navigation.json`` is
+byte-identical across runs.
 """
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -45,6 +45,8 @@ from worldgen_sim.navigation.heightfield import SpanField, drop_floaters, grid_f
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg, resolved_agent
 from worldgen_sim.navigation.navmap import sample_spawn_points_on
 from worldgen_sim.navigation.outputs import exclude_bounds, include_bounds, walkable_surface_mesh
+from worldgen_sim.progress import Progress
+from worldgen_sim.reports import NavigationReport
 
 __all__ = ["build_navigation"]
 
@@ -52,7 +54,9 @@ _MAX_CELLS = 25_000_000
 """Grids larger than this are refused (250 m x 250 m at 5 cm; ~100 MB per float32 layer)."""
 
 
-def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=None) -> NavigationResult:
+def build_navigation(
+    collision: CollisionWorld, *, cfg: NavigationCfg, progress: Progress | None = None
+) -> NavigationResult:
     """Build the walkable surface, regions, NavMesh volumes and spawn points.
 
     Args:
@@ -69,44 +73,26 @@ def build_navigation(collision: CollisionWorld, *, cfg: NavigationCfg, progress=
             surface, or an agent too large for any free space.
     """
     agent = resolved_agent(cfg)
-    clock = _Clock()
-    vertices, faces = _collider_triangles(collision)
-    origin, shape = _grid(vertices, faces, agent["cell_size"])
-    spans = rasterize(vertices, faces, cell_size=agent["cell_size"], max_slope_deg=agent["max_slope"],
-                      origin=origin, shape=shape, progress=progress)
-    spans, floaters = drop_floaters(spans, max_area=cfg.floater_max_area, max_height=cfg.floater_max_height)
-    clock.lap("rasterize_s")
-    surfaces, standable = _standable_nodes(spans, agent)
-    walkable = _erode(surfaces, standable, agent)
-    regions, region_sizes, dropped = _regions(surfaces, walkable, agent, cfg)
-    clock.lap("filter_s")
-    result = _outputs(surfaces, standable, regions, region_sizes, agent=agent, cfg=cfg)
-    clock.lap("outputs_s")
-    result.report.update(
-        triangles=int(faces.shape[0]), samples=spans.samples, spans=spans.spans,
-        walkable_before_erosion_m2=round(float(standable.sum()) * agent["cell_size"] ** 2, 4),
-        regions_dropped_small=dropped,
-        **floaters,
-        timings=clock.timings(),
-    )
-    return result
-
-
-class _Clock:
-    """Named lap times [s] for the stage report."""
-
-    def __init__(self) -> None:
-        self._start = self._last = time.perf_counter()
-        self._laps: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self._laps[name] = now - self._last
-        self._last = now
-
-    def timings(self) -> dict[str, float]:
-        laps = dict(self._laps, total_s=time.perf_counter() - self._start)
-        return {k: round(v, 4) for k, v in laps.items()}
+    progress = progress if progress is not None else Progress(quiet=True)
+    with progress.stage("navigation: rasterize"):
+        vertices, faces = _collider_triangles(collision)
+        origin, shape = _grid(vertices, faces, agent["cell_size"])
+        spans = rasterize(vertices, faces, cell_size=agent["cell_size"], max_slope_deg=agent["max_slope"],
+                          origin=origin, shape=shape, progress=progress)
+        spans, floaters = drop_floaters(spans, max_area=cfg.floater_max_area, max_height=cfg.floater_max_height)
+    with progress.stage("navigation: filter"):
+        surfaces, standable = _standable_nodes(spans, agent)
+        walkable = _erode(surfaces, standable, agent)
+        regions, region_sizes, dropped = _regions(surfaces, walkable, agent, cfg)
+    report: NavigationReport = {
+        "triangles": int(faces.shape[0]), "samples": spans.samples, "spans": spans.spans,
+        "walkable_before_erosion_m2": round(float(standable.sum()) * agent["cell_size"] ** 2, 4),
+        "regions_dropped_small": dropped,
+        "floaters_dropped": floaters["floaters_dropped"], "floater_area_m2": floaters["floater_area_m2"],
+        "floater_heights_m": floaters["floater_heights_m"],
+    }
+    with progress.stage("navigation: outputs"):
+        return _outputs(surfaces, standable, regions, region_sizes, agent=agent, cfg=cfg, report=report)
 
 
 def _collider_triangles(collision: CollisionWorld) -> tuple[np.ndarray, np.ndarray]:
@@ -191,8 +177,9 @@ def _regions(graph: NodeGraph, walkable: np.ndarray, agent: dict, cfg: Navigatio
     return regions, sizes[:kept], int(sizes.size - kept)
 
 
-def _outputs(graph: NodeGraph, standable, regions, sizes, *, agent: dict, cfg: NavigationCfg) -> NavigationResult:
-    """Layered grids of the standable nodes, surface mesh, NavMesh volumes, spawn points and report."""
+def _outputs(graph: NodeGraph, standable, regions, sizes, *, agent: dict, cfg: NavigationCfg,
+             report: NavigationReport) -> NavigationResult:
+    """Layered grids of the standable nodes, surface mesh, NavMesh volumes, spawn points; completes ``report``."""
     cell = agent["cell_size"]
     walkable = regions >= 0
     stand = subgraph(graph, standable)
@@ -216,16 +203,16 @@ def _outputs(graph: NodeGraph, standable, regions, sizes, *, agent: dict, cfg: N
             {"id": rid, "area_m2": round(float(sizes[rid]) * cell * cell, 4), "cells": int(sizes[rid]),
              "z_min": round(float(zs.min()), 4), "z_max": round(float(zs.max()), 4)}
         )
-    report = {
-        "grid": {"width": int(graph.shape[1]), "height": int(graph.shape[0]), "layers": int(heights.shape[0]),
-                 "origin": [float(v) for v in graph.origin], "cell_size": cell},
-        "walkable_m2": round(float(walkable.sum()) * cell * cell, 4),
-        "regions": region_report,
-        "spawn_points": int(spawn.shape[0]),
-        "spawn_note": spawn_note,
-        "exclude_volumes": int(exclude.shape[0]),
-        "surface_triangles": int(surface.faces.shape[0]),
-    }
+    report.update(NavigationReport(
+        grid={"width": int(graph.shape[1]), "height": int(graph.shape[0]), "layers": int(heights.shape[0]),
+              "origin": [float(v) for v in graph.origin], "cell_size": cell},
+        walkable_m2=round(float(walkable.sum()) * cell * cell, 4),
+        regions=region_report,
+        spawn_points=int(spawn.shape[0]),
+        spawn_note=spawn_note,
+        exclude_volumes=int(exclude.shape[0]),
+        surface_triangles=int(surface.faces.shape[0]),
+    ))
     return NavigationResult(
         agent=agent, origin=graph.origin, cell_size=cell, heights=heights, walkable=walk_layers,
         regions=region_layers, surface=surface, include_bounds=include, exclude_bounds=exclude,

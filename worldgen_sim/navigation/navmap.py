@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,11 +107,14 @@ class NavigationMap:
         layer, cell = self._graph.layer, self._graph.cell
         self._node_walkable = self.walkable.reshape(depth, -1)[layer, cell]
         self._node_region = self.regions.reshape(depth, -1)[layer, cell]
-        self._tree3 = self._tree2 = None
-        self._index = None
-        self._steps = None
-        self._path_graph = None
-        self._clearance = None
+        # Built on first use: (k-d tree, node ids) in 3D and in x, y; node index; walk links; path graph;
+        # (reach [m], clearance per node).
+        self._tree3: tuple[Any, np.ndarray] | None = None
+        self._tree2: tuple[Any, np.ndarray] | None = None
+        self._index: np.ndarray | None = None
+        self._steps: np.ndarray | None = None
+        self._path_graph: Any = None
+        self._clearance: tuple[float, np.ndarray] | None = None
 
     @property
     def levels(self) -> int:
@@ -462,8 +466,7 @@ def navigation_json(result, *, grid_file: str = "navigation.npz") -> dict:
             "spawn_points": _round_list(result.spawn_points),
             "spawn_points_prim": "/World/Navigation/SpawnPoints",
             "regions": _region_summary(result.regions, result.cell_size),
-            # Wall-clock timings live in world.json only: navigation.json is byte-identical across runs.
-            "report": {k: v for k, v in result.report.items() if k != "timings"},
+            "report": result.report,  # no timings (world.json's timings_s): byte-identical across runs
         }
     )
     return meta

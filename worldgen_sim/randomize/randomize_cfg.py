@@ -20,10 +20,12 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.validation import dataclass_from_dict
 
 __all__ = [
     "AppearanceRandomCfg",
@@ -285,16 +287,8 @@ def load_randomize_config(path: str | Path | None = None, *, data: dict | None =
 
 
 def _from_dict(cls: type, data: Any, *, source: str, prefix: str) -> Any:
-    if not isinstance(data, dict):
-        raise WorldgenError(f"{source}: '{prefix.rstrip('.') or 'top level'}' must be a mapping, "
-                            f"got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        raise WorldgenError(f"{source}: unknown key '{prefix}{unknown[0]}'; expected one of: {', '.join(names)}")
-    values = {name: _value(value, hints[name], source=source, key=f"{prefix}{name}") for name, value in data.items()}
-    return cls(**values)
+    """The shared config reader, with this module's ranges, lists and per-class mappings (:func:`_value`)."""
+    return dataclass_from_dict(cls, data, source=source, prefix=prefix, convert=partial(_value, source=source))
 
 
 def _value(value: Any, hint: Any, *, source: str, key: str) -> Any:

@@ -297,14 +297,11 @@ def _attribute(spec, name: str, type_name, value):
 
 
 def _save_atomic(layer, path: Path) -> None:
-    """Export through a temporary file beside ``path`` (ordinary permissions) and rename it into place."""
-    import os
+    """Export the layer through :func:`~worldgen_sim.staging.write_atomic` (a temporary beside ``path``)."""
+    from worldgen_sim.staging import write_atomic
 
-    temporary = path.parent / f".{path.name}.{os.getpid()}.tmp{path.suffix}"
-    try:
+    def export(temporary: Path) -> None:
         if not layer.Export(str(temporary)):
             raise OSError(f"USD could not write {temporary}")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+
+    write_atomic(path, export)

@@ -27,6 +27,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -166,7 +167,7 @@ def load_colliders(world_usd: str | Path) -> Colliders:
     return out
 
 
-def navigation_for(colliders: Colliders, *, preset: str):
+def navigation_for(colliders: Colliders, *, preset: Literal["wheeled", "quadruped", "humanoid"]):
     """The navigation stage run on a built world's colliders for another agent preset.
 
     Navigation reads only collider triangles, so this equals a build with ``--agent preset``

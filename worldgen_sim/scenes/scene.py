@@ -117,7 +117,7 @@ class Scene:
     def camera_height(self) -> float:
         """Reference camera height above the ground under it [m] (above z = 0 without ground)."""
         pose = self.camera_to_world
-        below = self.ground_height(pose[None, :2, 3])[0] if self.has_ground else np.nan
+        below = self.ground_height(pose[None, :2, 3])[0] if self.ground_height is not None else np.nan
         return float(pose[2, 3] - (below if np.isfinite(below) else 0.0))
 
     @property
@@ -232,7 +232,8 @@ def visible_mask(points: np.ndarray, normals: np.ndarray, cameras: CameraPath, m
 
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(
-        o3d.core.Tensor(np.asarray(mesh.vertices, np.float32)), o3d.core.Tensor(np.asarray(mesh.faces, np.uint32))
+        o3d.core.Tensor.from_numpy(np.ascontiguousarray(mesh.vertices, np.float32)),
+        o3d.core.Tensor.from_numpy(np.ascontiguousarray(mesh.faces, np.uint32)),
     )
     points = np.asarray(points, np.float64)
     seen = np.zeros(len(points), bool)
@@ -253,7 +254,7 @@ def visible_mask(points: np.ndarray, normals: np.ndarray, cameras: CameraPath, m
             continue
         directions = -offset[idx] / distance[idx, None]
         rays = np.column_stack([np.broadcast_to(centre, (idx.size, 3)), directions]).astype(np.float32)
-        hit = scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy()
+        hit = scene.cast_rays(o3d.core.Tensor.from_numpy(rays))["t_hit"].numpy()
         seen[idx[hit >= distance[idx] - tolerance]] = True
     return seen
 
@@ -305,6 +306,8 @@ def assemble_scene(
     )
     clouds, labels = [surface], [np.full(len(surface), SURFACE, np.int8)]
     if defects.floater_fraction > 0:
+        if floaters is None:
+            raise ValueError(f"scene '{name}': defects.floater_fraction > 0 needs a floaters generator")
         count = int(round(defects.floater_fraction * len(surface)))
         clouds.append(floaters(rng, count))
         labels.append(np.full(count, FLOATER, np.int8))

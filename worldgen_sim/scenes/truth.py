@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,8 @@ from worldgen_sim.scenes.scene import Scene, visible_mask
 
 __all__ = ["TruthGrid", "free_space_points", "walkable_truth"]
 
+_Field = Callable[[np.ndarray], np.ndarray]
+"""(N, 2) xy -> per-point values: a scene's ground height or gradient."""
 _COLUMN_START = 0.02
 """Column occupancy is tested from this far above the ground [m] (the ground's own solid is below)."""
 _COLUMN_STEP = 0.02
@@ -84,7 +87,7 @@ def walkable_truth(scene: Scene, agent: dict, *, cell_size: float = 0.05) -> Tru
     grid = TruthGrid(lo.copy(), cell_size, np.full(shape, np.nan), np.zeros(shape, bool), np.zeros(shape, bool),
                      dict(agent))
     xy = grid.centres().reshape(-1, 2)
-    if not scene.has_ground:
+    if scene.ground_height is None or scene.ground_gradient is None:
         return grid
     heights = scene.ground_height(xy)
     grid.heights = heights.reshape(shape)
@@ -98,7 +101,7 @@ def walkable_truth(scene: Scene, agent: dict, *, cell_size: float = 0.05) -> Tru
     to_bad = ndimage.distance_transform_edt(~bad)[1:-1, 1:-1] * cell_size - 0.5 * cell_size
     to_step = _distance_to_steps(grid, agent["max_climb"])
     grid.walkable = ok & (to_bad >= radius) & (to_step >= radius)
-    grid.observed = _observed_ground(scene, grid)
+    grid.observed = _observed_ground(scene, grid, scene.ground_height, scene.ground_gradient)
     return grid
 
 
@@ -144,12 +147,12 @@ def _distance_to_steps(grid: TruthGrid, max_climb: float) -> np.ndarray:
     return distance.reshape(z.shape)
 
 
-def _observed_ground(scene: Scene, grid: TruthGrid) -> np.ndarray:
+def _observed_ground(scene: Scene, grid: TruthGrid, ground_height: _Field, ground_gradient: _Field) -> np.ndarray:
     """(H, W) bool: at least 2 of 4 ground points in the cell are seen by a capture camera."""
     xy = (grid.centres()[:, :, None, :] + _OBSERVED_OFFSETS * grid.cell_size).reshape(-1, 2)
-    heights = scene.ground_height(xy)
+    heights = ground_height(xy)
     finite = np.isfinite(heights)
-    grad = scene.ground_gradient(xy[finite])
+    grad = ground_gradient(xy[finite])
     normals = np.column_stack([-grad, np.ones(len(grad))])
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
     seen = np.zeros(len(xy), bool)
@@ -170,7 +173,7 @@ def free_space_points(scene: Scene, count: int, *, seed: int = 0, tolerance: flo
     lo, hi = scene.bounds
     points = rng.uniform(lo, hi, (count, 3))
     keep = ~scene.inside_solid(points)
-    if scene.has_ground:
+    if scene.ground_height is not None:
         ground = scene.ground_height(points[:, :2])
         keep &= ~(np.isfinite(ground) & (points[:, 2] <= ground))
     surface = scene.surface_points(spacing=tolerance / 2.0, seed=seed)

@@ -12,7 +12,6 @@ prints. The CLI exits non-zero when ``report.passed`` is False.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +60,8 @@ class VerifyReport:
         drop_tests: every engine's drop test, by engine (same probes in each).
         collider_audit: what PhysX would refuse or change among the colliders (None when none).
         coverage: collider and walkable coverage of the observed ground (None without evidence or colliders).
-        timings: seconds per part [s].
+        timings: seconds per part [s], the run's :attr:`Progress.timings <worldgen_sim.progress.Progress.timings>`;
+            not written to ``verify.json``, which is byte-identical when the same world is verified again.
     """
 
     out_dir: str
@@ -87,7 +87,6 @@ class VerifyReport:
             "drop_test": self.drop_test.to_dict() if self.drop_test else None,
             "drop_tests": {engine: result.to_dict() for engine, result in self.drop_tests.items()},
             "collider_audit": self.collider_audit.to_dict() if self.collider_audit else None,
-            "timings": {name: round(seconds, 3) for name, seconds in self.timings.items()},
         }
 
 
@@ -122,10 +121,8 @@ def verify_world(
     report = VerifyReport(out_dir=str(out_dir), world=str(world), passed=False)
 
     if cfg.validators:
-        start = time.perf_counter()
         with progress.stage("verify: USD validators"):
             report.validation = validate_stage_file(world, thorough=cfg.thorough_validation)
-        report.timings["validators"] = time.perf_counter() - start
         for name, found in report.validation.per_validator.items():
             status = FAIL if found.errors else (WARN if found.warnings else PASS)
             report.checks.append(
@@ -150,13 +147,11 @@ def verify_world(
             Check("physics scene", WARN, "no UsdPhysics.Scene: simulators fall back to their default gravity")
         )
 
-    start = time.perf_counter()
     with progress.stage("verify: observed ground"):
         observed = _observed(world, cfg, report)
         if observed is not None and colliders:
             report.coverage = ground_coverage(observed, world, cfg=cfg)
             report.checks += _coverage_checks(report.coverage, cfg)
-    report.timings["coverage"] = time.perf_counter() - start
 
     if not cfg.drop_test:
         report.checks.append(Check("drop test", SKIP, "verify.drop_test is off"))
@@ -166,6 +161,7 @@ def verify_world(
         _run_drop_tests(report, world, cfg, progress, observed)
 
     report.passed = all(check.status != FAIL for check in report.checks)
+    report.timings = dict(progress.timings)
     _write_json_atomically(out_dir / REPORT_FILE, report.to_dict())
     return report
 
@@ -177,9 +173,7 @@ def _run_drop_tests(
     engines = engine_checks.resolve_engines(cfg)
     for engine in engines:
         suffix = f" ({engine})" if len(engines) > 1 else ""  # one engine keeps the plain check names
-        start = time.perf_counter()
         result = run_drop_test(world, cfg=cfg, observed=observed, progress=progress, engine=engine)
-        report.timings[f"drop_test_{engine}"] = time.perf_counter() - start
         report.drop_tests[engine] = result
         summary = f"{engine}: {_drop_summary(result, cfg)}"
         report.checks.append(Check(f"drop test{suffix}", PASS if result.ok else FAIL, summary))
