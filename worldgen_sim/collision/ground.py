@@ -218,28 +218,29 @@ def _absorb_level_pieces(node_cell, node_z, node_area, labels, chained, is_groun
     return is_ground, joined
 
 
-def fill_ground_holes(ground: GroundField, ground_triangles: np.ndarray, *,
+def fill_ground_holes(ground: GroundField, ground_triangles: np.ndarray, surface_triangles: np.ndarray, *,
                       max_area: float) -> tuple[np.ndarray, np.ndarray, dict]:
     """A patch closing the holes of the ground: (P, 3) float64 vertices, (Q, 3) int64 faces and a report.
 
-    Coverage is measured on half cells by sampling the ground's own triangles, so a crack
-    narrower than a cell counts too. A hole is a 4-connected set of uncovered half cells
-    enclosed by ground (not touching the grid's border) of at most ``max_area``: a crack the
-    capture left in observed ground, or the unseen floor under a low object; so is a crack
-    narrower than about twice :data:`_CRACK` that reaches the ground's edge (a morphological
-    closing). Every cell holding a hole is covered, with one cell of overlap onto the ground
-    around it, by two up-facing triangles per cell whose corners take the height
-    interpolated from the ground around, so the ground collider has no holes that probes or
-    feet fall through and navigation sees no drop there.
+    Coverage is measured on half cells by sampling triangles, so a crack narrower than a
+    cell counts too. A hole is a 4-connected set of half cells that no triangle of the
+    surface covers, enclosed by surface (not touching the grid's border) and at most
+    ``max_area``: a crack or gap the capture left in observed ground, next to a wall or in
+    the open; a gap in the ground narrower than about twice :data:`_CRACK` is closed too,
+    even where it reaches the ground's edge (a morphological closing). Ground hidden under
+    an object is covered by the object and stays as it is. Every cell holding a hole is
+    covered, with one cell of overlap onto the ground around it, by two up-facing triangles
+    per cell whose corners take the height interpolated from the ground around, so the
+    ground collider has no holes that probes or feet fall through and navigation sees no
+    drop there.
 
     Args:
         ground: the ground field.
         ground_triangles: (F, 3, 3) float64 corners of the faces on the ground [m].
+        surface_triangles: (S, 3, 3) float64 corners of every face of the surface [m].
         max_area: largest enclosed hole closed [m^2] (0: none).
     """
     from scipy import ndimage
-
-    from worldgen_sim.collision.mesh_ops import sample_triangles
 
     report = {"holes_filled": 0, "filled_m2": 0.0}
     none = (np.zeros((0, 3)), np.zeros((0, 3), np.int64), report)
@@ -248,12 +249,8 @@ def fill_ground_holes(ground: GroundField, ground_triangles: np.ndarray, *,
     lowest = ground.heights[..., 0].astype(np.float64)
     ny, nx = lowest.shape
     half = 0.5 * ground.cell
-    points, _ = sample_triangles(ground_triangles, 0.5 * half)
-    sub = np.floor((points[:, :2] - ground.origin) / half).astype(np.int64)
-    inside = (sub[:, 0] >= 0) & (sub[:, 0] < 2 * nx) & (sub[:, 1] >= 0) & (sub[:, 1] < 2 * ny)
-    covered = np.zeros((2 * ny, 2 * nx), bool)
-    covered[sub[inside, 1], sub[inside, 0]] = True
-    labels, count = ndimage.label(~covered)
+    covered = _coverage(ground_triangles, ground.origin, half, (2 * ny, 2 * nx))
+    labels, count = ndimage.label(~_coverage(surface_triangles, ground.origin, half, (2 * ny, 2 * nx)))
     size = np.bincount(labels.ravel(), minlength=count + 1)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     fill = size * half**2 <= max_area
@@ -280,6 +277,18 @@ def fill_ground_holes(ground: GroundField, ground_triangles: np.ndarray, *,
     report = {"holes_filled": int(ndimage.label(hole)[1]),
               "filled_m2": round(float(hole_sub.sum()) * half**2, 4)}
     return np.column_stack([corner_xy, z]), faces.astype(np.int64), report
+
+
+def _coverage(triangles: np.ndarray, origin: np.ndarray, cell: float, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: grid cells of edge ``cell`` that the triangles' xy footprint reaches (sampled)."""
+    from worldgen_sim.collision.mesh_ops import sample_triangles
+
+    points, _ = sample_triangles(triangles, 0.5 * cell)
+    col, row = np.floor((points[:, :2] - origin) / cell).astype(np.int64).T
+    inside = (col >= 0) & (col < shape[1]) & (row >= 0) & (row < shape[0])
+    covered = np.zeros(shape, bool)
+    covered[row[inside], col[inside]] = True
+    return covered
 
 
 def _closing(mask: np.ndarray, radius: float) -> np.ndarray:
