@@ -50,6 +50,7 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     """
     from worldgen_sim.collision.decompose import decompose_objects
     from worldgen_sim.collision.materials import load_material_library
+    from worldgen_sim.collision.segment import with_ground_fill
 
     progress = progress if progress is not None else Progress(quiet=True)
     cfg.validate()
@@ -59,6 +60,7 @@ def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress
     decompose_cache = ArrayCache(cfg.cache_dir, "decomposition")
     with progress.stage("collision: segmentation"):
         seg, seg_cached = _segment(vertices, faces, cfg, seg_cache)
+    vertices, faces = with_ground_fill(seg, vertices, faces)  # the static regions index the patched mesh
     static_parts = _static_parts(seg, vertices, faces, cfg.static_tile_faces)
     names, tasks = _object_tasks(seg, vertices, faces)
     with progress.stage("collision: decomposition"):

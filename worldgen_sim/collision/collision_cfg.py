@@ -52,6 +52,9 @@ class CollisionCfg:
         min_ground_area: connected ground needs at least this area [m^2].
         ground_clearance: up-facing surface less than this above other surface seen below it
             (foliage over soil, a shelf over a floor) is not ground [m].
+        ground_fill_area: holes in the ground up to this area, enclosed by ground (cracks a
+            capture leaves in observed ground, the unseen floor under a low object), are closed
+            by a patch at the height of the ground around them; 0 leaves every hole [m^2].
         support_gap: an object whose lowest point is more than this above the ground
             under it, and that touches no wall or ceiling, is unsupported [m].
         floater_size: unsupported pieces with a smaller bounding-box diagonal are dropped
@@ -101,6 +104,7 @@ class CollisionCfg:
     ground_slope: float = 40.0
     min_ground_area: float = 1.0
     ground_clearance: float = 1.0
+    ground_fill_area: float = 0.5
     support_gap: float = 0.1
     floater_size: float = 0.5
     floater_thickness: float = 0.05
@@ -157,6 +161,7 @@ class CollisionCfg:
         check.range("ground_slope", gt=0, lt=90, unit="deg")
         check.range("min_ground_area", gt=0, unit="m^2")
         check.range("ground_clearance", ge=0, unit="m")
+        check.range("ground_fill_area", ge=0, unit="m^2")
         check.range("support_gap", ge=0, unit="m")
         check.range("floater_size", ge=0, unit="m")
         check.range("floater_thickness", ge=0, unit="m")

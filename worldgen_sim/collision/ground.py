@@ -26,12 +26,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GroundField", "find_ground"]
+__all__ = ["GroundField", "fill_ground_holes", "find_ground"]
 
 _MAX_LAYERS = 4
 """Ground layers kept per cell (a stair edge inside a cell has two)."""
 _MAX_CELLS = 16_000_000
 """The cell grows until the grid holds at most this many cells."""
+_BRIDGE = 0.5
+"""Up-facing pieces level with the ground across a gap up to this wide are ground too [m]."""
+_CRACK = 0.1
+"""Gaps in the ground narrower than about twice this are closed, even where they reach its edge [m]."""
 
 
 @dataclass(eq=False)
@@ -161,16 +165,158 @@ def find_ground(
         return empty
     ground_pieces = np.flatnonzero((piece_area >= min_area) & (piece_area >= companion_fraction * piece_area.max()))
     is_ground = chained & np.isin(labels, ground_pieces)
+    is_ground, absorbed = _absorb_level_pieces(node_cell, node_z, node_area, labels, chained, is_ground,
+                                               nx, ny, cell, max_step)
     heights = _height_grid(node_cell[is_ground], node_z[is_ground], nx, ny)
     report = {
         "cell": round(cell, 4),
         "layers": int(node_cell.size),
         "pieces": int(piece_area.size),
         "ground_pieces": [round(float(a), 3) for a in np.sort(piece_area[ground_pieces])[::-1]],
+        "level_pieces_joined": absorbed,
         "ground_cells": int(np.isfinite(heights[..., 0]).sum()),
         "height_range": [round(float(np.nanmin(heights)), 4), round(float(np.nanmax(heights)), 4)],
     }
-    return GroundField(origin, cell, heights, float(piece_area[ground_pieces].sum()), report)
+    area = float(node_area[is_ground].sum())
+    return GroundField(origin, cell, heights, area, report)
+
+
+def _absorb_level_pieces(node_cell, node_z, node_area, labels, chained, is_ground, nx, ny, cell, max_step):
+    """Chained pieces that continue the ground across a small gap join it; (N,) ground mask and pieces joined.
+
+    A capture leaves holes in the ground (grazing views, TSDF cracks), and a patch of ground
+    beyond such a hole is a piece of its own, too small to be a companion: it would stand on
+    the ground as an object. A piece joins when most of its layers within :data:`_BRIDGE` of
+    the ground lie within ``max_step`` of the nearest ground cell's height (the rule that
+    chains ground, applied across the gap); a table top or a rock top stays apart.
+    """
+    from scipy import ndimage
+
+    joined = 0
+    for _ in range(3):  # a joined piece may bring the next one within reach
+        candidate = np.flatnonzero(chained & ~is_ground)
+        if candidate.size == 0:
+            break
+        heights = _height_grid(node_cell[is_ground], node_z[is_ground], nx, ny)
+        empty = ~np.isfinite(heights[..., 0])
+        distance, (near_y, near_x) = ndimage.distance_transform_edt(empty, return_indices=True)
+        row, col = np.divmod(node_cell[candidate], nx)
+        near = distance[row, col] * cell <= _BRIDGE
+        levels = heights[near_y[row, col], near_x[row, col]].astype(np.float64)
+        dz = np.nanmin(np.abs(levels - node_z[candidate, None]), axis=1, initial=np.inf)
+        level = near & (dz <= max_step)
+        piece = labels[candidate]
+        near_area = np.bincount(piece, weights=node_area[candidate] * near, minlength=labels.max() + 1)
+        level_area = np.bincount(piece, weights=node_area[candidate] * level, minlength=labels.max() + 1)
+        join = (near_area > 0) & (level_area >= 0.5 * near_area)
+        new = candidate[join[piece]]
+        if new.size == 0:
+            break
+        joined += int(np.unique(labels[new]).size)
+        is_ground = is_ground.copy()
+        is_ground[new] = True
+    return is_ground, joined
+
+
+def fill_ground_holes(ground: GroundField, ground_triangles: np.ndarray, surface_triangles: np.ndarray, *,
+                      max_area: float) -> tuple[np.ndarray, np.ndarray, dict]:
+    """A patch closing the holes of the ground: (P, 3) float64 vertices, (Q, 3) int64 faces and a report.
+
+    Coverage is measured on half cells by sampling triangles, so a crack narrower than a
+    cell counts too. A hole is a 4-connected set of half cells that no triangle of the
+    surface covers, enclosed by surface (not touching the grid's border) and at most
+    ``max_area``: a crack or gap the capture left in observed ground, next to a wall or in
+    the open; a gap in the ground narrower than about twice :data:`_CRACK` is closed too,
+    even where it reaches the ground's edge (a morphological closing). Ground hidden under
+    an object is covered by the object and stays as it is. Every cell holding a hole is
+    covered, with one cell of overlap onto the ground around it, by two up-facing triangles
+    per cell whose corners take the height interpolated from the ground around, so the
+    ground collider has no holes that probes or feet fall through and navigation sees no
+    drop there.
+
+    Args:
+        ground: the ground field.
+        ground_triangles: (F, 3, 3) float64 corners of the faces on the ground [m].
+        surface_triangles: (S, 3, 3) float64 corners of every face of the surface [m].
+        max_area: largest enclosed hole closed [m^2] (0: none).
+    """
+    from scipy import ndimage
+
+    report = {"holes_filled": 0, "filled_m2": 0.0}
+    none = (np.zeros((0, 3)), np.zeros((0, 3), np.int64), report)
+    if not ground.found or max_area <= 0 or len(ground_triangles) == 0:
+        return none
+    lowest = ground.heights[..., 0].astype(np.float64)
+    ny, nx = lowest.shape
+    half = 0.5 * ground.cell
+    covered = _coverage(ground_triangles, ground.origin, half, (2 * ny, 2 * nx))
+    labels, count = ndimage.label(~_coverage(surface_triangles, ground.origin, half, (2 * ny, 2 * nx)))
+    size = np.bincount(labels.ravel(), minlength=count + 1)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    fill = size * half**2 <= max_area
+    fill[0] = False
+    fill[border] = False
+    hole_sub = fill[labels] | (_closing(covered, _CRACK / half) & ~covered)
+    hole = hole_sub.reshape(ny, 2, nx, 2).any(axis=(1, 3))
+    if not hole.any():
+        return none
+    patch = ndimage.binary_dilation(hole, structure=np.ones((3, 3), bool))
+    known = ndimage.binary_dilation(patch, iterations=2) & np.isfinite(lowest)
+    if not known.any():
+        return none
+    ky, kx = np.nonzero(known)
+    py, px = np.nonzero(patch)
+    corner = np.unique(np.concatenate([(py + dy) * (nx + 1) + px + dx for dy in (0, 1) for dx in (0, 1)]))
+    cy, cx = np.divmod(corner, nx + 1)
+    corner_xy = ground.origin + np.column_stack([cx, cy]) * ground.cell
+    centre_xy = ground.origin + (np.column_stack([kx, ky]) + 0.5) * ground.cell
+    z = _interpolate(centre_xy, lowest[ky, kx], corner_xy)
+    index = np.searchsorted(corner, np.stack([(py + dy) * (nx + 1) + px + dx for dy, dx in
+                                              ((0, 0), (0, 1), (1, 1), (1, 0))], axis=1))
+    faces = np.concatenate([index[:, [0, 1, 2]], index[:, [0, 2, 3]]])
+    report = {"holes_filled": int(ndimage.label(hole)[1]),
+              "filled_m2": round(float(hole_sub.sum()) * half**2, 4)}
+    return np.column_stack([corner_xy, z]), faces.astype(np.int64), report
+
+
+def _coverage(triangles: np.ndarray, origin: np.ndarray, cell: float, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: grid cells of edge ``cell`` that the triangles' xy footprint reaches (sampled)."""
+    from worldgen_sim.collision.mesh_ops import sample_triangles
+
+    points, _ = sample_triangles(triangles, 0.5 * cell)
+    col, row = np.floor((points[:, :2] - origin) / cell).astype(np.int64).T
+    inside = (col >= 0) & (col < shape[1]) & (row >= 0) & (row < shape[0])
+    covered = np.zeros(shape, bool)
+    covered[row[inside], col[inside]] = True
+    return covered
+
+
+def _closing(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Morphological closing of a 2D mask with a disc of ``radius`` cells."""
+    from scipy import ndimage
+
+    pad = int(np.ceil(radius)) + 1
+    padded = np.pad(mask, pad)
+    dilated = ndimage.distance_transform_edt(~padded) <= radius
+    closed = ndimage.distance_transform_edt(dilated) > radius
+    return closed[pad:-pad, pad:-pad]
+
+
+def _interpolate(xy: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """(Q,) linear interpolation of scattered ``values`` at ``query`` points (nearest outside their hull)."""
+    from scipy.interpolate import griddata
+
+    if len(xy) >= 3:
+        try:
+            out = griddata(xy, values, query, method="linear")
+        except Exception:  # degenerate (collinear) ring: nearest below
+            out = np.full(len(query), np.nan)
+    else:
+        out = np.full(len(query), np.nan)
+    missing = ~np.isfinite(out)
+    if missing.any():
+        out[missing] = griddata(xy, values, query[missing], method="nearest")
+    return out
 
 
 def _layers(vertices, faces, areas, origin, cell, nx, layer_gap):

@@ -36,11 +36,13 @@ __all__ = [
     "segmentation_from_arrays",
     "segmentation_key",
     "segmentation_to_arrays",
+    "with_ground_fill",
 ]
 
 SEGMENT_FIELDS = (
     "plane_distance", "min_plane_area", "min_object_size", "normal_angle", "wall_height_fraction", "seed",
-    "ground_cell", "ground_step", "ground_slope", "min_ground_area", "ground_clearance", "support_gap",
+    "ground_cell", "ground_step", "ground_slope", "min_ground_area", "ground_clearance", "ground_fill_area",
+    "support_gap",
     "floater_size",
     "floater_thickness", "clutter_size", "clutter_count", "clutter_cell",
 )
@@ -90,6 +92,10 @@ class Segmentation:
         dropped_faces: faces of dropped pieces (too small, floaters).
         ground_height: median ground height [m] (0 when no ground was found).
         report: counts and decisions, JSON-serialisable.
+        fill_vertices: (P, 3) float64 vertices of the patch closing holes in the ground [m].
+        fill_faces: (Q, 3) int64 patch triangles, indexing ``fill_vertices``; a static region's
+            face index ``F + q`` (F: the input mesh's faces) is patch triangle ``q``
+            (:func:`with_ground_fill` builds that mesh).
     """
 
     static: list[StaticRegion]
@@ -100,6 +106,16 @@ class Segmentation:
     dropped_faces: np.ndarray
     ground_height: float = 0.0
     report: dict = field(default_factory=dict)
+    fill_vertices: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    fill_faces: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
+
+
+def with_ground_fill(seg: Segmentation, vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The segmented mesh with the ground-fill patch appended (the mesh ``seg.static`` indexes), same dtypes."""
+    if seg.fill_faces.size == 0:
+        return vertices, faces
+    return (np.concatenate([vertices, seg.fill_vertices.astype(vertices.dtype)]),
+            np.concatenate([faces, (seg.fill_faces + len(vertices)).astype(faces.dtype)]))
 
 
 @dataclass(eq=False)
@@ -121,7 +137,7 @@ def segment_surface(vertices: np.ndarray, faces: np.ndarray, *, cfg: CollisionCf
         faces: (F, 3) int triangles.
         cfg: collision settings (the :data:`SEGMENT_FIELDS`).
     """
-    from worldgen_sim.collision.ground import find_ground
+    from worldgen_sim.collision.ground import fill_ground_holes, find_ground
 
     vertices = np.asarray(vertices, np.float64)
     faces = np.asarray(faces, np.int64)
@@ -137,6 +153,14 @@ def segment_surface(vertices: np.ndarray, faces: np.ndarray, *, cfg: CollisionCf
     static = [_region(kind, cls, idx, tri, normals, areas)
               for kind, cls, idx in (("ground", "floor", np.flatnonzero(on_ground)),
                                      ("riser", "wall", np.flatnonzero(risers))) if idx.size]
+    fill_vertices, fill_faces, fill_report = fill_ground_holes(ground, tri[on_ground], tri[valid],
+                                                                   max_area=cfg.ground_fill_area)
+    if fill_faces.size:
+        fill_tri = fill_vertices[fill_faces]
+        fill_normals, fill_areas, _ = face_geometry(fill_vertices, fill_faces)
+        fill_region = _region("ground", "floor", np.arange(len(fill_faces)), fill_tri, fill_normals, fill_areas)
+        fill_region.faces = fill_region.faces + len(faces)
+        static.append(fill_region)
     shell, rest, non_shell = _walls_and_ceilings(vertices, faces, normals, areas, centroids,
                                                  valid & ~on_ground & ~risers, ground_level, cfg)
     static += [_region(p.semantic_class, p.semantic_class, p.faces, tri, normals, areas) for p in shell]
@@ -147,7 +171,7 @@ def segment_surface(vertices: np.ndarray, faces: np.ndarray, *, cfg: CollisionCf
     classes = [_material_class(vertices, faces, o, k) for o, k in zip(objects, kinds)]
     order = np.argsort([float(areas[o].sum()) for o in objects], kind="stable")[::-1]  # largest first
     report = {
-        "ground": ground.report | {"faces": int(on_ground.sum()), "area": round(ground.area, 3)},
+        "ground": ground.report | {"faces": int(on_ground.sum()), "area": round(ground.area, 3)} | fill_report,
         "risers": int(risers.sum()),
         "static": [{"kind": r.kind, "class": r.semantic_class, "faces": int(r.faces.size), "area": round(r.area, 3),
                     "normal": [round(float(c), 4) for c in r.normal], "offset": round(r.offset, 4),
@@ -161,7 +185,8 @@ def segment_surface(vertices: np.ndarray, faces: np.ndarray, *, cfg: CollisionCf
     }
     return Segmentation(static, [objects[i] for i in order], [classes[i] for i in order], [kinds[i] for i in order],
                         [object_ground[i] for i in order],
-                        np.concatenate(dropped + [np.flatnonzero(~valid)]), ground_level, report)
+                        np.concatenate(dropped + [np.flatnonzero(~valid)]), ground_level, report,
+                        fill_vertices, fill_faces)
 
 
 def _ground_faces(ground, vertices, faces, centroids, valid, tolerance):
@@ -341,7 +366,7 @@ def _group_clutter(objects, kinds, ground, vertices, faces, cfg):
     return out_objects, out_kinds, out_ground, int(group.max()) + 1
 
 
-SEGMENTATION_CACHE_FORMAT = 4
+SEGMENTATION_CACHE_FORMAT = 5
 """Layout version of cached segmentations (:mod:`worldgen_sim.cache`)."""
 
 
@@ -374,6 +399,8 @@ def segmentation_to_arrays(seg: Segmentation) -> dict[str, np.ndarray]:
         "object_faces": np.concatenate(seg.objects or [np.zeros(0, np.int64)]),
         "object_counts": np.asarray([o.size for o in seg.objects], np.int64),
         "dropped_faces": np.asarray(seg.dropped_faces, np.int64),
+        "fill_vertices": np.asarray(seg.fill_vertices, np.float64).reshape(-1, 3),
+        "fill_faces": np.asarray(seg.fill_faces, np.int64).reshape(-1, 3),
     }
 
 
@@ -392,6 +419,6 @@ def segmentation_from_arrays(data: dict[str, np.ndarray]) -> Segmentation | None
                   for i, (kind, cls, area, offset, flatness) in enumerate(meta["static"])]
         objects = object_faces if object_count else []
         return Segmentation(static, objects, meta["object_classes"], meta["object_kinds"], meta["object_ground"],
-                            dropped, meta["ground_height"], meta["report"])
+                            dropped, meta["ground_height"], meta["report"], data["fill_vertices"], data["fill_faces"])
     except (ValueError, KeyError, IndexError, TypeError):
         return None

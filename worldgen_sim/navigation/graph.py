@@ -116,13 +116,35 @@ class NodeGraph:
                    np.full(cell.size, np.inf), link)
 
 
-def link_nodes(graph: NodeGraph, *, max_climb: float, agent_height: float | None = None) -> None:
+def link_nodes(graph: NodeGraph, *, max_climb: float, agent_height: float | None = None,
+               denoise: bool = False) -> None:
     """Fill ``graph.link``: per direction, the neighbour column's node nearest in height.
 
     A link needs |dz| <= max_climb and, when ``agent_height`` is given, a shared gap
     ``min(ceilings) - max(heights) >= agent_height`` (Recast's rule: no stepping under
     a beam lower than the agent).
+
+    With ``denoise``, dz is measured between *step heights*: the median of a node and its
+    four neighbours within ``2 max_climb``, kept within ``max_climb / 2`` of its own height.
+    A node's height is the highest sample of its cell, so on a reconstructed surface with
+    ~1 cm noise neighbouring heights differ by more than a wheeled robot's 3 cm climb at
+    about one edge in 200, and the radius erosion grows each such spike into a hole half
+    a metre wide. The median drops spikes while a real step keeps its full height (a node
+    at a step edge has most of its neighbours on its own level); a ridge one cell wide
+    counts at most ``max_climb / 2`` lower than it is.
     """
+    if denoise:
+        own = graph.z
+        link_nodes(graph, max_climb=2.0 * max_climb)
+        around = np.where(graph.link >= 0, own[np.maximum(graph.link, 0)], np.nan)
+        median = np.nanmedian(np.column_stack([own, around]), axis=1)
+        # Within half a climb of its own height: nodes of one column (> 5 cm apart) keep their order.
+        graph.z = np.clip(median, own - 0.5 * max_climb, own + 0.5 * max_climb)
+        try:
+            link_nodes(graph, max_climb=max_climb, agent_height=agent_height)
+        finally:
+            graph.z = own
+        return
     h, w = graph.shape
     n = len(graph)
     graph.link = np.full((n, 4), -1, np.int64)

@@ -13,7 +13,9 @@ semantic class names. Steps, each vectorised over samples, spans or nodes:
    only where the gap is lower than the agent);
 3. links: each node to the neighbouring column's node nearest in height, when the
    step is <= ``max_climb`` and the shared gap fits the agent (:mod:`.graph`);
-   stairs and ramps the agent can climb connect levels, nothing else does;
+   stairs and ramps the agent can climb connect levels, nothing else does; steps
+   are measured between median-filtered heights, so one noisy cell of a captured
+   surface is no step (:func:`.graph.link_nodes`);
 4. erode by ``agent_radius``: a node stays when its centre is at least the radius
    from every edge where standable ground ends (wall, ledge, riser too high);
 5. regions: connected components through links, islands under ``min_region_area``
@@ -133,7 +135,7 @@ def _standable_nodes(spans: SpanField, agent: dict) -> tuple[NodeGraph, np.ndarr
     """
     everything = NodeGraph(spans.origin, spans.cell_size, spans.shape, spans.cell, spans.top, spans.ceiling(),
                            np.zeros((spans.spans, 4), np.int64))
-    link_nodes(everything, max_climb=agent["max_climb"], agent_height=agent["agent_height"])
+    link_nodes(everything, max_climb=agent["max_climb"], agent_height=agent["agent_height"], denoise=True)
     flat = spans.walkable_top | (spans.up_top & (surface_slope(everything) <= agent["max_slope"]))
     graph = subgraph(everything, flat)
     standable = graph.ceiling - graph.z >= agent["agent_height"] - 1e-6
