@@ -239,7 +239,8 @@ def _resolve_up(scene, cfg, points, weights, rng) -> _Up:
         layout_up=layout_up,
         min_support=cfg.floor_min_support,
         min_footprint=cfg.floor_min_footprint,
-        search=dict(search, num_hypotheses=2048),
+        level_max_slope_deg=cfg.floor_max_tilt_deg,
+        search=dict(search, num_hypotheses=2048, max_tilt_deg=max(cfg.auto_up_max_tilt_deg, cfg.floor_max_tilt_deg)),
     )
     name = choice.name
     if name is not None and layout_up == name and scene.default_up in UP_ROTATIONS:
@@ -260,6 +261,7 @@ def _no_floor_message(scene: SceneInput, cfg: AlignCfg, up: _Up) -> str:
         "rebuild with --add-ground (align.add_ground) to stand it on a synthetic ground plane; otherwise set the "
         f"input's up axis with --up opencv|y|z (align.up) or allow more tilt with align.floor_max_tilt_deg "
         f"(now {cfg.floor_max_tilt_deg:g})"
+        + (f" / align.auto_up_max_tilt_deg (now {cfg.auto_up_max_tilt_deg:g})" if cfg.up == "auto" else "")
     )
 
 
