@@ -57,7 +57,8 @@ class AlignCfg:
         isolation_radius: neighbourhood radius for the isolation test [m].
         isolation_min_neighbors: fewer other Gaussians than this within the radius is isolated.
         remove_sky: drop the far background / sky shell.
-        sky_margin: Gaussians this far beyond the floor's horizontal extent are sky [m].
+        sky_margin: Gaussians this far beyond the ground's horizontal extent (the floor's and that
+            of level ground at other heights, e.g. a platform) are sky [m].
         max_height: Gaussians higher than this above the floor are sky [m].
         below_floor_margin: Gaussians more than this below the floor are sky [m].
         seed: random seed for the robust estimators.

@@ -50,12 +50,16 @@ class GroundSupport:
         ground_footprint: the same for all ground: the floor's footprint and level surfaces at other heights.
         raised_levels: fraction of the scene's footprint area that is level ground off the floor plane
             (platform tops, treads, a ramp).
+        on_level_ground: (N,) bool over the points given: those binned (the stride subsample) that
+            lie on a level cell's surface (within its thickness of the cell's low height); with the
+            floor's inliers, they give the ground's extent.
     """
 
     support: float
     floor_footprint: float
     ground_footprint: float
     raised_levels: float
+    on_level_ground: np.ndarray
 
 
 def ground_support(
@@ -66,6 +70,7 @@ def ground_support(
     max_slope_deg: float,
     cell_fraction: float = 0.05,
     thin_tolerances: float = 4.0,
+    max_points: int = 100_000,
 ) -> GroundSupport:
     """Measure the ground under the scene for the floor ``plane`` (rules in the module docstring).
 
@@ -76,16 +81,19 @@ def ground_support(
         max_slope_deg: level ground tilts at most this much [deg].
         cell_fraction: grid cell as a fraction of the robust scene size (``plane.size``).
         thin_tolerances: a level cell's surface is at most this many floor tolerances thick.
+        max_points: at most this many core points are binned (a fixed stride: the fractions
+            are areas and weight shares, which a uniform thinning keeps).
     """
     from scipy import ndimage
 
-    flat = levelled @ rotation_between(plane.normal, _Z).T
     centre = np.median(levelled, axis=0)
-    core = np.linalg.norm(levelled - centre, axis=1) <= CORE_FACTOR * plane.size
-    if not (plane.inliers & core).any():
-        return GroundSupport(0.0, 0.0, 0.0, 0.0)
+    core = np.flatnonzero(np.linalg.norm(levelled - centre, axis=1) <= CORE_FACTOR * plane.size)
+    core = core[:: max(1, -(-core.size // max_points))]
+    on_level_ground = np.zeros(levelled.shape[0], dtype=bool)
+    if not plane.inliers[core].any():
+        return GroundSupport(0.0, 0.0, 0.0, 0.0, on_level_ground)
     cell = max(cell_fraction * plane.size, 1e-9)
-    points, core_w = flat[core], weights[core]
+    points, core_w = levelled[core] @ rotation_between(plane.normal, _Z).T, weights[core]
     height = points[:, 2] - plane.offset
     ij = np.floor(points[:, :2] / cell).astype(np.int64)
     lo = ij.min(0) - _PAD
@@ -109,12 +117,15 @@ def ground_support(
     floor = footprint(floor_cells)
     ground = ndimage.binary_fill_holes(floor | ndimage.binary_closing(level))
     over = ground[ij[:, 0], ij[:, 1]]
+    band = thin_tolerances * plane.tolerance
+    on_level_ground[core] = level[ij[:, 0], ij[:, 1]] & (height <= low[ij[:, 0], ij[:, 1]] + band)
     area = max(float(scene.sum()), 1.0)
     return GroundSupport(
         support=float(core_w[over].sum() / max(core_w.sum(), 1e-300)),
         floor_footprint=float((floor & scene).sum()) / area,
         ground_footprint=float((ground & scene).sum()) / area,
         raised_levels=float((ground & scene & ~floor).sum()) / area,
+        on_level_ground=on_level_ground,
     )
 
 

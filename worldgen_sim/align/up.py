@@ -63,8 +63,8 @@ _CONTENDER_FRACTION = 0.7  # of the best plausible floor's weight
 _RATIO_TIE = 0.01  # mass-height ratios closer than this are a tie the layout may break
 _CAMERA_AGREE_DEG = 30.0
 _BELOW_TIE = 0.002  # weight fractions below the floor closer than this are a tie
-_CAMERA_MAX_DEG = 60.0
-_SAME_FLOOR_DEG = 5.0  # floors found from two directions with normals this close are one floor  # a floor whose up is further than this from the cameras' mean up is implausible
+_CAMERA_MAX_DEG = 60.0  # a floor whose up is further than this from the cameras' mean up is implausible
+_SAME_FLOOR_DEG = 5.0  # floors found from two directions with normals this close are one floor
 
 
 @dataclass

@@ -325,8 +325,8 @@ def _ground_mask(heights: np.ndarray, cell: float, cfg: VerifyCfg) -> np.ndarray
     _, labels = connected_components(graph, directed=False)
     sizes = np.bincount(labels[flat_gentle], minlength=labels.max() + 1)
     area = sizes * cell**2
-    mean_height = np.bincount(labels[flat_gentle], weights=flat_height[flat_gentle], minlength=labels.max() + 1)
-    mean_height /= np.maximum(sizes, 1)
+    height_sum = np.bincount(labels[flat_gentle], weights=flat_height[flat_gentle], minlength=labels.max() + 1)
+    mean_height = height_sum / np.maximum(sizes, 1)
     landing = np.pi * (cfg.flat_radius_factor * cfg.probe_radius) ** 2  # a probe's flat landing disc
     floor_level = (np.abs(mean_height) <= cfg.ground_max_height) & (area >= landing)
     ground = (area >= cfg.ground_min_area) | floor_level
