@@ -114,6 +114,7 @@ class AlignReport(TypedDict, total=False):
     floor_below_fraction: float
     floor_tilt_deg: float
     floor_extent_world: list[list[float]]
+    ground_extent_world: list[list[float]]
     scale: float
     scale_source: str
     yaw_rule: str

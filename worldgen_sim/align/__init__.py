@@ -12,6 +12,7 @@ __all__ = [
     "filters",
     "floor",
     "ground",
+    "levels",
     "transforms",
     "up",
 ]

@@ -31,9 +31,10 @@ Steps (each reported in ``AlignedScene.report``):
    1 (input taken as metres).
 6. **Origin.** x = y = 0 at the centre of the floor's extent (``origin:
    floor``) or under the input camera (``origin: camera``).
-7. **Clean-up** (world frame, metres): sky (outside the floor's extent plus
-   ``sky_margin``, above ``max_height``, below ``-below_floor_margin``), then
-   low opacity, then isolation among what is left (:mod:`worldgen_sim.align.filters`).
+7. **Clean-up** (world frame, metres): sky (outside the ground's extent, the
+   floor's and that of level ground at other heights, plus ``sky_margin``,
+   above ``max_height``, below ``-below_floor_margin``), then low opacity,
+   then isolation among what is left (:mod:`worldgen_sim.align.filters`).
    RGB-D frames are not filtered.
 """
 
@@ -48,6 +49,7 @@ from worldgen_sim.align.align_cfg import AlignCfg
 from worldgen_sim.align.filters import isolated_mask, low_opacity_mask, sky_mask
 from worldgen_sim.align.floor import CORE_FACTOR, UP_ROTATIONS, FloorSearch, find_floor
 from worldgen_sim.align.ground import concatenate, cut_direction, synthetic_ground
+from worldgen_sim.align.levels import ground_support
 from worldgen_sim.align.transforms import (
     rotation_about_z,
     rotation_between,
@@ -122,6 +124,14 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
 
     floor_xy = scale * (points[plane.inliers] @ rotation.T)[:, :2]
     floor_lo, floor_hi = np.percentile(floor_xy, 1, axis=0), np.percentile(floor_xy, 99, axis=0)
+    # Ground at other heights (a platform in a corner) may reach further than the floor plane:
+    # the sky filter keeps everything over either.
+    on_ground = ground_support(
+        points @ up_rotation.T, weights, plane, max_slope_deg=cfg.floor_max_tilt_deg
+    ).on_level_ground
+    ground_xy = scale * (points[plane.inliers | on_ground] @ rotation.T)[:, :2]
+    ground_lo = np.minimum(floor_lo, np.percentile(ground_xy, 1, axis=0))
+    ground_hi = np.maximum(floor_hi, np.percentile(ground_xy, 99, axis=0))
     origin_rule = cfg.origin if (cfg.origin == "floor" or camera is not None) else "floor (no camera)"
     if camera is not None and origin_rule == "camera":
         centre = scale * (rotation @ camera.centre)[:2]
@@ -130,6 +140,7 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     translation = np.array([-centre[0], -centre[1], -scale * offset_in])
     matrix = similarity_matrix(scale=scale, rotation=rotation, translation=translation)
     floor_lo, floor_hi = floor_lo - centre, floor_hi - centre
+    ground_lo, ground_hi = ground_lo - centre, ground_hi - centre
 
     report: AlignReport = {
         "up": cfg.up,
@@ -147,6 +158,7 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
         "floor_below_fraction": round(float(plane.below_fraction), 4),
         "floor_tilt_deg": round(float(np.degrees(np.arccos(np.clip(plane.normal[2], -1, 1)))), 3),
         "floor_extent_world": [[float(v) for v in floor_lo], [float(v) for v in floor_hi]],
+        "ground_extent_world": [[float(v) for v in ground_lo], [float(v) for v in ground_hi]],
         "yaw_rule": yaw_rule,
         "yaw_deg": round(float(np.degrees(yaw)), 4),
         "scale": float(scale),
@@ -160,7 +172,7 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
     gaussians = None
     if scene.gaussians is not None:
         with progress.stage("align: filters"):
-            keep, counts = _clean(scene, matrix, cfg, floor_lo, floor_hi)
+            keep, counts = _clean(scene, matrix, cfg, ground_lo, ground_hi)
         report.update(counts)
         with progress.stage("align: transform"):
             subset = scene.gaussians if keep.all() else scene.gaussians.subset(keep)
@@ -239,7 +251,8 @@ def _resolve_up(scene, cfg, points, weights, rng) -> _Up:
         layout_up=layout_up,
         min_support=cfg.floor_min_support,
         min_footprint=cfg.floor_min_footprint,
-        search=dict(search, num_hypotheses=2048),
+        level_max_slope_deg=cfg.floor_max_tilt_deg,
+        search=dict(search, num_hypotheses=2048, max_tilt_deg=max(cfg.auto_up_max_tilt_deg, cfg.floor_max_tilt_deg)),
     )
     name = choice.name
     if name is not None and layout_up == name and scene.default_up in UP_ROTATIONS:
@@ -260,6 +273,7 @@ def _no_floor_message(scene: SceneInput, cfg: AlignCfg, up: _Up) -> str:
         "rebuild with --add-ground (align.add_ground) to stand it on a synthetic ground plane; otherwise set the "
         f"input's up axis with --up opencv|y|z (align.up) or allow more tilt with align.floor_max_tilt_deg "
         f"(now {cfg.floor_max_tilt_deg:g})"
+        + (f" / align.auto_up_max_tilt_deg (now {cfg.auto_up_max_tilt_deg:g})" if cfg.up == "auto" else "")
     )
 
 

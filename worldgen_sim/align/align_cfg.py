@@ -30,6 +30,11 @@ class AlignCfg:
             or ``"camera"`` (under the input camera).
         floor_max_tilt_deg: floor candidates may tilt at most this much from the
             guessed up direction [deg].
+        auto_up_max_tilt_deg: with ``up: auto``, the floor search of each axis
+            direction tried reaches this far from it [deg]; 54.7 or more covers
+            every direction (a Lyra frame is its first camera's: pitched down
+            35 deg, its floor is 35 deg off -y). Ground off the floor plane
+            (platforms, ramps) still tilts at most ``floor_max_tilt_deg``.
         floor_tolerance: floor inlier distance as a fraction of the scene's robust
             size (median distance of the points from their median point).
         floor_max_below: a floor candidate with more than this (opacity-weighted)
@@ -37,10 +42,11 @@ class AlignCfg:
         floor_min_fraction: the floor must hold at least this weighted fraction of the points.
         floor_max_points: points used for the floor search at most (a random subset).
         floor_min_support: with ``up: auto``, a floor must have at least this
-            (weighted) fraction of the scene over its footprint [0-1]; rejects a
-            statue's plinth side or a wall taken for a floor.
-        floor_min_footprint: with ``up: auto``, a floor's filled footprint must cover at
-            least this fraction of the scene's footprint area [0-1].
+            (weighted) fraction of the scene over its ground (the floor's footprint
+            and thin level surfaces at other heights: ``align/levels.py``) [0-1].
+        floor_min_footprint: with ``up: auto``, that ground must cover at least this
+            fraction of the scene's footprint area [0-1]; rejects a statue's plinth
+            side or a wall taken for a floor (the figure beside it is no ground).
         add_ground: when no floor is found, stand the scene on a synthetic ground
             sheet of Gaussians at its lowest point (object captures such as a
             cropped statue) instead of failing.
@@ -51,7 +57,8 @@ class AlignCfg:
         isolation_radius: neighbourhood radius for the isolation test [m].
         isolation_min_neighbors: fewer other Gaussians than this within the radius is isolated.
         remove_sky: drop the far background / sky shell.
-        sky_margin: Gaussians this far beyond the floor's horizontal extent are sky [m].
+        sky_margin: Gaussians this far beyond the ground's horizontal extent (the floor's and that
+            of level ground at other heights, e.g. a platform) are sky [m].
         max_height: Gaussians higher than this above the floor are sky [m].
         below_floor_margin: Gaussians more than this below the floor are sky [m].
         seed: random seed for the robust estimators.
@@ -67,6 +74,7 @@ class AlignCfg:
     yaw: Literal["camera", "walls", "none"] = "camera"
     origin: Literal["floor", "camera"] = "floor"
     floor_max_tilt_deg: float = 30.0
+    auto_up_max_tilt_deg: float = 55.0
     floor_tolerance: float = 0.01
     floor_max_below: float = 0.05
     floor_min_fraction: float = 0.02
@@ -97,6 +105,7 @@ class AlignCfg:
         check.range("scale", ge=1e-6, le=1e6, unit="m per input unit")
         check.range("camera_height", gt=0, le=1000, unit="m")
         check.range("floor_max_tilt_deg", gt=0, lt=90, unit="deg")
+        check.range("auto_up_max_tilt_deg", gt=0, lt=90, unit="deg")
         check.range("floor_tolerance", gt=0, lt=1, unit="fraction of the scene size")
         check.range("floor_max_below", ge=0, le=1)
         check.range("floor_min_fraction", gt=0, le=1)

@@ -4,13 +4,19 @@ Every candidate direction is tried as "up" and judged by the floor found under
 it (:func:`~worldgen_sim.align.floor.find_floor`):
 
 - the six axis directions (``+x`` ... ``-z``) and, when the input has cameras,
-  their mean up (``cameras``: -y of each OpenCV camera);
+  their mean up (``cameras``: -y of each OpenCV camera). The floor search of
+  each reaches ``align.auto_up_max_tilt_deg`` (55 deg) from it, so the six
+  cones cover every direction: a Lyra frame is the first camera's, and a camera
+  pitched 35 deg down sees its floor 35 deg off -y. Two directions that find
+  the same floor are one candidate (the nearer keeps it);
 - a candidate is **plausible** when its floor exists (a dominant, roughly
-  horizontal plane with almost nothing below it), the floor *supports* the
-  scene (at least ``min_support`` of the points' weight lies over the floor's
-  filled footprint: a statue's plinth side seen as a floor leaves most of the
-  statue hanging beside it) and, when cameras are known, the cameras stand above
-  it;
+  horizontal plane with almost nothing below it) and the scene stands on
+  ground (:mod:`worldgen_sim.align.levels`): the ground is the floor's filled
+  footprint plus thin, level surfaces at other heights (a platform, treads, a
+  ramp), it covers at least ``min_footprint`` of the scene's footprint and at
+  least ``min_support`` of the points' weight lies over it (a statue's plinth
+  side seen as a floor leaves the figure, a thick blob, beside it), and, when
+  cameras are known, the cameras stand above it;
 - among plausible candidates holding at least 70 % of the best floor's weight,
   the camera direction wins, then directions within 30 deg of it, then those
   with (within 0.2 percentage points) the least weight below their floor
@@ -30,10 +36,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from worldgen_sim.align.floor import CORE_FACTOR, FloorSearch, find_floor
+from worldgen_sim.align.floor import FloorSearch, find_floor
+from worldgen_sim.align.levels import ground_support
 from worldgen_sim.align.transforms import rotation_between
 
-__all__ = ["AXIS_DIRECTIONS", "CONVENTION_UP", "UpChoice", "camera_up", "choose_up", "floor_support"]
+__all__ = ["AXIS_DIRECTIONS", "CONVENTION_UP", "UpChoice", "camera_up", "choose_up"]
 
 AXIS_DIRECTIONS: dict[str, np.ndarray] = {
     name: np.asarray(vector, np.float64)
@@ -57,6 +64,7 @@ _RATIO_TIE = 0.01  # mass-height ratios closer than this are a tie the layout ma
 _CAMERA_AGREE_DEG = 30.0
 _BELOW_TIE = 0.002  # weight fractions below the floor closer than this are a tie
 _CAMERA_MAX_DEG = 60.0  # a floor whose up is further than this from the cameras' mean up is implausible
+_SAME_FLOOR_DEG = 5.0  # floors found from two directions with normals this close are one floor
 
 
 @dataclass
@@ -97,6 +105,7 @@ def choose_up(
     layout_up: str | None,
     min_support: float,
     min_footprint: float,
+    level_max_slope_deg: float,
     search: dict,
 ) -> UpChoice:
     """Try every candidate direction and keep the most plausible floor (rules in the module docstring).
@@ -107,9 +116,12 @@ def choose_up(
         camera_centres: (M, 3) input-frame camera centres, or None.
         camera_direction: the cameras' mean up (unit, input frame), or None.
         layout_up: the layout's axis-direction guess (e.g. ``"-y"``), or None.
-        min_support: a floor must have at least this weight fraction of the scene over it.
-        min_footprint: a floor must cover at least this fraction of the scene's footprint area.
-        search: keyword arguments of :func:`find_floor`.
+        min_support: a floor must have at least this weight fraction of the scene over its ground.
+        min_footprint: the ground (floor and level surfaces at other heights) must cover at least
+            this fraction of the scene's footprint area.
+        level_max_slope_deg: ground off the floor plane tilts at most this much [deg].
+        search: keyword arguments of :func:`find_floor` (its ``max_tilt_deg``: how far a floor may
+            tilt from the direction tried).
     """
     candidates = dict(AXIS_DIRECTIONS)
     if camera_direction is not None:
@@ -119,9 +131,10 @@ def choose_up(
         rotation = rotation_between(direction, _Z)
         result = find_floor(points @ rotation.T, weights, **search)
         row = _judge(name, direction, rotation, result, points, weights, camera_centres, camera_direction,
-                     (min_support, min_footprint))
+                     (min_support, min_footprint, level_max_slope_deg))
         rows.append(row)
         found[name] = (direction, rotation, result)
+    _merge_same_floors(rows)
     plausible = [row for row in rows if row["verdict"] == "plausible"]
     if not plausible:
         direction, rotation, _ = found.get(layout_up or "+z", found["+z"])
@@ -137,28 +150,55 @@ def choose_up(
     return UpChoice(winner["name"], direction, rotation, result, why, rows)
 
 
-def _judge(name, direction, rotation, result, points, weights, camera_centres, camera_direction, minima) -> dict:
+def _merge_same_floors(rows: list[dict]) -> None:
+    """Two directions whose searches found the same floor (a floor tilted between two axes) are one
+    candidate: the cameras' up keeps it, else the direction nearer the floor's normal; the other says so."""
+
+    def priority(row):
+        return row["name"] != "cameras", row["floor_tilt_deg"], row["name"]
+
+    found = [row for row in rows if "floor_normal" in row and row["verdict"] == "plausible"]
+    for row in found:
+        for other in found:
+            if other is row or other["verdict"] != "plausible":
+                continue
+            same = np.dot(row["floor_normal"], other["floor_normal"]) >= np.cos(np.radians(_SAME_FLOOR_DEG))
+            if same and priority(other) < priority(row):
+                row["verdict"] = f"same floor as {other['name']}"
+                break
+
+
+def _judge(name, direction, rotation, result, points, weights, camera_centres, camera_direction, limits) -> dict:
     """One candidate's numbers and verdict."""
     row = {"name": name, "direction": [round(float(v), 4) for v in direction]}
     plane = result.plane
     if plane is None:
         row["verdict"] = f"no floor ({result.reason})"
         return row
+    min_support, min_footprint, max_slope = limits
     levelled = points @ rotation.T
-    support, coverage = floor_support(levelled, weights, plane)
+    ground = ground_support(levelled, weights, plane, max_slope_deg=max_slope)
+    normal = rotation.T @ plane.normal  # the floor's up in the input frame
     row.update(
+        floor_normal=[round(float(v), 4) for v in normal],
+        floor_tilt_deg=round(float(np.degrees(np.arccos(np.clip(plane.normal[2], -1.0, 1.0)))), 2),
         floor_fraction=round(float(plane.score), 4),
         below_fraction=round(float(plane.below_fraction), 4),
-        support=round(support, 4),
-        footprint=round(coverage, 4),
+        support=round(ground.support, 4),
+        footprint=round(ground.ground_footprint, 4),
+        floor_footprint=round(ground.floor_footprint, 4),
+        raised_levels=round(ground.raised_levels, 4),
         mass_height_ratio=round(float(result.height_ratio), 4),
     )
     verdict = "plausible"
-    min_support, min_footprint = minima
-    if support < min_support:
-        verdict = f"floor supports only {support:.0%} of the scene (need {min_support:.0%})"
-    elif coverage < min_footprint:
-        verdict = f"floor covers only {coverage:.0%} of the scene's footprint (need {min_footprint:.0%})"
+    if ground.support < min_support:
+        verdict = f"its ground supports only {ground.support:.0%} of the scene (need {min_support:.0%})"
+    elif ground.ground_footprint < min_footprint:
+        verdict = (
+            f"its ground covers only {ground.ground_footprint:.0%} of the scene's footprint "
+            f"(floor {ground.floor_footprint:.0%}, level ground at other heights {ground.raised_levels:.0%}; "
+            f"need {min_footprint:.0%})"
+        )
     if camera_centres is not None and len(camera_centres):
         heights = (np.asarray(camera_centres, np.float64) @ rotation.T) @ plane.normal - plane.offset
         above = float(np.mean(heights > plane.tolerance))
@@ -166,7 +206,7 @@ def _judge(name, direction, rotation, result, points, weights, camera_centres, c
         if above < 0.5:
             verdict = f"only {above:.0%} of the cameras above this floor"
     if camera_direction is not None:
-        angle = float(np.degrees(np.arccos(np.clip(np.dot(direction, camera_direction), -1.0, 1.0))))
+        angle = float(np.degrees(np.arccos(np.clip(np.dot(normal, camera_direction), -1.0, 1.0))))
         row["camera_angle_deg"] = round(angle, 2)
         if angle > _CAMERA_MAX_DEG:
             verdict = f"{angle:.0f} deg from the cameras' up (at most {_CAMERA_MAX_DEG:.0f})"
@@ -182,7 +222,7 @@ def _rank(contenders: list[dict], camera_direction, layout_up) -> tuple[dict, st
     def agrees(row) -> bool:
         if camera_direction is None:
             return False
-        cosine = float(np.dot(row["direction"], camera_direction) / np.linalg.norm(row["direction"]))
+        cosine = float(np.dot(row["floor_normal"], camera_direction) / np.linalg.norm(row["floor_normal"]))
         return cosine >= np.cos(np.radians(_CAMERA_AGREE_DEG))
 
     least_below = min(row["below_fraction"] for row in contenders)
@@ -199,8 +239,12 @@ def _rank(contenders: list[dict], camera_direction, layout_up) -> tuple[dict, st
     others = [row["name"] for row in contenders if row is not winner]
     facts = (
         f"floor holds {winner['floor_fraction']:.0%} of the weight with {winner['below_fraction']:.1%} below it "
-        f"and supports {winner['support']:.0%} of the scene"
+        f"and, with level ground at other heights, supports {winner['support']:.0%} of the scene"
     )
+    if winner["raised_levels"] >= 0.01:
+        facts += f"; {winner['raised_levels']:.0%} of the footprint is level ground off the floor"
+    if winner["floor_tilt_deg"] >= 5.0:
+        facts += f"; the floor tilts {winner['floor_tilt_deg']:.0f} deg from {winner['name']}"
     if "cameras_above" in winner:
         facts += f"; {winner['cameras_above']:.0%} of the cameras above it"
     if winner["name"] == "cameras":
@@ -217,45 +261,3 @@ def _rank(contenders: list[dict], camera_direction, layout_up) -> tuple[dict, st
         rule = "lowest mass above its floor among comparable floors"
     tail = f" (over {', '.join(others)})" if others else ""
     return winner, f"{rule}{tail}: {facts}"
-
-
-def floor_support(
-    levelled: np.ndarray, weights: np.ndarray, plane, *, cell_fraction: float = 0.05
-) -> tuple[float, float]:
-    """How much of the scene stands over the floor: (weight fraction, footprint area fraction).
-
-    The core points (beyond :data:`CORE_FACTOR` robust sizes: a sky shell, far
-    specks, are left out, as in the floor search) are binned on a grid (cell =
-    ``cell_fraction`` of the robust scene size) in the plane's own frame. The
-    floor's footprint is its inliers' cells, closed, with holes filled (what
-    furniture hides is still floor) and grown by one cell (walls stand on its
-    border); the scene's footprint is all core points' cells, treated alike.
-
-    Returns:
-        The weight fraction of the core points over the floor's footprint, and the
-        fraction of the scene's footprint area that the floor's footprint covers.
-    """
-    from scipy import ndimage
-
-    in_plane = rotation_between(plane.normal, _Z)
-    flat = levelled @ in_plane.T
-    centre = np.median(levelled, axis=0)
-    core = np.linalg.norm(levelled - centre, axis=1) <= CORE_FACTOR * plane.size
-    cell = max(cell_fraction * plane.size, 1e-9)
-    ij = np.floor(flat[core, :2] / cell).astype(np.int64)
-    floor_ij = np.floor(flat[plane.inliers & core, :2] / cell).astype(np.int64)
-    if floor_ij.shape[0] == 0:
-        return 0.0, 0.0
-    lo = ij.min(0) - 2
-    shape = tuple((ij.max(0) - lo + 3).tolist())
-
-    def footprint(cells):
-        mask = np.zeros(shape, dtype=bool)
-        mask[cells[:, 0] - lo[0], cells[:, 1] - lo[1]] = True
-        return ndimage.binary_dilation(ndimage.binary_fill_holes(ndimage.binary_closing(mask)))
-
-    floor, scene = footprint(floor_ij), footprint(ij)
-    over = floor[ij[:, 0] - lo[0], ij[:, 1] - lo[1]]
-    core_w = weights[core]
-    support = float(core_w[over].sum() / max(core_w.sum(), 1e-300))
-    return support, float((floor & scene).sum() / max(scene.sum(), 1))

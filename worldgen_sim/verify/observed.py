@@ -13,7 +13,13 @@ into a top-down map in three steps:
    median height. Points carry no up/down side, so a layer with another observed
    layer more than ``evidence_overhead_gap`` below it is overhead (a ceiling, a
    canopy) and skipped, as the mesh map skips downward-facing surfaces.
-3. **Robust height.** Each cell's height is the median over its 3 x 3
+3. **Sampling gaps.** A depth camera or a splat trainer samples far surfaces
+   more sparsely than near ones: rows or columns of cells stay empty between
+   observed cells of one surface. An empty cell with observed cells on both
+   sides along a grid row, column or diagonal, within :data:`_MAX_GAP_CELLS`
+   cells and ``evidence_layer_gap`` in height of each other, gets their
+   distance-weighted height. Wider holes stay holes.
+4. **Robust height.** Each cell's height is the median over its 3 x 3
    neighbourhood, so a stray speck or a thin floater never decides it; an
    empty cell amid observed ones (a sampling gap) is filled the same way.
 
@@ -21,7 +27,11 @@ The **observed ground** is the part of that map an agent could stand on: cells
 whose local slope is within ``ground_max_slope_deg``, joined with neighbours
 whose height differs by at most ``ground_max_step``, in connected areas of at
 least ``ground_min_area`` (a table top or a box lid is not ground; a terrain, a
-floor, a platform or a landing is).
+floor, a platform or a landing is). An area at the floor's level (mean height
+within ``ground_max_height`` of z = 0, where alignment put the observed floor)
+is ground from the size of a probe's flat landing disc on: one RGB-D picture
+sees less than a square metre of floor between the furniture, and that floor
+is still ground, not an object top.
 """
 
 from __future__ import annotations
@@ -40,6 +50,8 @@ __all__ = ["ObservedGround", "load_observed_points", "observed_ground"]
 
 _SPLAT_TYPE = "ParticleField3DGaussianSplat"
 _SPACING_SAMPLE = 20000
+_MAX_GAP_CELLS = 2
+"""Sampling gaps up to this many cells wide (on a row, column or diagonal) are filled."""
 
 
 @dataclass(eq=False)
@@ -143,7 +155,7 @@ def observed_ground(points: np.ndarray, weights: np.ndarray, *, cfg: VerifyCfg, 
         )
     cell = max(cfg.probe_radius / 2.0, 2.5 * _typical_spacing(points))
     origin, cell, shape = grid_for(points[:, :2].min(0), points[:, :2].max(0), cell)
-    raw = _layer_heights(points, origin, cell, shape, cfg)
+    raw = _fill_sampling_gaps(_layer_heights(points, origin, cell, shape, cfg), cfg.evidence_layer_gap)
     heights = _median3x3(raw)
     ground = _ground_mask(heights, cell, cfg)
     return ObservedGround(SurfaceMap(origin=origin, cell=cell, heights=heights), ground, source, points.shape[0])
@@ -214,6 +226,44 @@ def _near_overhead(layer_cell, median, overhead, shape, cell, *, reach=1.5, band
         return np.abs(median - nearest[layer_cell]) <= band
 
 
+def _fill_sampling_gaps(heights: np.ndarray, tolerance: float) -> np.ndarray:
+    """(H, W) heights with sampling gaps filled (step 3 of the module docstring).
+
+    For each line direction (row, column, two diagonals) an empty cell looks for the
+    nearest observed cell on either side within :data:`_MAX_GAP_CELLS`; when both exist
+    and differ by at most ``tolerance`` [m], the cell gets their distance-weighted mean.
+    Over several directions the fills are averaged.
+    """
+    rows, cols = heights.shape
+    pad = _MAX_GAP_CELLS
+    padded = np.pad(heights, pad, constant_values=np.nan)
+    empty = ~np.isfinite(heights)
+    total = np.zeros_like(heights)
+    count = np.zeros(heights.shape, dtype=np.int64)
+
+    def shifted(dy, dx):
+        return padded[pad + dy : pad + dy + rows, pad + dx : pad + dx + cols]
+
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        sides = []
+        for sign in (1, -1):
+            value = np.full(heights.shape, np.nan)
+            distance = np.zeros(heights.shape)
+            for k in range(_MAX_GAP_CELLS, 0, -1):  # nearest last, so it wins
+                candidate = shifted(sign * k * dy, sign * k * dx)
+                found = np.isfinite(candidate)
+                value = np.where(found, candidate, value)
+                distance = np.where(found, k, distance)
+            sides.append((value, distance))
+        (a, da), (b, db) = sides
+        with np.errstate(invalid="ignore"):
+            ok = empty & np.isfinite(a) & np.isfinite(b) & (np.abs(a - b) <= tolerance)
+        fill = (a * db + b * da) / np.where(ok, da + db, 1.0)
+        total += np.where(ok, fill, 0.0)
+        count += ok
+    return np.where(count > 0, total / np.maximum(count, 1), heights)
+
+
 def _median3x3(heights: np.ndarray) -> np.ndarray:
     """NaN-aware median over each cell's 3 x 3 neighbourhood.
 
@@ -274,5 +324,10 @@ def _ground_mask(heights: np.ndarray, cell: float, cfg: VerifyCfg) -> np.ndarray
     graph = coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(rows * cols, rows * cols))
     _, labels = connected_components(graph, directed=False)
     sizes = np.bincount(labels[flat_gentle], minlength=labels.max() + 1)
-    big = sizes * cell**2 >= cfg.ground_min_area
-    return (flat_gentle & big[labels]).reshape(rows, cols)
+    area = sizes * cell**2
+    height_sum = np.bincount(labels[flat_gentle], weights=flat_height[flat_gentle], minlength=labels.max() + 1)
+    mean_height = height_sum / np.maximum(sizes, 1)
+    landing = np.pi * (cfg.flat_radius_factor * cfg.probe_radius) ** 2  # a probe's flat landing disc
+    floor_level = (np.abs(mean_height) <= cfg.ground_max_height) & (area >= landing)
+    ground = (area >= cfg.ground_min_area) | floor_level
+    return (flat_gentle & ground[labels]).reshape(rows, cols)

@@ -48,7 +48,8 @@ class VerifyCfg:
         ground_max_slope_deg: observed surfaces steeper than this are not ground [deg].
         ground_max_step: neighbouring ground cells differ in height by at most this [m]
             (a stair riser); it also joins stairs and landings into one ground.
-        ground_min_area: connected gentle areas smaller than this are object tops, not ground [m^2].
+        ground_min_area: connected gentle areas smaller than this are object tops, not ground [m^2],
+            unless they lie at the floor's level (within ``ground_max_height`` of z = 0).
         collider_tolerance: observed ground counts as covered when a collider surface lies
             within this height of it [m].
         min_collider_coverage: verification fails when less of the observed ground than this
