@@ -47,7 +47,8 @@ def _project(camera: Camera, points: np.ndarray) -> np.ndarray:
 def test_layers_hold_what_the_package_holds(box_world):
     layers = load_world_layers(box_world)
     assert layers.splats is not None and len(layers.splats.points) == 32 and not layers.splats.subsampled
-    assert layers.visual is not None and layers.visual.faces.shape == (14, 3)
+    assert layers.visual is not None and layers.visual.faces.shape == (13, 3)  # 12 cube + 1 seen floor face
+    assert layers.completed is not None and layers.completed.faces.shape == (1, 3)
     assert sorted(c.name for c in layers.colliders) == ["box_000", "floor_0"]
     box = next(c for c in layers.colliders if c.name == "box_000")
     # The hull is authored relative to its object's translate: back in the world it is the cube.

@@ -1,6 +1,7 @@
 """A small world package of known geometry for the viewer tests: every layer the viewer draws.
 
-A 4 m x 4 m grey floor and a red 1 m cube standing at (0.5, 0.5, 0); colliders for both (the cube
+A 4 m x 4 m grey floor (one of its two triangles labelled completed) and a red 1 m cube standing at
+(0.5, 0.5, 0); colliders for both (the cube
 as one object's hull), a walkable surface around the cube, two spawn points, one NavMesh include
 and one exclude volume, 32 Gaussians on the cube's top, a verify.json with one probe at rest and
 one failed, and the input camera 4 m in front of the cube, 1.5 m up, looking at it.
@@ -71,7 +72,10 @@ def write_box_world(out: Path, *, gaussians: int = 32, with_verify: bool = True)
     floor_v, floor_f = floor_mesh()
     cube_v, cube_f = cube_mesh(CUBE_MIN, CUBE_MAX)
     UsdGeom.Xform.Define(stage, "/World/Visual")
-    mesh("/World/Visual/Floor", floor_v, floor_f, FLOOR_RGB)
+    floor_visual = mesh("/World/Visual/Floor", floor_v, floor_f, FLOOR_RGB)
+    # The floor's second triangle was "completed" (generated, not seen), as generate/labels.py marks it.
+    UsdGeom.PrimvarsAPI(floor_visual).CreatePrimvar("worldgen:completed", Sdf.ValueTypeNames.IntArray,
+                                                    UsdGeom.Tokens.uniform).Set(Vt.IntArray([0, 1]))
     mesh("/World/Visual/Mesh", cube_v, cube_f, CUBE_RGB)
     UsdGeom.Xform.Define(stage, "/World/Collision/Static")
     floor = mesh("/World/Collision/Static/floor_0", floor_v, floor_f).GetPrim()

@@ -212,8 +212,11 @@ class Canvas:
                 keep = (distance <= np.maximum(radius[part, None], 0.5)) & (cx >= 0) & (cy >= 0)
                 keep &= (cx < self.camera.width) & (cy < self.camera.height)
                 rows = np.nonzero(keep)[0]
-                self._merge(cy[keep] * self.camera.width + cx[keep], cam[part[rows], 2], colors[part[rows]],
-                            alpha=alpha)
+                depth = cam[part[rows], 2]
+                if radius_m is not None:  # a sphere, not a flat disc: the floor it stands on must not cut it
+                    across = distance[keep] / np.maximum(radius[part[rows]], 0.5)
+                    depth = depth - radius_m * np.sqrt(np.clip(1.0 - across**2, 0.0, 1.0))
+                self._merge(cy[keep] * self.camera.width + cx[keep], depth, colors[part[rows]], alpha=alpha)
 
     def lines(self, segments, color, *, radius_px: float = 1.0) -> None:
         """Draw (S, 2, 3) world segments [m] in one RGB colour, clipped at the near plane."""

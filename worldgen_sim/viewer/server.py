@@ -180,10 +180,20 @@ def _add_layers(viewer: ViewerServer, *, max_faces: int) -> None:
                                             side="double", opacity=0.8))
         else:  # one-sided like the pictures: from outside a room its walls vanish and the inside shows
             add(name, scene.add_mesh_trimesh("/visual", _trimesh(mesh)))
+    # Colliders share half the face budget in proportion to their size: a scanned wall's triangle
+    # collider can hold more faces than the visual mesh, and it is sent even while hidden.
+    collider_faces = sum(c.faces.shape[0] for c in layers.colliders)
+    reduced_colliders = 0
     for collider in layers.colliders:
+        budget = max(12, int(0.5 * max_faces * collider.faces.shape[0] / max(collider_faces, 1)))
+        collider, note = reduce_mesh(collider, budget)
+        reduced_colliders += note is not None
         add("colliders", scene.add_mesh_simple(f"/colliders/{collider.name}", collider.vertices, collider.faces,
                                                color=_rgb(collider.colors[0]), side="double", flat_shading=True))
         viewer.sent["faces"] += collider.faces.shape[0]
+    if reduced_colliders:
+        viewer.sent["notes"].append(f"colliders: {reduced_colliders} triangle colliders decimated for display "
+                                    f"({collider_faces:,} faces in all; the world keeps them whole)")
     if layers.walkable is not None:
         lifted = layers.walkable.vertices + np.array([0, 0, 0.005], np.float32)  # just above the floor it marks
         add("walkable", scene.add_mesh_simple("/walkable", lifted, layers.walkable.faces, color=_rgb(style.WALKABLE),
@@ -203,6 +213,11 @@ def _add_layers(viewer: ViewerServer, *, max_faces: int) -> None:
         colours = np.where(layers.probes_passed[:, None], _u8(style.PROBE_PASSED), _u8(style.PROBE_FAILED))
         add("probes", scene.add_point_cloud("/probes", layers.probes_end.astype(np.float32), colours.astype(np.uint8),
                                             point_size=2 * style.PROBE_RADIUS, point_shape="circle"))
+        failed = ~layers.probes_passed
+        if failed.any():  # where a failed probe went: from its release to where it ended
+            paths = np.stack([layers.probes_start[failed], layers.probes_end[failed]], axis=1).astype(np.float32)
+            add("probes", scene.add_line_segments("/probe_paths", paths, np.broadcast_to(
+                _u8(style.PROBE_FAILED), (*paths.shape[:2], 3)), thickness=2.0, thickness_units="screen"))
     if layers.camera is not None:
         add("camera", _frustum(scene, layers))
 

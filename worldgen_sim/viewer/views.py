@@ -133,6 +133,8 @@ def render_view(layers: WorldLayers, camera: Camera, *, show: tuple[str, ...] | 
     if "probes" in show and len(layers.probes_end):
         colours = np.where(layers.probes_passed[:, None], style.PROBE_PASSED, style.PROBE_FAILED)
         canvas.points(layers.probes_end, colours, radius_m=style.PROBE_RADIUS)
+        failed = ~layers.probes_passed  # where a failed probe went: from its release to where it ended
+        canvas.lines(np.stack([layers.probes_start[failed], layers.probes_end[failed]], axis=1), style.PROBE_FAILED)
     if "navmesh" in show:
         for include in (True, False):
             boxes = layers.nav_volumes[layers.nav_include == include]

@@ -230,12 +230,15 @@ def _visual(stage) -> tuple[MeshLayer | None, MeshLayer | None]:
     for prim in Usd.PrimRange(root):
         if not prim.IsA(UsdGeom.Mesh):
             continue
-        vertices, faces = _triangles(prim)
+        vertices, faces, face_of = _triangles_of_faces(prim)
         colour = _array(prim, ("primvars:displayColor",))
         colour = colour.reshape(-1, 3) if colour is not None and colour.size == vertices.size else None
         colours = colour if colour is not None else np.full(vertices.shape, 0.75)
         labels = _array(prim, ("primvars:worldgen:completed",))
-        is_completed = (labels.reshape(-1) != 0) if labels is not None and labels.size == len(faces) else None
+        # Labels are per authored face (uniform); a polygon's triangles share its label.
+        is_completed = None
+        if labels is not None and len(face_of) and labels.size > face_of.max():
+            is_completed = labels.reshape(-1)[face_of] != 0
         if is_completed is not None and is_completed.any():
             completed.append(MeshLayer(vertices, faces[is_completed], colours, "completed"))
             faces = faces[~is_completed]
@@ -348,6 +351,12 @@ def _input_camera(path: Path) -> InputCamera | None:
 
 def _triangles(prim) -> tuple[np.ndarray, np.ndarray]:
     """World-frame (V, 3) float32 vertices and (F, 3) int32 fan-triangulated faces of a Mesh prim."""
+    vertices, faces, _ = _triangles_of_faces(prim)
+    return vertices, faces
+
+
+def _triangles_of_faces(prim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_triangles` and (F,) int64: the authored face each triangle came from."""
     from pxr import UsdGeom
 
     mesh = UsdGeom.Mesh(prim)
@@ -355,9 +364,9 @@ def _triangles(prim) -> tuple[np.ndarray, np.ndarray]:
     counts = np.asarray(mesh.GetFaceVertexCountsAttr().Get() or [], np.int64)
     indices = np.asarray(mesh.GetFaceVertexIndicesAttr().Get() or [], np.int64)
     if len(points) == 0 or len(counts) == 0 or counts.sum() != len(indices):
-        return points.astype(np.float32), np.zeros((0, 3), np.int32)
+        return points.astype(np.float32), np.zeros((0, 3), np.int32), np.zeros(0, np.int64)
     if (counts == 3).all():
-        faces = indices.reshape(-1, 3)
+        faces, face_of = indices.reshape(-1, 3), np.arange(len(counts))
     else:  # polygon k-gons as fans 0, j+1, j+2
         start = np.concatenate([[0], np.cumsum(counts)[:-1]])
         per_face = np.maximum(counts - 2, 0)
@@ -366,7 +375,7 @@ def _triangles(prim) -> tuple[np.ndarray, np.ndarray]:
         faces = indices[start[face_of][:, None] + np.stack([np.zeros_like(j), j + 1, j + 2], axis=1)]
     matrix = _world_matrix(prim)
     vertices = points @ matrix[:3, :3] + matrix[3, :3]  # USD matrices act on row vectors
-    return vertices.astype(np.float32), faces.astype(np.int32)
+    return vertices.astype(np.float32), faces.astype(np.int32), face_of
 
 
 def _merge(meshes: list[MeshLayer], name: str) -> MeshLayer | None:
