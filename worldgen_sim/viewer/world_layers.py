@@ -281,8 +281,8 @@ def _navigation(stage, layers: WorldLayers) -> None:
     surface = stage.GetPrimAtPath(f"{root}/WalkableSurface")
     if surface.IsValid() and surface.IsA(UsdGeom.Mesh):
         vertices, faces = _triangles(surface)
-        layers.walkable = MeshLayer(vertices, faces, np.broadcast_to(np.array([0.1, 0.8, 0.3], np.float32), vertices.shape),
-                                    "walkable")
+        green = np.broadcast_to(np.array([0.1, 0.8, 0.3], np.float32), vertices.shape)
+        layers.walkable = MeshLayer(vertices, faces, green, "walkable")
     spawn = stage.GetPrimAtPath(f"{root}/SpawnPoints")
     if spawn.IsValid():
         points = _array(spawn, ("points",))
