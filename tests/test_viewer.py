@@ -227,3 +227,27 @@ def test_build_preview_is_opt_in_and_changes_no_other_output(sample_ply, tmp_pat
     align = summaries[0]["stages"]["align"]
     assert align["camera_world"]["position"][2] == pytest.approx(align["camera_height_world"], abs=1e-5)
     assert (with_preview / "preview.png").read_bytes() == write_preview(with_preview).read_bytes()
+    # verify --preview writes one into a finished world, and a rebuild may still replace that world.
+    main(["verify", str(plain), "--no-drop-test", "--preview", "--quiet"])
+    assert (plain / "preview.png").is_file()
+    assert main(["build", str(sample_ply), "-o", str(plain), *options]) == 0
+    assert not (plain / "preview.png").exists()
+
+
+def test_view_command_serves_the_page(box_world):
+    import subprocess
+    import sys
+    import urllib.request
+
+    pytest.importorskip("viser")
+    process = subprocess.Popen([sys.executable, "-m", "worldgen_sim.cli", "view", str(box_world), "--port", "0",
+                                "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = next(line for line in process.stdout if line.startswith("worldgen view: serving"))
+        url = line.split(" at ")[1].split()[0]
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200 and b"<html" in response.read().lower()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
