@@ -41,14 +41,12 @@ input camera's frustum would frame the view that starts at it)."""
 
 
 def import_viser():
-    """The viser module, or a WorldgenError naming the extra that brings it."""
-    try:
-        import viser
-    except ImportError as exc:
-        raise WorldgenError(
-            f"worldgen view needs the optional package viser, which cannot be imported ({exc}); "
-            "install it with: pip install 'worldgen-sim[view]'"
-        ) from None
+    """The viser module, or a WorldgenError naming the extra that brings it (worldgen_sim.extras)."""
+    from worldgen_sim.extras import Requirement, require
+
+    require(Requirement(("viser",), "viser", "view", "worldgen view (the web page)"))
+    import viser
+
     return viser
 
 
