@@ -244,3 +244,26 @@ def test_view_command_serves_the_page(box_world):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_reduce_mesh_meets_the_budget_and_keeps_the_winding():
+    pytest.importorskip("viser")
+    from worldgen_sim.viewer.server import reduce_mesh
+    from worldgen_sim.viewer.world_layers import MeshLayer
+
+    n = 101  # a 2 m x 2 m floor of 20 000 upward-facing triangles
+    x, y = np.meshgrid(np.linspace(0, 2, n), np.linspace(0, 2, n))
+    vertices = np.column_stack([x.ravel(), y.ravel(), np.zeros(n * n)]).astype(np.float32)
+    i = (np.arange(n - 1)[:, None] * n + np.arange(n - 1)).ravel()
+    faces = np.concatenate([np.stack([i, i + 1, i + n + 1], 1), np.stack([i, i + n + 1, i + n], 1)]).astype(np.int32)
+    mesh = MeshLayer(vertices, faces, np.full(vertices.shape, 0.5, np.float32), "visual")
+    reduced, note = reduce_mesh(mesh, 2000)
+    assert note is not None and "of 20,000 faces" in note
+    assert 500 <= reduced.faces.shape[0] <= 2000
+    corners = reduced.vertices[reduced.faces].astype(np.float64)
+    normals = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    assert (normals[:, 2] > 0).all()  # every kept face still faces up
+    area = 0.5 * np.linalg.norm(normals, axis=1).sum()
+    assert area == pytest.approx(4.0, rel=0.05)  # the floor is still covered
+    same, none = reduce_mesh(mesh, 20_000)
+    assert same is mesh and none is None
