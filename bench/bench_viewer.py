@@ -145,7 +145,8 @@ def main() -> None:
               "while orbiting")
     print(f"ratio everything / subsampled: open time x{full['open_s'] / reduced['open_s']:.2f}, "
           f"frame rate x{full['fps'] / max(reduced['fps'], 1e-9):.2f}; open time above the nearly-empty page: "
-          f"subsampled {reduced['open_s'] - floor['open_s']:+.2f} s, everything {full['open_s'] - floor['open_s']:+.2f} s")
+          f"subsampled {reduced['open_s'] - floor['open_s']:+.2f} s, "
+          f"everything {full['open_s'] - floor['open_s']:+.2f} s")
 
 
 if __name__ == "__main__":
