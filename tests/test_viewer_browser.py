@@ -86,8 +86,9 @@ def _expected_red(world, view: str) -> np.ndarray:
 def test_page_opens_at_the_input_camera_without_console_errors(page_of_box):
     expected = _expected_red(page_of_box["world"], "input")
     assert expected.sum() > 2000
-    image = _wait_for(lambda im: _iou(_red(im), expected) > 0.85, page_of_box["page"])
-    assert _iou(_red(image), expected) > 0.85, _iou(_red(image), expected)
+    image = _wait_for(lambda im: _iou(_red(im), expected) > 0.9, page_of_box["page"])
+    # Measured 0.975; a field of view 10 deg off gives 0.65, the orbit view 0.62.
+    assert _iou(_red(image), expected) > 0.9, _iou(_red(image), expected)
     errors = [m for m in page_of_box["messages"] if m[0] in ("error", "pageerror")]
     assert errors == []
     text = page_of_box["page"].inner_text("body")

@@ -177,7 +177,8 @@ def _add_layers(viewer: ViewerServer, *, max_faces: int) -> None:
     handles = viewer.handles
 
     def add(name: str, handle) -> None:
-        handle.visible = DEFAULT_LAYERS[name]
+        # Splat centres drawn over the visual mesh speckle it: shown first only when there is no mesh.
+        handle.visible = DEFAULT_LAYERS[name] and not (name == "splats" and layers.visual is not None)
         handles.setdefault(name, []).append(handle)
 
     if layers.splats is not None and len(layers.splats.points):
