@@ -125,12 +125,15 @@ class Canvas:
         width, height = self.camera.width, self.camera.height
         near = self.camera.near
         in_front = (z > near).all(axis=1)
-        # Pixels whose centres may be covered: from the projected box for triangles wholly in front
-        # (none for most sub-pixel triangles of a dense mesh), the whole image for the rest.
+        # Pixels whose centres may be covered: the projected box (none for most sub-pixel triangles
+        # of a dense mesh); for a triangle crossing the near plane, the box of its part in front.
         uv = homogeneous[:, :2] / np.where(cam[:, 2:3] > near, cam[:, 2:3], 1.0)
         tri_uv = uv[faces]
-        lo = np.where(in_front[:, None], np.ceil(tri_uv.min(axis=1) - 0.5), 0)
-        hi = np.where(in_front[:, None], np.floor(tri_uv.max(axis=1) - 0.5), [width - 1, height - 1])
+        lo = np.ceil(tri_uv.min(axis=1) - 0.5)
+        hi = np.floor(tri_uv.max(axis=1) - 0.5)
+        crossing = np.flatnonzero(~in_front & (z.max(axis=1) > near))
+        if crossing.size:
+            lo[crossing], hi[crossing] = self._clipped_boxes(cam[faces[crossing]], near)
         lo = np.maximum(lo, 0).astype(np.int64)
         hi = np.minimum(hi, [width - 1, height - 1]).astype(np.int64)
         ids = np.flatnonzero((z.max(axis=1) > near) & (lo <= hi).all(axis=1))
@@ -144,11 +147,11 @@ class Canvas:
             return
         inverse = np.linalg.inv(matrices)  # rows: edge functions
         shading = np.ones(faces.shape[0], np.float32)
-        if shade:
-            a, b, c = (vertices[faces[:, i]] for i in range(3))
+        if shade:  # only for the faces that may be drawn: most of a dense mesh covers no pixel centre
+            a, b, c = (vertices[faces[ids, i]] for i in range(3))
             normal = np.cross(b - a, c - a)
             normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-20)
-            shading = (0.45 + 0.55 * np.abs(normal @ _LIGHT)).astype(np.float32)
+            shading[ids] = 0.45 + 0.55 * np.abs(normal @ _LIGHT)
         box_w = hi[ids, 0] - lo[ids, 0] + 1
         box_h = hi[ids, 1] - lo[ids, 1] + 1
         sizes = box_w * box_h
@@ -173,6 +176,22 @@ class Canvas:
             bary = (e * depth[:, None]).astype(np.float32)
             rgb = np.einsum("ci,cij->cj", bary, colors[faces[tri]]) * shading[tri, None]
             self._merge(py * width + px, depth, rgb, alpha=alpha)
+
+    def _clipped_boxes(self, corners: np.ndarray, near: float) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel boxes (lo, hi) of (C, 3, 3) camera-frame triangles cut at ``z = near`` (the part in front)."""
+        z = corners[:, :, 2]
+        points, valid = [corners[:, i] for i in range(3)], [z[:, i] > near for i in range(3)]
+        for i, j in ((0, 1), (1, 2), (2, 0)):  # where each edge crosses the near plane
+            step = np.where(z[:, j] != z[:, i], z[:, j] - z[:, i], 1.0)
+            t = np.clip((near - z[:, i]) / step, 0.0, 1.0)
+            points.append(corners[:, i] + t[:, None] * (corners[:, j] - corners[:, i]))
+            valid.append((z[:, i] - near) * (z[:, j] - near) < 0)
+        projected = np.stack(points, axis=1) @ self._k.T  # (C, 6, 3)
+        uv = projected[..., :2] / np.maximum(projected[..., 2:3], near)
+        mask = np.stack(valid, axis=1)[..., None]
+        lo = np.ceil(np.where(mask, uv, np.inf).min(axis=1) - 0.5)
+        hi = np.floor(np.where(mask, uv, -np.inf).max(axis=1) - 0.5)
+        return lo, hi
 
     # --- points and lines -----------------------------------------------------------------
 

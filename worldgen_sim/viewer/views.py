@@ -74,7 +74,7 @@ def view_camera(layers: WorldLayers, view: str, *, width: int = 640, height: int
         reach = max(float(np.dot(centre - eye, layers.camera.forward)), 0.5)
         up = (0.0, 0.0, 1.0) if abs(layers.camera.forward[2]) < 0.99 else (0.0, 1.0, 0.0)
         return Camera(tuple(eye), tuple(eye + reach * layers.camera.forward), up, layers.camera.vfov_deg,
-                      width, height, near=0.02)
+                      width, height, near=0.05)
     half_v = np.tan(np.radians(vfov) / 2)
     if view == "top":
         half = 0.5 * (hi - lo)
