@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-isaac isaac-venv bench system-deps clean
+.PHONY: demo test test-isaac isaac-venv bench system-deps browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,17 @@ system-deps:
 	  $$SUDO apt-get install -y -qq libusb-1.0-0 >/dev/null 2>&1 || \
 	  { $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq libusb-1.0-0 >/dev/null; }; }
 
+# The viewer's browser tests drive Debian's chromium (playwright from pip, no browser download).
+browser-deps:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq >/dev/null && $$SUDO apt-get install -y -qq chromium >/dev/null; }; }
+
 demo: system-deps $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/worldgen demo -o demo_world
 
-test: system-deps $(STAMP)
+test: system-deps browser-deps $(STAMP)
 	$(VENV)/bin/ruff check worldgen_sim exporters tests bench examples isaac_ext
 	$(VENV)/bin/mypy
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q

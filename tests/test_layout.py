@@ -16,6 +16,7 @@ PACKAGES = [
     "worldgen_sim.navigation",
     "worldgen_sim.verify",
     "worldgen_sim.generate",
+    "worldgen_sim.viewer",
     "worldgen_sim.exporters",
 ]
 

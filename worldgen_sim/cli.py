@@ -1,4 +1,4 @@
-"""The ``worldgen`` command line: build, info, demo, verify, randomize, batch, sample.
+"""The ``worldgen`` command line: build, info, demo, verify, view, randomize, batch, sample.
 
 User mistakes (bad files, options, config keys) print one ``worldgen: error:``
 line and exit 2; a failed verification exits 1; anything else is a bug and
@@ -98,7 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--engine", choices=["newton", "physx", "both"],
                         help="drop-test engine(s) (verify.engine; default: every engine installed)")  # fmt: skip
     verify.add_argument("--quiet", action="store_true", help="print only the result table")
+    verify.add_argument("--preview", action="store_true", help="also write preview.png (with the probes)")
     verify.set_defaults(handler=_cmd_verify)
+
+    from worldgen_sim.viewer.command import add_view_command
+
+    add_view_command(commands)
 
     randomize = commands.add_parser("randomize", help="write reproducible variants of a built world as USD layers")
     randomize.add_argument("out", type=Path, help="world package folder (the OUT of 'worldgen build')")
@@ -162,6 +167,7 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir", type=Path, help="reuse segmentations and decompositions cached here (collision.cache_dir)"
     )
+    parser.add_argument("--preview", action="store_true", help="also write preview.png (top + input view)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     picture = parser.add_argument_group("pictures (one .jpg/.png, or a one-frame RGB-D folder)")
     picture.add_argument(
@@ -203,6 +209,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "navigation.enabled": (args.no_navigation, False),
         "collision.dynamic_objects": (args.dynamic_objects, True),
         "usd.half_precision": (args.half, True),
+        "viewer.preview": (args.preview, True),
     }
     overrides = {key: value for key, value in options.items() if value is not None}
     overrides.update({key: value for key, (given, value) in switches.items() if given})
@@ -250,7 +257,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     _print_summary(result.summary, quiet=args.quiet)
     if args.no_verify:
         return 0
-    return _verify(result.out_dir, cfg.verify, quiet=args.quiet)
+    return _verify(result.out_dir, cfg.verify, quiet=args.quiet, viewer=cfg.viewer)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -267,16 +274,22 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     overrides = {"verify.drop_test": False} if args.no_drop_test else {}
     if args.engine:
         overrides["verify.engine"] = args.engine
+    if args.preview:
+        overrides["viewer.preview"] = True
     cfg = load_config(args.config, overrides=overrides)
-    return _verify(args.out, cfg.verify, quiet=args.quiet)
+    return _verify(args.out, cfg.verify, quiet=args.quiet, viewer=cfg.viewer)
 
 
-def _verify(out_dir: Path, cfg, *, quiet: bool) -> int:
+def _verify(out_dir: Path, cfg, *, quiet: bool, viewer=None) -> int:
     from worldgen_sim.progress import Progress
     from worldgen_sim.verify.verify import format_report, verify_world
 
     report = verify_world(out_dir, cfg=cfg, progress=Progress(quiet=quiet))
     print(format_report(report))
+    if viewer is not None and viewer.preview:
+        from worldgen_sim.viewer.command import write_preview_after_verify
+
+        write_preview_after_verify(out_dir, viewer, quiet=quiet)
     return 0 if report.passed else EXIT_FAILED
 
 

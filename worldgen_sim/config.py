@@ -27,6 +27,7 @@ from worldgen_sim.navigation.navigation_cfg import NavigationCfg
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
 from worldgen_sim.validation import dataclass_from_dict
 from worldgen_sim.verify.verify_cfg import VerifyCfg
+from worldgen_sim.viewer.viewer_cfg import ViewerCfg
 from worldgen_sim.yaml_files import read_yaml_mapping
 
 __all__ = ["WorldgenCfg", "config_from_dict", "config_to_dict", "load_config"]
@@ -45,6 +46,7 @@ class WorldgenCfg:
         usd: world package writing.
         verify: validators and drop test.
         generate: one picture or RGB-D frame -> a scene (depth, intrinsics, completion, Lyra).
+        viewer: the ``preview.png`` picture of the world (off by default).
     """
 
     input: InputCfg = field(default_factory=InputCfg)
@@ -55,6 +57,7 @@ class WorldgenCfg:
     usd: UsdCfg = field(default_factory=UsdCfg)
     verify: VerifyCfg = field(default_factory=VerifyCfg)
     generate: GenerateCfg = field(default_factory=GenerateCfg)
+    viewer: ViewerCfg = field(default_factory=ViewerCfg)
 
     def validate(self) -> None:
         """Run every stage config's ``validate()``, disabled stages included (a bad value is a

@@ -16,7 +16,7 @@ from pathlib import Path
 from worldgen_sim.config import WorldgenCfg
 from worldgen_sim.errors import WorldgenError
 
-__all__ = ["Requirement", "check_dependencies", "requirements"]
+__all__ = ["Requirement", "check_dependencies", "require", "requirements"]
 
 
 @dataclass(frozen=True)
@@ -89,15 +89,24 @@ def check_dependencies(cfg: WorldgenCfg, *, input_path: Path | None = None, veri
         if need.modules in seen:
             continue
         seen.add(need.modules)
-        errors = [error for error in map(_import_error, need.modules) if error is not None]
-        if len(errors) < len(need.modules):
-            continue
-        target = f"worldgen-sim[{need.extra}]" if need.extra else need.package
-        names = " or ".join(need.modules)
-        raise WorldgenError(
-            f"{need.purpose} needs the optional package {need.package} ({names}), which cannot be imported "
-            f"({errors[0]}); install it with: pip install '{target}'"
-        )
+        require(need)
+
+
+def require(need: Requirement) -> None:
+    """Import one requirement (any of its modules).
+
+    Raises:
+        WorldgenError: one line naming the module, what needs it and the ``pip install`` that brings it.
+    """
+    errors = [error for error in map(_import_error, need.modules) if error is not None]
+    if len(errors) < len(need.modules):
+        return
+    target = f"worldgen-sim[{need.extra}]" if need.extra else need.package
+    names = " or ".join(need.modules)
+    raise WorldgenError(
+        f"{need.purpose} needs the optional package {need.package} ({names}), which cannot be imported "
+        f"({errors[0]}); install it with: pip install '{target}'"
+    )
 
 
 def _surface(cfg: WorldgenCfg) -> list[Requirement]:

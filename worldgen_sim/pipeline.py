@@ -15,6 +15,7 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
     navigation.json   agent, walkable regions, spawn points (+ navigation.npz grids)
     evidence.npz      observed points for `worldgen verify` (only without a splats layer)
     config.yaml       the effective configuration
+    preview.png       top view + input view (only with viewer.preview / --preview)
     manifest.json     the files above (a rebuild replaces OUT only if it holds nothing else)
 """
 
@@ -94,6 +95,12 @@ def build_world(
         summary = _run_stages(input_path, staging, cfg=cfg, progress=progress)
         summary["timings_s"] = dict(progress.timings, total=round(time.perf_counter() - started, 4))
         (staging / "world.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+        if cfg.viewer.preview:  # opt-in: a picture of what was built (worldgen_sim.viewer.views)
+            from worldgen_sim.viewer.views import write_preview
+
+            with progress.stage("preview"):
+                write_preview(staging, width=cfg.viewer.preview_width, height=cfg.viewer.preview_height,
+                              max_points=cfg.viewer.max_points)
     out_dir = Path(out_dir).absolute()
     log.info("wrote %s", out_dir / "world.usda")
     return BuildResult(out_dir=out_dir, world_usd=out_dir / "world.usda", summary=summary)

@@ -122,6 +122,7 @@ class AlignReport(TypedDict, total=False):
     origin: str
     camera: str | None
     camera_height_world: float | None
+    camera_world: dict[str, list[float]] | None
     input_to_world: list[list[float]]
     input_gaussians: int
     removed_invalid: int

@@ -57,8 +57,8 @@ MARKER = "world.json"
 """A folder holding this file is a worldgen output that a rebuild may replace."""
 MANIFEST = "manifest.json"
 """The list of files a build wrote, written last into every staged output."""
-WRITTEN_LATER = frozenset({"verify.json", ".thumbs"})
-"""Entries written into a finished world by worldgen verify (and Kit's thumbnail cache)."""
+WRITTEN_LATER = frozenset({"verify.json", "preview.png", ".thumbs"})
+"""Entries written into a finished world by worldgen verify (``--preview``) and Kit's thumbnail cache."""
 LEGACY_OUTPUTS = frozenset({
     "world.usda", "world.json", "config.yaml", "splats.usdc", "splats.usda", "splats.usd",
     "visual.usdc", "collision.usdc", "navigation.usdc", "navigation.json", "navigation.npz",

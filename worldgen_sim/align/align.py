@@ -166,6 +166,8 @@ def align_scene(scene: SceneInput, *, cfg: AlignCfg, progress: Progress | None =
         "origin": origin_rule,
         "camera": camera.source if camera is not None else None,
         "camera_height_world": float(transform_points(camera.centre[None], matrix)[0, 2]) if camera else None,
+        # Where the input camera stands and looks in the world (the viewer's starting view).
+        "camera_world": _camera_world(camera, matrix, rotation) if camera is not None else None,
         "input_to_world": matrix.tolist(),
     }
 
@@ -309,6 +311,14 @@ def _add_ground(scene: SceneInput, cfg: AlignCfg, up: _Up, rng) -> tuple[SceneIn
     from dataclasses import replace
 
     return replace(scene, gaussians=concatenate(scene.gaussians, ground)), info
+
+
+def _camera_world(camera: _Camera, matrix: np.ndarray, rotation: np.ndarray) -> dict[str, list[float]]:
+    """The reference camera's world position [m] and unit forward direction (rounded: world.json is compared)."""
+    position = transform_points(camera.centre[None], matrix)[0]
+    forward = rotation @ camera.forward
+    forward = forward / max(float(np.linalg.norm(forward)), 1e-12)
+    return {"position": [round(float(v), 6) for v in position], "forward": [round(float(v), 6) for v in forward]}
 
 
 def _reference_camera(scene: SceneInput, up_used: str) -> _Camera | None:

@@ -1,0 +1,338 @@
+"""``worldgen view OUT``: a local web page (viser) showing every layer of a world package.
+
+Layers (each with a toggle): splats as points, the visual mesh, completed regions, colliders
+coloured per object, the walkable surface, spawn points, NavMesh volumes (green include, red
+exclude boxes), the drop-test probes of ``verify.json`` (green at rest, red failed) and the input
+camera. The camera starts at the input camera when the world records it (else the orbit view);
+buttons jump to the input, top and orbit views.
+
+What the browser receives is bounded so a large world opens in seconds and stays responsive:
+at most ``max_points`` splat centres (seeded random subsample, half precision) and at most
+``max_faces`` visual-mesh faces (vertex clustering, :func:`reduce_mesh`; colliders share half of
+it); the page says so when either was reduced. viser is imported here only
+(the ``view`` extra).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from worldgen_sim.errors import WorldgenError
+from worldgen_sim.viewer.raster import Camera
+from worldgen_sim.viewer.views import LayerStyle, box_edges, view_camera
+from worldgen_sim.viewer.world_layers import MeshLayer, WorldLayers, load_world_layers
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_LAYERS", "ViewerServer", "import_viser", "reduce_mesh", "serve_world", "set_camera", "wait_forever"]
+
+DEFAULT_LAYERS = {
+    "splats": True, "visual": True, "completed": True, "colliders": False, "walkable": True, "spawn": True,
+    "navmesh": False, "probes": True, "camera": False,
+}  # fmt: skip
+"""Which layers the page shows when it opens (colliders and NavMesh volumes would hide the world; the
+input camera's frustum would frame the view that starts at it)."""
+
+
+def import_viser():
+    """The viser module, or a WorldgenError naming the extra that brings it (worldgen_sim.extras)."""
+    from worldgen_sim.extras import Requirement, require
+
+    require(Requirement(("viser",), "viser", "view", "worldgen view (the web page)"))
+    import viser
+
+    return viser
+
+
+@dataclass(eq=False)
+class ViewerServer:
+    """A running viewer.
+
+    Attributes:
+        server: the ``viser.ViserServer``.
+        layers: the world as loaded (splats already subsampled).
+        handles: scene handles by layer name (a layer may have several nodes).
+        url: the page's address.
+        sent: what was sent, for the page and benchmarks (points, faces, notes).
+        start_camera: the view the page opens on.
+    """
+
+    server: Any
+    layers: WorldLayers
+    handles: dict[str, list[Any]] = field(default_factory=dict)
+    url: str = ""
+    sent: dict[str, Any] = field(default_factory=dict)
+    start_camera: Camera | None = None
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def serve_world(
+    out_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    max_points: int = 300_000,
+    max_faces: int = 400_000,
+    view: str = "input",
+) -> ViewerServer:
+    """Load a world package and serve it; returns once the page is being served.
+
+    Args:
+        out_dir: the world package folder.
+        host, port: where to listen (``port`` 0 takes a free one).
+        max_points: most splat centres sent (seeded subsample beyond it).
+        max_faces: most visual-mesh faces sent (decimated beyond it).
+        view: the camera the page opens on: ``"input"``, ``"top"`` or ``"orbit"``.
+
+    Raises:
+        WorldgenError: viser missing, not a world package, or a bad option.
+    """
+    if max_points < 0 or max_faces < 1:
+        raise WorldgenError(f"--max-points must be >= 0 and --max-faces >= 1, got {max_points} and {max_faces}")
+    viser = import_viser()
+    layers = load_world_layers(out_dir, max_points=max_points)
+    server = viser.ViserServer(host=host, port=port, verbose=False)
+    server.scene.set_up_direction("+z")
+    viewer = ViewerServer(server=server, layers=layers, url=f"http://{host}:{server.get_port()}")
+    viewer.sent = {"points": 0, "faces": 0, "notes": list(layers.notes)}
+    _add_layers(viewer, max_faces=max_faces)
+    start = view if (view != "input" or layers.camera is not None) else "orbit"
+    viewer.start_camera = view_camera(layers, start, width=16, height=9)
+    _initial_camera(server, viewer.start_camera)
+    _add_gui(viewer)
+    return viewer
+
+
+def set_camera(target: Any, camera: Camera) -> None:
+    """Point a viser camera (a client's ``camera`` or the server's ``initial_camera``) like ``camera``."""
+    up = tuple(float(v) for v in camera.up)
+    if hasattr(target, "up_direction"):  # a client's CameraHandle
+        target.up_direction = up
+    else:
+        target.up = up
+    target.position = tuple(float(v) for v in camera.position)
+    target.look_at = tuple(float(v) for v in camera.look_at)
+    target.fov = float(np.radians(camera.vfov_deg))
+
+
+def _initial_camera(server, camera: Camera) -> None:
+    set_camera(server.initial_camera, camera)
+    server.initial_camera.near = float(camera.near)
+
+
+def reduce_mesh(mesh: MeshLayer, max_faces: int) -> tuple[MeshLayer, str | None]:
+    """The mesh with at most ``max_faces`` faces and a note saying how it was reduced (None when not).
+
+    Vertex clustering: vertices are merged per cell of a grid (positions and colours averaged),
+    faces that collapse are dropped; the cell starts at the edge of a uniform triangulation of the
+    mesh's area with ``max_faces`` faces and grows until the budget holds. Linear in the mesh size
+    and numpy only, so a million-face mesh reduces in a second or two (fast-simplification's quadric
+    decimation took ~13 s in bench_viewer); the shape is kept to about one cell, the winding of
+    every kept face is unchanged.
+    """
+    faces = mesh.faces.shape[0]
+    if faces <= max_faces:
+        return mesh, None
+    vertices = mesh.vertices.astype(np.float64)
+    corners = vertices[mesh.faces]
+    area = 0.5 * float(np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]),
+                                      axis=1).sum())
+    cell = max(np.sqrt(area / max_faces), 1e-6)
+    lo = vertices.min(axis=0)
+    for _ in range(24):
+        keys = np.floor((vertices - lo) / cell).astype(np.int64)
+        size = keys.max(axis=0) + 1
+        _, cluster = np.unique((keys[:, 0] * size[1] + keys[:, 1]) * size[2] + keys[:, 2], return_inverse=True)
+        cluster = cluster.reshape(-1)
+        merged = cluster[mesh.faces]
+        distinct = (merged[:, 0] != merged[:, 1]) & (merged[:, 1] != merged[:, 2]) & (merged[:, 0] != merged[:, 2])
+        merged = merged[distinct]
+        # Two faces over the same three clusters are one: keep the first (its winding).
+        ordered = np.sort(merged, axis=1)
+        count = int(cluster.max()) + 1
+        _, first = np.unique((ordered[:, 0] * count + ordered[:, 1]) * count + ordered[:, 2], return_index=True)
+        merged = merged[np.sort(first)]
+        if merged.shape[0] <= max_faces:
+            break
+        cell *= 1.25
+    weights = np.bincount(cluster, minlength=count).astype(np.float64)[:, None]
+    centres = np.stack([np.bincount(cluster, vertices[:, i], count) for i in range(3)], axis=1) / weights
+    colours = np.stack([np.bincount(cluster, mesh.colors[:, i], count) for i in range(3)], axis=1) / weights
+    reduced = MeshLayer(centres.astype(np.float32), merged.astype(np.int32), colours.astype(np.float32), mesh.name,
+                        mesh.label)
+    note = f"{mesh.name} mesh: {merged.shape[0]:,} of {faces:,} faces shown (vertices merged, {cell * 100:.1f} cm grid)"
+    return reduced, note
+
+
+def _add_layers(viewer: ViewerServer, *, max_faces: int) -> None:
+    scene, layers, style = viewer.server.scene, viewer.layers, LayerStyle
+    handles = viewer.handles
+
+    def add(name: str, handle) -> None:
+        # Splat centres drawn over the visual mesh speckle it: shown first only when there is no mesh.
+        handle.visible = DEFAULT_LAYERS[name] and not (name == "splats" and layers.visual is not None)
+        handles.setdefault(name, []).append(handle)
+
+    if layers.splats is not None and len(layers.splats.points):
+        add("splats", scene.add_point_cloud("/splats", layers.splats.points, _u8(layers.splats.colors),
+                                            point_size=2 * style.SPLAT_RADIUS, point_shape="circle"))
+        viewer.sent["points"] += len(layers.splats.points)
+    for name, mesh in (("visual", layers.visual), ("completed", layers.completed)):
+        if mesh is None:
+            continue
+        mesh, note = reduce_mesh(mesh, max_faces)
+        if note:
+            viewer.sent["notes"].append(note)
+        viewer.sent["faces"] += mesh.faces.shape[0]
+        if name == "completed":
+            add(name, scene.add_mesh_simple("/completed", mesh.vertices, mesh.faces, color=_rgb(style.COMPLETED),
+                                            side="double", opacity=0.8))
+        else:  # one-sided like the pictures: from outside a room its walls vanish and the inside shows
+            add(name, scene.add_mesh_trimesh("/visual", _trimesh(mesh)))
+    # Colliders share half the face budget in proportion to their size: a scanned wall's triangle
+    # collider can hold more faces than the visual mesh, and it is sent even while hidden.
+    collider_faces = sum(c.faces.shape[0] for c in layers.colliders)
+    reduced_colliders = 0
+    for collider in layers.colliders:
+        budget = max(12, int(0.5 * max_faces * collider.faces.shape[0] / max(collider_faces, 1)))
+        collider, note = reduce_mesh(collider, budget)
+        reduced_colliders += note is not None
+        add("colliders", scene.add_mesh_simple(f"/colliders/{collider.name}", collider.vertices, collider.faces,
+                                               color=_rgb(collider.colors[0]), side="double", flat_shading=True))
+        viewer.sent["faces"] += collider.faces.shape[0]
+    if reduced_colliders:
+        viewer.sent["notes"].append(f"colliders: {reduced_colliders} triangle colliders decimated for display "
+                                    f"({collider_faces:,} faces in all; the world keeps them whole)")
+    if layers.walkable is not None:
+        lifted = layers.walkable.vertices + np.array([0, 0, 0.005], np.float32)  # just above the floor it marks
+        add("walkable", scene.add_mesh_simple("/walkable", lifted, layers.walkable.faces, color=_rgb(style.WALKABLE),
+                                              opacity=style.WALKABLE_ALPHA, side="double", material="toon3"))
+    if len(layers.spawn_points):
+        add("spawn", scene.add_point_cloud("/spawn_points", layers.spawn_points, _u8(style.SPAWN),
+                                           point_size=2 * style.SPAWN_RADIUS, point_shape="circle"))
+    for include in (True, False):
+        boxes = layers.nav_volumes[layers.nav_include == include]
+        if len(boxes):
+            colour = style.INCLUDE if include else style.EXCLUDE
+            edges = box_edges(boxes).astype(np.float32)
+            add("navmesh", scene.add_line_segments(f"/navmesh/{'include' if include else 'exclude'}", edges,
+                                                   np.broadcast_to(_u8(colour), (*edges.shape[:2], 3)),
+                                                   thickness=2.0, thickness_units="screen"))
+    if len(layers.probes_end):
+        colours = np.where(layers.probes_passed[:, None], _u8(style.PROBE_PASSED), _u8(style.PROBE_FAILED))
+        add("probes", scene.add_point_cloud("/probes", layers.probes_end.astype(np.float32), colours.astype(np.uint8),
+                                            point_size=2 * style.PROBE_RADIUS, point_shape="circle"))
+        failed = ~layers.probes_passed
+        if failed.any():  # where a failed probe went: from its release to where it ended
+            paths = np.stack([layers.probes_start[failed], layers.probes_end[failed]], axis=1).astype(np.float32)
+            add("probes", scene.add_line_segments("/probe_paths", paths, np.broadcast_to(
+                _u8(style.PROBE_FAILED), (*paths.shape[:2], 3)), thickness=2.0, thickness_units="screen"))
+    if layers.camera is not None:
+        add("camera", _frustum(scene, layers))
+
+
+def _frustum(scene, layers: WorldLayers):
+    camera = view_camera(layers, "input", width=4, height=3)
+    view = camera.world_to_camera()
+    rotation = view[:3, :3].T  # camera -> world, OpenCV axes (viser frustums look along +z, y down)
+    return scene.add_camera_frustum("/input_camera", fov=float(np.radians(camera.vfov_deg)), aspect=4 / 3,
+                                    scale=0.25, color=(30, 30, 30), wxyz=_quaternion_wxyz(rotation),
+                                    position=tuple(float(v) for v in camera.position))
+
+
+def _add_gui(viewer: ViewerServer) -> None:
+    gui, layers = viewer.server.gui, viewer.layers
+    gui.add_markdown(_summary_markdown(viewer))
+    for name, handles in viewer.handles.items():
+        checkbox = gui.add_checkbox(name, initial_value=handles[0].visible)
+
+        def toggle(event, handles=handles) -> None:
+            for handle in handles:
+                handle.visible = event.target.value
+
+        checkbox.on_update(toggle)
+    for view in ("input", "top", "orbit"):
+        if view == "input" and layers.camera is None:
+            continue
+        button = gui.add_button(f"{view} view")
+
+        def jump(event, view=view) -> None:
+            camera = view_camera(layers, view, width=16, height=9)
+            if event.client is not None:
+                set_camera(event.client.camera, camera)
+
+        button.on_click(jump)
+
+
+def _summary_markdown(viewer: ViewerServer) -> str:
+    layers = viewer.layers
+    lines = [f"**{layers.out_dir.name}**", ""]
+    if layers.splats is not None:
+        shown, total = len(layers.splats.points), layers.splats.total
+        reduced = " (subsampled)" if layers.splats.subsampled else ""
+        lines.append(f"- {layers.splats.source}: {shown:,} of {total:,} shown as points{reduced}")
+    lines.append(f"- colliders: {len(layers.colliders)} objects, one colour each")
+    if len(layers.probes_end):
+        lines.append(f"- drop test ({layers.probe_engine}): {int(layers.probes_passed.sum())}/"
+                     f"{len(layers.probes_passed)} probes at rest (green), failed red")
+    else:
+        lines.append("- no verify.json: run `worldgen verify` for the drop-test probes")
+    if layers.camera is not None:
+        lines.append(f"- starts at the input camera: {layers.camera.source}")
+    lines += [f"- {note}" for note in viewer.sent["notes"][len(layers.notes):]]
+    if layers.notes:
+        lines += [f"- {note}" for note in layers.notes]
+    return "\n".join(lines)
+
+
+def wait_forever(viewer: ViewerServer) -> None:
+    """Serve until Ctrl-C."""
+    try:
+        while True:
+            time.sleep(1.0)
+    finally:
+        viewer.stop()
+
+
+def _trimesh(mesh: MeshLayer):
+    import trimesh
+
+    colours = np.concatenate([_u8(mesh.colors), np.full((len(mesh.colors), 1), 255, np.uint8)], axis=1)
+    return trimesh.Trimesh(mesh.vertices, mesh.faces, vertex_colors=colours, process=False)
+
+
+def _u8(rgb) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(rgb, np.float32) * 255), 0, 255).astype(np.uint8)
+
+
+def _rgb(rgb) -> tuple[int, int, int]:
+    r, g, b = (int(v) for v in _u8(rgb).reshape(3))
+    return r, g, b
+
+
+def _quaternion_wxyz(rotation: np.ndarray) -> tuple[float, float, float, float]:
+    """(w, x, y, z) of a 3x3 rotation matrix (Shepperd's method, the largest-diagonal branch)."""
+    m = np.asarray(rotation, np.float64)
+    trace = np.trace(m)
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = (0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s)
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+        q_ = [0.0, 0.0, 0.0, 0.0]
+        q_[0] = (m[k, j] - m[j, k]) / s
+        q_[1 + i] = 0.25 * s
+        q_[1 + j] = (m[j, i] + m[i, j]) / s
+        q_[1 + k] = (m[k, i] + m[i, k]) / s
+        q = tuple(q_)
+    return tuple(float(v) for v in q)  # type: ignore[return-value]
