@@ -261,6 +261,10 @@ def _classify(pieces: _Pieces, vertices, faces, structure, cfg):
     candidates = np.flatnonzero(floating & ~small)
     attached = _touching(pieces, candidates, vertices, faces, structure)
     floating[candidates[attached]] = False
+    # Held by a wall or ceiling (a ceiling bump, a wall shelf): kept, but at its own height, never
+    # closed down to the floor (a 3 cm ceiling bump became a floor-to-ceiling pillar).
+    hanging = np.zeros(len(pieces.faces), bool)
+    hanging[candidates[attached]] = True
     floater = floating & ~small & ((size < cfg.floater_size) | (thickness < cfg.floater_thickness))
     objects, kinds, ground, dropped = [], [], [], []
     records = []
@@ -272,7 +276,7 @@ def _classify(pieces: _Pieces, vertices, faces, structure, cfg):
             records.append((reason, k))
             continue
         objects.append(pieces.faces[k])
-        if floating[k]:
+        if floating[k] or hanging[k]:
             kinds.append("overhead")
             ground.append(float(pieces.lo[k, 2]))  # closed at its own underside: never a column to the floor
         else:
@@ -341,7 +345,7 @@ def _group_clutter(objects, kinds, ground, vertices, faces, cfg):
     return out_objects, out_kinds, out_ground, int(group.max()) + 1
 
 
-SEGMENTATION_CACHE_FORMAT = 4
+SEGMENTATION_CACHE_FORMAT = 5
 """Layout version of cached segmentations (:mod:`worldgen_sim.cache`)."""
 
 
