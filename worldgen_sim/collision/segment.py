@@ -12,8 +12,9 @@ floor plane or a box room:
    height, and down-facing planes at the top.
 
 What is left is split into connected pieces on a voxel grid. Each piece is judged
-against the ground under it: standing on it (or touching a wall or ceiling) it is
-an object; hanging unsupported in mid-air and small or thin it is a floater and
+against the ground under it: standing on it it is an object; held off the ground by
+a wall or ceiling it is an overhead object at its own height (never a column down to
+the floor); hanging unsupported in mid-air and small or thin it is a floater and
 dropped (counted, with the reason); unsupported and large it stays as an overhead
 obstacle at its true height. When a scene has many small pieces (vegetation), they
 are grouped per ``clutter_cell`` into clutter objects, covered with boxes later.
