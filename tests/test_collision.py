@@ -439,3 +439,82 @@ def test_crashing_worker_is_retried_then_covered_never_one_hull(room, scan, tmp_
     assert report["fallback_counts"]["crash"] == len(world.objects) == 4
     assert all(e["method"] == "cover" and e["fallback_kind"] == "crash" for e in report["objects"])
     assert not any(path.suffix == ".npz" for path in tmp_path.glob("*.npz"))
+
+
+def _quads_mesh(quads) -> TriangleMesh:
+    """Quads (origin, u, v) [m] as two triangles each, normal u x v."""
+    vertices, faces = [], []
+    for origin, u, v in quads:
+        origin, u, v = (np.asarray(a, np.float64) for a in (origin, u, v))
+        base = len(vertices)
+        vertices += [origin, origin + u, origin + u + v, origin + v]
+        faces += [[base, base + 1, base + 2], [base, base + 2, base + 3]]
+    return TriangleMesh(np.asarray(vertices, np.float32), np.asarray(faces, np.int32))
+
+
+def _open_box(lo, hi, *, top=True):
+    """The four sides (outward) and optionally the top of a box: what a camera sees of it."""
+    (x0, y0, z0), (x1, y1, z1) = lo, hi
+    dx, dy, dz = x1 - x0, y1 - y0, z1 - z0
+    quads = [((x0, y0, z0), (dx, 0, 0), (0, 0, dz)), ((x0, y1, z0), (0, 0, dz), (dx, 0, 0)),
+             ((x0, y0, z0), (0, 0, dz), (0, dy, 0)), ((x1, y0, z0), (0, dy, 0), (0, 0, dz))]
+    if top:
+        quads.append(((x0, y0, z1), (dx, 0, 0), (0, dy, 0)))
+    return quads
+
+
+def test_table_over_seen_floor_is_a_slab_on_legs_and_a_closed_crate_stays_solid(tmp_path):
+    """A table top seen from above with the floor seen under it (no underside, as a capture has it) is a
+    slab on its legs, not a block down to the floor; a crate whose floor runs on under it (an exact
+    mesh's floor) is fenced by its sides and stays solid."""
+    top, legs = 0.74, [(-0.55, -0.35), (0.55, -0.35), (-0.55, 0.35), (0.55, 0.35)]
+    quads = [((-2.0, -2.0, 0.0), (4.0, 0, 0), (0, 4.0, 0))]  # the floor, under everything
+    quads += _open_box((-0.6, -0.4, top - 0.04), (0.6, 0.4, top))  # top and its 4 cm rim, no underside
+    for x, y in legs:  # legs: sides only (their tops meet the unseen underside)
+        quads += _open_box((x - 0.025, y - 0.025, 0.0), (x + 0.025, y + 0.025, top - 0.04), top=False)
+    quads += _open_box((1.0, 1.0, 0.0), (1.5, 1.5, 0.3))  # the crate
+    mesh = jitter(subdivide(_quads_mesh(quads), 0.05), 0.002)
+    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=1, min_plane_area=50.0))
+    hulls = [h for o in world.objects for h in o.hulls]
+    rng = np.random.default_rng(0)
+    under = rng.uniform([-0.45, -0.25, 0.05], [0.45, 0.25, 0.62], (4000, 3))  # free, clear of the legs
+    assert points_in_hulls(under, hulls).mean() < 0.01
+    slab = rng.uniform([-0.55, -0.35, top - 0.03], [0.55, 0.35, top - 0.005], (2000, 3))
+    assert points_in_hulls(slab, hulls).mean() > 0.95
+    for x, y in legs:
+        leg = rng.uniform([x - 0.015, y - 0.015, 0.05], [x + 0.015, y + 0.015, top - 0.1], (200, 3))
+        assert points_in_hulls(leg, hulls).mean() > 0.9, (x, y)
+    crate = rng.uniform([1.03, 1.03, 0.03], [1.47, 1.47, 0.27], (2000, 3))
+    assert points_in_hulls(crate, hulls).mean() > 0.95
+
+
+def test_box_hulls_are_exact_outward_boxes():
+    from worldgen_sim.collision.boxes import rotate_z
+    from worldgen_sim.collision.hulls import box_hulls, mesh_volume
+
+    rng = np.random.default_rng(0)
+    lo, size = rng.uniform(-1, 1, (50, 3)), rng.uniform(0.01, 0.5, (50, 3))
+    size[0, 2] = 0.0  # a flat box is thickened, not dropped
+    pick = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], np.float64)
+    corners = rotate_z((lo[:, None] + pick[None] * size[:, None]).reshape(-1, 3), 0.4).reshape(-1, 8, 3)
+    for mirror in (1.0, -1.0):  # a left-handed corner order gets its faces turned
+        hulls = box_hulls(corners * [1.0, mirror, 1.0], max_vertices=64)
+        assert len(hulls) == 50
+        for (vertices, faces), s in zip(hulls, size):
+            assert vertices.shape == (8, 3) and faces.shape == (12, 3)
+            assert mesh_volume(vertices, faces) == pytest.approx(np.prod(np.maximum(s, 0.005)), rel=1e-4)
+            tri = vertices.astype(np.float64)[faces]
+            outward = np.einsum("ij,ij->i", np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]),
+                                tri.mean(axis=1) - vertices.mean(axis=0))
+            assert np.all(outward > 0)
+
+
+def test_wall_height_is_the_longest_run_of_its_faces():
+    """A cabinet front with a few stray faces at the ceiling in its plane spans the cabinet's height."""
+    from worldgen_sim.collision.planes import _height_span
+
+    rng = np.random.default_rng(0)
+    front = np.sort(rng.uniform(0.0, 1.8, (400, 3)), axis=1)
+    stray = np.full((5, 3), 2.66) + rng.uniform(0, 0.02, (5, 3))
+    assert _height_span(np.concatenate([front, stray])) == pytest.approx(1.8, abs=0.02)
+    assert _height_span(np.array([[0.0, 0.0, 2.7], [0.0, 2.7, 2.7]])) == pytest.approx(2.7)  # two big triangles

@@ -39,6 +39,7 @@ BAD_YAML = [
     ("collision:\n  ground_slope: 90\n", "collision.ground_slope: expected > 0 and < 90 [deg]", "90.0"),
     ("collision:\n  coacd_retries: 1.5\n", "collision.coacd_retries: expected int", "1.5"),
     ("collision:\n  static_tile_faces: 10\n", "collision.static_tile_faces: expected >= 1000 [faces]", "10"),
+    ("collision:\n  underside_thickness: 0\n", "collision.underside_thickness: expected > 0 [m]", "0.0"),
     ("usd:\n  splat_format: usdz\n", "usd.splat_format: expected one of 'usdc', 'usda'", "'usdz'"),
     ("verify:\n  device: gpu\n", "verify.device: expected 'cpu' or 'cuda:N'", "'gpu'"),
     ("verify:\n  min_pass_fraction: 2\n", "verify.min_pass_fraction: expected >= 0 and <= 1", "2.0"),

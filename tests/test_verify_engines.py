@@ -61,5 +61,7 @@ def test_newton_and_physx_agree(tmp_path):
     assert saved["drop_tests"]["physx"]["engine"] == "physx" and saved["collider_audit"]["colliders"] > 0
     if not (newton.pass_fraction >= 0.95 and physx.pass_fraction >= 0.95):
         # Checked last, so the agreement above is always asserted. Known gap (issue 8 open): since verify judges
-        # against the evidence, probes over the sample room's tall shelf top fall through in both engines.
+        # against the evidence, probes over the sample room's tall shelf top fall through in both engines: the
+        # surface stage's automatic views (eye heights 1.2 and 1.6 m) never see the 1.8 m top, so the visual
+        # mesh, and hence the colliders, have none (measured 2026-12-04: 35/40 in Newton).
         pytest.xfail(f"newton {newton.pass_fraction:.0%}, physx {physx.pass_fraction:.0%} at rest (need 95 %):\n{text}")

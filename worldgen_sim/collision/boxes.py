@@ -160,6 +160,8 @@ def fit_boxes(
     target_cover: float = 0.98,
     rim_width: float = 0.04,
     min_gain: float = 0.004,
+    ground_triangles: np.ndarray | None = None,
+    underside: float = 0.05,
 ) -> BoxFit | None:
     """Cover an object's solid with at most ``max_boxes`` boxes in its own frame.
 
@@ -179,13 +181,18 @@ def fit_boxes(
         rim_width: a reconstruction's ragged rim: spans this close to a box (and within its
             heights, give or take 1.5 ``height_tolerance``) count as covered [m].
         min_gain: boxes stop when the next one adds less than this fraction of the volume.
+        ground_triangles: (G, 3, 3) world-frame triangles of the ground observed under the
+            object [m], or None; tops over it are closed ``underside`` below themselves
+            (:func:`worldgen_sim.collision.solidify.observed_below`).
+        underside: see ``ground_triangles`` [m].
 
     Returns:
         The fit (check ``covered``), or None when the object has no solid spans.
     """
     yaw, tri, lo, hi = object_frame(vertices, faces)
     cell = max(cell, float(np.sqrt(np.prod(np.maximum(hi - lo, 1e-9)) / max_cells)))
-    spans = solid_spans(tri, lo, hi, cell, ground_height, height_tolerance, min_slope_normal, seam)
+    spans = solid_spans(tri, lo, hi, cell, ground_height, height_tolerance, min_slope_normal, seam,
+                        ground_triangles=local_triangles(ground_triangles, yaw), underside=underside)
     spans = _snapped(spans, ground_height, height_tolerance, rim_width)
     if spans is None:
         return None
@@ -223,18 +230,36 @@ def object_frame(vertices: np.ndarray, faces: np.ndarray) -> tuple[float, np.nda
     return yaw, local[np.asarray(faces, np.int64)], local[:, :2].min(axis=0), local[:, :2].max(axis=0)
 
 
-def solid_spans(tri, lo, hi, cell, ground, tolerance, min_slope_normal=0.2, seam=0.01):
+def local_triangles(triangles: np.ndarray | None, yaw: float) -> np.ndarray | None:
+    """(G, 3, 3) world-frame triangles turned into an object's frame (by ``-yaw``), or None."""
+    if triangles is None or len(triangles) == 0:
+        return None
+    flat = np.asarray(triangles, np.float64).reshape(-1, 3)
+    return rotate_z(flat, -yaw).reshape(-1, 3, 3)
+
+
+def solid_spans(tri, lo, hi, cell, ground, tolerance, min_slope_normal=0.2, seam=0.01, *, ground_triangles=None,
+                underside=0.05):
     """Solid spans of an object on an xy grid: layered-heightfield spans plus wall spans.
 
     Wall spans (:func:`_wall_spans`) close sides seen without a top; those next to a
-    column span covering their heights are dropped. Returns column (S,) int64, top (S,),
+    column span covering their heights are dropped. ``ground_triangles`` (object frame) are
+    the ground observed under the object: tops over it are slabs ``underside`` thick
+    (:func:`worldgen_sim.collision.solidify.observed_below`). Returns column (S,) int64, top (S,),
     bottom (S,) float64 [m], nx, ny as :func:`worldgen_sim.collision.solidify.column_spans`.
     """
-    from worldgen_sim.collision.solidify import column_spans
+    from worldgen_sim.collision.solidify import column_spans, observed_below
 
-    column, top, bottom, nx, ny = column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam=seam)
+    open_below = observed_below(ground_triangles, lo, hi, cell, object_triangles=tri, ground=ground)
+    column, top, bottom, nx, ny = column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam=seam,
+                                               open_below=open_below, underside=underside)
     wall_column, wall_top, wall_bottom = _wall_spans(tri, lo, cell, nx, ny, ground, tolerance, min_slope_normal)
-    keep = ~_explained(wall_column, wall_top, wall_bottom, column, top, bottom, nx, ny, tolerance)
+    # Over observed ground, sides hanging from a top without reaching the ground are the top's
+    # blurred edge (a table top's rim), not walls: a column span's top beside them explains them.
+    hanging = np.zeros(wall_column.size, bool)
+    if open_below is not None:
+        hanging = open_below[wall_column] & (wall_bottom > ground + tolerance)
+    keep = ~_explained(wall_column, wall_top, wall_bottom, column, top, bottom, nx, ny, tolerance, hanging)
     return (np.concatenate([column, wall_column[keep]]), np.concatenate([top, wall_top[keep]]),
             np.concatenate([bottom, wall_bottom[keep]]), nx, ny)
 
@@ -366,8 +391,9 @@ def _robust_spans(column, label, labels, nx, ny):
     return robust
 
 
-def _explained(wall_column, wall_top, wall_bottom, column, top, bottom, nx, ny, tolerance):
-    """(W,) bool: wall spans next to (within one cell of) a column span covering their heights.
+def _explained(wall_column, wall_top, wall_bottom, column, top, bottom, nx, ny, tolerance, top_only=None):
+    """(W,) bool: wall spans next to (within one cell of) a column span covering their heights
+    (for ``top_only`` (W,) bool spans: reaching their top is enough).
 
     A block's sides cross the cells along its edge; those are already closed by the
     block's own spans and must not widen it by a cell (a 5 cm table leg would double).
@@ -383,5 +409,8 @@ def _explained(wall_column, wall_top, wall_bottom, column, top, bottom, nx, ny, 
     explained = np.zeros(wall_column.size, bool)
     for offset in (0, -1, 1, -(nx + 2), nx + 2, -(nx + 3), -(nx + 1), nx + 1, nx + 3):
         neighbour = wall_padded + offset
-        explained |= (grid_top[neighbour] >= wall_top - tolerance) & (grid_bottom[neighbour] <= wall_bottom + tolerance)
+        reaches_top = grid_top[neighbour] >= wall_top - tolerance
+        explained |= reaches_top & (grid_bottom[neighbour] <= wall_bottom + tolerance)
+        if top_only is not None:
+            explained |= reaches_top & top_only
     return explained

@@ -136,14 +136,32 @@ def _object_tasks(seg, vertices, faces):
     names: list[str] = []
     tasks: list[DecomposeTask] = []
     counters: dict[str, int] = {}
+    from scipy.spatial import cKDTree
+
+    ground_faces = np.concatenate([r.faces for r in seg.static if r.kind == "ground"] or [np.zeros(0, np.int64)])
+    ground_tri = vertices[faces[ground_faces]]
+    ground_lo, ground_hi = ground_tri.min(axis=1), ground_tri.max(axis=1)
+    # Ground triangles near each object, found by their centres (a per-object scan of the whole ground
+    # cost seconds on vegetation); the radius covers the object's footprint and the largest triangle.
+    centres = cKDTree(0.5 * (ground_lo[:, :2] + ground_hi[:, :2])) if ground_faces.size else None
+    reach = float(np.linalg.norm(ground_hi[:, :2] - ground_lo[:, :2], axis=1).max()) if ground_faces.size else 0.0
     for group, cls, kind, ground in zip(seg.objects, seg.object_classes, seg.object_kinds, seg.object_ground):
         prefix = cls if kind == "standing" else kind
         index = counters.get(prefix, 0)
         counters[prefix] = index + 1
         names.append(f"{prefix}_{index:03d}")
         part_vertices, part_faces = _submesh(vertices, faces, group)
+        under = np.zeros((0, 3, 3), np.float32)
+        if kind != "overhead" and part_vertices.size and centres is not None:  # overhead: closed at its underside
+            lo, hi = part_vertices.min(axis=0), part_vertices.max(axis=0)
+            near = np.asarray(centres.query_ball_point(0.5 * (lo[:2] + hi[:2]),
+                                                       0.5 * float(np.linalg.norm(hi[:2] - lo[:2])) + reach), np.int64)
+            near = np.sort(near)
+            keep = np.all((ground_hi[near, :2] >= lo[:2]) & (ground_lo[near, :2] <= hi[:2]), axis=1)
+            keep &= ground_hi[near, 2] < hi[2]
+            under = ground_tri[near[keep]].astype(np.float32)
         tasks.append(DecomposeTask(names[-1], part_vertices, part_faces, float(ground),
-                                   "clutter" if kind == "clutter" else "object"))
+                                   "clutter" if kind == "clutter" else "object", under))
     return names, tasks
 
 

@@ -73,6 +73,9 @@ class CollisionCfg:
             settings (seed, threshold, preprocessing) before the voxel cover is used.
         static_tile_faces: static meshes with more faces are split into spatial tiles of
             about this many faces (faster cooking, culling).
+        underside_thickness: an object top with the ground observed under it (the floor seen
+            beneath a table) is closed this far below its top instead of down to the ground;
+            its legs are closed from their sides [m].
     """
 
     enabled: bool = True
@@ -116,6 +119,7 @@ class CollisionCfg:
     max_cover_boxes: int = 128
     coacd_retries: int = 2
     static_tile_faces: int = 200_000
+    underside_thickness: float = 0.05
 
     def validate(self) -> None:
         """Check every field (types, ranges, offsets, the material library); raises WorldgenError
@@ -173,3 +177,4 @@ class CollisionCfg:
         check.range("max_cover_boxes", ge=1, unit="boxes")
         check.range("coacd_retries", ge=0)
         check.range("static_tile_faces", ge=1000, unit="faces")
+        check.range("underside_thickness", gt=0, unit="m")

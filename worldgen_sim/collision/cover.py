@@ -18,7 +18,8 @@ __all__ = ["voxel_cover"]
 
 
 def voxel_cover(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float, cell: float, max_boxes: int,
-                tolerance: float = 0.02, max_doublings: int = 4) -> tuple[np.ndarray, float, float]:
+                tolerance: float = 0.02, max_doublings: int = 4, ground_triangles: np.ndarray | None = None,
+                underside: float = 0.05) -> tuple[np.ndarray, float, float]:
     """Boxes covering an object's solid.
 
     Args:
@@ -29,22 +30,26 @@ def voxel_cover(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float
             ``max_boxes`` boxes are needed.
         max_boxes: most boxes.
         tolerance: wall spans within this of the ground stand on it [m].
+        ground_triangles: (G, 3, 3) world-frame triangles of the ground observed under the object [m],
+            or None: tops over it are closed ``underside`` [m] below themselves, not on the ground.
 
     Returns:
         (B, 8, 3) float64 world-frame box corners [m], the covered span volume [m^3] and the cell used [m].
         No boxes when the object has no spans (a flat sheet, a line).
     """
-    from worldgen_sim.collision.boxes import object_frame, rotate_z, solid_spans
+    from worldgen_sim.collision.boxes import local_triangles, object_frame, rotate_z, solid_spans
     from worldgen_sim.collision.solidify import merge_spans
 
     vertices = np.asarray(vertices, np.float64)
     if vertices.shape[0] == 0 or not np.isfinite(vertices).all():
         return np.zeros((0, 8, 3)), 0.0, cell
     yaw, tri, lo, hi = object_frame(vertices, faces)
+    ground_triangles = local_triangles(ground_triangles, yaw)
     cell = max(cell, float(np.sqrt(np.prod(np.maximum(hi - lo, 1e-9)) / 250_000)))
     boxes = np.zeros((0, 2, 3))
     for _ in range(max_doublings + 1):
-        column, top, bottom, nx, _ny = solid_spans(tri, lo, hi, cell, ground_height, tolerance, seam=0.5 * cell)
+        column, top, bottom, nx, _ny = solid_spans(tri, lo, hi, cell, ground_height, tolerance, seam=0.5 * cell,
+                                                   ground_triangles=ground_triangles, underside=underside)
         # Heights to the cell (outward: tops up, bottoms down), so neighbouring spans merge.
         top = ground_height + np.ceil((top - ground_height) / cell - 0.25) * cell
         bottom = ground_height + np.floor((bottom - ground_height) / cell + 0.25) * cell

@@ -29,7 +29,7 @@ import json
 import os
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -49,12 +49,12 @@ __all__ = [
     "decomposition_key",
 ]
 
-CACHE_FORMAT = 7
+CACHE_FORMAT = 8
 """Layout version of cached decompositions (:mod:`worldgen_sim.cache`)."""
 DECOMPOSE_FIELDS = (
     "coacd_threshold", "max_hull_vertices", "seed", "solid_cell", "convex_tolerance", "coacd_iterations",
     "box_height_tolerance", "max_boxes", "box_cover", "coacd_max_hulls", "coacd_cell", "max_cover_boxes",
-    "coacd_retries", "clutter_fill", "coacd_min_size",
+    "coacd_retries", "clutter_fill", "coacd_min_size", "underside_thickness",
 )
 """The :class:`CollisionCfg` fields a decomposition depends on (its cache key)."""
 FALLBACK_KINDS = ("crash", "timeout", "error", "no_solid", "coacd_empty", "workers_failed")
@@ -75,6 +75,8 @@ class DecomposeTask:
         faces: (F, 3) int32 triangles.
         ground_height: height where the solid's open columns are closed [m].
         kind: ``"object"`` (box fit, then CoACD) or ``"clutter"`` (voxel cover directly).
+        ground_triangles: (G, 3, 3) float32 triangles of the ground the input observed under the
+            object [m]: tops over it are slabs, not blocks down to the ground (a table).
     """
 
     name: str
@@ -82,6 +84,7 @@ class DecomposeTask:
     faces: np.ndarray
     ground_height: float
     kind: str = "object"
+    ground_triangles: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 3), np.float32))
 
 
 @dataclass(eq=False)
@@ -118,7 +121,8 @@ def decomposition_key(task: DecomposeTask, cfg: CollisionCfg) -> str:
     settings = {k: getattr(cfg, k) for k in DECOMPOSE_FIELDS}
     return cache_key(
         "decomposition",
-        arrays=(np.asarray(task.vertices, np.float32), np.asarray(task.faces, np.int32)),
+        arrays=(np.asarray(task.vertices, np.float32), np.asarray(task.faces, np.int32),
+                np.asarray(task.ground_triangles, np.float32)),
         settings={"ground": round(float(task.ground_height), 6), "kind": task.kind, **settings},
         entry_format=CACHE_FORMAT,
         libraries=("coacd", "manifold3d", "scipy"),
@@ -136,7 +140,7 @@ def decompose_objects(tasks: list[DecomposeTask], *, cfg: CollisionCfg, cache: A
         progress: optional :class:`worldgen_sim.progress.Progress`.
     """
     cache = cache if cache is not None else ArrayCache(None, "decomposition")
-    keys = [decomposition_key(t, cfg) for t in tasks]
+    keys = [decomposition_key(t, cfg) if cache.enabled else "" for t in tasks]  # hashing costs time
     results: list[DecomposeResult | None] = [_cached_result(cache, k) for k in keys]
     fresh = [i for i, r in enumerate(results) if r is None]
     for i in fresh:
@@ -164,7 +168,8 @@ def _fast_path(task: DecomposeTask, cfg: CollisionCfg) -> DecomposeResult | None
     if cfg.max_boxes <= 0:
         return None
     try:
-        boxes = box_result(task.vertices, task.faces, ground_height=task.ground_height, cfg=cfg)
+        boxes = box_result(task.vertices, task.faces, ground_height=task.ground_height, cfg=cfg,
+                           ground_triangles=task.ground_triangles)
         if boxes is not None:
             return boxes
         cover = cover_result(task, cfg, reason=None, kind=None, seconds=0.0)
@@ -218,7 +223,8 @@ class _Pool:
                 index, attempt = self.pending.popleft()
                 task = self.tasks[index]
                 slot["conn"].send((np.asarray(task.vertices, np.float32), np.asarray(task.faces, np.int32),
-                                   float(task.ground_height), asdict(self.cfg), attempt))
+                                   float(task.ground_height), asdict(self.cfg), attempt,
+                                   np.asarray(task.ground_triangles, np.float32)))
                 slot["task"], slot["attempt"], slot["sent"] = index, attempt, time.perf_counter()
 
     def _start_worker(self) -> dict:
@@ -337,13 +343,14 @@ def _worker_main(conn) -> None:
             return
         if message is None:
             return
-        vertices, faces, ground, cfg, attempt = message
+        vertices, faces, ground, cfg, attempt, ground_triangles = message
         if attempt < crash_below:
             import signal
 
             os.kill(os.getpid(), signal.SIGSEGV)
         try:
-            result = decompose_one(vertices, faces, ground_height=ground, cfg=CollisionCfg(**cfg), attempt=attempt)
+            result = decompose_one(vertices, faces, ground_height=ground, cfg=CollisionCfg(**cfg), attempt=attempt,
+                                   ground_triangles=ground_triangles)
             conn.send(("ok", _result_to_message(result)))
         except Exception as exc:  # any failure becomes this object's reported fallback
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -364,25 +371,28 @@ def _result_from_message(message: dict) -> DecomposeResult:
 
 
 def decompose_one(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float, cfg: CollisionCfg,
-                  attempt: int = 0) -> DecomposeResult:
+                  attempt: int = 0, ground_triangles: np.ndarray | None = None) -> DecomposeResult:
     """Close one object into a solid and cover it with convex hulls (runs inside a worker).
 
     In order: a few boxes in the object's own frame (:mod:`.boxes`), one hull when the
     solid is convex within tolerance, else CoACD on the solid simplified within one cell
     in the object's frame (axis-aligned sides have no staircase for CoACD to chase).
-    ``attempt`` > 0 (a retry after a crash) changes CoACD's settings.
+    ``attempt`` > 0 (a retry after a crash) changes CoACD's settings. ``ground_triangles``: the
+    ground observed under the object (:class:`DecomposeTask`).
     """
     start = time.perf_counter()
     vertices = np.asarray(vertices, np.float64)
     if not np.isfinite(vertices).all():
         raise ValueError("object has non-finite vertex coordinates")
-    boxes = box_result(vertices, faces, ground_height=ground_height, cfg=cfg)
+    ground_triangles = np.zeros((0, 3, 3)) if ground_triangles is None else np.asarray(ground_triangles)
+    boxes = box_result(vertices, faces, ground_height=ground_height, cfg=cfg, ground_triangles=ground_triangles)
     if boxes is not None:
         return boxes
-    task = DecomposeTask("", vertices, faces, ground_height)
+    task = DecomposeTask("", vertices, faces, ground_height, ground_triangles=ground_triangles)
     # A second retry also coarsens the solid (fewer faces for CoACD; thin parts suffer, so not at once).
     cell = cfg.coacd_cell * (1.0 + 0.5 * max(0, attempt - 1))
-    solid = _closed_solid(vertices, faces, ground_height=ground_height, cell=cell)
+    solid = _closed_solid(vertices, faces, ground_height=ground_height, cell=cell,
+                          ground_triangles=ground_triangles, underside=cfg.underside_thickness)
     if solid is None:
         return cover_result(task, cfg, reason="no closed solid (no up-facing surface)", kind="no_solid",
                             seconds=time.perf_counter() - start)
@@ -398,18 +408,19 @@ def decompose_one(vertices: np.ndarray, faces: np.ndarray, *, ground_height: flo
     return DecomposeResult(hulls, volume, hull_volume, "coacd", seconds=time.perf_counter() - start)
 
 
-def _closed_solid(vertices, faces, *, ground_height, cell):
+def _closed_solid(vertices, faces, *, ground_height, cell, ground_triangles=None, underside=0.05):
     """The object closed into a solid in its own frame and simplified within one cell:
     (yaw, (S, 3) vertices, (T, 3) faces, volume [m^3]), or None when nothing closes."""
     import manifold3d
 
-    from worldgen_sim.collision.boxes import footprint_yaw, rotate_z, side_yaw
+    from worldgen_sim.collision.boxes import footprint_yaw, local_triangles, rotate_z, side_yaw
     from worldgen_sim.collision.solidify import solidify
 
     yaw = side_yaw(vertices, faces)
     yaw = footprint_yaw(vertices[:, :2]) if yaw is None else yaw
     # "Last surface crossed" layering: a reconstruction doubles thin parts into nested layers.
-    solid = solidify(rotate_z(vertices, -yaw), faces, ground_height=ground_height, cell_size=cell, seam=0.5 * cell)
+    solid = solidify(rotate_z(vertices, -yaw), faces, ground_height=ground_height, cell_size=cell, seam=0.5 * cell,
+                     ground_triangles=local_triangles(ground_triangles, yaw), underside=underside)
     if solid.is_empty:
         return None
     # Simplify within one cell: removes the grid's staircase noise, which otherwise makes
@@ -467,9 +478,10 @@ def _coacd_hulls(solid_v, solid_f, yaw, cfg, attempt):
 
 
 def box_result(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float,
-               cfg: CollisionCfg) -> DecomposeResult | None:
+               cfg: CollisionCfg, ground_triangles: np.ndarray | None = None) -> DecomposeResult | None:
     """The object as at most ``cfg.max_boxes`` boxes in its own frame, or None when they
-    do not cover ``cfg.box_cover`` of its solid (or the box fit is off)."""
+    do not cover ``cfg.box_cover`` of its solid (or the box fit is off); ``ground_triangles`` as
+    in :class:`DecomposeTask`."""
     from worldgen_sim.collision.boxes import fit_boxes
 
     if cfg.max_boxes <= 0:
@@ -479,7 +491,8 @@ def box_result(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float,
     if vertices.shape[0] == 0 or not np.isfinite(vertices).all():
         return None
     fit = fit_boxes(vertices, faces, ground_height=ground_height, cell=cfg.solid_cell,
-                    height_tolerance=cfg.box_height_tolerance, max_boxes=cfg.max_boxes)
+                    height_tolerance=cfg.box_height_tolerance, max_boxes=cfg.max_boxes,
+                    ground_triangles=ground_triangles, underside=cfg.underside_thickness)
     if fit is None or fit.covered < cfg.box_cover:
         return None
     hulls = box_hulls(fit.world_corners(), max_vertices=cfg.max_hull_vertices)
@@ -503,7 +516,8 @@ def cover_result(task: DecomposeTask, cfg: CollisionCfg, *, reason: str | None, 
     faces = (np.cumsum(finite) - 1)[faces[finite[faces].all(axis=1)]]
     vertices = vertices[finite]
     corners, volume, _cell = voxel_cover(vertices, faces, ground_height=task.ground_height,
-                                         cell=cfg.coacd_cell, max_boxes=cfg.max_cover_boxes)
+                                         cell=cfg.coacd_cell, max_boxes=cfg.max_cover_boxes,
+                                         ground_triangles=task.ground_triangles, underside=cfg.underside_thickness)
     hulls = box_hulls(corners, max_vertices=cfg.max_hull_vertices)
     seconds += time.perf_counter() - start
     if hulls:

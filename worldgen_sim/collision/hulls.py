@@ -10,19 +10,44 @@ _MIN_THICKNESS = 0.005
 """Boxes thinner than this are thickened about their centre: GPU cooking rejects slivers [m]."""
 
 
+_BOX_FACES = np.array([[0, 1, 3], [0, 3, 2], [4, 6, 7], [4, 7, 5], [0, 4, 5], [0, 5, 1],
+                       [2, 3, 7], [2, 7, 6], [0, 2, 6], [0, 6, 4], [1, 5, 7], [1, 7, 3]], np.int32)
+"""Outward triangles of a box whose corner ``i`` is at (bit 2, bit 1, bit 0) of ``i`` along
+right-handed edge directions (x, y, z)."""
+
+
 def box_hulls(corners: np.ndarray, *, max_vertices: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Hulls of (B, 8, 3) box corners [m], slivers thickened to :data:`_MIN_THICKNESS`."""
-    hulls = []
-    for box in np.asarray(corners, np.float64):  # a loop over boxes (at most a few hundred per object)
-        centre = box.mean(axis=0)
-        offset = box - centre
-        axes = np.linalg.svd(offset, full_matrices=False)[2]
-        extent = np.abs(offset @ axes.T).max(axis=0)
-        scale = np.maximum(extent, 0.5 * _MIN_THICKNESS) / np.maximum(extent, 1e-12)
-        hull = convex_hull(centre + ((offset @ axes.T) * scale) @ axes, max_vertices=max_vertices)
-        if hull is not None:
-            hulls.append(hull)
-    return hulls
+    """Hulls of (B, 8, 3) box corners [m], slivers thickened to :data:`_MIN_THICKNESS`.
+
+    Corner ``i`` of a box lies at ``lo + bit2(i) ex + bit1(i) ey + bit0(i) ez`` for the box's edge
+    vectors (the order :meth:`~worldgen_sim.collision.boxes.BoxFit.world_corners` and the voxel cover
+    write). The hull of a box is known: its 8 corners and 12 triangles, built here for all boxes at once
+    (a convex-hull run per box cost milliseconds each; clutter has hundreds). Boxes with two or more
+    zero-length edges (a line, a point) have no hull and are left out.
+    """
+    del max_vertices  # a box has 8 vertices and 6 polygons: within any PhysX limit (>= 8)
+    corners = np.asarray(corners, np.float64).reshape(-1, 8, 3)
+    corners = corners[np.isfinite(corners).all(axis=(1, 2))]
+    if corners.shape[0] == 0:
+        return []
+    edges = corners[:, [4, 2, 1]] - corners[:, [0, 0, 0]]  # (B, 3 axes, 3)
+    length = np.linalg.norm(edges, axis=2)
+    keep = (length > 1e-12).sum(axis=1) >= 2
+    corners, edges, length = corners[keep], edges[keep], length[keep]
+    unit = edges / np.maximum(length, 1e-300)[..., None]
+    for axis in range(3):  # a flat box (zero height): its missing direction is normal to the other two
+        flat = length[:, axis] <= 1e-12
+        if flat.any():
+            other = np.cross(unit[flat, (axis + 1) % 3], unit[flat, (axis + 2) % 3])
+            unit[flat, axis] = other / np.maximum(np.linalg.norm(other, axis=1, keepdims=True), 1e-300)
+    size = np.maximum(length, _MIN_THICKNESS)
+    centre = corners.mean(axis=1)
+    bits = np.array([[i >> 2 & 1, i >> 1 & 1, i & 1] for i in range(8)], np.float64) - 0.5  # (8, 3)
+    vertices = centre[:, None, :] + np.einsum("ka,ba,bad->bkd", bits, size, unit)
+    left_handed = np.einsum("bd,bd->b", np.cross(unit[:, 0], unit[:, 1]), unit[:, 2]) < 0
+    flipped = _BOX_FACES[:, ::-1].copy()
+    return [(v.astype(np.float32), (flipped if lh else _BOX_FACES).copy())
+            for v, lh in zip(vertices, left_handed)]
 
 
 def convex_hull(points: np.ndarray, *, max_vertices: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -72,12 +72,31 @@ def shell_planes(vertices, faces, normals, areas, centroids, free, *, distance, 
             ceiling_z = height if ceiling_z is None else max(ceiling_z, height)
     room_height = (ceiling_z if ceiling_z is not None else top) - ground_level
     for i, (normal, _offset, inliers, _area) in enumerate(candidates):
-        if classes[i] is None and abs(normal[2]) < np.sin(np.radians(normal_angle)):
-            z = tri[inliers][..., 2]
-            if z.max() - z.min() >= wall_height_fraction * room_height:
-                classes[i] = "wall"
+        vertical = classes[i] is None and abs(normal[2]) < np.sin(np.radians(normal_angle))
+        if vertical and _height_span(tri[inliers][..., 2]) >= wall_height_fraction * room_height:
+            classes[i] = "wall"
     planes = [Plane(n, float(d), c, inl, float(a)) for (n, d, inl, a), c in zip(candidates, classes) if c]
     return planes, sum(c is None for c in classes)
+
+
+def _height_span(z: np.ndarray, *, max_gap: float = 0.3) -> float:
+    """Height [m] of the longest run of a plane's inlier faces' heights (T, 3) [m] with no gap over ``max_gap``.
+
+    Not max - min: a few stray faces facing the same way in the plane's line far above (the strip where
+    another wall meets the ceiling) would make a 1.8 m cabinet front span the room's height. Each face
+    covers its own height interval (a wall may be two triangles).
+    """
+    z = np.asarray(z, np.float64).reshape(-1, 3)
+    if z.shape[0] == 0:
+        return 0.0
+    order = np.argsort(z.min(axis=1), kind="stable")
+    start, stop = z.min(axis=1)[order], z.max(axis=1)[order]
+    reach = np.maximum.accumulate(stop)  # highest point covered so far
+    new_run = np.ones(start.size, bool)
+    new_run[1:] = start[1:] > reach[:-1] + max_gap
+    run_start = start[new_run]
+    run_stop = np.maximum.reduceat(stop, np.flatnonzero(new_run))
+    return float((run_stop - run_start).max())
 
 
 def join_near_planes(planes: list[Plane], tri: np.ndarray, areas: np.ndarray, rest: np.ndarray,

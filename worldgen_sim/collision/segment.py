@@ -12,8 +12,9 @@ floor plane or a box room:
    height, and down-facing planes at the top.
 
 What is left is split into connected pieces on a voxel grid. Each piece is judged
-against the ground under it: standing on it (or touching a wall or ceiling) it is
-an object; hanging unsupported in mid-air and small or thin it is a floater and
+against the ground under it: standing on it it is an object; held off the ground by
+a wall or ceiling it is an overhead object at its own height (never a column down to
+the floor); hanging unsupported in mid-air and small or thin it is a floater and
 dropped (counted, with the reason); unsupported and large it stays as an overhead
 obstacle at its true height. When a scene has many small pieces (vegetation), they
 are grouped per ``clutter_cell`` into clutter objects, covered with boxes later.
@@ -286,6 +287,10 @@ def _classify(pieces: _Pieces, vertices, faces, structure, cfg):
     candidates = np.flatnonzero(floating & ~small)
     attached = _touching(pieces, candidates, vertices, faces, structure)
     floating[candidates[attached]] = False
+    # Held by a wall or ceiling (a ceiling bump, a wall shelf): kept, but at its own height, never
+    # closed down to the floor (a 3 cm ceiling bump became a floor-to-ceiling pillar).
+    hanging = np.zeros(len(pieces.faces), bool)
+    hanging[candidates[attached]] = True
     floater = floating & ~small & ((size < cfg.floater_size) | (thickness < cfg.floater_thickness))
     objects, kinds, ground, dropped = [], [], [], []
     records = []
@@ -297,7 +302,7 @@ def _classify(pieces: _Pieces, vertices, faces, structure, cfg):
             records.append((reason, k))
             continue
         objects.append(pieces.faces[k])
-        if floating[k]:
+        if floating[k] or hanging[k]:
             kinds.append("overhead")
             ground.append(float(pieces.lo[k, 2]))  # closed at its own underside: never a column to the floor
         else:

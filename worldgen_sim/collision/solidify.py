@@ -52,6 +52,8 @@ def solidify(
     max_boxes: int = 3000,
     min_slope_normal: float = 0.2,
     seam: float | None = None,
+    ground_triangles: np.ndarray | None = None,
+    underside: float = 0.05,
 ) -> Solid:
     """Close an open object surface into a solid standing on the ground.
 
@@ -67,6 +69,9 @@ def solidify(
         seam: None: nested up-facing surfaces need as many down-facing ones to leave (exact
             meshes); a height [m]: the last surface crossed decides (reconstructed meshes);
             see :func:`column_spans`.
+        ground_triangles: (G, 3, 3) float triangles of the ground the input observed under the
+            object [m] (same frame as ``vertices``), or None; see :func:`observed_below`.
+        underside: a top over observed ground is closed this far below it [m].
     """
     tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
     empty = Solid(np.zeros((0, 3)), np.zeros((0, 3), np.int32), 0.0, np.zeros((0, 2, 3)), cell_size)
@@ -76,7 +81,8 @@ def solidify(
     hi = tri[..., :2].reshape(-1, 2).max(axis=0)
     cell = max(cell_size, float(np.sqrt(np.prod(np.maximum(hi - lo, 1e-9)) / max_cells)))
     for _ in range(4):
-        boxes = _column_boxes(tri, lo, hi, cell, ground_height, min_slope_normal, seam)
+        open_below = observed_below(ground_triangles, lo, hi, cell, object_triangles=tri, ground=ground_height)
+        boxes = _column_boxes(tri, lo, hi, cell, ground_height, min_slope_normal, seam, open_below, underside)
         if boxes.shape[0] <= max_boxes:
             break
         cell *= 2.0
@@ -102,9 +108,10 @@ def union_of_boxes(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     )
 
 
-def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal, seam=None):
+def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal, seam=None, open_below=None, underside=0.05):
     """(B, 2, 3) boxes of the layered heightfield on a grid of ``cell`` [m] starting at ``lo``."""
-    col, top, bottom, nx, _ny = column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam)
+    col, top, bottom, nx, _ny = column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam,
+                                             open_below=open_below, underside=underside)
     if col.size == 0:
         return np.zeros((0, 2, 3))
     # Quantise heights relative to the ground (to the cell size: tops within half a cell)
@@ -119,7 +126,76 @@ def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal, seam=None):
     return merge_spans(col // nx, col % nx, top, bottom, lo, cell)
 
 
-def column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam=None):
+def observed_below(ground_triangles, lo, hi, cell, *, object_triangles=None, ground=0.0, rim: float = 0.03,
+                   tolerance: float = 0.02) -> np.ndarray | None:
+    """(ny * nx,) bool: cells of the grid of :func:`column_spans` over ground the input observed.
+
+    The ground seen under an object's top (the floor beneath a table) means the camera saw
+    past the top down to the floor: the top is not a block standing on the ground. Only ground
+    reachable from the ground around the object counts: sides reaching down to the ground (a
+    crate's, a sofa's) fence it off, so a floor that runs on under a closed object (an exact
+    mesh's floor, never a capture's) does not open it. Strips narrower than about ``2 * rim``
+    are left out: a reconstruction rounds the floor a little way under any object's foot.
+
+    Args:
+        ground_triangles: (G, 3, 3) float triangles of the observed ground [m], or None.
+        lo, hi, cell: the grid, as for :func:`column_spans` [m].
+        object_triangles: (T, 3, 3) the object's own triangles (its fences), or None.
+        ground: the object's ground height [m]; sides within ``tolerance`` of it reach it.
+        rim: half the width of the narrowest strip of seen ground that counts [m].
+
+    Returns:
+        The mask, or None when no ground triangles are given or none is seen under the object.
+    """
+    from scipy.ndimage import binary_closing, binary_opening, label
+
+    if ground_triangles is None or len(ground_triangles) == 0:
+        return None
+    tri = np.asarray(ground_triangles, np.float64).reshape(-1, 3, 3)
+    margin = 3
+    lo_ext = np.asarray(lo, np.float64) - margin * cell
+    nx = int(np.floor((hi[0] - lo[0]) / cell)) + 1
+    ny = int(np.floor((hi[1] - lo[1]) / cell)) + 1
+    hi_ext = lo_ext + (np.array([nx, ny]) + 2 * margin - 1) * cell + 1e-9
+    # Every up-facing ground triangle enters a span in each cell whose centre it covers.
+    hit, _top, _bottom, nx_ext, ny_ext = column_spans(tri, lo_ext, hi_ext, cell, float(tri[..., 2].min()) - 1.0, 0.2)
+    mask = np.zeros(ny_ext * nx_ext, bool)
+    mask[hit] = True
+    mask = binary_closing(np.pad(mask.reshape(ny_ext, nx_ext), 1), np.ones((3, 3), bool))[1:-1, 1:-1]
+    width = 2 * max(1, int(round(rim / cell))) + 1
+    mask = binary_opening(mask, np.ones((width, width), bool))
+    if object_triangles is not None and len(object_triangles):
+        from scipy.ndimage import binary_dilation, binary_fill_holes
+
+        from worldgen_sim.collision.mesh_ops import sample_triangles
+
+        obj = np.asarray(object_triangles, np.float64)
+        normal = np.cross(obj[:, 1] - obj[:, 0], obj[:, 2] - obj[:, 0])
+        side = np.abs(normal[:, 2]) <= 0.2 * np.maximum(np.linalg.norm(normal, axis=1), 1e-30)
+        fence_tri = obj[side & (obj[..., 2].min(axis=1) <= ground + tolerance)]
+        fence = np.zeros_like(mask)
+        if len(fence_tri):
+            points, _ = sample_triangles(fence_tri, 0.5 * cell)
+            ix = np.clip(np.floor((points[:, 0] - lo_ext[0]) / cell).astype(np.int64), 0, nx_ext - 1)
+            iy = np.clip(np.floor((points[:, 1] - lo_ext[1]) / cell).astype(np.int64), 0, ny_ext - 1)
+            fence[iy, ix] = True
+        fenced = mask & ~fence
+        # Opened again after fencing: a sliver of floor between a sofa's back and the wall is no passage.
+        fenced = binary_opening(fenced, np.ones((width, width), bool))
+        # Only ground connected to the ground around the object (the margin's outer ring, a few cells
+        # beyond its extent: not a floor that stops at the wall behind it) is seen under it.
+        labels, _count = label(fenced)
+        border = np.zeros_like(mask)
+        border[0], border[-1], border[:, 0], border[:, -1] = True, True, True, True
+        outside = np.unique(labels[border & fenced])
+        reached = np.isin(labels, outside[outside > 0])
+        # Back up to the legs and fences, never inside them (a leg stands on the floor it hides).
+        mask &= binary_dilation(reached, np.ones((width, width), bool)) & ~binary_fill_holes(fence)
+    mask = mask[margin:margin + ny, margin:margin + nx]
+    return mask.reshape(-1) if mask.any() else None
+
+
+def column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam=None, *, open_below=None, underside=0.05):
     """Solid spans of the layered heightfield, one per (column, span).
 
     Args:
@@ -131,6 +207,10 @@ def column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam=None):
         seam: None: a column is inside while more up-facing than down-facing surfaces
             were crossed (clamped count); a height [m]: inside after an up-facing surface,
             outside after a down-facing one, surfaces closer than ``seam`` ordered leaving first.
+        open_below: (ny * nx,) bool cells over observed ground (:func:`observed_below`), or None:
+            there a span still open at the bottom is closed ``underside`` below its top instead
+            of on the ground (a table top is a slab; its legs come from their sides).
+        underside: see ``open_below`` [m].
 
     Returns:
         column (S,) int64 index ``iy * nx + ix``, top (S,) and bottom (S,) float64 [m]
@@ -219,7 +299,17 @@ def column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam=None):
     ends_z = np.concatenate([z[leaves], np.full(int(open_bottom.sum()), ground)])
     order = np.lexsort((-ends_z, ends_col))
     ends_col, ends_z = ends_col[order], ends_z[order]
-    return tops_col, tops_z, np.maximum(ends_z, ground), nx, ny
+    bottom = np.maximum(ends_z, ground)
+    if open_below is not None:
+        # Tops and ends pair up in order (each column's spans, topmost first).
+        over = open_below[tops_col]
+        on_ground = over & (bottom <= ground + 1e-9)
+        # Where the reconstruction did close some of these tops from below (a table top's blurred
+        # rim), the slab is as thick as most of them (so it and its rim make one box); else ``underside``.
+        seen = over & ~on_ground & (tops_z - bottom < 10 * underside)
+        thickness = float(np.percentile(tops_z[seen] - bottom[seen], 90)) if seen.sum() >= 10 else underside
+        bottom = np.where(on_ground, np.maximum(bottom, tops_z - max(thickness, underside)), bottom)
+    return tops_col, tops_z, bottom, nx, ny
 
 
 def merge_spans(iy, ix, top, bottom, lo, cell):
