@@ -266,8 +266,25 @@ def _merge(*meshes: TriangleMesh) -> TriangleMesh:
 def test_small_pieces_are_dropped():
     big, speck = _grid(40), _grid(3, offset=(5.0, 5.0, 1.0))
     cleaned, removed = remove_small_components(_merge(big, speck), min_fraction=0.01)
-    assert removed == {"components": 1, "faces": speck.faces.shape[0]}
+    assert removed == {"components": 1, "faces": speck.faces.shape[0], "floor_pieces": 0}
     assert cleaned.faces.shape[0] == big.faces.shape[0] and cleaned.vertices[:, 0].max() < 1.0
+
+
+def test_small_floor_pieces_are_kept():
+    """Floor seen through a doorway is a small piece at z = 0: kept; the same piece in mid-air, or standing
+    on edge at floor height (a wall shard), is dropped."""
+    big, floor = _grid(40, offset=(0.0, 0.0, 0.3)), _grid(3, offset=(5.0, 5.0, 0.01))
+    airborne = _grid(3, offset=(6.0, 6.0, 0.5))
+    shard = _grid(3)  # 4 x 4 cm, turned to stand on edge at floor height (z 0..0.04 m)
+    upright = TriangleMesh(shard.vertices[:, [0, 2, 1]] + np.float32([7.0, 7.0, 0.0]), shard.faces, colors=shard.colors)
+    assert np.ptp(upright.vertices[:, 2]) > 0.03 and upright.vertices[:, 2].max() <= 0.05
+    mesh = _merge(big, floor, airborne, upright)
+    cleaned, removed = remove_small_components(mesh, min_fraction=0.01, floor_band=0.05)
+    assert removed == {"components": 2, "faces": 2 * floor.faces.shape[0], "floor_pieces": 1}
+    kept = cleaned.vertices[cleaned.vertices[:, 0] > 4.0]
+    assert len(kept) == 9 and np.allclose(kept[:, 2], 0.01)
+    _, none_kept = remove_small_components(mesh, min_fraction=0.01, floor_band=0.0)
+    assert none_kept["components"] == 3 and none_kept["floor_pieces"] == 0
 
 
 def test_small_holes_are_filled_and_large_kept():

@@ -38,6 +38,7 @@ class CleanupReport(TypedDict, total=False):
     input_faces: int
     components_removed: int
     faces_in_removed_components: int
+    floor_pieces_kept: int
     holes_filled: int
     faces_removed_by_decimation: int
     output_faces: int

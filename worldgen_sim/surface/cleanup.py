@@ -21,18 +21,22 @@ def clean_mesh(
     min_component_fraction: float,
     hole_size: int,
     max_triangles: int,
+    floor_band: float = 0.0,
 ) -> tuple[TriangleMesh, CleanupReport]:
     """Clean a fused mesh.
 
     Steps: drop degenerate faces and unused vertices; drop connected
     pieces with fewer faces than ``min_component_fraction`` times the largest
-    (floaters and fusion debris); fill boundary loops of at most ``hole_size``
+    (floaters and fusion debris) unless they are a piece of floor (see
+    :func:`remove_small_components`); fill boundary loops of at most ``hole_size``
     edges with a fan around their centroid; decimate to ``max_triangles`` with
     quadric error metrics; recompute area-weighted vertex normals.
 
     Args:
         mesh: the raw mesh (colours optional, carried through every step).
         min_component_fraction: in [0, 1]; 0 keeps every piece.
+        floor_band: small pieces lying within this height of the floor (z = 0) and
+            facing up are kept [m]; 0 keeps none of them.
         hole_size: the longest boundary loop filled [edges]; 0 fills none.
         max_triangles: the triangle budget; 0 or less means no decimation.
 
@@ -43,9 +47,10 @@ def clean_mesh(
     report = CleanupReport(input_faces=int(mesh.faces.shape[0]))
     # open3d's marching cubes already shares vertices between faces: no welding needed.
     mesh = _compact(mesh)
-    mesh, removed = remove_small_components(mesh, min_fraction=min_component_fraction)
+    mesh, removed = remove_small_components(mesh, min_fraction=min_component_fraction, floor_band=floor_band)
     report["components_removed"] = removed["components"]
     report["faces_in_removed_components"] = removed["faces"]
+    report["floor_pieces_kept"] = removed["floor_pieces"]
     mesh, holes = fill_small_holes(mesh, max_edges=hole_size)
     report["holes_filled"] = holes
     before = int(mesh.faces.shape[0])
@@ -59,14 +64,24 @@ def clean_mesh(
     return mesh, report
 
 
-def remove_small_components(mesh: TriangleMesh, *, min_fraction: float) -> tuple[TriangleMesh, dict]:
-    """Drop face-connected pieces with fewer than ``min_fraction`` x (faces of the largest) faces."""
+def remove_small_components(
+    mesh: TriangleMesh, *, min_fraction: float, floor_band: float = 0.0
+) -> tuple[TriangleMesh, dict]:
+    """Drop face-connected pieces with fewer than ``min_fraction`` x (faces of the largest) faces.
+
+    A small piece that lies within ``floor_band`` [m] of the floor (z = 0 in the
+    aligned world) and faces up (at least 80 % of its area within 30 deg of +z)
+    is kept: it is floor seen through a doorway or between objects, cut off from
+    the main floor by what stands in front of it, not debris, and the colliders
+    and the drop test need it. Floaters never reach this stage near the floor
+    (the align stage drops them); a flat shard at floor height is harmless.
+    """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     faces = mesh.faces
     if faces.shape[0] == 0 or min_fraction <= 0:
-        return mesh, {"components": 0, "faces": 0}
+        return mesh, {"components": 0, "faces": 0, "floor_pieces": 0}
     count = mesh.vertices.shape[0]
     rows = np.concatenate([faces[:, 0], faces[:, 1]])
     cols = np.concatenate([faces[:, 1], faces[:, 2]])
@@ -75,9 +90,27 @@ def remove_small_components(mesh: TriangleMesh, *, min_fraction: float) -> tuple
     face_labels = labels[faces[:, 0]]
     sizes = np.bincount(face_labels)
     keep_label = sizes >= min_fraction * sizes.max()
+    floor_label = _floor_pieces(mesh, face_labels, sizes.shape[0], floor_band) & ~keep_label & (sizes > 0)
+    keep_label |= floor_label
     keep = keep_label[face_labels]
-    removed = {"components": int(np.count_nonzero((sizes > 0) & ~keep_label)), "faces": int(np.count_nonzero(~keep))}
+    removed = {"components": int(np.count_nonzero((sizes > 0) & ~keep_label)), "faces": int(np.count_nonzero(~keep)),
+               "floor_pieces": int(np.count_nonzero(floor_label))}  # fmt: skip
     return _compact(TriangleMesh(mesh.vertices, faces[keep], colors=mesh.colors)), removed
+
+
+def _floor_pieces(mesh: TriangleMesh, face_labels: np.ndarray, num_labels: int, band: float) -> np.ndarray:
+    """(num_labels,) bool: pieces whose vertices all lie within ``band`` of z = 0 and whose area faces up."""
+    if band <= 0:
+        return np.zeros(num_labels, bool)
+    corners = mesh.vertices[mesh.faces].astype(np.float64)  # (F, 3, 3)
+    cross = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    area = 0.5 * np.linalg.norm(cross, axis=1)
+    up_area = np.where(np.abs(cross[:, 2]) >= np.cos(np.radians(30)) * 2 * area, area, 0.0)
+    highest = np.zeros(num_labels)
+    np.maximum.at(highest, face_labels, np.abs(corners[:, :, 2]).max(axis=1))
+    total = np.bincount(face_labels, weights=area, minlength=num_labels)
+    facing_up = np.bincount(face_labels, weights=up_area, minlength=num_labels)
+    return (highest <= band) & (facing_up >= 0.8 * np.maximum(total, 1e-12))
 
 
 def fill_small_holes(mesh: TriangleMesh, *, max_edges: int) -> tuple[TriangleMesh, int]:

@@ -61,7 +61,7 @@ def extract_surface(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress 
         with progress.stage("surface: cleanup"):
             mesh, report["cleanup"] = clean_mesh(
                 raw, min_component_fraction=cfg.min_component_fraction, hole_size=cfg.hole_size,
-                max_triangles=cfg.max_triangles,
+                max_triangles=cfg.max_triangles, floor_band=cfg.floor_band,
             )  # fmt: skip
     if mesh.is_empty:
         raise WorldgenError("mesh clean-up removed every face; check surface.min_component_fraction")

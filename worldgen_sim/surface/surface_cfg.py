@@ -28,6 +28,8 @@ class SurfaceCfg:
         min_alpha: pixels whose accumulated opacity is below this are not fused.
         min_component_fraction: connected pieces with fewer faces than this
             fraction of the largest are dropped.
+        floor_band: a small piece within this height of the floor (z = 0) that faces
+            up is floor seen past what stands in front of it and is kept [m]; 0 drops it.
         hole_size: fill boundary loops with at most this many edges.
         max_triangles: decimate the mesh to at most this many triangles.
         min_weight: TSDF voxels fused from fewer observations than this are not meshed.
@@ -54,6 +56,7 @@ class SurfaceCfg:
     max_depth: float = 8.0
     min_alpha: float = 0.5
     min_component_fraction: float = 0.01
+    floor_band: float = 0.05
     hole_size: int = 64
     max_triangles: int = 400_000
     min_weight: float = 1.0
@@ -72,6 +75,7 @@ class SurfaceCfg:
         check.range("max_depth", gt=0, unit="m")
         check.range("min_alpha", gt=0, le=1)
         check.range("min_component_fraction", ge=0, le=1)
+        check.range("floor_band", ge=0, le=1, unit="m")
         check.range("hole_size", ge=0, unit="edges")
         check.range("max_triangles", ge=4)
         check.range("min_weight", ge=0)
