@@ -90,8 +90,9 @@ def zbuffer_depth_maps(
         projected = _project_discs(discs, world_to_cam, k, near=near, far=far, max_radius_px=max_radius_px)
         fragments = _disc_fragments(projected, offsets, k, width=width, height=height)
         if fragments is not None:
+            pixels, pixel_z, weights, owners = fragments
             depths[view], images[view] = _front_surface(
-                *fragments, discs["colors"], band=band, width=width, height=height
+                pixels, pixel_z, weights, owners, discs["colors"], band=band, width=width, height=height
             )
         if progress is not None:
             progress.step(view + 1, len(cameras), "z-buffer depth")
