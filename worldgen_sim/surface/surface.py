@@ -3,7 +3,8 @@
 Gaussians: make depth and colour images from cameras covering the scene --
 rasterised (the median depth, where accumulated opacity reaches one half: the
 first opaque surface, not a blend of surface and background) or, faster on a
-CPU, z-buffered Gaussian discs (see ``surface.depth_source``) -- fuse them
+CPU, z-buffered Gaussian discs (the weighted mean of each pixel's front surface;
+see ``surface.depth_source`` and :mod:`worldgen_sim.surface.zbuffer`) -- fuse them
 into a TSDF, extract the mesh and clean it. RGB-D frames: fuse the measured
 depth directly.
 """
