@@ -67,7 +67,7 @@ def main() -> None:
 
     from worldgen_sim.artifacts import CameraPath
     from worldgen_sim.samples import make_sample_room
-    from worldgen_sim.surface import render_cpu
+    from worldgen_sim.surface import render_cpu, render_project
     from worldgen_sim.surface.render import cuda_available, render_gaussians
 
     probe = torch.rand(1_000_000)
@@ -102,15 +102,15 @@ def main() -> None:
                   f"max |depth diff| torch vs warp {same:.2e} m")
 
         # Naive reference: unbinned dense composite on a random subset of one view's Gaussians.
-        prep = render_cpu.prepare_cloud(cloud)
+        prep = render_project.prepare_cloud(cloud)
         world_to_camera = np.linalg.inv(cameras.cam_to_world[0])
-        projected = render_cpu.project_view(prep, world_to_camera, cameras.intrinsics[0], width=args.width,
+        projected = render_project.project_view(prep, world_to_camera, cameras.intrinsics[0], width=args.width,
                                             height=args.height, near=0.05, far=100.0, tile_size=8)
         rng = np.random.default_rng(0)
         keep = torch.as_tensor(np.sort(rng.choice(projected.attributes.shape[0],
                                                   max(1, int(args.dense_fraction * projected.attributes.shape[0])),
                                                   replace=False)))
-        small = render_cpu.Projected(projected.attributes[keep], projected.tile_lo[keep], projected.tile_hi[keep])
+        small = render_project.Projected(projected.attributes[keep], projected.tile_lo[keep], projected.tile_hi[keep])
         dense, wall_d, _ = timed(lambda: render_cpu.composite_dense(small, width=args.width, height=args.height))
         binned, wall_b, _ = timed(lambda: render_cpu.rasterize_batch([small], width=args.width, height=args.height,
                                                                       tile_size=8, compositor=compositor))
@@ -145,7 +145,7 @@ def gsplat_only(cloud, cameras) -> None:
     import gsplat
     import torch
 
-    from worldgen_sim.surface.render_cpu import eval_sh, oriented_normals, prepare_cloud
+    from worldgen_sim.surface.render_project import eval_sh, oriented_normals, prepare_cloud
 
     prep = prepare_cloud(cloud, device="cuda")
     viewmats = torch.as_tensor(np.linalg.inv(cameras.cam_to_world), dtype=torch.float32, device="cuda")
@@ -171,7 +171,8 @@ def torch_gpu(cloud, cameras) -> None:
     """Time the torch reference compositor on the GPU (what the gsplat backend uses for depths)."""
     import torch
 
-    from worldgen_sim.surface.render_cpu import prepare_cloud, render_views
+    from worldgen_sim.surface.render_cpu import render_views
+    from worldgen_sim.surface.render_project import prepare_cloud
 
     prep = prepare_cloud(cloud, device="cuda")
     render_views(prep, cameras, near=0.05, far=100.0, tile_size=16, batch_views=8)

@@ -8,10 +8,10 @@ import pytest
 from worldgen_sim.artifacts import AlignedScene
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.samples import make_sample_room
-from worldgen_sim.surface.fusion import zbuffer_depth_maps
 from worldgen_sim.surface.fusion_torch import fuse_depth_frames_torch
 from worldgen_sim.surface.surface import extract_surface, plan_views
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
+from worldgen_sim.surface.zbuffer import zbuffer_depth_maps
 
 FUSION = {"voxel_size": 0.02, "truncation_voxels": 4.0, "max_depth": 8.0, "min_weight": 1.0}
 

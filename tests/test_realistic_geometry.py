@@ -286,8 +286,8 @@ def test_probes_rest_on_the_true_ground(name, root):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [
-    _known_gap("terrain", "F@2cm 0.43 (F@5cm 0.94): the default disc z-buffer depth smooths rolling ground"),
-    _known_gap("stairs", "F@2cm 0.24, F@5cm 0.70 (precision 0.23 / 0.58): risers and treads blur"),
+    "terrain",
+    "stairs",
 ])
 def test_visual_mesh_follows_non_planar_ground(name, root):
     built = build(name, root)

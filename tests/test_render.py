@@ -125,7 +125,8 @@ def _random_cloud(count: int, seed: int) -> GaussianCloud:
 
 
 def test_compositors_tiles_and_dense_reference_agree():
-    from worldgen_sim.surface.render_cpu import composite_dense, prepare_cloud, project_view, rasterize_batch
+    from worldgen_sim.surface.render_cpu import composite_dense, rasterize_batch
+    from worldgen_sim.surface.render_project import prepare_cloud, project_view
 
     cloud = _random_cloud(600, seed=3)
     camera = _camera(width=40, height=30, focal=30.0)

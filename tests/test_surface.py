@@ -322,7 +322,7 @@ def test_vertex_normals_are_unit_and_outward():
 
 
 def test_zbuffer_depth_follows_tilted_surfels():
-    from worldgen_sim.surface.fusion import zbuffer_depth_maps
+    from worldgen_sim.surface.zbuffer import zbuffer_depth_maps
 
     # Surfels on the plane z = 0.5 x (tilted 26.6 deg), seen from 2 m above, looking down.
     rng = np.random.default_rng(0)

@@ -13,8 +13,10 @@ __all__ = [
     "render",
     "render_cpu",
     "render_gsplat",
+    "render_project",
     "render_warp",
     "surface",
     "surface_cfg",
     "views",
+    "zbuffer",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worldgen_sim.artifacts import CameraPath, GaussianCloud, TriangleMesh
+from worldgen_sim.artifacts import CameraPath, TriangleMesh
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 
@@ -81,6 +81,7 @@ def fuse_depth_frames(
             color = np.asarray(colors[index])
             color = color.astype(np.float32) / 255.0 if color.dtype == np.uint8 else color.astype(np.float32)
         intrinsic = o3c.Tensor(np.asarray(cameras.intrinsics[index], np.float64))
+        lookup = o3c.Tensor(pixel_lookup_intrinsics(cameras.intrinsics[index]))
         extrinsic = o3c.Tensor(np.linalg.inv(np.asarray(cameras.cam_to_world[index], np.float64)))
         depth_image = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(depth)))
         color_image = o3d.t.geometry.Image(o3c.Tensor(np.ascontiguousarray(color)))
@@ -88,7 +89,7 @@ def fuse_depth_frames(
             depth_image, intrinsic, extrinsic, 1.0, float(max_depth), float(truncation_voxels)
         )
         grid.integrate(
-            blocks, depth_image, color_image, intrinsic, intrinsic, extrinsic, 1.0, float(max_depth),
+            blocks, depth_image, color_image, lookup, lookup, extrinsic, 1.0, float(max_depth),
             float(truncation_voxels),
         )  # fmt: skip
         if progress is not None:
@@ -106,6 +107,23 @@ def fuse_depth_frames(
     if "colors" in mesh.vertex:
         vertex_colors = np.clip(mesh.vertex.colors.numpy().astype(np.float32), 0.0, 1.0)
     return canonical_order(TriangleMesh(vertices=vertices, faces=faces, colors=vertex_colors))
+
+
+def pixel_lookup_intrinsics(intrinsics: np.ndarray) -> np.ndarray:
+    """(3, 3) float64 intrinsics that make open3d's integration read the *nearest* pixel.
+
+    Depth images here (rendered, z-buffered, or RGB-D in the OpenCV convention) hold
+    pixel (u, v)'s reading at the integer coordinate (u, v). open3d integrates a voxel
+    by truncating its projection to a pixel index, i.e. the pixel up to one whole pixel
+    up-left of it; on ground seen at a slant that reads a farther surface and sinks
+    the fused mesh by about half a pixel's footprint (1.2 cm on the rolling terrain
+    scene from ray-cast exact depth, 0.0 cm with this shift). Shifting the principal
+    point by half a pixel turns the truncation into rounding.
+    """
+    shifted = np.array(intrinsics, np.float64)
+    shifted[0, 2] += 0.5
+    shifted[1, 2] += 0.5
+    return shifted
 
 
 def check_fusion_inputs(depths: np.ndarray, colors: np.ndarray | None, cameras: CameraPath) -> None:
@@ -156,185 +174,3 @@ def _initial_block_count(depths: np.ndarray, cameras: CameraPath, voxel_size: fl
     block_edge = BLOCK_RESOLUTION * voxel_size
     estimate = int(4.0 * area / block_edge**2)
     return int(np.clip(estimate, 10_000, 4_000_000))
-
-
-def zbuffer_depth_maps(
-    gaussians: GaussianCloud,
-    cameras: CameraPath,
-    *,
-    min_opacity: float,
-    near: float,
-    far: float,
-    radius_sigmas: float = 1.5,
-    max_radius_px: int = 8,
-    progress: Progress | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Depth and colour images by z-buffering Gaussian centres as small discs (no alpha blending).
-
-    A fast stand-in for rasterisation when only the first surface matters:
-    each Gaussian with opacity >= ``min_opacity`` covers a disc of
-    ``radius_sigmas`` times its largest scale, projected to pixels (capped at
-    ``max_radius_px``). Each disc pixel takes the depth where its ray meets the
-    Gaussian's plane (through its centre, normal to its shortest axis; within
-    one radius of the centre depth), so overlapping discs of one surface agree
-    instead of the nearest disc edge winning, and the Gaussian's DC colour;
-    each pixel keeps the nearest. On dense surfel clouds this gives the same
-    first surface as a rasteriser's median depth, at a fraction of its cost on a CPU.
-
-    Args:
-        gaussians: the cloud in the cameras' frame.
-        cameras: M pinhole cameras (OpenCV).
-        min_opacity: fainter Gaussians (haze, floaters) are not drawn.
-        near: nearer centres are skipped [m].
-        far: farther centres are skipped [m].
-        radius_sigmas: disc radius in standard deviations of the largest axis.
-        max_radius_px: the largest disc radius drawn [px].
-        progress: reports one step per view.
-
-    Returns:
-        (M, H, W) float32 depth [m] (0 where nothing is drawn) and
-        (M, H, W, 3) float32 RGB in [0, 1].
-    """
-    import torch
-
-    discs = _prepare_discs(gaussians, min_opacity=min_opacity, radius_sigmas=radius_sigmas)
-    offsets = _disc_offsets(max_radius_px)
-    height, width = int(cameras.height), int(cameras.width)
-    depths = np.zeros((len(cameras), height, width), np.float32)
-    images = np.zeros((len(cameras), height, width, 3), np.float32)
-    for view in range(len(cameras)):
-        world_to_cam = torch.from_numpy(np.linalg.inv(cameras.cam_to_world[view]).astype(np.float32))
-        k = [float(v) for v in (cameras.intrinsics[view][0, 0], cameras.intrinsics[view][1, 1],
-                                cameras.intrinsics[view][0, 2], cameras.intrinsics[view][1, 2])]
-        projected = _project_discs(discs, world_to_cam, k, near=near, far=far, max_radius_px=max_radius_px)
-        fragments = _disc_fragments(projected, offsets, k, width=width, height=height)
-        if fragments is not None:
-            pixels, pixel_z, owners = fragments
-            depth, image = _nearest_fragments(pixels, pixel_z, owners, discs["colors"], width=width, height=height)
-            depths[view], images[view] = depth, image
-        if progress is not None:
-            progress.step(view + 1, len(cameras), "z-buffer depth")
-    return depths, images
-
-
-def _prepare_discs(gaussians: GaussianCloud, *, min_opacity: float, radius_sigmas: float) -> dict:
-    """Torch tensors of the opaque Gaussians: (G, 3) positions, (G,) disc radii [m], (G, 3) colours, (G, 3) normals."""
-    import torch
-
-    keep = gaussians.opacities >= min_opacity
-    return {
-        "positions": torch.from_numpy(np.ascontiguousarray(gaussians.positions[keep], np.float32)),
-        "radius": torch.from_numpy(radius_sigmas * gaussians.scales[keep].max(axis=1).astype(np.float32)),
-        "colors": torch.from_numpy(gaussians.colors()[keep]),
-        "normals": torch.from_numpy(_shortest_axes(gaussians.rotations[keep], gaussians.scales[keep])),
-    }
-
-
-def _disc_offsets(max_radius_px: int) -> list:
-    """Per radius r = 0..max_radius_px, the (P, 2) int64 (dy, dx) pixel offsets of a disc of radius r."""
-    import torch
-
-    offsets = []
-    for r in range(max_radius_px + 1):
-        dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
-        disc = dy**2 + dx**2 <= r * r + r
-        offsets.append(torch.from_numpy(np.stack([dy[disc], dx[disc]], axis=1)))
-    return offsets
-
-
-def _project_discs(discs: dict, world_to_cam, k: list[float], *, near: float, far: float, max_radius_px: int) -> dict:
-    """The discs in front of one camera: their index into ``discs``, centre pixel, radius in pixels,
-    centre depth, reach [m], camera-frame normal and plane offset (n . p)."""
-    import torch
-
-    fx, fy, cx, cy = k
-    cam = discs["positions"] @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]
-    index = torch.nonzero((cam[:, 2] > near) & (cam[:, 2] < far)).squeeze(1)
-    cam = cam[index]
-    z = cam[:, 2]
-    normal_cam = discs["normals"][index] @ world_to_cam[:3, :3].T
-    reach = discs["radius"][index]
-    return {
-        "index": index,
-        "u": torch.round(fx * cam[:, 0] / z + cx).long(),
-        "v": torch.round(fy * cam[:, 1] / z + cy).long(),
-        "radius_px": torch.clamp(torch.ceil(reach * fx / z - 0.5), 0, max_radius_px).long(),
-        "z": z,
-        "reach": reach,
-        "normal": normal_cam,
-        "plane_offset": torch.sum(normal_cam * cam, dim=1),
-    }
-
-
-def _disc_fragments(projected: dict, offsets: list, k: list[float], *, width: int, height: int) -> tuple | None:
-    """Every pixel each disc covers: (pixel index, depth [m], owning Gaussian's index into ``discs``),
-    or None when no disc lands in the image.
-
-    A pixel's depth is where its ray meets the owner's plane (clamped to the owner's reach
-    around its centre depth), so overlapping discs of one surface agree.
-    """
-    import torch
-
-    fx, fy, cx, cy = k
-    u, v, radius_px = projected["u"], projected["v"], projected["radius_px"]
-    # Frustum culling before the discs are expanded: most centres in front of a 90 deg view are outside it.
-    in_frustum = (u >= -radius_px) & (u < width + radius_px) & (v >= -radius_px) & (v < height + radius_px)
-    pixels, pixel_z, owners = [], [], []
-    for r, offset in enumerate(offsets):
-        sel = torch.nonzero((radius_px == r) & in_frustum).squeeze(1)
-        if sel.numel() == 0:
-            continue
-        pv = (v[sel, None] + offset[None, :, 0]).reshape(-1)
-        pu = (u[sel, None] + offset[None, :, 1]).reshape(-1)
-        owner = sel[:, None].expand(-1, offset.shape[0]).reshape(-1)
-        inside = (pu >= 0) & (pu < width) & (pv >= 0) & (pv < height)
-        pv, pu, owner = pv[inside], pu[inside], owner[inside]
-        # Ray through the pixel, z = 1: depth where it meets the owner's plane, n . (t d) = n . p.
-        n = projected["normal"][owner]
-        dot = n[:, 0] * ((pu - cx) / fx) + n[:, 1] * ((pv - cy) / fy) + n[:, 2]
-        centre_z, reach = projected["z"][owner], projected["reach"][owner]
-        plane_z = projected["plane_offset"][owner] / torch.where(dot.abs() > 1e-6, dot, torch.full_like(dot, 1e-6))
-        plane_z = torch.where(torch.isfinite(plane_z), plane_z, centre_z)
-        pixels.append(pv * width + pu)
-        pixel_z.append(torch.minimum(torch.maximum(plane_z, centre_z - reach), centre_z + reach))
-        owners.append(projected["index"][owner])
-    if not pixels:
-        return None
-    return torch.cat(pixels), torch.cat(pixel_z), torch.cat(owners)
-
-
-def _nearest_fragments(pixels, pixel_z, owners, colors, *, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """(H, W) depth (0 where empty) and (H, W, 3) colour of the nearest fragment per pixel.
-
-    Fragments at exactly the nearest depth are common (neighbouring discs of one plane), and
-    a scattered assignment among them picks one in no fixed order; the lowest Gaussian index
-    wins instead, so the same input always gives the same colours.
-    """
-    import torch
-
-    zbuffer = torch.full((height * width,), float("inf")).scatter_reduce(0, pixels, pixel_z, "amin")
-    nearest = pixel_z <= zbuffer[pixels]
-    first = torch.full((height * width,), torch.iinfo(torch.int64).max, dtype=torch.int64)
-    first = first.scatter_reduce(0, pixels[nearest], owners[nearest], "amin")
-    covered = torch.isfinite(zbuffer)
-    image = torch.zeros((height * width, 3))
-    image[covered] = colors[first[covered]]
-    zbuffer[~covered] = 0.0
-    return zbuffer.reshape(height, width).numpy(), image.reshape(height, width, 3).numpy()
-
-
-def _shortest_axes(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """(N, 3) float32 unit direction of each Gaussian's shortest axis (its surface normal, unsigned)."""
-    q = rotations.astype(np.float64)
-    q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    w, x, y, z = q.T
-    columns = np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)], axis=1),
-            np.stack([2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)], axis=1),
-            np.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)], axis=1),
-        ],
-        axis=1,
-    )
-    shortest = np.argmin(scales, axis=1)
-    return columns[np.arange(q.shape[0]), shortest].astype(np.float32)

@@ -192,9 +192,10 @@ def _integrate(grid: _Grid, frame: tuple, cameras: CameraPath, colors, *, trunca
     k = np.asarray(cameras.intrinsics[index], np.float64)
     z = cam[:, 2]
     safe_z = torch.where(z > 1e-6, z, torch.ones_like(z))
-    # open3d reads the pixel by truncating the projection (not rounding); do the same so both agree.
-    u = torch.floor(cam[:, 0] / safe_z * float(k[0, 0]) + float(k[0, 2]))
-    v = torch.floor(cam[:, 1] / safe_z * float(k[1, 1]) + float(k[1, 2]))
+    # The nearest pixel (pixel centres at integer coordinates), as open3d's fusion reads it once
+    # given pixel_lookup_intrinsics (it truncates the projection).
+    u = torch.floor(cam[:, 0] / safe_z * float(k[0, 0]) + float(k[0, 2]) + 0.5)
+    v = torch.floor(cam[:, 1] / safe_z * float(k[1, 1]) + float(k[1, 2]) + 0.5)
     inside = (z > 1e-6) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
     pixel = torch.where(inside, v * width + u, torch.zeros_like(u)).long()
     measured = depth_t.reshape(-1)[pixel]

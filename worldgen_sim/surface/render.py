@@ -2,7 +2,8 @@
 
 One interface over two backends:
 
-- ``"cpu"``: the torch reference rasteriser in :mod:`worldgen_sim.surface.render_cpu`
+- ``"cpu"``: the torch reference rasteriser in :mod:`worldgen_sim.surface.render_project` (projection)
+  and :mod:`worldgen_sim.surface.render_cpu`
   (tile-binned, depth-sorted, front-to-back compositing, vectorised over tiles,
   Gaussians and pixels);
 - ``"gsplat"``: gsplat's CUDA rasteriser (:mod:`worldgen_sim.surface.render_gsplat`)
@@ -170,7 +171,8 @@ def _render_cpu(cloud, cameras, *, near, far, progress, tile_size, batch_views, 
     import torch
 
     from worldgen_sim.runtime import torch_threads
-    from worldgen_sim.surface.render_cpu import prepare_cloud, render_views
+    from worldgen_sim.surface.render_cpu import render_views
+    from worldgen_sim.surface.render_project import prepare_cloud
 
     with torch_threads(num_threads), torch.no_grad():
         prep = prepare_cloud(cloud, device="cpu")

@@ -38,14 +38,8 @@ def render_views_gsplat(cloud, cameras, *, near, far, progress=None, batch_views
     except ImportError as error:  # render.py checks first; this keeps the module honest on its own
         raise WorldgenError(f"surface.renderer = 'gsplat' needs the gsplat package ({error})") from error
 
-    from worldgen_sim.surface.render_cpu import (
-        empty_outputs,
-        eval_sh,
-        oriented_normals,
-        prepare_cloud,
-        project_view,
-        rasterize_batch,
-    )
+    from worldgen_sim.surface.render_cpu import empty_outputs, rasterize_batch
+    from worldgen_sim.surface.render_project import eval_sh, oriented_normals, prepare_cloud, project_view
 
     device = torch.device(device)
     width, height = int(cameras.width), int(cameras.height)

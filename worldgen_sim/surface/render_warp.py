@@ -13,7 +13,7 @@ import logging
 
 import numpy as np
 
-from worldgen_sim.surface.render_cpu import FEATURES
+from worldgen_sim.surface.render_project import FEATURES
 
 
 def composite_warp(attributes, owners, tile_start, counts, *, views, width, height, tile_size):

@@ -3,7 +3,8 @@
 Gaussians: make depth and colour images from cameras covering the scene --
 rasterised (the median depth, where accumulated opacity reaches one half: the
 first opaque surface, not a blend of surface and background) or, faster on a
-CPU, z-buffered Gaussian discs (see ``surface.depth_source``) -- fuse them
+CPU, z-buffered Gaussian discs (the weighted mean of each pixel's front surface;
+see ``surface.depth_source`` and :mod:`worldgen_sim.surface.zbuffer`) -- fuse them
 into a TSDF, extract the mesh and clean it. RGB-D frames: fuse the measured
 depth directly.
 """
@@ -17,9 +18,10 @@ from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.reports import SurfaceReport
 from worldgen_sim.surface.cleanup import clean_mesh
-from worldgen_sim.surface.fusion import fuse_depth_frames, zbuffer_depth_maps
+from worldgen_sim.surface.fusion import fuse_depth_frames
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
 from worldgen_sim.surface.views import place_views, rescale_cameras
+from worldgen_sim.surface.zbuffer import zbuffer_depth_maps
 
 __all__ = ["MIN_VIEW_COVERAGE", "NEAR_PLANE", "extract_surface", "plan_views"]
 
@@ -133,7 +135,7 @@ def _render_views(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress):
     depth_source = _depth_source(cfg)
     if depth_source == "zbuffer":
         depths, colors = zbuffer_depth_maps(
-            cloud, cameras, min_opacity=cfg.min_alpha, near=NEAR_PLANE, far=float(cfg.max_depth), progress=progress
+            cloud, cameras, min_opacity=cfg.min_alpha, near=NEAR_PLANE, far=float(cfg.max_depth)
         )
         valid = depths > 0
         backend = "zbuffer"

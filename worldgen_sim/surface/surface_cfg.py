@@ -34,8 +34,9 @@ class SurfaceCfg:
         max_triangles: decimate the mesh to at most this many triangles.
         min_weight: TSDF voxels fused from fewer observations than this are not meshed.
         depth_source: how depth images of Gaussians are made: ``"render"`` (rasterise
-            with ``renderer``), ``"zbuffer"`` (z-buffer the opaque Gaussians' centres as
-            small discs: first surface only, ~10x faster on a CPU) or ``"auto"``
+            with ``renderer``), ``"zbuffer"`` (z-buffer the opaque Gaussians as small
+            discs, each pixel the weighted mean of its front surface; see
+            :mod:`worldgen_sim.surface.zbuffer`; ~10x faster on a CPU) or ``"auto"``
             (render when ``renderer`` is set explicitly or gsplat can run on a CUDA GPU,
             else zbuffer).
         fusion: which TSDF fusion runs: ``"open3d"`` (open3d's VoxelBlockGrid, CPU),

@@ -3,17 +3,22 @@
 Either the input's own camera path (what the generator looked at, so every
 surface it made is seen) rescaled to the render resolution, or views placed
 automatically inside the scene's free space: standing positions on a grid over
-the floor footprint at eye heights, kept where no Gaussian is near, each
-looking around in several yaws and two pitches (down at the floor and furniture,
-up at the walls and ceiling).
+the floor footprint at eye heights, kept where no Gaussian is near and something
+observed lies below (a position beside a room, in the corner of its bounding box,
+sees the walls from behind), each looking around in several yaws and two pitches
+(down at the floor and furniture, up at the walls and ceiling).
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
 from worldgen_sim.artifacts import CameraPath, GaussianCloud
 from worldgen_sim.errors import WorldgenError
+
+log = logging.getLogger(__name__)
 
 EYE_HEIGHTS = (1.6, 1.2)
 """Heights of automatically placed views above the floor [m]; alternated over positions."""
@@ -63,7 +68,8 @@ def place_views(
 
     Candidate positions form a grid over the footprint (1st-99th percentile of
     the opaque Gaussians' x, y) at :data:`EYE_HEIGHTS` (capped below the
-    ceiling); those with a Gaussian within :data:`FREE_RADIUS` are rejected and
+    ceiling); those with a Gaussian within :data:`FREE_RADIUS` or with no Gaussian
+    below them (within their :data:`GRID_STEP` cell) are rejected and
     ``num_views / (yaws x pitches)`` positions are picked by farthest-point
     sampling, starting next to the footprint's centre. Deterministic.
 
@@ -95,7 +101,13 @@ def place_views(
     tree = cKDTree(opaque)
     candidates = np.concatenate([np.column_stack([gx.ravel(), gy.ravel(), np.full(gx.size, h)]) for h in heights])
     distance, _ = tree.query(candidates, k=1, distance_upper_bound=FREE_RADIUS)
-    free = candidates[~np.isfinite(distance) & _in_main_free_space(opaque, candidates, low=low, high=high)]
+    free_mask = ~np.isfinite(distance) & _in_main_free_space(opaque, candidates, low=low, high=high)
+    supported = _over_something(opaque, candidates, origin=low)
+    if np.any(free_mask & supported):
+        free_mask &= supported
+    elif np.any(free_mask):
+        log.warning("no free viewpoint stands over observed ground; placing views over the whole footprint")
+    free = candidates[free_mask]
     if free.shape[0] == 0:
         raise WorldgenError(
             f"found no free viewpoint (no Gaussian within {FREE_RADIUS} m) inside the scene's footprint "
@@ -114,6 +126,24 @@ def place_views(
                 poses.append(look_pose(position, yaw=yaw, pitch=np.radians(pitch)))
     poses = np.stack(poses)
     return CameraPath(np.repeat(intrinsics[None], len(poses), axis=0), poses, int(width), int(height))
+
+
+def _over_something(points: np.ndarray, candidates: np.ndarray, *, origin: np.ndarray) -> np.ndarray:
+    """(C,) bool: some Gaussian lies below each candidate, in its :data:`GRID_STEP` x-y cell.
+
+    The footprint is an axis-aligned box; a room turned in it (the floor's yaw is
+    the input camera's) leaves the box's corners outside the walls, and with no
+    roof the free-space test joins them to the room. Seen from there the walls are
+    fused from behind, making a second sheet a truncation distance behind each.
+    """
+    cell_of = np.floor((points[:, :2] - origin[:2]) / GRID_STEP).astype(np.int64)
+    cand_cell = np.floor((candidates[:, :2] - origin[:2]) / GRID_STEP).astype(np.int64)
+    low = np.minimum(cell_of.min(axis=0), cand_cell.min(axis=0))
+    shape = np.maximum(cell_of.max(axis=0), cand_cell.max(axis=0)) - low + 1
+    # The lowest Gaussian of each cell (a floor point under a table still counts).
+    lowest = np.full(int(shape[0] * shape[1]), np.inf)
+    np.minimum.at(lowest, (cell_of - low) @ [shape[1], 1], points[:, 2])
+    return lowest[(cand_cell - low) @ [shape[1], 1]] < candidates[:, 2]
 
 
 def _in_main_free_space(points: np.ndarray, candidates: np.ndarray, *, low: np.ndarray, high: np.ndarray) -> np.ndarray:
