@@ -161,13 +161,15 @@ def test_moved_objects_rest_without_interpenetration(world, tmp_path):
 
 def _world_colliders(stage) -> dict:
     """World-frame collider points: static triangle-mesh vertices (densified) and each object's hulls."""
-    from pxr import UsdGeom
+    from pxr import UsdGeom, UsdPhysics
 
     cache = UsdGeom.XformCache()
     static, objects = [], {}
     for prim in stage.Traverse():
         if not prim.IsA(UsdGeom.Mesh) or not str(prim.GetPath()).startswith("/World/Collision"):
             continue
+        if not prim.HasAPI(UsdPhysics.CollisionAPI):
+            continue  # an object's own visual mesh (the object layer), not a collider
         points = np.asarray(UsdGeom.Mesh(prim).GetPointsAttr().Get(), np.float64)
         matrix = np.asarray(cache.GetLocalToWorldTransform(prim), np.float64)
         world = points @ matrix[:3, :3] + matrix[3, :3]
@@ -178,6 +180,75 @@ def _world_colliders(stage) -> dict:
         else:
             objects.setdefault(prim.GetParent().GetName(), []).append(world)
     return {"static": np.concatenate(static), "objects": objects}
+
+
+def _world_bounds(stage, prim_path: str, purpose: str) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned world-space (lo, hi) of a prim's geometry of one purpose, by UsdGeom.BBoxCache."""
+    from pxr import Usd, UsdGeom
+
+    cache = UsdGeom.BBoxCache(Usd.TimeCode.Default(), [purpose], useExtentsHint=False)
+    box = cache.ComputeWorldBound(stage.GetPrimAtPath(prim_path)).ComputeAlignedRange()
+    return np.asarray(box.GetMin(), np.float64), np.asarray(box.GetMax(), np.float64)
+
+
+def _drawn_triangles(stage, prim_path: str) -> np.ndarray:
+    """(T, 3, 3) world-frame corners of a mesh's triangles, less the faces listed in holeIndices."""
+    from pxr import UsdGeom
+
+    mesh = UsdGeom.Mesh(stage.GetPrimAtPath(prim_path))
+    points = np.asarray(mesh.GetPointsAttr().Get(), np.float64)
+    faces = np.asarray(mesh.GetFaceVertexIndicesAttr().Get(), np.int64).reshape(-1, 3)
+    holes = np.asarray(mesh.GetHoleIndicesAttr().Get() or [], np.int64)
+    matrix = np.asarray(UsdGeom.XformCache().GetLocalToWorldTransform(mesh.GetPrim()), np.float64)
+    world = points @ matrix[:3, :3] + matrix[3, :3]
+    return world[np.delete(faces, holes, axis=0)]
+
+
+def test_a_moved_object_takes_its_visual_mesh_and_splats_along(world, tmp_path):
+    """From the USD written: a moved object's collider, visual mesh and splats move by the same rigid motion
+    (world bounds by BBoxCache, checked against the move recorded in variants.json), and the fused visual
+    mesh no longer draws the object where it stood."""
+    from pxr import Usd
+
+    out = fresh_copy(world, tmp_path, "visual_moves")
+    cfg = load_randomize_config(data={"objects": {"moves": 2, "max_shift": 0.15, "max_yaw": 30}})
+    randomize_world(out, variants=4, seed=3, cfg=cfg)
+    base = Usd.Stage.Open(str(out / "world.usda"))
+    moves = [(i, m) for i, v in enumerate(json.loads((out / "variants.json").read_text())["variants"])
+             for m in v["moves"]]
+    assert moves, "the room has furniture that can move"
+    for index, move in moves:
+        variant = Usd.Stage.Open(str(out / "variants" / f"variant_{index:04d}.usda"))
+        xform = f"/World/Collision/Objects/{move['name']}"
+        assert variant.GetPrimAtPath(f"{xform}/Visual").IsValid(), f"{move['name']} has no visual mesh of its own"
+        old_centre = np.asarray(base.GetPrimAtPath(xform).GetAttribute("xformOp:translate").Get(), np.float64)
+        yaw = np.radians(move["yaw"])
+        rotation = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+        new_centre = np.asarray(move["centre"], np.float64)
+        for child, purpose in (("Visual", "default"), ("hull_000", "guide"), ("Splats", "default")):
+            if not variant.GetPrimAtPath(f"{xform}/{child}").IsValid():
+                continue
+            lo, hi = _world_bounds(base, f"{xform}/{child}", purpose)
+            new_lo, new_hi = _world_bounds(variant, f"{xform}/{child}", purpose)
+            # A yawed box's aligned bounds grow; their centre is the moved centre of the base box's centre.
+            expected = rotation @ (0.5 * (lo + hi) - old_centre) + new_centre  # where the recorded move sends it
+            assert 0.5 * (new_lo + new_hi) == pytest.approx(expected, abs=2e-3), (index, child)
+            if move["yaw"] == 0:
+                assert new_hi - new_lo == pytest.approx(hi - lo, abs=1e-4)
+        # Every corner of the moved visual mesh is where the recorded move sends it (not only its box).
+        visual_before = _drawn_triangles(base, f"{xform}/Visual").reshape(-1, 3)
+        visual_after = _drawn_triangles(variant, f"{xform}/Visual").reshape(-1, 3)
+        assert np.abs(visual_after - (visual_before - old_centre) @ rotation.T - new_centre).max() < 1e-4
+        # The fused mesh draws none of the object's faces at the old place: no drawn face centroid within
+        # 1 mm of one of the object's own face centroids there (without holeIndices, every one would match).
+        from scipy.spatial import cKDTree
+
+        object_centroids = _drawn_triangles(base, f"{xform}/Visual").mean(axis=1)
+        background = _drawn_triangles(variant, "/World/Visual/Mesh").mean(axis=1)
+        distance, _ = cKDTree(background).query(object_centroids, distance_upper_bound=1e-3)
+        assert np.isinf(distance).all(), f"{np.isfinite(distance).sum()} faces of {move['name']} still drawn"
+        holes = np.asarray(variant.GetPrimAtPath("/World/Visual/Mesh").GetAttribute("holeIndices").Get())
+        assert len(holes) >= len(object_centroids)
 
 
 def test_dynamic_objects_get_sampled_densities(world, tmp_path):
