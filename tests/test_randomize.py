@@ -357,15 +357,125 @@ def test_cli_randomize_and_its_errors(world, tmp_path):
 
 def test_isaaclab_event_terms_use_the_same_ranges():
     cfg = load_randomize_config(data={"physics": {"classes": {"floor": {"static_friction": [0.9, 1.2]}},
-                                                  "density_scale": [0.8, 1.5]}})
+                                                  "density_scale": [0.8, 1.5]},
+                                      "lighting": {"sun_elevation": [30, 40]}, "appearance": {"tint": [0.9, 1.1]}})
     params = event_term_params(cfg)
     assert params["physics_material"]["static_friction_range"] == (0.9, 1.2)
     assert params["physics_material"]["dynamic_friction_range"] == cfg.physics.default.dynamic_friction
     assert params["object_mass"]["mass_distribution_params"] == (0.8, 1.5)
+    assert params["lights"]["ranges"]["sun_elevation"] == (30.0, 40.0)
+    assert params["appearance"]["tint"] == (0.9, 1.1)
     try:
         import isaaclab  # noqa: F401
     except ImportError:
         with pytest.raises(WorldgenError, match="isaaclab"):
             make_event_terms(cfg)
     else:
-        assert set(make_event_terms(cfg, objects=("box",))) == {"physics_material", "box_mass"}
+        terms = make_event_terms(cfg, mass_objects=("box",))
+        assert set(terms) == {"physics_material", "box_mass", "lights", "appearance"}
+
+
+def test_run_time_pose_pool_is_the_offline_variants_moves(world, tmp_path):
+    """Pose set k of the Isaac Lab object term is variant k's moves as written to its layer (same seed)."""
+    from pxr import Usd
+
+    out = fresh_copy(world, tmp_path, "pool")
+    randomize_world(out, variants=4, seed=9)
+    info = load_world_info(out)
+    names = [obj.name for obj in info.objects]
+    params = event_term_params(RandomizeCfg(), world=info, objects={f"obj_{n}": n for n in names}, num_envs=4,
+                               pool_size=4, seed=9)
+    pool = np.asarray(params["object_poses"]["pool"])
+    assert pool.shape == (4, len(names), 7)
+    moved = 0
+    for index in range(4):
+        stage = Usd.Stage.Open(str(out / "variants" / f"variant_{index:04d}.usda"))
+        for slot, name in enumerate(names):
+            prim = stage.GetPrimAtPath(f"/World/Collision/Objects/{name}")
+            centre = np.asarray(prim.GetAttribute("xformOp:translate").Get(), np.float64)
+            yaw = np.radians(prim.GetAttribute("xformOp:rotateZ").Get() or 0.0)
+            assert pool[index, slot, :3] == pytest.approx(centre, abs=1e-4)
+            assert pool[index, slot, 3:] == pytest.approx([0, 0, np.sin(yaw / 2), np.cos(yaw / 2)], abs=1e-4)
+            moved += bool(np.abs(pool[index, slot, :3] - info.objects[slot].centre).max() > 1e-6)
+    assert moved >= 4, "the default config moves 2 objects per variant"
+    spawn = params["spawn_points"]
+    masks = np.asarray(spawn["active"])
+    for env in range(4):  # environment e uses variant e's spawn set
+        assert np.flatnonzero(masks[env]).tolist() == json.loads((out / "variants.json").read_text())[
+            "variants"][env]["spawn_active"]
+
+
+class _Scene:
+    """Stand-in for Isaac Lab's InteractiveScene: a usd-core stage and rigid objects that record poses."""
+
+    def __init__(self, stage, num_envs: int, names=()) -> None:
+        self.stage, self.num_envs = stage, num_envs
+        self.assets = {name: _Asset() for name in names}
+
+    def __getitem__(self, name):
+        return self.assets[name]
+
+
+class _Asset:
+    device = "cpu"
+
+    def __init__(self) -> None:
+        self.poses, self.ids = None, None
+
+    def write_root_pose_to_sim_index(self, *, root_pose, env_ids):
+        self.poses, self.ids = root_pose.clone(), env_ids.clone()
+
+    def write_root_velocity_to_sim_index(self, *, root_velocity, env_ids):
+        assert float(root_velocity.abs().max()) == 0.0
+
+
+def test_run_time_events_apply_the_distributions(world):
+    """The event functions, run on a usd-core stage and recording assets: lights, tint, pose sets, spawn sets."""
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from pxr import Usd, UsdGeom
+
+    from worldgen_sim.isaaclab.randomize_events import (
+        randomize_lights,
+        randomize_visual_appearance,
+        reset_poses_from_pool,
+        reset_to_active_spawn_points,
+    )
+
+    stage = Usd.Stage.Open(str(world / "world.usda"))
+    stage.SetEditTarget(stage.GetSessionLayer())  # nothing reaches the files
+    env = SimpleNamespace(scene=_Scene(stage, 6, ["a", "b", "robot"]))
+    params = event_term_params(load_randomize_config(data={"lighting": {"sun_elevation": [30, 40]}}),
+                               world=load_world_info(world), num_envs=6)
+    values = randomize_lights(env, None, seed=1, **params["lights"])
+    sun = stage.GetPrimAtPath("/World/Lights/Sun")
+    assert sun.GetAttribute("inputs:intensity").Get() == pytest.approx(values["sun_intensity"])
+    towards_sun = np.asarray(UsdGeom.Xformable(sun).ComputeLocalToWorldTransform(0).TransformDir((0, 0, 1)))
+    assert np.degrees(np.arcsin(towards_sun[2])) == pytest.approx(values["sun_elevation"], abs=0.01)
+    assert 30 <= values["sun_elevation"] <= 40
+
+    mesh = UsdGeom.Mesh(stage.GetPrimAtPath("/World/Visual/Mesh")).GetDisplayColorPrimvar()
+    base = np.asarray(mesh.Get())
+    assert len(params["appearance"]["mesh_paths"]) > 1, "the objects' own meshes are tinted too"
+    for seed in (1, 2):  # tints never compound: each call scales the colours the world was built with
+        look = randomize_visual_appearance(env, None, seed=seed, **params["appearance"])
+        assert np.asarray(mesh.Get()) == pytest.approx(np.clip(base * look["tint"], 0, 1), abs=1e-6)
+
+    pool = np.random.default_rng(0).normal(size=(5, 2, 7)).astype(np.float32)
+    reset_poses_from_pool(env, torch.tensor([1, 4]), pool, ["a", "b"])
+    rows = [int(np.argmin(np.abs(pool[:, 0] - p.numpy()).sum(axis=1))) for p in env.scene["a"].poses]
+    assert np.allclose(env.scene["b"].poses.numpy(), pool[rows, 1]), "both assets take the same pose set"
+    assert env.scene["a"].ids.tolist() == [1, 4]
+
+    spawn = params["spawn_points"]
+    active = np.asarray(spawn["active"])
+    for _ in range(5):
+        reset_to_active_spawn_points(env, None, spawn["spawn_poses"], active, SimpleNamespace(name="robot"),
+                                     height=0.5)
+        pose = env.scene["robot"].poses.numpy()
+        points = np.asarray(spawn["spawn_poses"])[:, :2]
+        picked = np.argmin(np.linalg.norm(points[None] - pose[:, None, :2], axis=2), axis=1)
+        assert active[np.arange(6), picked].all(), "a robot landed on a spawn point its environment left out"
+        assert pose[:, 2] == pytest.approx(np.asarray(spawn["spawn_poses"])[picked, 2] + 0.5, abs=1e-5)
+        assert np.abs(pose[:, 3:5]).max() < 1e-6 and np.linalg.norm(pose[:, 3:], axis=1) == pytest.approx(1.0)

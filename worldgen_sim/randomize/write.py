@@ -36,7 +36,8 @@ from worldgen_sim.randomize.world_info import (
     WorldInfo,
 )
 
-__all__ = ["PALETTE_FILE", "read_variant_record", "write_palette_layer", "write_variant", "write_variant_set"]
+__all__ = ["PALETTE_FILE", "apply_lighting", "read_variant_record", "write_palette_layer", "write_variant",
+           "write_variant_set"]
 
 PALETTE_FILE = "appearance_palette.usdc"
 """Shared layer (in ``variants/``) that re-expresses the visual mesh's colours as palette + indices."""
@@ -234,6 +235,33 @@ def _lights(layer, variant: Variant) -> None:
     w, x, y, z = _sun_orientation(light["sun_elevation"], light["sun_azimuth"])
     _attribute(sun, "xformOp:orient", Sdf.ValueTypeNames.Quatf, Gf.Quatf(w, x, y, z))
     _attribute(sun, "xformOpOrder", Sdf.ValueTypeNames.TokenArray, ["xformOp:orient"])
+
+
+def apply_lighting(stage, values: dict[str, float], *, dome_path: str = f"{LIGHTS_PRIM}/Dome",
+                   sun_path: str = f"{LIGHTS_PRIM}/Sun") -> None:
+    """Author drawn lighting on an open ``Usd.Stage`` (run time: Isaac Lab's stage), defining missing lights.
+
+    The same attributes as a variant layer's ``/World/Lights`` (see the module docstring).
+    """
+    from pxr import Gf, UsdGeom, UsdLux
+
+    dome = UsdLux.DomeLight(stage.GetPrimAtPath(dome_path))
+    if not dome:
+        dome = UsdLux.DomeLight.Define(stage, dome_path)
+    sun = UsdLux.DistantLight(stage.GetPrimAtPath(sun_path))
+    if not sun:
+        sun = UsdLux.DistantLight.Define(stage, sun_path)
+    for light, intensity in ((dome, values["dome_intensity"]), (sun, values["sun_intensity"])):
+        light.CreateIntensityAttr().Set(float(intensity))
+        light.CreateEnableColorTemperatureAttr().Set(True)
+        light.CreateColorTemperatureAttr().Set(float(values["color_temperature"]))
+    sun.CreateAngleAttr().Set(_SUN_ANGLE)
+    w, x, y, z = _sun_orientation(values["sun_elevation"], values["sun_azimuth"])
+    xformable = UsdGeom.Xformable(sun.GetPrim())
+    ops = [op for op in xformable.GetOrderedXformOps() if op.GetOpType() == UsdGeom.XformOp.TypeOrient]
+    orient = ops[0] if ops else xformable.AddOrientOp()
+    orient.Set(Gf.Quatf(w, x, y, z) if orient.GetPrecision() == UsdGeom.XformOp.PrecisionFloat
+               else Gf.Quatd(w, x, y, z))
 
 
 def _sun_orientation(elevation_deg: float, azimuth_deg: float) -> tuple[float, float, float, float]:
