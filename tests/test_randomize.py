@@ -384,7 +384,7 @@ def test_run_time_pose_pool_is_the_offline_variants_moves(world, tmp_path):
     info = load_world_info(out)
     names = [obj.name for obj in info.objects]
     params = event_term_params(RandomizeCfg(), world=info, objects={f"obj_{n}": n for n in names}, num_envs=4,
-                               pool_size=4, seed=9)
+                               pool_size=4, seed=9, distractors={"small": 0.1, "large": 0.25})
     pool = np.asarray(params["object_poses"]["pool"])
     assert pool.shape == (4, len(names), 7)
     moved = 0
@@ -398,6 +398,18 @@ def test_run_time_pose_pool_is_the_offline_variants_moves(world, tmp_path):
             assert pool[index, slot, 3:] == pytest.approx([0, 0, np.sin(yaw / 2), np.cos(yaw / 2)], abs=1e-4)
             moved += bool(np.abs(pool[index, slot, :3] - info.objects[slot].centre).max() > 1e-6)
     assert moved >= 4, "the default config moves 2 objects per variant"
+    drops = np.asarray(params["distractor_poses"]["pool"])  # (sets, 2, 7): placed together, never overlapping
+    placed = drops[:, :, 2] > -50
+    assert placed.mean() > 0.5
+    radii = np.array([0.1, 0.25]) * np.sqrt(3) / 2
+    both = placed.all(axis=1)
+    assert (np.linalg.norm(drops[both, 0, :3] - drops[both, 1, :3], axis=1) >= radii.sum() - 1e-6).all()
+    ground = info.walkable_points
+    for slot, size in enumerate((0.1, 0.25)):
+        spots = drops[placed[:, slot], slot, :3]
+        nearest = np.linalg.norm(ground[None, :, :2] - spots[:, None, :2], axis=2).argmin(axis=1)
+        lift = spots[:, 2] - ground[nearest, 2] - size / 2
+        assert np.abs(lift - RandomizeCfg().distractors.drop_height).max() < 0.05, "dropped from over walkable ground"
     spawn = params["spawn_points"]
     masks = np.asarray(spawn["active"])
     for env in range(4):  # environment e uses variant e's spawn set

@@ -168,7 +168,8 @@ def draw_spawn_active(spawn, count: int, rng: np.random.Generator) -> list[int]:
 
 def draw_appearance(appearance, rng: np.random.Generator) -> dict:
     """Per-channel tint (3 multipliers) and roughness of the visual meshes (:class:`AppearanceRandomCfg`)."""
-    tint = rng.uniform(*appearance.tint, size=3)
+    low, high = appearance.tint
+    tint = rng.uniform(low, high, size=3)
     return {"tint": [_round(t) for t in tint], "roughness": _round(rng.uniform(*appearance.roughness))}
 
 
