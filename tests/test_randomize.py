@@ -132,6 +132,16 @@ def test_composed_variant_carries_its_sampled_values(world, tmp_path):
     # exactly tinted colour, and on average far closer.
     assert np.abs(tinted - expected).max() <= 1.15 / 12 + 1e-3
     assert np.abs(tinted - expected).mean() < 0.02
+    # The objects' own visual meshes (objects.usdc) take the same tint from their part of the palette.
+    objects = Usd.Stage.Open(str(out / "objects.usdc"))
+    meshes = [p for p in objects.Traverse() if p.GetName() == "Visual" and p.GetTypeName() == "Mesh"]
+    assert meshes
+    for prim in meshes:
+        original = np.asarray(UsdGeom.Mesh(prim).GetDisplayColorPrimvar().Get())
+        tinted = np.asarray(UsdGeom.Mesh(stage.GetPrimAtPath(prim.GetPath())).GetDisplayColorPrimvar()
+                            .ComputeFlattened())
+        expected = np.clip(original * np.asarray(values["appearance"]["tint"]), 0, 1)
+        assert tinted.shape == original.shape and np.abs(tinted - expected).max() <= 1.15 / 12 + 1e-3
 
 
 def test_moved_objects_rest_without_interpenetration(world, tmp_path):
