@@ -90,25 +90,46 @@ def _face_owner(mesh: TriangleMesh, pieces: list[TriangleMesh]) -> np.ndarray:
     owner = np.full(len(faces), -1, np.int32)
     if not pieces or not len(faces):
         return owner
-    # Canonical vertex ids over exact float32 coordinates (bit patterns), shared by mesh and pieces.
-    coords = [np.asarray(mesh.vertices, np.float32).reshape(-1, 3)] + [np.asarray(p.vertices, np.float32)
-                                                                       for p in pieces]
-    sizes = np.cumsum([0] + [len(c) for c in coords])
-    _, canon = np.unique(np.concatenate(coords).view(np.uint32).reshape(-1, 3), axis=0, return_inverse=True)
-    canon = canon.reshape(-1)
-    triangles = [canon[faces]]
-    piece_of = [np.full(len(faces), -1, np.int32)]
+    # Exact float32 coordinates as bit patterns; duplicated vertices map to one canonical vertex.
+    vertices = _RowIndex(np.ascontiguousarray(mesh.vertices, np.float32).reshape(-1, 3).view(np.uint32))
+    canonical = vertices.find(vertices.table)
+    triangles = _RowIndex(canonical[faces])
     for index, piece in enumerate(pieces):
-        triangles.append(canon[sizes[index + 1] + np.asarray(piece.faces, np.int64).reshape(-1, 3)])
-        piece_of.append(np.full(len(piece.faces), index, np.int32))
-    _, group = np.unique(np.concatenate(triangles), axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    visual_face = np.full(group.max() + 1, -1, np.int64)
-    visual_face[group[: len(faces)]] = np.arange(len(faces))
-    pieces_group, pieces_owner = group[len(faces):], np.concatenate(piece_of[1:])
-    hit = visual_face[pieces_group]
-    owner[hit[hit >= 0]] = pieces_owner[hit >= 0]
+        vertex = vertices.find(np.ascontiguousarray(piece.vertices, np.float32).reshape(-1, 3).view(np.uint32))
+        piece_faces = np.asarray(piece.faces, np.int64).reshape(-1, 3)
+        whole = (vertex[piece_faces] >= 0).all(axis=1)
+        face = triangles.find(canonical[vertex[piece_faces[whole]]])
+        owner[face[face >= 0]] = index
     return owner
+
+
+class _RowIndex:
+    """Exact lookup of (3,) integer rows in a (T, 3) table: rows hashed to one uint64 and sorted once."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.table = table
+        hashes = _row_hash(table)
+        self.order = np.argsort(hashes, kind="stable")
+        self.sorted = hashes[self.order]
+
+    def find(self, query: np.ndarray) -> np.ndarray:
+        """(Q,) int64: index of the first table row equal to each query row, else -1 (a hash match
+        counts only when the rows are equal)."""
+        hashes = _row_hash(query)
+        position = np.minimum(np.searchsorted(self.sorted, hashes), len(self.sorted) - 1)
+        candidate = self.order[position]
+        found = (self.sorted[position] == hashes) & (self.table[candidate] == query).all(axis=1)
+        return np.where(found, candidate, -1)
+
+
+def _row_hash(rows: np.ndarray) -> np.ndarray:
+    """(N,) uint64 mix of (N, 3) non-negative integer rows (wrapping arithmetic)."""
+    rows = rows.astype(np.uint64)
+    mixed = rows[:, 0] * np.uint64(0x9E3779B97F4A7C15)
+    for column in (1, 2):
+        mixed = (mixed ^ rows[:, column]) * np.uint64(0xBF58476D1CE4E5B9)
+        mixed ^= mixed >> np.uint64(31)
+    return mixed
 
 
 def _splat_owner(mesh: TriangleMesh, face_owner: np.ndarray, cloud: GaussianCloud) -> np.ndarray:
@@ -125,10 +146,20 @@ def _splat_owner(mesh: TriangleMesh, face_owner: np.ndarray, cloud: GaussianClou
     lo = centroids[owned].min(axis=0) - 2 * SPLAT_REACH
     hi = centroids[owned].max(axis=0) + 2 * SPLAT_REACH
     near_faces = np.all((centroids >= lo) & (centroids <= hi), axis=1)  # objects' faces and the background around
-    # Four samples per face (centroid and three points between it and the corners), labelled by the face.
-    samples = np.concatenate([centroids[near_faces][:, None], (2 * corners[near_faces] + centroids[near_faces][:, None])
-                              / 3], axis=1).reshape(-1, 3)
-    labels = np.repeat(face_owner[near_faces], 4)
+    # Points on the faces, labelled by the face: each centroid, and large faces sampled (seeded) every
+    # ~SPLAT_REACH / 4 so the nearest sample stands for the nearest face whatever the mesh resolution.
+    near = np.flatnonzero(near_faces)
+    edge_u, edge_v = corners[near, 1] - corners[near, 0], corners[near, 2] - corners[near, 0]
+    area = 0.5 * np.linalg.norm(np.cross(edge_u, edge_v), axis=1)
+    extra = np.ceil(area / (SPLAT_REACH / 4) ** 2).astype(np.int64)
+    face = np.repeat(np.arange(len(near)), extra)
+    rng = np.random.default_rng(0)
+    a, b = rng.random(len(face)), rng.random(len(face))
+    fold = a + b > 1  # fold the unit square's far half back onto the triangle
+    a[fold], b[fold] = 1 - a[fold], 1 - b[fold]
+    spread = corners[near[face], 0] + a[:, None] * edge_u[face] + b[:, None] * edge_v[face]
+    samples = np.concatenate([centroids[near], spread])
+    labels = np.concatenate([face_owner[near], face_owner[near[face]]])
     positions = np.asarray(cloud.positions, np.float64)
     candidates = np.flatnonzero(np.all((positions >= lo) & (positions <= hi), axis=1))
     if not len(candidates):
