@@ -9,6 +9,7 @@ __all__ = [
     "stage_spawn",
     "usd_cfg",
     "usd_navigation",
+    "usd_objects",
     "usd_physics",
     "usd_splats",
     "usd_stage",

@@ -35,6 +35,7 @@ import numpy as np
 from worldgen_sim.artifacts import CollisionWorld
 from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.exporters.usd_objects import object_centre
 from worldgen_sim.exporters.usd_stage import WORLD_PRIM, extent_of, int_array, safe_prim_name, vec3f_array
 
 COLLISION_PRIM = f"{WORLD_PRIM}/Collision"
@@ -109,8 +110,7 @@ def write_physics_layer(path: str | Path, collision: CollisionWorld, *, cfg: Col
     for obj in collision.objects:
         if not obj.hulls:
             continue
-        corners = np.concatenate([h.vertices for h in obj.hulls]).astype(np.float64)
-        centre = 0.5 * (corners.min(axis=0) + corners.max(axis=0))
+        centre = object_centre(obj.hulls)  # the object layer puts its visual mesh and splats in this frame
         xform = UsdGeom.Xform.Define(stage, f"{OBJECTS_PRIM}/{safe_prim_name(obj.name)}")
         # Hull points are relative to the object's centre, so a rigid body's pose is meaningful.
         xform.AddTranslateOp().Set(tuple(float(c) for c in centre))

@@ -66,8 +66,6 @@ def write_splat_layer(path: str | Path, cloud: GaussianCloud, *, half_precision:
     Raises:
         WorldgenError: an empty cloud or an unwritable path.
     """
-    from pxr import Sdf, UsdGeom, UsdVol, Vt
-
     if len(cloud) == 0:
         raise WorldgenError(f"{path}: cannot write a splat layer with zero Gaussians")
     k = cloud.sh.shape[1]
@@ -78,7 +76,26 @@ def write_splat_layer(path: str | Path, cloud: GaussianCloud, *, half_precision:
         stage = create_layer_stage(path)
     except Exception as exc:
         raise WorldgenError(f"{path}: cannot create USD layer ({exc})") from None
-    splats = UsdVol.ParticleField3DGaussianSplat.Define(stage, SPLATS_PRIM)
+    define_splats(stage, SPLATS_PRIM, cloud, half_precision=half_precision)
+    try:
+        stage.GetRootLayer().Save()
+    except Exception as exc:
+        raise WorldgenError(f"{path}: cannot save USD layer ({exc})") from None
+
+
+def define_splats(stage, prim_path: str, cloud: GaussianCloud, *, half_precision: bool = False):
+    """Define a ``ParticleField3DGaussianSplat`` at ``prim_path`` of an open stage holding ``cloud``.
+
+    The attributes are those :func:`write_splat_layer` documents, in the prim's own frame
+    (the object layer writes each object's splats relative to the object's Xform).
+
+    Returns:
+        The ``UsdVol.ParticleField3DGaussianSplat``.
+    """
+    from pxr import Sdf, UsdGeom, UsdVol, Vt
+
+    k, degree = cloud.sh.shape[1], cloud.sh_degree
+    splats = UsdVol.ParticleField3DGaussianSplat.Define(stage, prim_path)
 
     # Vt.Quat*Array.FromNumpy expects (i, j, k, real); the cloud stores (w, x, y, z).
     quats_xyzw = np.roll(np.asarray(cloud.rotations), -1, axis=1)
@@ -106,7 +123,4 @@ def write_splat_layer(path: str | Path, cloud: GaussianCloud, *, half_precision:
         "displayColor", Sdf.ValueTypeNames.Color3fArray, UsdGeom.Tokens.vertex
     ).Set(vec3f_array(colors))
     del colors
-    try:
-        stage.GetRootLayer().Save()
-    except Exception as exc:
-        raise WorldgenError(f"{path}: cannot save USD layer ({exc})") from None
+    return splats

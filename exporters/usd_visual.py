@@ -55,7 +55,7 @@ def write_visual_layer(path: str | Path, mesh: TriangleMesh) -> None:
         raise WorldgenError(f"{path}: mesh faces must be (F, 3) indices into {vertices.shape[0]} vertices")
     if not np.isfinite(vertices).all():
         raise WorldgenError(f"{path}: mesh vertices hold NaN/Inf")
-    normals = mesh.normals if mesh.normals is not None else _vertex_normals(vertices, faces)
+    normals = mesh.normals if mesh.normals is not None else vertex_normals(vertices, faces)
     colors = mesh.colors if mesh.colors is not None else np.broadcast_to(DEFAULT_COLOR, vertices.shape)
 
     try:
@@ -96,7 +96,7 @@ def write_visual_layer(path: str | Path, mesh: TriangleMesh) -> None:
         raise WorldgenError(f"{path}: cannot save USD layer ({exc})") from None
 
 
-def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """(V, 3) float32 unit area-weighted vertex normals (+Z where undefined)."""
     v = vertices.astype(np.float64)
     cross = np.cross(v[faces[:, 1]] - v[faces[:, 0]], v[faces[:, 2]] - v[faces[:, 0]])

@@ -1,7 +1,9 @@
 """The root ``world.usda``: composes one layer per concern and chooses how the world looks.
 
 Layers are sublayered strongest first (navigation, collision, visual, splats)
-so each concern stays a file of its own that can be swapped or dropped. An
+so each concern stays a file of its own that can be swapped or dropped (the
+object layer, with each object's own visual mesh and splats, sits right after
+the collision layer whose Xforms it fills). An
 ``appearance`` variant set on ``/World`` picks what renders: the visual mesh
 (default: every renderer and sensor sees it; Isaac Sim before 6.0 cannot draw
 splats), the splats (photoreal in Isaac Sim 6.0+) or both.
@@ -26,6 +28,8 @@ def write_world_layer(
     has_visual: bool,
     appearance: str = "mesh",
     doc: str = "",
+    object_visuals: list[str] | tuple[str, ...] = (),
+    object_splats: list[str] | tuple[str, ...] = (),
 ) -> None:
     """Write the root layer.
 
@@ -37,6 +41,8 @@ def write_world_layer(
         appearance: default variant of ``appearance``: ``"mesh"``, ``"splats"`` or ``"both"``;
             falls back to what exists when only one of the two is present.
         doc: layer documentation string (provenance).
+        object_visuals: prims of the objects' own visual meshes (the object layer), hidden with the mesh.
+        object_splats: prims of the objects' own splats, hidden with the splats.
     """
     from pxr import UsdGeom
 
@@ -52,9 +58,9 @@ def write_world_layer(
             variants.AddVariant(name)
             variants.SetVariantSelection(name)
             with variants.GetVariantEditContext():
-                hidden = {"mesh": SPLATS_PRIM, "splats": VISUAL_PRIM}.get(name)
-                if hidden is not None:
+                hidden = {"mesh": [SPLATS_PRIM, *object_splats], "splats": [VISUAL_PRIM, *object_visuals]}.get(name, [])
+                for prim_path in hidden:
                     # An `over` inside the variant: the prim itself is defined by its own layer.
-                    UsdGeom.Imageable(stage.OverridePrim(hidden)).CreateVisibilityAttr(UsdGeom.Tokens.invisible)
+                    UsdGeom.Imageable(stage.OverridePrim(prim_path)).CreateVisibilityAttr(UsdGeom.Tokens.invisible)
         variants.SetVariantSelection(appearance if appearance in APPEARANCE_VARIANTS else "mesh")
     root.Save()

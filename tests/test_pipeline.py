@@ -35,7 +35,8 @@ def test_package_layout_and_metadata(built):
     out = built["result"].out_dir
     summary = json.loads((out / "world.json").read_text())
     assert summary == built["result"].summary
-    assert summary["layers"] == ["world.usda", "navigation.usdc", "collision.usdc", "visual.usdc", "splats.usdc"]
+    assert summary["layers"] == ["world.usda", "navigation.usdc", "collision.usdc", "objects.usdc", "visual.usdc",
+                                 "splats.usdc"]
     for name in summary["layers"] + ["navigation.json", "config.yaml"]:
         assert (out / name).is_file(), name
     assert summary["skipped"] == {}

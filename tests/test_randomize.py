@@ -132,6 +132,16 @@ def test_composed_variant_carries_its_sampled_values(world, tmp_path):
     # exactly tinted colour, and on average far closer.
     assert np.abs(tinted - expected).max() <= 1.15 / 12 + 1e-3
     assert np.abs(tinted - expected).mean() < 0.02
+    # The objects' own visual meshes (objects.usdc) take the same tint from their part of the palette.
+    objects = Usd.Stage.Open(str(out / "objects.usdc"))
+    meshes = [p for p in objects.Traverse() if p.GetName() == "Visual" and p.GetTypeName() == "Mesh"]
+    assert meshes
+    for prim in meshes:
+        original = np.asarray(UsdGeom.Mesh(prim).GetDisplayColorPrimvar().Get())
+        tinted = np.asarray(UsdGeom.Mesh(stage.GetPrimAtPath(prim.GetPath())).GetDisplayColorPrimvar()
+                            .ComputeFlattened())
+        expected = np.clip(original * np.asarray(values["appearance"]["tint"]), 0, 1)
+        assert tinted.shape == original.shape and np.abs(tinted - expected).max() <= 1.15 / 12 + 1e-3
 
 
 def test_moved_objects_rest_without_interpenetration(world, tmp_path):
@@ -161,13 +171,15 @@ def test_moved_objects_rest_without_interpenetration(world, tmp_path):
 
 def _world_colliders(stage) -> dict:
     """World-frame collider points: static triangle-mesh vertices (densified) and each object's hulls."""
-    from pxr import UsdGeom
+    from pxr import UsdGeom, UsdPhysics
 
     cache = UsdGeom.XformCache()
     static, objects = [], {}
     for prim in stage.Traverse():
         if not prim.IsA(UsdGeom.Mesh) or not str(prim.GetPath()).startswith("/World/Collision"):
             continue
+        if not prim.HasAPI(UsdPhysics.CollisionAPI):
+            continue  # an object's own visual mesh (the object layer), not a collider
         points = np.asarray(UsdGeom.Mesh(prim).GetPointsAttr().Get(), np.float64)
         matrix = np.asarray(cache.GetLocalToWorldTransform(prim), np.float64)
         world = points @ matrix[:3, :3] + matrix[3, :3]
@@ -178,6 +190,75 @@ def _world_colliders(stage) -> dict:
         else:
             objects.setdefault(prim.GetParent().GetName(), []).append(world)
     return {"static": np.concatenate(static), "objects": objects}
+
+
+def _world_bounds(stage, prim_path: str, purpose: str) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned world-space (lo, hi) of a prim's geometry of one purpose, by UsdGeom.BBoxCache."""
+    from pxr import Usd, UsdGeom
+
+    cache = UsdGeom.BBoxCache(Usd.TimeCode.Default(), [purpose], useExtentsHint=False)
+    box = cache.ComputeWorldBound(stage.GetPrimAtPath(prim_path)).ComputeAlignedRange()
+    return np.asarray(box.GetMin(), np.float64), np.asarray(box.GetMax(), np.float64)
+
+
+def _drawn_triangles(stage, prim_path: str) -> np.ndarray:
+    """(T, 3, 3) world-frame corners of a mesh's triangles, less the faces listed in holeIndices."""
+    from pxr import UsdGeom
+
+    mesh = UsdGeom.Mesh(stage.GetPrimAtPath(prim_path))
+    points = np.asarray(mesh.GetPointsAttr().Get(), np.float64)
+    faces = np.asarray(mesh.GetFaceVertexIndicesAttr().Get(), np.int64).reshape(-1, 3)
+    holes = np.asarray(mesh.GetHoleIndicesAttr().Get() or [], np.int64)
+    matrix = np.asarray(UsdGeom.XformCache().GetLocalToWorldTransform(mesh.GetPrim()), np.float64)
+    world = points @ matrix[:3, :3] + matrix[3, :3]
+    return world[np.delete(faces, holes, axis=0)]
+
+
+def test_a_moved_object_takes_its_visual_mesh_and_splats_along(world, tmp_path):
+    """From the USD written: a moved object's collider, visual mesh and splats move by the same rigid motion
+    (world bounds by BBoxCache, checked against the move recorded in variants.json), and the fused visual
+    mesh no longer draws the object where it stood."""
+    from pxr import Usd
+
+    out = fresh_copy(world, tmp_path, "visual_moves")
+    cfg = load_randomize_config(data={"objects": {"moves": 2, "max_shift": 0.15, "max_yaw": 30}})
+    randomize_world(out, variants=4, seed=3, cfg=cfg)
+    base = Usd.Stage.Open(str(out / "world.usda"))
+    moves = [(i, m) for i, v in enumerate(json.loads((out / "variants.json").read_text())["variants"])
+             for m in v["moves"]]
+    assert moves, "the room has furniture that can move"
+    for index, move in moves:
+        variant = Usd.Stage.Open(str(out / "variants" / f"variant_{index:04d}.usda"))
+        xform = f"/World/Collision/Objects/{move['name']}"
+        assert variant.GetPrimAtPath(f"{xform}/Visual").IsValid(), f"{move['name']} has no visual mesh of its own"
+        old_centre = np.asarray(base.GetPrimAtPath(xform).GetAttribute("xformOp:translate").Get(), np.float64)
+        yaw = np.radians(move["yaw"])
+        rotation = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
+        new_centre = np.asarray(move["centre"], np.float64)
+        for child, purpose in (("Visual", "default"), ("hull_000", "guide"), ("Splats", "default")):
+            if not variant.GetPrimAtPath(f"{xform}/{child}").IsValid():
+                continue
+            lo, hi = _world_bounds(base, f"{xform}/{child}", purpose)
+            new_lo, new_hi = _world_bounds(variant, f"{xform}/{child}", purpose)
+            # A yawed box's aligned bounds grow; their centre is the moved centre of the base box's centre.
+            expected = rotation @ (0.5 * (lo + hi) - old_centre) + new_centre  # where the recorded move sends it
+            assert 0.5 * (new_lo + new_hi) == pytest.approx(expected, abs=2e-3), (index, child)
+            if move["yaw"] == 0:
+                assert new_hi - new_lo == pytest.approx(hi - lo, abs=1e-4)
+        # Every corner of the moved visual mesh is where the recorded move sends it (not only its box).
+        visual_before = _drawn_triangles(base, f"{xform}/Visual").reshape(-1, 3)
+        visual_after = _drawn_triangles(variant, f"{xform}/Visual").reshape(-1, 3)
+        assert np.abs(visual_after - (visual_before - old_centre) @ rotation.T - new_centre).max() < 1e-4
+        # The fused mesh draws none of the object's faces at the old place: no drawn face centroid within
+        # 1 mm of one of the object's own face centroids there (without holeIndices, every one would match).
+        from scipy.spatial import cKDTree
+
+        object_centroids = _drawn_triangles(base, f"{xform}/Visual").mean(axis=1)
+        background = _drawn_triangles(variant, "/World/Visual/Mesh").mean(axis=1)
+        distance, _ = cKDTree(background).query(object_centroids, distance_upper_bound=1e-3)
+        assert np.isinf(distance).all(), f"{np.isfinite(distance).sum()} faces of {move['name']} still drawn"
+        holes = np.asarray(variant.GetPrimAtPath("/World/Visual/Mesh").GetAttribute("holeIndices").Get())
+        assert len(holes) >= len(object_centroids)
 
 
 def test_dynamic_objects_get_sampled_densities(world, tmp_path):
@@ -286,15 +367,137 @@ def test_cli_randomize_and_its_errors(world, tmp_path):
 
 def test_isaaclab_event_terms_use_the_same_ranges():
     cfg = load_randomize_config(data={"physics": {"classes": {"floor": {"static_friction": [0.9, 1.2]}},
-                                                  "density_scale": [0.8, 1.5]}})
+                                                  "density_scale": [0.8, 1.5]},
+                                      "lighting": {"sun_elevation": [30, 40]}, "appearance": {"tint": [0.9, 1.1]}})
     params = event_term_params(cfg)
     assert params["physics_material"]["static_friction_range"] == (0.9, 1.2)
     assert params["physics_material"]["dynamic_friction_range"] == cfg.physics.default.dynamic_friction
     assert params["object_mass"]["mass_distribution_params"] == (0.8, 1.5)
+    assert params["lights"]["ranges"]["sun_elevation"] == (30.0, 40.0)
+    assert params["appearance"]["tint"] == (0.9, 1.1)
     try:
         import isaaclab  # noqa: F401
     except ImportError:
         with pytest.raises(WorldgenError, match="isaaclab"):
             make_event_terms(cfg)
     else:
-        assert set(make_event_terms(cfg, objects=("box",))) == {"physics_material", "box_mass"}
+        terms = make_event_terms(cfg, mass_objects=("box",))
+        assert set(terms) == {"physics_material", "box_mass", "lights", "appearance"}
+
+
+def test_run_time_pose_pool_is_the_offline_variants_moves(world, tmp_path):
+    """Pose set k of the Isaac Lab object term is variant k's moves as written to its layer (same seed)."""
+    from pxr import Usd
+
+    out = fresh_copy(world, tmp_path, "pool")
+    randomize_world(out, variants=4, seed=9)
+    info = load_world_info(out)
+    names = [obj.name for obj in info.objects]
+    params = event_term_params(RandomizeCfg(), world=info, objects={f"obj_{n}": n for n in names}, num_envs=4,
+                               pool_size=4, seed=9, distractors={"small": 0.1, "large": 0.25})
+    pool = np.asarray(params["object_poses"]["pool"])
+    assert pool.shape == (4, len(names), 7)
+    moved = 0
+    for index in range(4):
+        stage = Usd.Stage.Open(str(out / "variants" / f"variant_{index:04d}.usda"))
+        for slot, name in enumerate(names):
+            prim = stage.GetPrimAtPath(f"/World/Collision/Objects/{name}")
+            centre = np.asarray(prim.GetAttribute("xformOp:translate").Get(), np.float64)
+            yaw = np.radians(prim.GetAttribute("xformOp:rotateZ").Get() or 0.0)
+            assert pool[index, slot, :3] == pytest.approx(centre, abs=1e-4)
+            assert pool[index, slot, 3:] == pytest.approx([0, 0, np.sin(yaw / 2), np.cos(yaw / 2)], abs=1e-4)
+            moved += bool(np.abs(pool[index, slot, :3] - info.objects[slot].centre).max() > 1e-6)
+    assert moved >= 4, "the default config moves 2 objects per variant"
+    drops = np.asarray(params["distractor_poses"]["pool"])  # (sets, 2, 7): placed together, never overlapping
+    placed = drops[:, :, 2] > -50
+    assert placed.mean() > 0.5
+    radii = np.array([0.1, 0.25]) * np.sqrt(3) / 2
+    both = placed.all(axis=1)
+    assert (np.linalg.norm(drops[both, 0, :3] - drops[both, 1, :3], axis=1) >= radii.sum() - 1e-6).all()
+    ground = info.walkable_points
+    for slot, size in enumerate((0.1, 0.25)):
+        spots = drops[placed[:, slot], slot, :3]
+        nearest = np.linalg.norm(ground[None, :, :2] - spots[:, None, :2], axis=2).argmin(axis=1)
+        lift = spots[:, 2] - ground[nearest, 2] - size / 2
+        assert np.abs(lift - RandomizeCfg().distractors.drop_height).max() < 0.05, "dropped from over walkable ground"
+    spawn = params["spawn_points"]
+    masks = np.asarray(spawn["active"])
+    for env in range(4):  # environment e uses variant e's spawn set
+        assert np.flatnonzero(masks[env]).tolist() == json.loads((out / "variants.json").read_text())[
+            "variants"][env]["spawn_active"]
+
+
+class _Scene:
+    """Stand-in for Isaac Lab's InteractiveScene: a usd-core stage and rigid objects that record poses."""
+
+    def __init__(self, stage, num_envs: int, names=()) -> None:
+        self.stage, self.num_envs = stage, num_envs
+        self.assets = {name: _Asset() for name in names}
+
+    def __getitem__(self, name):
+        return self.assets[name]
+
+
+class _Asset:
+    device = "cpu"
+
+    def __init__(self) -> None:
+        self.poses, self.ids = None, None
+
+    def write_root_pose_to_sim_index(self, *, root_pose, env_ids):
+        self.poses, self.ids = root_pose.clone(), env_ids.clone()
+
+    def write_root_velocity_to_sim_index(self, *, root_velocity, env_ids):
+        assert float(root_velocity.abs().max()) == 0.0
+
+
+def test_run_time_events_apply_the_distributions(world):
+    """The event functions, run on a usd-core stage and recording assets: lights, tint, pose sets, spawn sets."""
+    torch = pytest.importorskip("torch")
+    from types import SimpleNamespace
+
+    from pxr import Usd, UsdGeom
+
+    from worldgen_sim.isaaclab.randomize_events import (
+        randomize_lights,
+        randomize_visual_appearance,
+        reset_poses_from_pool,
+        reset_to_active_spawn_points,
+    )
+
+    stage = Usd.Stage.Open(str(world / "world.usda"))
+    stage.SetEditTarget(stage.GetSessionLayer())  # nothing reaches the files
+    env = SimpleNamespace(scene=_Scene(stage, 6, ["a", "b", "robot"]))
+    params = event_term_params(load_randomize_config(data={"lighting": {"sun_elevation": [30, 40]}}),
+                               world=load_world_info(world), num_envs=6)
+    values = randomize_lights(env, None, seed=1, **params["lights"])
+    sun = stage.GetPrimAtPath("/World/Lights/Sun")
+    assert sun.GetAttribute("inputs:intensity").Get() == pytest.approx(values["sun_intensity"])
+    towards_sun = np.asarray(UsdGeom.Xformable(sun).ComputeLocalToWorldTransform(0).TransformDir((0, 0, 1)))
+    assert np.degrees(np.arcsin(towards_sun[2])) == pytest.approx(values["sun_elevation"], abs=0.01)
+    assert 30 <= values["sun_elevation"] <= 40
+
+    mesh = UsdGeom.Mesh(stage.GetPrimAtPath("/World/Visual/Mesh")).GetDisplayColorPrimvar()
+    base = np.asarray(mesh.Get())
+    assert len(params["appearance"]["mesh_paths"]) > 1, "the objects' own meshes are tinted too"
+    for seed in (1, 2):  # tints never compound: each call scales the colours the world was built with
+        look = randomize_visual_appearance(env, None, seed=seed, **params["appearance"])
+        assert np.asarray(mesh.Get()) == pytest.approx(np.clip(base * look["tint"], 0, 1), abs=1e-6)
+
+    pool = np.random.default_rng(0).normal(size=(5, 2, 7)).astype(np.float32)
+    reset_poses_from_pool(env, torch.tensor([1, 4]), pool, ["a", "b"])
+    rows = [int(np.argmin(np.abs(pool[:, 0] - p.numpy()).sum(axis=1))) for p in env.scene["a"].poses]
+    assert np.allclose(env.scene["b"].poses.numpy(), pool[rows, 1]), "both assets take the same pose set"
+    assert env.scene["a"].ids.tolist() == [1, 4]
+
+    spawn = params["spawn_points"]
+    active = np.asarray(spawn["active"])
+    for _ in range(5):
+        reset_to_active_spawn_points(env, None, spawn["spawn_poses"], active, SimpleNamespace(name="robot"),
+                                     height=0.5)
+        pose = env.scene["robot"].poses.numpy()
+        points = np.asarray(spawn["spawn_poses"])[:, :2]
+        picked = np.argmin(np.linalg.norm(points[None] - pose[:, None, :2], axis=2), axis=1)
+        assert active[np.arange(6), picked].all(), "a robot landed on a spawn point its environment left out"
+        assert pose[:, 2] == pytest.approx(np.asarray(spawn["spawn_poses"])[picked, 2] + 0.5, abs=1e-5)
+        assert np.abs(pose[:, 3:5]).max() < 1e-6 and np.linalg.norm(pose[:, 3:], axis=1) == pytest.approx(1.0)

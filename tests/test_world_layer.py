@@ -62,6 +62,30 @@ def test_appearance_variants_switch_visibility(tmp_path):
     }
 
 
+def test_appearance_variants_switch_the_objects_own_visuals_and_splats(tmp_path):
+    """An object's own visual mesh hides with the fused mesh, its own splats with the splat field."""
+    from pxr import Usd, UsdGeom
+
+    _layer(tmp_path / "visual.usda", "Visual")
+    _layer(tmp_path / "splats.usda", "Splats")
+    objects = create_layer_stage(tmp_path / "objects.usda")
+    objects.DefinePrim("/World/Collision/Objects/chair/Visual", "Mesh")
+    objects.DefinePrim("/World/Collision/Objects/chair/Splats", "ParticleField3DGaussianSplat")
+    objects.GetRootLayer().Save()
+    write_world_layer(tmp_path / "world.usda", sublayers=["objects.usda", "visual.usda", "splats.usda"],
+                      has_splats=True, has_visual=True, object_visuals=["/World/Collision/Objects/chair/Visual"],
+                      object_splats=["/World/Collision/Objects/chair/Splats"])
+    stage = Usd.Stage.Open(str(tmp_path / "world.usda"))
+    variants = stage.GetDefaultPrim().GetVariantSet("appearance")
+    seen = {}
+    for name in ("mesh", "splats", "both"):
+        variants.SetVariantSelection(name)
+        seen[name] = tuple(UsdGeom.Imageable(stage.GetPrimAtPath(f"/World/Collision/Objects/chair/{p}"))
+                           .ComputeVisibility() for p in ("Visual", "Splats"))
+    assert seen == {"mesh": ("inherited", "invisible"), "splats": ("invisible", "inherited"),
+                    "both": ("inherited", "inherited")}
+
+
 def test_spawn_into_centimetre_y_up_stage(tmp_path):
     from pxr import Gf, Usd, UsdGeom, UsdPhysics
 

@@ -9,6 +9,8 @@ World package written by :func:`build_world` (all paths relative to ``OUT``)::
                       sublayers the files below, strongest first
     navigation.usdc   /World/Navigation   walkable surface, NavMeshVolumes, spawn points
     collision.usdc    /World/Collision    colliders, physics materials, /World/PhysicsScene
+    objects.usdc      /World/Collision/Objects/*/Visual, */Splats   each object's own faces and Gaussians
+                                          (cut from the visual mesh by holeIndices, left out of splats)
     visual.usdc       /World/Visual       visual mesh with colours and a preview material
     splats.usdc       /World/Splats       UsdVol.ParticleField3DGaussianSplat
     world.json        provenance, transform, counts, timings, effective config
@@ -130,6 +132,7 @@ class _Build:
     completion: Any = None
     face_labels: Any = None
     visual_mesh: Any = None
+    object_prims: dict[str, list[str]] = field(default_factory=dict)
     generate_report: GenerateReport = field(default_factory=GenerateReport)
 
 
@@ -138,9 +141,11 @@ def _run_stages(input_path: Path, out: Path, *, cfg: WorldgenCfg, progress: Prog
     scene, aligned, generated, lyra_report = _load_and_align(input_path, cfg=cfg, progress=progress)
     build = _Build(out, reports={"align": aligned.report})
     _attach_generated(build, generated, lyra_report, aligned)
-    has_splats = _splat_stage(build, aligned, cfg=cfg, progress=progress)
     mesh = _surface_stage(build, aligned, cfg=cfg, progress=progress)
     collision = _collision_stage(build, mesh, cfg=cfg, progress=progress)
+    # After collision: each object's faces and Gaussians go to the object layer, not the fused ones.
+    membership = _object_stage(build, mesh, collision, aligned, cfg=cfg, progress=progress)
+    has_splats = _splat_stage(build, aligned, membership, cfg=cfg, progress=progress)
     navigation_agent = _navigation_stage(build, collision, cfg=cfg, progress=progress)
     check_layers(build.layers, source=input_path, skipped=build.skipped)
     _write_root(build, input_path, scene, has_splats=has_splats, has_visual=mesh is not None, cfg=cfg)
@@ -211,9 +216,10 @@ def _attach_generated(build: _Build, generated, lyra_report: GenerateReport | No
     build.generate_report = generated.report
 
 
-def _splat_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress) -> bool:
+def _splat_stage(build: _Build, aligned, membership, *, cfg: WorldgenCfg, progress: Progress) -> bool:
     """Write the splat layer when asked for and there are Gaussians; whether it was written.
 
+    Gaussians the object layer holds (``membership.splat_owner >= 0``) are left out of it.
     Without a splat layer, ``evidence.npz`` keeps what the input observed, for ``worldgen verify``.
     """
     if not (cfg.usd.splats and aligned.gaussians is not None and len(aligned.gaussians) > 0):
@@ -225,7 +231,10 @@ def _splat_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress
 
     with progress.stage("write splats"):
         name = f"splats.{cfg.usd.splat_format}"
-        write_splat_layer(build.out / name, aligned.gaussians, half_precision=cfg.usd.half_precision)
+        background = aligned.gaussians
+        if membership is not None and membership.splat_owner is not None:
+            background = background.subset(membership.splat_owner < 0)
+        write_splat_layer(build.out / name, background, half_precision=cfg.usd.half_precision)
         build.layers.append(name)
     return True
 
@@ -238,6 +247,26 @@ def _skipped(build: _Build, stage: str, *, enabled: bool, missing: bool = False,
     elif missing:
         build.skipped[stage] = f"needs {needs}"
     return stage in build.skipped
+
+
+def _object_stage(build: _Build, mesh, collision, aligned, *, cfg: WorldgenCfg, progress: Progress):
+    """The object layer (each object's own visual mesh and splats); the membership, or None without objects."""
+    if mesh is None or collision is None or not any(o.hulls for o in collision.objects):
+        return None
+    from worldgen_sim.exporters.usd_objects import object_membership, write_object_layer
+    from worldgen_sim.exporters.usd_visual import MATERIAL_PRIM
+
+    splats = cfg.usd.splats and aligned.gaussians is not None and len(aligned.gaussians) > 0
+    cloud = aligned.gaussians if splats else None
+    with progress.stage("write objects"):
+        membership = object_membership(mesh, collision, cloud)
+        if cloud is not None and membership.splat_owner is not None and membership.splat_owner.min() >= 0:
+            membership.splat_owner[:] = -1  # every Gaussian on an object: keep the splat layer whole
+        build.object_prims = write_object_layer(build.out / "objects.usdc", mesh, membership,
+                                                visual_material=MATERIAL_PRIM, cloud=cloud,
+                                                half_precision=cfg.usd.half_precision)
+    build.layers.insert(1, "objects.usdc")  # right after collision.usdc, stronger than visual.usdc
+    return membership
 
 
 def _surface_stage(build: _Build, aligned, *, cfg: WorldgenCfg, progress: Progress):
@@ -329,6 +358,8 @@ def _write_root(build: _Build, input_path: Path, scene, *, has_splats: bool, has
         sublayers=build.layers,
         has_splats=has_splats,
         has_visual=has_visual,
+        object_visuals=build.object_prims.get("visual", []),
+        object_splats=build.object_prims.get("splats", []),
         doc=f"worldgen_sim world built from {input_path.name} (sha256 {scene.sha256[:16]}...)",
     )
     _write_yaml(build.out / "config.yaml", config_to_dict(cfg))

@@ -15,4 +15,4 @@ byte-identical layer, whatever the order or the number of workers)::
 Nothing is re-exported here (one import path per symbol): import from the modules.
 """
 
-__all__ = ["isaaclab_terms", "placement", "randomize", "randomize_cfg", "sample", "world_info", "write"]
+__all__ = ["isaaclab_terms", "placement", "pools", "randomize", "randomize_cfg", "sample", "world_info", "write"]

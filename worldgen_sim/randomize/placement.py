@@ -17,6 +17,8 @@ __all__ = ["ObjectPose", "Placer"]
 
 _SUPPORT_RADIUS = 0.06
 """Horizontal search radius for ground under a footprint corner [m]."""
+_MAX_LIFT = 0.03
+"""Highest a moved object is raised onto an uneven floor [m]; more means it hit something else."""
 _SUPPORT_BAND = 0.03
 """A footprint corner is supported by ground within this height of the object's bottom [m]."""
 
@@ -57,13 +59,24 @@ class _Solid:
             points.append(np.concatenate([vertices, corners.mean(axis=1), 0.5 * (corners[:, 0] + corners[:, 1])]))
         self.points: np.ndarray = np.concatenate(points)
         self.radius = float(np.linalg.norm(self.points, axis=1).max())
+        self.boxes = [(v.min(axis=0), v.max(axis=0)) for v in obj.hulls]
 
-    def penetration(self, local_points: np.ndarray) -> np.ndarray:
-        """(N,) depth [m] of each point inside the deepest hull (<= 0 when outside every hull)."""
+    def penetration(self, local_points: np.ndarray, *, deeper_than: float | None = None) -> np.ndarray:
+        """(N,) depth [m] of each point inside the deepest hull (<= 0 when outside every hull).
+
+        With ``deeper_than``, only points deeper than that get their depth (the others -inf): a
+        point that deep lies inside the hull's box shrunk by it, a cheap test that skips the
+        plane products for the many floor points just under an object's bottom.
+        """
         depth = np.full(len(local_points), -np.inf)
-        for planes in self.planes:
-            signed = local_points @ planes[:, :3].T + planes[:, 3]  # (N, F)
-            depth = np.maximum(depth, -signed.max(axis=1))
+        for planes, (lo, hi) in zip(self.planes, self.boxes):  # a small product per hull: faster than stacked
+            if deeper_than is None:
+                depth = np.maximum(depth, -(local_points @ planes[:, :3].T + planes[:, 3]).max(axis=1))
+                continue
+            index = np.flatnonzero(_inside(local_points, lo + deeper_than, hi - deeper_than))
+            if len(index):
+                signed = local_points[index] @ planes[:, :3].T + planes[:, 3]  # (n, F)
+                depth[index] = np.maximum(depth[index], -signed.max(axis=1))
         return depth
 
 
@@ -94,19 +107,51 @@ class Placer:
         floor, say) is left where it is: moving it could only be judged against that overlap.
         """
         base = self._baseline(obj)
-        return base["static"] <= self.tolerance and base["objects"] <= self.tolerance
+        if base["static"] > self.tolerance or base["objects"] > self.tolerance:
+            return False
+        if "budges" not in base:
+            base["budges"] = self._budges(obj)
+        return bool(base["budges"])
+
+    def _budges(self, obj: MovableObject) -> bool:
+        """Whether any of a few small probe moves (2 cm four ways, 3 degrees either way) passes the checks.
+
+        An object wedged in place (against a wall, or with a collider that reaches under a floor
+        the camera never saw) would spend every attempt of every variant being rejected; such an
+        object is not movable. Judged once per world, from the world alone, so variants stay
+        independent of each other.
+        """
+        base = self.poses[obj.name]
+        probes = [ObjectPose(obj.centre + 0.02 * np.array([np.cos(a), np.sin(a), 0.0]), 0.0)
+                  for a in np.arange(4) * np.pi / 2] + [ObjectPose(obj.centre.copy(), y) for y in np.radians([3, -3])]
+        try:
+            return any(self.try_move(obj, probe) for probe in probes)
+        finally:
+            self.poses[obj.name] = base
 
     def try_move(self, obj: MovableObject, pose: ObjectPose) -> bool:
         """Move ``obj`` to ``pose`` if nothing overlaps it by more than ``tolerance`` and it keeps its support.
+
+        A pose that sinks into the floor is raised (``pose.centre`` changes) by up to ``_MAX_LIFT``.
 
         Support is judged against the base pose (a footprint corner can hang over floor the
         camera never saw): at least as many supported footprint corners as there.
         """
         solid = self.solids[obj.name]
-        if self._support_corners(obj.name, solid, pose) < self._baseline(obj)["support"]:
+        base = self._baseline(obj)
+        if self._support_corners(obj.name, solid, pose) < base["support"]:
             return False
-        if self._static_depth(solid, pose) > self.tolerance:
-            return False
+        depth = self._static_depth(solid, pose, deeper_than=self.tolerance)
+        if depth > self.tolerance:
+            # Captured floors are not flat to the millimetre: a shifted object would sink into a bump.
+            # Raise it so its deepest floor point is back at the base pose's depth, then check again
+            # (lifting does nothing for a wall, which the second check then rejects).
+            lift = depth - max(base["static"], 0.0)
+            if lift > _MAX_LIFT:
+                return False
+            pose.centre = pose.centre + np.array([0.0, 0.0, lift])
+            if self._static_depth(solid, pose, deeper_than=self.tolerance) > self.tolerance:
+                return False
         if self._object_depth(obj.name, solid, pose) > self.tolerance:
             return False
         self.poses[obj.name] = pose
@@ -125,11 +170,14 @@ class Placer:
         """Static collider points inside the axis-aligned box [lo, hi] (3,) [m]."""
         return self.static_grid.in_box(lo, hi)
 
-    def _static_depth(self, solid: _Solid, pose: ObjectPose) -> float:
-        """Deepest static collider point inside the object at ``pose`` [m] (<= 0: none inside)."""
+    def _static_depth(self, solid: _Solid, pose: ObjectPose, *, deeper_than: float | None = None) -> float:
+        """Deepest static collider point inside the object at ``pose`` [m] (<= 0: none inside; -inf when
+        none is deeper than ``deeper_than``)."""
         corners = pose.to_world(solid.points)
         near = self._static_in_box(corners.min(axis=0), corners.max(axis=0))
-        return float(solid.penetration(pose.to_local(near)).max()) if len(near) else -np.inf
+        if not len(near):
+            return -np.inf
+        return float(solid.penetration(pose.to_local(near), deeper_than=deeper_than).max())
 
     def _object_depth(self, name: str, solid: _Solid, pose: ObjectPose, *, base_poses: bool = False) -> float:
         """Deepest overlap [m] between the object at ``pose`` and any other object or distractor."""
@@ -158,7 +206,7 @@ class Placer:
         for other, other_pose in self.poses.items():
             if other != name:
                 theirs = other_pose.to_world(self.solids[other].points)
-                support.append(theirs[np.all((theirs >= box_lo) & (theirs <= box_hi), axis=1)])
+                support.append(theirs[_inside(theirs, box_lo, box_hi)])
         support = np.concatenate(support)
         if not len(support):
             return 0
@@ -229,10 +277,17 @@ class _PointGrid:
                 row = (i * self.shape[1] + j) * self.shape[2]
                 pieces.append(self.points[self.starts[row + first[2]]:self.starts[row + last[2] + 1]])
         near = np.concatenate(pieces)
-        return near[np.all((near >= lo) & (near <= hi), axis=1)]
+        return near[_inside(near, lo, hi)]
 
 
 _CUBE_POINTS = np.array(np.meshgrid([-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0])).reshape(3, -1).T
+
+
+def _inside(points: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """(N,) bool: (N, 3) points inside the box [lo, hi]; column by column, several times faster than
+    ``np.all(..., axis=1)`` over an (N, 3) mask."""
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    return (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1]) & (z >= lo[2]) & (z <= hi[2])
 
 
 def _rz(angle: float) -> np.ndarray:

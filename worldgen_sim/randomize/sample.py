@@ -16,7 +16,18 @@ from worldgen_sim.randomize.placement import ObjectPose, Placer
 from worldgen_sim.randomize.randomize_cfg import MaterialRanges, RandomizeCfg
 from worldgen_sim.randomize.world_info import WorldInfo
 
-__all__ = ["Variant", "movable_objects", "sample_variant", "variant_rng"]
+__all__ = [
+    "Variant",
+    "draw_appearance",
+    "draw_distractor_spot",
+    "draw_lighting",
+    "draw_moves",
+    "draw_object_pose",
+    "draw_spawn_active",
+    "movable_objects",
+    "sample_variant",
+    "variant_rng",
+]
 
 _STREAMS = ("physics", "density", "lighting", "appearance", "objects", "distractors", "spawn")
 
@@ -83,23 +94,17 @@ def sample_variant(world: WorldInfo, cfg: RandomizeCfg, *, seed: int, index: int
             for obj in world.objects if obj.rigid
         }
     if cfg.lighting.enabled:
-        light = cfg.lighting
-        variant.lighting = {key: _round(rng["lighting"].uniform(*getattr(light, key))) for key in
-                            ("dome_intensity", "sun_intensity", "color_temperature", "sun_elevation", "sun_azimuth")}
+        variant.lighting = draw_lighting(cfg.lighting, rng["lighting"])
     if cfg.appearance.enabled and world.has_visual:
-        tint = rng["appearance"].uniform(*cfg.appearance.tint, size=3)
-        variant.appearance = {"tint": [_round(t) for t in tint],
-                              "roughness": _round(rng["appearance"].uniform(*cfg.appearance.roughness))}
+        variant.appearance = draw_appearance(cfg.appearance, rng["appearance"])
     placer = Placer(world, tolerance=cfg.objects.penetration_tolerance)
     if cfg.objects.enabled and cfg.objects.moves:
-        variant.moves, variant.rejected["object_poses"] = _moves(world, cfg, placer, rng["objects"])
+        variant.moves, variant.rejected["object_poses"] = draw_moves(world, cfg, placer, rng["objects"])
     if cfg.distractors.enabled:
         variant.distractors, variant.rejected["distractor_spots"] = _distractors(world, cfg, placer,
                                                                                  rng["distractors"])
     if cfg.spawn.enabled and len(world.spawn_points):
-        count = len(world.spawn_points)
-        keep = max(1, int(round(rng["spawn"].uniform(*cfg.spawn.active_fraction) * count)))
-        variant.spawn_active = sorted(int(i) for i in rng["spawn"].choice(count, size=keep, replace=False))
+        variant.spawn_active = draw_spawn_active(cfg.spawn, len(world.spawn_points), rng["spawn"])
     else:
         variant.spawn_active = list(range(len(world.spawn_points)))
     return variant
@@ -125,7 +130,10 @@ def _ranges_for(cfg: RandomizeCfg, cls: str) -> MaterialRanges:
     return cfg.physics.classes.get(cls, cfg.physics.default)
 
 
-def _moves(world, cfg, placer: Placer, rng: np.random.Generator) -> tuple[list[dict], int]:
+def draw_moves(world: WorldInfo, cfg: RandomizeCfg, placer: Placer,
+               rng: np.random.Generator) -> tuple[list[dict], int]:
+    """A variant's object moves (``objects.moves`` of the movable objects, each collision-checked against
+    the world and the moves before it, claimed in ``placer``) and the number of rejected tries."""
     objects_cfg = cfg.objects
     movable = movable_objects(world, cfg, placer)
     count = min(objects_cfg.moves, len(movable))
@@ -133,19 +141,54 @@ def _moves(world, cfg, placer: Placer, rng: np.random.Generator) -> tuple[list[d
     moves, rejected = [], 0
     for index in chosen:
         obj = movable[index]
-        for attempt in range(objects_cfg.attempts):
-            # Later attempts shrink towards the base pose: an object in a corner still gets a small move.
-            reach = 1.0 - attempt / objects_cfg.attempts
-            yaw = np.radians(rng.uniform(-objects_cfg.max_yaw, objects_cfg.max_yaw) * reach)
-            radius = objects_cfg.max_shift * reach * np.sqrt(rng.random())
-            heading = rng.uniform(0.0, 2.0 * np.pi)
-            centre = obj.centre + radius * np.array([np.cos(heading), np.sin(heading), 0.0])
-            if placer.try_move(obj, ObjectPose(centre, float(yaw))):
-                moves.append({"name": obj.name, "centre": [_round(c, 5) for c in centre],
-                              "yaw": _round(np.degrees(yaw))})
-                break
-            rejected += 1
+        pose, tries = draw_object_pose(obj, objects_cfg, placer, rng)
+        rejected += tries - (pose is not None)
+        if pose is not None:
+            moves.append({"name": obj.name, "centre": [_round(c, 5) for c in pose.centre],
+                          "yaw": _round(np.degrees(pose.yaw))})
     return moves, rejected
+
+
+def draw_lighting(light, rng: np.random.Generator) -> dict[str, float]:
+    """Dome and sun intensity [nits], colour temperature [K], sun elevation and azimuth [deg].
+
+    ``light`` is a :class:`LightingRandomCfg` (or anything with its range attributes).
+
+    Offline variants and the Isaac Lab light event draw through this one function.
+    """
+    return {key: _round(rng.uniform(*getattr(light, key))) for key in
+            ("dome_intensity", "sun_intensity", "color_temperature", "sun_elevation", "sun_azimuth")}
+
+
+def draw_spawn_active(spawn, count: int, rng: np.random.Generator) -> list[int]:
+    """Sorted indices of the active spawn points among ``count`` (:class:`SpawnRandomCfg`; at least one)."""
+    keep = max(1, int(round(rng.uniform(*spawn.active_fraction) * count)))
+    return sorted(int(i) for i in rng.choice(count, size=keep, replace=False))
+
+
+def draw_appearance(appearance, rng: np.random.Generator) -> dict:
+    """Per-channel tint (3 multipliers) and roughness of the visual meshes (:class:`AppearanceRandomCfg`)."""
+    low, high = appearance.tint
+    tint = rng.uniform(low, high, size=3)
+    return {"tint": [_round(t) for t in tint], "roughness": _round(rng.uniform(*appearance.roughness))}
+
+
+def draw_object_pose(obj, objects_cfg, placer: Placer, rng: np.random.Generator) -> tuple[ObjectPose | None, int]:
+    """A collision-checked pose of ``obj`` (yaw and shift on its support), claimed in ``placer``; and the tries.
+
+    Later attempts shrink towards the base pose, so an object in a corner still gets a small move.
+    Returns (None, attempts) when no attempt passes.
+    """
+    for attempt in range(objects_cfg.attempts):
+        reach = 1.0 - attempt / objects_cfg.attempts
+        yaw = np.radians(rng.uniform(-objects_cfg.max_yaw, objects_cfg.max_yaw) * reach)
+        radius = objects_cfg.max_shift * reach * np.sqrt(rng.random())
+        heading = rng.uniform(0.0, 2.0 * np.pi)
+        centre = obj.centre + radius * np.array([np.cos(heading), np.sin(heading), 0.0])
+        pose = ObjectPose(centre, float(yaw))
+        if placer.try_move(obj, pose):
+            return pose, attempt + 1
+    return None, objects_cfg.attempts
 
 
 def movable_objects(world: WorldInfo, cfg: RandomizeCfg, placer: Placer | None = None) -> list:
@@ -167,18 +210,31 @@ def _distractors(world, cfg, placer: Placer, rng: np.random.Generator) -> tuple[
         size = float(rng.uniform(*dist.size))
         density = float(rng.uniform(*dist.density))
         color = rng.uniform(0.1, 0.9, size=3)
-        for _ in range(32):
-            spot = spots[int(rng.integers(len(spots)))]
-            centre = spot + np.array([0.0, 0.0, dist.drop_height + 0.5 * size])
-            near_spawn = len(world.spawn_points) and (
-                np.linalg.norm(world.spawn_points[:, :2] - centre[:2], axis=1).min() < dist.spawn_clearance)
-            if not near_spawn and placer.try_drop(centre, 0.5 * size, float(spot[2])):
-                out.append({"name": f"distractor_{number:03d}", "shape": shape, "size": _round(size, 4),
-                            "centre": [_round(c, 5) for c in centre], "density": _round(density),
-                            "color": [_round(c) for c in color]})
-                break
-            rejected += 1
+        centre, tries = draw_distractor_spot(world, dist, placer, size, rng)
+        rejected += tries - (centre is not None)
+        if centre is not None:
+            out.append({"name": f"distractor_{number:03d}", "shape": shape, "size": _round(size, 4),
+                        "centre": [_round(c, 5) for c in centre], "density": _round(density),
+                        "color": [_round(c) for c in color]})
     return out, rejected
+
+
+def draw_distractor_spot(world: WorldInfo, dist, placer: Placer, size: float,
+                         rng: np.random.Generator) -> tuple[np.ndarray | None, int]:
+    """A free spot (3,) [m] to drop a distractor of ``size`` from, over walkable ground, claimed in ``placer``.
+
+    Clear of the spawn points by ``dist.spawn_clearance``, of the colliders and of the distractors
+    placed before; (None, 32) when 32 tries find none.
+    """
+    spots = world.walkable_points
+    for attempt in range(32):
+        spot = spots[int(rng.integers(len(spots)))]
+        centre = spot + np.array([0.0, 0.0, dist.drop_height + 0.5 * size])
+        near_spawn = len(world.spawn_points) and (
+            np.linalg.norm(world.spawn_points[:, :2] - centre[:2], axis=1).min() < dist.spawn_clearance)
+        if not near_spawn and placer.try_drop(centre, 0.5 * size, float(spot[2])):
+            return centre, attempt + 1
+    return None, 32
 
 
 def _round(value: float, digits: int = 4) -> float:

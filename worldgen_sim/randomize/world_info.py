@@ -201,7 +201,8 @@ def _fingerprint(root: Path) -> str:
     import hashlib
 
     digest = hashlib.sha256()
-    for name in ("world.usda", "collision.usdc", "navigation.json"):
+    # visual.usdc and objects.usdc: the tinted palettes a variant writes are made of their colours.
+    for name in ("world.usda", "collision.usdc", "navigation.json", "objects.usdc", "visual.usdc"):
         path = root / name
         if path.is_file():
             digest.update(name.encode() + b"\0" + path.read_bytes())

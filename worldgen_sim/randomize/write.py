@@ -4,10 +4,12 @@ A variant layer sublayers the base ``world.usda`` (and the shared appearance
 palette) and holds only ``over``s and a few new prims::
 
     /World/Physics/Materials/<class>    physics:staticFriction, dynamicFriction, restitution
-    /World/Collision/Objects/<name>     xformOp:translate + xformOp:rotateZ (moved), physics:density
+    /World/Collision/Objects/<name>     xformOp:translate + xformOp:rotateZ (moved: the collider, the
+                                        object's visual mesh and its splats move together), physics:density
     /World/Lights/Dome, /World/Lights/Sun   UsdLux dome and distant light (defined here when the
                                         base world has no rig)
-    /World/Visual/Mesh                  primvars:displayColor: the tinted palette
+    /World/Visual/Mesh                  primvars:displayColor: the tinted palette (and on each
+    /World/Collision/Objects/<name>/Visual  object's own visual mesh, its part of the palette)
     /World/Visual/Looks/VertexColor/PreviewSurface   inputs:roughness
     /World/Distractors/<name>           Cube / Sphere / Cylinder rigid bodies
     /World/Navigation/SpawnPoints       primvars:worldgen:active (1 = active) per spawn point
@@ -34,7 +36,8 @@ from worldgen_sim.randomize.world_info import (
     WorldInfo,
 )
 
-__all__ = ["PALETTE_FILE", "read_variant_record", "write_palette_layer", "write_variant", "write_variant_set"]
+__all__ = ["PALETTE_FILE", "apply_lighting", "read_variant_record", "write_palette_layer", "write_variant",
+           "write_variant_set"]
 
 PALETTE_FILE = "appearance_palette.usdc"
 """Shared layer (in ``variants/``) that re-expresses the visual mesh's colours as palette + indices."""
@@ -46,7 +49,7 @@ _SUN_ANGLE = 0.53
 
 
 def write_variant(variant: Variant, path: str | Path, *, world: WorldInfo, key: str,
-                  base: str = "../world.usda", palette: np.ndarray | None = None) -> None:
+                  base: str = "../world.usda", palette: dict[str, np.ndarray] | None = None) -> None:
     """Write one variant's layer (``.usda``), replacing ``path`` atomically.
 
     Args:
@@ -55,7 +58,7 @@ def write_variant(variant: Variant, path: str | Path, *, world: WorldInfo, key: 
         world: the base world the variant was sampled from.
         key: the resume key (hash of seed, index, config and base world) stored in the layer.
         base: the base ``world.usda`` relative to ``path``'s folder.
-        palette: (K, 3) float32 base colours of the shared palette layer, when it exists.
+        palette: per tinted mesh, the (K, 3) float32 base colours of the shared palette layer, when it exists.
     """
     from pxr import Sdf
 
@@ -95,21 +98,24 @@ def read_variant_record(path: str | Path) -> dict | None:
         return None
 
 
-def write_palette_layer(path: str | Path, root: Path) -> np.ndarray | None:
-    """Write the shared palette layer; return the (K, 3) palette, or None without a visual mesh.
+def write_palette_layer(path: str | Path, root: Path) -> dict[str, np.ndarray] | None:
+    """Write the shared palette layer; return each mesh's (K, 3) palette, or None without a visual mesh.
 
     USD's preview surface cannot multiply a vertex colour by a constant, so the tint is applied
-    to an indexed palette: this layer maps each vertex to one of at most 1728 palette colours
-    (the mean colour of its bin), and each variant overrides only the palette.
+    to indexed palettes: one palette of at most 1728 colours (the mean colour of each bin) over
+    the visual mesh and the objects' own visual meshes (``objects.usdc``); this layer gives each
+    mesh the part of it that its vertices use, and their indices, and each variant overrides
+    only those palettes.
+
+    Returns:
+        mesh prim path -> its (K, 3) float32 base palette, the visual mesh's first.
     """
     from pxr import Sdf, Vt
 
-    visual = Sdf.Layer.OpenAsAnonymous(str(root / "visual.usdc"))
-    spec = visual.GetPrimAtPath(VISUAL_MESH_PRIM) if visual is not None else None
-    colors_attr = spec.attributes.get("primvars:displayColor") if spec is not None else None
-    if colors_attr is None or colors_attr.default is None:
+    meshes = _coloured_meshes(root)
+    if VISUAL_MESH_PRIM not in meshes:
         return None
-    colors = np.asarray(colors_attr.default, np.float32).reshape(-1, 3)
+    colors = np.concatenate(list(meshes.values()))
     bins = np.clip((colors * _PALETTE_LEVELS).astype(np.int64), 0, _PALETTE_LEVELS - 1)
     code = (bins[:, 0] * _PALETTE_LEVELS + bins[:, 1]) * _PALETTE_LEVELS + bins[:, 2]
     used, indices = np.unique(code, return_inverse=True)
@@ -120,14 +126,45 @@ def write_palette_layer(path: str | Path, root: Path) -> np.ndarray | None:
     layer = Sdf.Layer.CreateAnonymous(".usdc")
     layer.defaultPrim = "World"
     _stage_metadata(layer)
-    mesh = _over(layer, VISUAL_MESH_PRIM)
-    color = _attribute(mesh, "primvars:displayColor", Sdf.ValueTypeNames.Color3fArray,
-                       Vt.Vec3fArray.FromNumpy(palette))
-    color.SetInfo("interpolation", "vertex")
-    _attribute(mesh, "primvars:displayColor:indices", Sdf.ValueTypeNames.IntArray,
-               Vt.IntArray.FromNumpy(indices.astype(np.int32)))
+    palettes: dict[str, np.ndarray] = {}
+    start = 0
+    for prim_path, mesh_colors in meshes.items():
+        mine = indices[start:start + len(mesh_colors)]
+        start += len(mesh_colors)
+        entries, local = np.unique(mine, return_inverse=True)  # only the colours this mesh uses
+        palettes[prim_path] = palette[entries]
+        mesh = _over(layer, prim_path)
+        color = _attribute(mesh, "primvars:displayColor", Sdf.ValueTypeNames.Color3fArray,
+                           Vt.Vec3fArray.FromNumpy(palettes[prim_path]))
+        color.SetInfo("interpolation", "vertex")
+        _attribute(mesh, "primvars:displayColor:indices", Sdf.ValueTypeNames.IntArray,
+                   Vt.IntArray.FromNumpy(local.reshape(-1).astype(np.int32)))
     _save_atomic(layer, Path(path))
-    return palette
+    return palettes
+
+
+def _coloured_meshes(root: Path) -> dict[str, np.ndarray]:
+    """Vertex colours (V, 3) of the visual mesh and of each object's own visual mesh, by prim path."""
+    from pxr import Sdf
+
+    out: dict[str, np.ndarray] = {}
+    for file, paths in (("visual.usdc", lambda layer: [VISUAL_MESH_PRIM]),
+                        ("objects.usdc", _object_visual_paths)):
+        if not (root / file).is_file():
+            continue
+        layer = Sdf.Layer.OpenAsAnonymous(str(root / file))
+        for prim_path in paths(layer) if layer is not None else []:
+            spec = layer.GetPrimAtPath(prim_path)
+            attr = spec.attributes.get("primvars:displayColor") if spec is not None else None
+            if attr is not None and attr.default is not None and len(attr.default):
+                out[prim_path] = np.asarray(attr.default, np.float32).reshape(-1, 3)
+    return out
+
+
+def _object_visual_paths(layer) -> list[str]:
+    scope = layer.GetPrimAtPath(OBJECTS_PRIM)
+    return [str(child.path) for spec in (scope.nameChildren if scope is not None else [])
+            for child in spec.nameChildren if child.typeName == "Mesh"]
 
 
 def write_variant_set(path: str | Path, variant_files: list[str]) -> None:
@@ -200,6 +237,33 @@ def _lights(layer, variant: Variant) -> None:
     _attribute(sun, "xformOpOrder", Sdf.ValueTypeNames.TokenArray, ["xformOp:orient"])
 
 
+def apply_lighting(stage, values: dict[str, float], *, dome_path: str = f"{LIGHTS_PRIM}/Dome",
+                   sun_path: str = f"{LIGHTS_PRIM}/Sun") -> None:
+    """Author drawn lighting on an open ``Usd.Stage`` (run time: Isaac Lab's stage), defining missing lights.
+
+    The same attributes as a variant layer's ``/World/Lights`` (see the module docstring).
+    """
+    from pxr import Gf, UsdGeom, UsdLux
+
+    dome = UsdLux.DomeLight(stage.GetPrimAtPath(dome_path))
+    if not dome:
+        dome = UsdLux.DomeLight.Define(stage, dome_path)
+    sun = UsdLux.DistantLight(stage.GetPrimAtPath(sun_path))
+    if not sun:
+        sun = UsdLux.DistantLight.Define(stage, sun_path)
+    for light, intensity in ((dome, values["dome_intensity"]), (sun, values["sun_intensity"])):
+        light.CreateIntensityAttr().Set(float(intensity))
+        light.CreateEnableColorTemperatureAttr().Set(True)
+        light.CreateColorTemperatureAttr().Set(float(values["color_temperature"]))
+    sun.CreateAngleAttr().Set(_SUN_ANGLE)
+    w, x, y, z = _sun_orientation(values["sun_elevation"], values["sun_azimuth"])
+    xformable = UsdGeom.Xformable(sun.GetPrim())
+    ops = [op for op in xformable.GetOrderedXformOps() if op.GetOpType() == UsdGeom.XformOp.TypeOrient]
+    orient = ops[0] if ops else xformable.AddOrientOp()
+    orient.Set(Gf.Quatf(w, x, y, z) if orient.GetPrecision() == UsdGeom.XformOp.PrecisionFloat
+               else Gf.Quatd(w, x, y, z))
+
+
 def _sun_orientation(elevation_deg: float, azimuth_deg: float) -> tuple[float, float, float, float]:
     """Quaternion (w, x, y, z) turning a distant light's -Z onto the direction sunlight travels."""
     from worldgen_sim.align.transforms import matrix_to_quaternion, rotation_between
@@ -211,7 +275,7 @@ def _sun_orientation(elevation_deg: float, azimuth_deg: float) -> tuple[float, f
     return w, x, y, z
 
 
-def _appearance(layer, variant: Variant, palette: np.ndarray | None) -> None:
+def _appearance(layer, variant: Variant, palette: dict[str, np.ndarray] | None) -> None:
     from pxr import Sdf, Vt
 
     look = variant.appearance
@@ -219,9 +283,11 @@ def _appearance(layer, variant: Variant, palette: np.ndarray | None) -> None:
         return
     surface = _over(layer, f"{VISUAL_MATERIAL_PRIM}/PreviewSurface")
     _attribute(surface, "inputs:roughness", Sdf.ValueTypeNames.Float, float(look["roughness"]))
-    if palette is not None:
-        tinted = np.clip(palette * np.asarray(look["tint"], np.float32), 0.0, 1.0).round(4)
-        _attribute(_over(layer, VISUAL_MESH_PRIM), "primvars:displayColor", Sdf.ValueTypeNames.Color3fArray,
+    tint = np.asarray(look["tint"], np.float32)
+    for prim_path, colors in (palette or {}).items():
+        # 3 decimals: finer than an 8-bit channel step (1/255), and the layer stays small.
+        tinted = np.clip(colors * tint, 0.0, 1.0).round(3)
+        _attribute(_over(layer, prim_path), "primvars:displayColor", Sdf.ValueTypeNames.Color3fArray,
                    Vt.Vec3fArray.FromNumpy(tinted.astype(np.float32)))
 
 

@@ -67,7 +67,8 @@ class SurfaceMap:
 def load_visual_triangles(world_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Triangles of every visual mesh in the world frame.
 
-    Visual meshes are the ``Mesh`` prims under ``/World/Visual``; when there is
+    Visual meshes are the ``Mesh`` prims under ``/World/Visual`` (less their ``holeIndices``
+    faces) and the objects' own visual meshes under ``/World/Collision/Objects``; when there is
     no such scope, every mesh that is neither a collider nor ``purpose = guide``.
 
     Returns:
@@ -86,6 +87,11 @@ def load_visual_triangles(world_path: Path) -> tuple[np.ndarray, np.ndarray, np.
     visual_root = stage.GetPrimAtPath("/World/Visual")
     if visual_root.IsValid():
         prims = [p for p in Usd.PrimRange(visual_root) if p.IsA(UsdGeom.Mesh)]
+        # The objects' own visual meshes (the object layer), drawn where their Xforms put them.
+        objects_root = stage.GetPrimAtPath("/World/Collision/Objects")
+        prims += [p for p in Usd.PrimRange(objects_root) if p.IsA(UsdGeom.Mesh)
+                  and not p.HasAPI(UsdPhysics.CollisionAPI)
+                  and UsdGeom.Imageable(p).ComputePurpose() != UsdGeom.Tokens.guide] if objects_root else []
     else:
         prims = [
             p
@@ -162,6 +168,10 @@ def _mesh_triangles(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     first_tri = np.concatenate([[0], np.cumsum(tris_per_face)[:-1]])
     k = np.arange(len(face_of_tri)) - first_tri[face_of_tri]
     corners = face_start[face_of_tri][:, None] + np.stack([np.zeros_like(k), k + 1, k + 2], axis=1)
+    holes = np.asarray(mesh.GetHoleIndicesAttr().Get() or [], dtype=np.int64)
+    if len(holes):  # faces the mesh does not draw (the object layer cuts the objects out this way)
+        drawn = ~np.isin(face_of_tri, holes)
+        face_of_tri, corners = face_of_tri[drawn], corners[drawn]
     triangles = indices[corners]
 
     matrix = np.asarray(mesh.ComputeLocalToWorldTransform(Usd.TimeCode.Default()), dtype=np.float64)
