@@ -10,6 +10,7 @@ colliders disagree with the evidence (holes, offsets) must fail.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -327,6 +328,27 @@ def test_drop_test_passes_on_good_world(tmp_path):
     saved = json.loads((out / "verify.json").read_text())
     assert saved["passed"] is True and saved["drop_test"]["num_probes"] == FAST["num_probes"]
     assert "PASSED" in text
+
+
+@pytest.mark.slow
+def test_drop_test_stops_early_only_once_every_probe_is_still(tmp_path, caplog):
+    """verify.stop_at_rest ends a good world's run early with the same verdicts as the full run and ends
+    within 5 mm of it; where probes fall through (no floor collider) it runs to the end."""
+    out = tmp_path / "out"
+    build_world(out)
+    caplog.set_level(logging.INFO, logger="worldgen_sim.verify.drop_test")
+    options = {**FAST, "sim_seconds": 1.5}
+    early = verify_world(out, cfg=VerifyCfg(**options)).drop_test
+    assert "every probe at rest after" in caplog.text
+    caplog.clear()
+    full = verify_world(out, cfg=VerifyCfg(**options, stop_at_rest=False)).drop_test
+    assert "every probe at rest" not in caplog.text
+    assert list(early.passed) == list(full.passed) and list(early.reasons) == list(full.reasons)
+    assert np.nanmax(np.abs(early.ends - full.ends)) < 0.005
+    holed = tmp_path / "holed"
+    build_world(holed, floor_collider=False)
+    verify_world(holed, cfg=VerifyCfg(**options))
+    assert "every probe at rest" not in caplog.text
 
 
 @pytest.mark.slow

@@ -375,11 +375,17 @@ def _simulate_with_warp(wp, world_path: Path, starts: np.ndarray, *, cfg: Verify
     contacts = pipeline.contacts()
     state, next_state, control = model.state(), model.state(), model.control()
     steps = int(np.ceil(cfg.sim_seconds / cfg.sim_dt))
+    stillness = _Stillness(cfg)
     for step in range(steps):
         state.clear_forces()
         pipeline.collide(state, contacts)
         solver.step(state, next_state, control, contacts, cfg.sim_dt)
         state, next_state = next_state, state
+        if stillness.due(step + 1) and stillness.settled(state.body_qd.numpy()[probe_bodies, :3]):
+            log.info("drop test: every probe at rest after %.2f of %.2f s simulated", (step + 1) * cfg.sim_dt,
+                     cfg.sim_seconds)  # fmt: skip
+            progress.step(steps, steps, "drop test steps")
+            break
         progress.step(step + 1, steps, "drop test steps")
     body_q = state.body_q.numpy()[probe_bodies]
     body_qd = state.body_qd.numpy()[probe_bodies]
@@ -389,6 +395,35 @@ def _simulate_with_warp(wp, world_path: Path, starts: np.ndarray, *, cfg: Verify
     ends[~np.isfinite(ends)] = np.nan
     speeds[~np.isfinite(speeds)] = np.inf
     return DropSimulation(ends=ends, speeds=speeds, colliders=colliders, loaded=loaded)
+
+
+class _Stillness:
+    """Ends a drop test early once every probe has stayed still (``verify.stop_at_rest``).
+
+    Checked every 50 ms of simulated time, and only after the slowest possible fall
+    (``drop_height`` from rest) plus 0.1 s: before that a probe may hang at the top of
+    its release. Still means slower than a quarter of ``rest_speed`` at three checks in
+    a row (150 ms), so a probe at the top of a bounce (still for an instant) or one
+    starting to roll off an edge is not taken for one at rest. Deterministic: the
+    same world and probes stop at the same step.
+    """
+
+    def __init__(self, cfg: VerifyCfg) -> None:
+        self.enabled = cfg.stop_at_rest
+        self.every = max(1, round(0.05 / cfg.sim_dt))
+        self.earliest = int(np.ceil((np.sqrt(2 * cfg.drop_height / 9.81) + 0.1) / cfg.sim_dt))
+        self.limit = 0.25 * cfg.rest_speed
+        self.quiet = 0
+
+    def due(self, step: int) -> bool:
+        return self.enabled and step >= self.earliest and step % self.every == 0
+
+    def settled(self, velocities: np.ndarray) -> bool:
+        """(N, 3) linear velocities [m/s] -> whether the probes have been still for three checks."""
+        speeds = np.linalg.norm(velocities.astype(np.float64), axis=1)
+        still = bool(np.all(np.isfinite(speeds)) and np.all(speeds < self.limit))
+        self.quiet = self.quiet + 1 if still else 0
+        return self.quiet >= 3
 
 
 def _collider_paths(world_path: Path) -> list[str]:

@@ -26,7 +26,9 @@ class VerifyCfg:
         num_probes: probe bodies dropped over walkable ground and object tops.
         probe_radius: probe sphere radius [m].
         drop_height: probes start this far above the surface below them [m].
-        sim_seconds: simulated time [s].
+        sim_seconds: simulated time [s] (at most: see ``stop_at_rest``).
+        stop_at_rest: end the Newton drop test early once every probe has been still
+            (under a quarter of ``rest_speed``) for 150 ms of simulated time.
         rest_tolerance: a probe at rest within this distance of the visual surface passes [m].
         min_pass_fraction: the drop test passes when at least this fraction of probes pass.
         seed: probe placement seed.
@@ -74,6 +76,7 @@ class VerifyCfg:
     probe_radius: float = 0.05
     drop_height: float = 0.5
     sim_seconds: float = 1.5
+    stop_at_rest: bool = True
     rest_tolerance: float = 0.03
     min_pass_fraction: float = 0.95
     seed: int = 0
