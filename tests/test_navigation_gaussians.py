@@ -41,11 +41,6 @@ def terrain(tmp_path_factory):
     return scene, *_build(scene, root)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="this branch's collision stage closes the table top and surviving floaters down to the floor "
-    "(whole-box colliders); issue 8 points 1/3 on the collision side (geo-collision) lift it",
-)
 def test_room_with_floaters_walkable_iou_and_no_holes(room):
     _, nav, score = room
     assert nav.agent["agent_radius"] == 0.25  # the default (wheeled) agent

@@ -99,8 +99,6 @@ def _cut_holes(layer_path, centres, *, colliders: bool) -> int:
     return removed
 
 
-@pytest.mark.xfail(strict=False, reason="after the merges the four holes cover 7.7 % of the observed ground, under "
-                   "this test's 8 % precondition (the observed-ground map moved); the coverage check did not run")
 def test_holes_cut_into_mesh_and_colliders_lower_the_coverage_by_their_share(terrain):
     out = terrain["root"] / "holed"
     shutil.copytree(terrain["out"], out)

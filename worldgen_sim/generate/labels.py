@@ -62,11 +62,11 @@ def over_completed_floor(points: np.ndarray, completion: TriangleMesh, kinds: np
 
 
 def spawn_points_to_drop(points: np.ndarray, mesh: TriangleMesh, labels: np.ndarray) -> np.ndarray:
-    """(S,) bool: spawn points over completed floor and not also over seen geometry (completed floor
-    overlaps the seen floor by one cell to close seams; a point there stands on seen floor)."""
-    completed = over_faces(points, mesh.vertices, mesh.faces[labels == 1], max_dz=0.15)
-    seen = over_faces(points, mesh.vertices, mesh.faces[labels == 0], max_dz=0.05)
-    return completed & ~seen
+    """(S,) bool: spawn points that do not stand on seen geometry (within 5 cm above a face the picture
+    saw). That is completed floor (which overlaps the seen floor by one cell to close seams; a point there
+    stands on seen floor), and ground the collision stage filled where the visual mesh has a hole: both
+    are guesses, and a robot must start on what was observed."""
+    return ~over_faces(points, mesh.vertices, mesh.faces[labels == 0], max_dz=0.05)
 
 
 def over_faces(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, *, max_dz: float) -> np.ndarray:
