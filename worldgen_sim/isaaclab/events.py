@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["apply_world_material", "reset_to_spawn_points"]
+__all__ = ["apply_world_material", "env_id_tensor", "reset_to_spawn_points"]
 
 
 def reset_to_spawn_points(env, env_ids, spawn_poses, asset_cfg, height: float = 0.0,
@@ -34,7 +34,7 @@ def reset_to_spawn_points(env, env_ids, spawn_poses, asset_cfg, height: float = 
     from isaaclab.utils import math as math_utils
 
     asset = env.scene[asset_cfg.name]
-    ids = _env_id_tensor(env, env_ids, asset.device)
+    ids = env_id_tensor(env, env_ids, asset.device)
     poses = torch.as_tensor(spawn_poses, dtype=torch.float32, device=asset.device)
     pick = torch.randint(0, poses.shape[0], (len(ids),), device=asset.device)
     pose = poses[pick].clone()
@@ -66,7 +66,7 @@ def apply_world_material(env, env_ids, material: tuple[float, float, float], ass
     import torch
 
     asset = env.scene[asset_cfg.name]
-    ids = _env_id_tensor(env, env_ids, "cpu")  # PhysX's material API works on CPU tensors
+    ids = env_id_tensor(env, env_ids, "cpu")  # PhysX's material API works on CPU tensors
     materials, to_backend = _as_torch(asset.root_view.get_material_properties())
     value = torch.as_tensor(material, dtype=materials.dtype)
     scale = torch.empty(len(ids), 1).uniform_(1.0 - spread, 1.0 + spread) if spread > 0 else torch.ones(len(ids), 1)
@@ -81,7 +81,8 @@ def apply_world_material(env, env_ids, material: tuple[float, float, float], ass
     asset.root_view.set_material_properties(to_backend(materials), to_backend(ids.to(torch.int32)))
 
 
-def _env_id_tensor(env, env_ids, device):
+def env_id_tensor(env, env_ids, device):
+    """Isaac Lab's ``env_ids`` argument (None = every environment, a slice, or indices) as a long tensor."""
     import torch
 
     all_ids = torch.arange(env.scene.num_envs, device=device)

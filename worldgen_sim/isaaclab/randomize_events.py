@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+from worldgen_sim.isaaclab.events import env_id_tensor
+
 __all__ = ["randomize_lights", "randomize_visual_appearance", "reset_poses_from_pool", "reset_to_active_spawn_points"]
 
 _BASE_COLORS: dict[tuple[int, str], object] = {}
@@ -47,7 +49,7 @@ def reset_poses_from_pool(env, env_ids, pool, asset_names: tuple[str, ...] | lis
     import torch
 
     first = env.scene[asset_names[0]]
-    ids = _env_ids(env, env_ids, first.device)
+    ids = env_id_tensor(env, env_ids, first.device)
     poses = torch.as_tensor(pool, dtype=torch.float32, device=first.device).reshape(-1, len(asset_names), 7)
     pick = torch.randint(0, poses.shape[0], (len(ids),), device=first.device)
     for slot, name in enumerate(asset_names):
@@ -77,7 +79,7 @@ def reset_to_active_spawn_points(env, env_ids, spawn_poses, active, asset_cfg, h
     import torch
 
     asset = env.scene[asset_cfg.name]
-    ids = _env_ids(env, env_ids, asset.device)
+    ids = env_id_tensor(env, env_ids, asset.device)
     poses = torch.as_tensor(spawn_poses, dtype=torch.float32, device=asset.device).reshape(-1, 7)
     mask = torch.as_tensor(active, dtype=torch.float32, device=asset.device)[ids]
     pick = torch.multinomial(mask, 1).squeeze(1)  # uniform over each environment's active points
@@ -175,14 +177,3 @@ def quat_mul_xyzw(a, b):
                         aw * by - ax * bz + ay * bw + az * bx,
                         aw * bz + ax * by - ay * bx + az * bw,
                         aw * bw - ax * bx - ay * by - az * bz], dim=1)  # fmt: skip
-
-
-def _env_ids(env, env_ids, device):
-    import torch
-
-    all_ids = torch.arange(env.scene.num_envs, device=device)
-    if env_ids is None:
-        return all_ids
-    if isinstance(env_ids, slice):
-        return all_ids[env_ids]
-    return torch.as_tensor(env_ids, device=device).long()
