@@ -46,9 +46,13 @@ from worldgen_sim.errors import WorldgenError
 from worldgen_sim.verify.surfaces import SurfaceMap, grid_for
 from worldgen_sim.verify.verify_cfg import VerifyCfg
 
-__all__ = ["ObservedGround", "load_observed_points", "observed_ground"]
+__all__ = [
+    "SPLAT_TYPE", "ObservedGround", "first_array", "load_observed_points", "observed_ground", "prim_world_matrix",
+    "splat_prims",
+]
 
-_SPLAT_TYPE = "ParticleField3DGaussianSplat"
+SPLAT_TYPE = "ParticleField3DGaussianSplat"
+"""USD type name of the splat prims a world package holds (``UsdVol.ParticleField3DGaussianSplat``)."""
 _SPACING_SAMPLE = 20000
 _MAX_GAP_CELLS = 2
 """Sampling gaps up to this many cells wide (on a row, column or diagonal) are filled."""
@@ -94,18 +98,11 @@ def load_observed_points(world_path: Path) -> tuple[np.ndarray, np.ndarray, str]
     if stage is None:
         raise WorldgenError(f"{world_path}: cannot open as a USD stage")
     points, weights = [], []
-    for prim in stage.Traverse():
-        if prim.GetTypeName() != _SPLAT_TYPE:
-            continue
-        positions = _first_array(prim, ("positions", "positionsh"))
-        if positions is None or len(positions) == 0:
-            continue
-        positions = positions.reshape(-1, 3)
-        opacities = _first_array(prim, ("opacities", "opacitiesh"))
+    for prim, positions in splat_prims(stage):
+        opacities = first_array(prim, ("opacities", "opacitiesh"))
         if opacities is None or len(opacities) != len(positions):
             opacities = np.ones(len(positions))
-        matrix = np.asarray(_prim_transform(prim), np.float64)
-        points.append(positions @ matrix[:3, :3] + matrix[3, :3])
+        points.append(positions)
         weights.append(opacities)
     if points:
         return np.concatenate(points), np.concatenate(weights), "splats"
@@ -118,14 +115,28 @@ def load_observed_points(world_path: Path) -> tuple[np.ndarray, np.ndarray, str]
     return None
 
 
-def _prim_transform(prim):
-    """Local-to-world matrix of a prim (row-vector convention, as USD stores it)."""
+def splat_prims(stage):
+    """Each splat prim of ``stage`` with authored positions, as (prim, (N, 3) float64 world positions [m])
+    (float or half attributes, the prim's transform applied)."""
+    for prim in stage.Traverse():
+        if prim.GetTypeName() != SPLAT_TYPE:
+            continue
+        positions = first_array(prim, ("positions", "positionsh"))
+        if positions is None or len(positions) == 0:
+            continue
+        matrix = prim_world_matrix(prim)
+        yield prim, positions.reshape(-1, 3) @ matrix[:3, :3] + matrix[3, :3]
+
+
+def prim_world_matrix(prim) -> np.ndarray:
+    """(4, 4) float64 local-to-world matrix of a prim (row-vector convention, as USD stores it)."""
     from pxr import Usd, UsdGeom
 
-    return UsdGeom.Xformable(prim).ComputeLocalToWorldTransform(Usd.TimeCode.Default())
+    return np.asarray(UsdGeom.Xformable(prim).ComputeLocalToWorldTransform(Usd.TimeCode.Default()), np.float64)
 
 
-def _first_array(prim, names) -> np.ndarray | None:
+def first_array(prim, names) -> np.ndarray | None:
+    """The first of ``names`` the prim has an authored value for, as float64, or None."""
     for name in names:
         attribute = prim.GetAttribute(name)
         if attribute and attribute.HasAuthoredValue():

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.verify.observed import first_array, prim_world_matrix, splat_prims
 
 log = logging.getLogger(__name__)
 
 __all__ = ["InputCamera", "MeshLayer", "PointLayer", "WorldLayers", "load_world_layers", "object_colours"]
 
-_SPLAT_TYPE = "ParticleField3DGaussianSplat"
 _DEFAULT_VFOV_DEG = 60.0
 """Vertical field of view of the input camera when the world does not record intrinsics [deg]."""
 
@@ -190,18 +190,11 @@ def load_world_layers(out_dir: str | Path, *, max_points: int = 300_000, seed: i
 
 def _splat_points(stage, out_dir: Path, *, max_points: int, seed: int) -> PointLayer | None:
     positions, colours = [], []
-    for prim in stage.Traverse():
-        if prim.GetTypeName() != _SPLAT_TYPE:
-            continue
-        points = _array(prim, ("positions", "positionsh"))
-        if points is None or len(points) == 0:
-            continue
-        points = points.reshape(-1, 3)
-        colour = _array(prim, ("primvars:displayColor",))
-        if colour is None or colour.size != points.size:
-            colour = np.full(points.shape, 0.7)
-        matrix = _world_matrix(prim)
-        positions.append(points @ matrix[:3, :3] + matrix[3, :3])
+    for prim, world in splat_prims(stage):
+        colour = first_array(prim, ("primvars:displayColor",))
+        if colour is None or colour.size != world.size:
+            colour = np.full(world.shape, 0.7)
+        positions.append(world)
         colours.append(colour.reshape(-1, 3))
     source = "splat centres"
     if not positions:
@@ -231,10 +224,10 @@ def _visual(stage) -> tuple[MeshLayer | None, MeshLayer | None]:
         if not prim.IsA(UsdGeom.Mesh):
             continue
         vertices, faces, face_of = _triangles_of_faces(prim)
-        colour = _array(prim, ("primvars:displayColor",))
+        colour = first_array(prim, ("primvars:displayColor",))
         colour = colour.reshape(-1, 3) if colour is not None and colour.size == vertices.size else None
         colours = colour if colour is not None else np.full(vertices.shape, 0.75)
-        labels = _array(prim, ("primvars:worldgen:completed",))
+        labels = first_array(prim, ("primvars:worldgen:completed",))
         # Labels are per authored face (uniform); a polygon's triangles share its label.
         is_completed = None
         if labels is not None and len(face_of) and labels.size > face_of.max():
@@ -285,9 +278,9 @@ def _navigation(stage, layers: WorldLayers) -> None:
         layers.walkable = MeshLayer(vertices, faces, green, "walkable")
     spawn = stage.GetPrimAtPath(f"{root}/SpawnPoints")
     if spawn.IsValid():
-        points = _array(spawn, ("points",))
+        points = first_array(spawn, ("points",))
         if points is not None:
-            matrix = _world_matrix(spawn)
+            matrix = prim_world_matrix(spawn)
             layers.spawn_points = (points.reshape(-1, 3) @ matrix[:3, :3] + matrix[3, :3]).astype(np.float32)
     boxes, include = [], []
     for prim in stage.Traverse():
@@ -299,7 +292,7 @@ def _navigation(stage, layers: WorldLayers) -> None:
         centre = np.asarray(translate.Get() if translate and translate.HasValue() else (0, 0, 0), np.float64)
         size = np.asarray(scale.Get() if scale and scale.HasValue() else (1, 1, 1), np.float64)
         corners = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
-        matrix = _world_matrix(prim.GetParent())
+        matrix = prim_world_matrix(prim.GetParent())
         world = (centre + corners * size) @ matrix[:3, :3] + matrix[3, :3]
         boxes.append([world.min(axis=0), world.max(axis=0)])
         include.append(prim.GetAttribute("nav:volume:type").Get() != "Exclude")
@@ -373,7 +366,7 @@ def _triangles_of_faces(prim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         face_of = np.repeat(np.arange(len(counts)), per_face)
         j = np.arange(len(face_of)) - np.concatenate([[0], np.cumsum(per_face)[:-1]])[face_of]
         faces = indices[start[face_of][:, None] + np.stack([np.zeros_like(j), j + 1, j + 2], axis=1)]
-    matrix = _world_matrix(prim)
+    matrix = prim_world_matrix(prim)
     vertices = points @ matrix[:3, :3] + matrix[3, :3]  # USD matrices act on row vectors
     return vertices.astype(np.float32), faces.astype(np.int32), face_of
 
@@ -389,22 +382,6 @@ def _merge(meshes: list[MeshLayer], name: str) -> MeshLayer | None:
         colors=np.concatenate([np.asarray(m.colors, np.float32) for m in meshes]),
         name=name,
     )
-
-
-def _world_matrix(prim) -> np.ndarray:
-    from pxr import Usd, UsdGeom
-
-    return np.asarray(UsdGeom.Xformable(prim).ComputeLocalToWorldTransform(Usd.TimeCode.Default()), np.float64)
-
-
-def _array(prim, names) -> np.ndarray | None:
-    for name in names:
-        attribute = prim.GetAttribute(name)
-        if attribute and attribute.HasAuthoredValue():
-            value = attribute.Get()
-            if value is not None:
-                return np.asarray(value, np.float64)
-    return None
 
 
 def _finite(values) -> list[float]:
