@@ -24,6 +24,10 @@ def add_view_command(commands) -> None:
     view.add_argument("--max-points", type=int, default=300_000,
                       help="most splat centres sent or drawn (a seeded subsample beyond it; the page says so)")
     view.add_argument("--max-faces", type=int, default=400_000, help="most visual-mesh faces sent (decimated beyond)")
+    view.add_argument("--cache-dir", type=Path, default=None,
+                      help="where the page's reduced layers are cached by world content "
+                           "(default $XDG_CACHE_HOME/worldgen_sim/viewer, i.e. ~/.cache/...)")
+    view.add_argument("--no-cache", action="store_true", help="read and reduce the world every time, write no cache")
     view.add_argument("--quiet", action="store_true", help="print only the address")
     view.set_defaults(handler=run_view)
 
@@ -48,12 +52,20 @@ def run_view(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"wrote {path} ({args.camera} view, {width}x{height})")
         return 0
+    from worldgen_sim.viewer.sent_layers import default_cache_dir
     from worldgen_sim.viewer.server import serve_world, wait_forever
 
+    def announce(url: str) -> None:  # the page is served before the world is read: it can be opened now
+        print(f"worldgen view: serving {args.out} at {url} (Ctrl-C stops)", flush=True)
+
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     viewer = serve_world(args.out, host=args.host, port=args.port, max_points=args.max_points,
-                         max_faces=args.max_faces, view=args.camera)
-    print(f"worldgen view: serving {args.out} at {viewer.url} (Ctrl-C stops)", flush=True)
+                         max_faces=args.max_faces, view=args.camera, cache_dir=cache_dir, announce=announce)
     if not args.quiet:
+        cache = viewer.sent["cache"]
+        how = "from the viewer cache" if cache.hit else "read from the world" + (" and cached" if cache.path else "")
+        print(f"  world sent after {viewer.sent['ready_s']:.2f} s ({how}): {viewer.sent['points']:,} points, "
+              f"{viewer.sent['faces']:,} faces")
         for note in viewer.sent["notes"]:
             print(f"  {note}")
     wait_forever(viewer)

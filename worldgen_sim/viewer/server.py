@@ -8,15 +8,18 @@ buttons jump to the input, top and orbit views.
 
 What the browser receives is bounded so a large world opens in seconds and stays responsive:
 at most ``max_points`` splat centres (seeded random subsample, half precision) and at most
-``max_faces`` visual-mesh faces (vertex clustering, :func:`reduce_mesh`; colliders share half of
-it); the page says so when either was reduced. viser is imported here only
-(the ``view`` extra).
+``max_faces`` visual-mesh faces (vertex clustering; colliders share half of it), prepared once
+per world content and cached (:mod:`worldgen_sim.viewer.sent_layers`); the page lists what it
+received and what was reduced. The page is served before the world is read, and lit without
+shadow maps or an environment map (software WebGL spends most of its time on those; see
+:func:`_light`). viser is imported here only (the ``view`` extra).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +27,15 @@ from typing import Any
 import numpy as np
 
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.viewer.glb import mesh_glb
 from worldgen_sim.viewer.raster import Camera
+from worldgen_sim.viewer.sent_layers import sent_layers
 from worldgen_sim.viewer.views import LayerStyle, box_edges, view_camera
-from worldgen_sim.viewer.world_layers import MeshLayer, WorldLayers, load_world_layers
+from worldgen_sim.viewer.world_layers import WorldLayers
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_LAYERS", "ViewerServer", "import_viser", "reduce_mesh", "serve_world", "set_camera", "wait_forever"]
+__all__ = ["DEFAULT_LAYERS", "ViewerServer", "import_viser", "serve_world", "set_camera", "wait_forever"]
 
 DEFAULT_LAYERS = {
     "splats": True, "visual": True, "completed": True, "colliders": False, "walkable": True, "spawn": True,
@@ -82,8 +87,14 @@ def serve_world(
     max_points: int = 300_000,
     max_faces: int = 400_000,
     view: str = "input",
+    cache_dir: str | Path | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> ViewerServer:
-    """Load a world package and serve it; returns once the page is being served.
+    """Serve the page at once, then load the world into it; returns when every layer was sent.
+
+    The page is served before the world is read, so a browser opened on the address loads
+    viser's page and sets up WebGL while the world is still being read; layers appear as
+    they arrive.
 
     Args:
         out_dir: the world package folder.
@@ -91,24 +102,58 @@ def serve_world(
         max_points: most splat centres sent (seeded subsample beyond it).
         max_faces: most visual-mesh faces sent (decimated beyond it).
         view: the camera the page opens on: ``"input"``, ``"top"`` or ``"orbit"``.
+        cache_dir: where the reduced layers are cached by content (:mod:`sent_layers`);
+            None reads and reduces the world every time.
+        announce: called with the page's address as soon as it is served (before the world loads).
 
     Raises:
         WorldgenError: viser missing, not a world package, or a bad option.
     """
     if max_points < 0 or max_faces < 1:
         raise WorldgenError(f"--max-points must be >= 0 and --max-faces >= 1, got {max_points} and {max_faces}")
+    if not (Path(out_dir) / "world.usda").is_file():
+        raise WorldgenError(f"{out_dir}: no world.usda; expected a world package written by 'worldgen build'")
     viser = import_viser()
-    layers = load_world_layers(out_dir, max_points=max_points)
+    started = time.perf_counter()
     server = viser.ViserServer(host=host, port=port, verbose=False)
-    server.scene.set_up_direction("+z")
-    viewer = ViewerServer(server=server, layers=layers, url=f"http://{host}:{server.get_port()}")
-    viewer.sent = {"points": 0, "faces": 0, "notes": list(layers.notes)}
-    _add_layers(viewer, max_faces=max_faces)
-    start = view if (view != "input" or layers.camera is not None) else "orbit"
-    viewer.start_camera = view_camera(layers, start, width=16, height=9)
-    _initial_camera(server, viewer.start_camera)
-    _add_gui(viewer)
+    try:
+        server.scene.set_up_direction("+z")
+        _light(server.scene)
+        status = server.gui.add_markdown(f"**{Path(out_dir).name}**: loading the world ...")
+        url = f"http://{host}:{server.get_port()}"
+        if announce is not None:
+            announce(url)
+        layers, cache = sent_layers(out_dir, max_points=max_points, max_faces=max_faces, cache_dir=cache_dir)
+        viewer = ViewerServer(server=server, layers=layers, url=url)
+        viewer.sent = {"points": 0, "faces": 0, "notes": list(layers.notes), "cache": cache}
+        _add_layers(viewer)
+        start = view if (view != "input" or layers.camera is not None) else "orbit"
+        viewer.start_camera = view_camera(layers, start, width=16, height=9)
+        _initial_camera(server, viewer.start_camera)
+        for client in server.get_clients().values():  # pages opened while the world loaded
+            set_camera(client.camera, viewer.start_camera)
+        status.content = _summary_markdown(viewer)
+        _add_gui(viewer)
+    except BaseException:
+        server.stop()
+        raise
+    viewer.sent["ready_s"] = time.perf_counter() - started
     return viewer
+
+
+def _light(scene) -> None:
+    """Cheap lighting: no shadow maps and no environment map.
+
+    viser's defaults (a shadow-casting directional light with 3 cascades and an HDR environment
+    map) cost software WebGL most of its time: on the 1M-Gaussian bench world, without shadows the
+    frame rate while orbiting went from 6.9 to 25 frames/s, and without the environment map the
+    page showed the room 3.6 s after loading instead of 12.9 s. A hemisphere light lights the faces
+    the directional lights miss.
+    """
+    scene.configure_default_lights(cast_shadow=False)
+    scene.configure_environment_map(hdri=None)
+    scene.add_light_hemisphere("/hemisphere_light", sky_color=(255, 255, 255), ground_color=(120, 120, 120),
+                               intensity=1.5)
 
 
 def set_camera(target: Any, camera: Camera) -> None:
@@ -128,51 +173,7 @@ def _initial_camera(server, camera: Camera) -> None:
     server.initial_camera.near = float(camera.near)
 
 
-def reduce_mesh(mesh: MeshLayer, max_faces: int) -> tuple[MeshLayer, str | None]:
-    """The mesh with at most ``max_faces`` faces and a note saying how it was reduced (None when not).
-
-    Vertex clustering: vertices are merged per cell of a grid (positions and colours averaged),
-    faces that collapse are dropped; the cell starts at the edge of a uniform triangulation of the
-    mesh's area with ``max_faces`` faces and grows until the budget holds. Linear in the mesh size
-    and numpy only, so a million-face mesh reduces in a second or two (fast-simplification's quadric
-    decimation took ~13 s in bench_viewer); the shape is kept to about one cell, the winding of
-    every kept face is unchanged.
-    """
-    faces = mesh.faces.shape[0]
-    if faces <= max_faces:
-        return mesh, None
-    vertices = mesh.vertices.astype(np.float64)
-    corners = vertices[mesh.faces]
-    area = 0.5 * float(np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]),
-                                      axis=1).sum())
-    cell = max(np.sqrt(area / max_faces), 1e-6)
-    lo = vertices.min(axis=0)
-    for _ in range(24):
-        keys = np.floor((vertices - lo) / cell).astype(np.int64)
-        size = keys.max(axis=0) + 1
-        _, cluster = np.unique((keys[:, 0] * size[1] + keys[:, 1]) * size[2] + keys[:, 2], return_inverse=True)
-        cluster = cluster.reshape(-1)
-        merged = cluster[mesh.faces]
-        distinct = (merged[:, 0] != merged[:, 1]) & (merged[:, 1] != merged[:, 2]) & (merged[:, 0] != merged[:, 2])
-        merged = merged[distinct]
-        # Two faces over the same three clusters are one: keep the first (its winding).
-        ordered = np.sort(merged, axis=1)
-        count = int(cluster.max()) + 1
-        _, first = np.unique((ordered[:, 0] * count + ordered[:, 1]) * count + ordered[:, 2], return_index=True)
-        merged = merged[np.sort(first)]
-        if merged.shape[0] <= max_faces:
-            break
-        cell *= 1.25
-    weights = np.bincount(cluster, minlength=count).astype(np.float64)[:, None]
-    centres = np.stack([np.bincount(cluster, vertices[:, i], count) for i in range(3)], axis=1) / weights
-    colours = np.stack([np.bincount(cluster, mesh.colors[:, i], count) for i in range(3)], axis=1) / weights
-    reduced = MeshLayer(centres.astype(np.float32), merged.astype(np.int32), colours.astype(np.float32), mesh.name,
-                        mesh.label)
-    note = f"{mesh.name} mesh: {merged.shape[0]:,} of {faces:,} faces shown (vertices merged, {cell * 100:.1f} cm grid)"
-    return reduced, note
-
-
-def _add_layers(viewer: ViewerServer, *, max_faces: int) -> None:
+def _add_layers(viewer: ViewerServer) -> None:
     scene, layers, style = viewer.server.scene, viewer.layers, LayerStyle
     handles = viewer.handles
 
@@ -181,36 +182,26 @@ def _add_layers(viewer: ViewerServer, *, max_faces: int) -> None:
         handle.visible = DEFAULT_LAYERS[name] and not (name == "splats" and layers.visual is not None)
         handles.setdefault(name, []).append(handle)
 
+    # The visual mesh first: it is what the page shows first.
+    for name, mesh in (("visual", layers.visual), ("completed", layers.completed)):
+        if mesh is None:
+            continue
+        viewer.sent["faces"] += mesh.faces.shape[0]
+        if name == "completed":
+            add(name, scene.add_mesh_simple("/completed", mesh.vertices, mesh.faces, color=_rgb(style.COMPLETED),
+                                            side="double", opacity=0.8, cast_shadow=False, receive_shadow=False))
+        else:  # one-sided like the pictures: from outside a room its walls vanish and the inside shows
+            add(name, scene.add_glb("/visual", mesh_glb(mesh.vertices, mesh.faces, mesh.colors), cast_shadow=False,
+                                    receive_shadow=False))
     if layers.splats is not None and len(layers.splats.points):
         add("splats", scene.add_point_cloud("/splats", layers.splats.points, _u8(layers.splats.colors),
                                             point_size=2 * style.SPLAT_RADIUS, point_shape="circle"))
         viewer.sent["points"] += len(layers.splats.points)
-    for name, mesh in (("visual", layers.visual), ("completed", layers.completed)):
-        if mesh is None:
-            continue
-        mesh, note = reduce_mesh(mesh, max_faces)
-        if note:
-            viewer.sent["notes"].append(note)
-        viewer.sent["faces"] += mesh.faces.shape[0]
-        if name == "completed":
-            add(name, scene.add_mesh_simple("/completed", mesh.vertices, mesh.faces, color=_rgb(style.COMPLETED),
-                                            side="double", opacity=0.8))
-        else:  # one-sided like the pictures: from outside a room its walls vanish and the inside shows
-            add(name, scene.add_mesh_trimesh("/visual", _trimesh(mesh)))
-    # Colliders share half the face budget in proportion to their size: a scanned wall's triangle
-    # collider can hold more faces than the visual mesh, and it is sent even while hidden.
-    collider_faces = sum(c.faces.shape[0] for c in layers.colliders)
-    reduced_colliders = 0
     for collider in layers.colliders:
-        budget = max(12, int(0.5 * max_faces * collider.faces.shape[0] / max(collider_faces, 1)))
-        collider, note = reduce_mesh(collider, budget)
-        reduced_colliders += note is not None
         add("colliders", scene.add_mesh_simple(f"/colliders/{collider.name}", collider.vertices, collider.faces,
-                                               color=_rgb(collider.colors[0]), side="double", flat_shading=True))
+                                               color=_rgb(collider.colors[0]), side="double", flat_shading=True,
+                                               cast_shadow=False, receive_shadow=False))
         viewer.sent["faces"] += collider.faces.shape[0]
-    if reduced_colliders:
-        viewer.sent["notes"].append(f"colliders: {reduced_colliders} triangle colliders decimated for display "
-                                    f"({collider_faces:,} faces in all; the world keeps them whole)")
     if layers.walkable is not None:
         lifted = layers.walkable.vertices + np.array([0, 0, 0.005], np.float32)  # just above the floor it marks
         add("walkable", scene.add_mesh_simple("/walkable", lifted, layers.walkable.faces, color=_rgb(style.WALKABLE),
@@ -277,8 +268,7 @@ def _summary_markdown(viewer: ViewerServer) -> str:
     lines = [f"**{layers.out_dir.name}**", ""]
     if layers.splats is not None:
         shown, total = len(layers.splats.points), layers.splats.total
-        reduced = " (subsampled)" if layers.splats.subsampled else ""
-        lines.append(f"- {layers.splats.source}: {shown:,} of {total:,} shown as points{reduced}")
+        lines.append(f"- {layers.splats.source}: {shown:,} of {total:,} shown as points")
     lines.append(f"- colliders: {len(layers.colliders)} objects, one colour each")
     if len(layers.probes_end):
         lines.append(f"- drop test ({layers.probe_engine}): {int(layers.probes_passed.sum())}/"
@@ -287,9 +277,11 @@ def _summary_markdown(viewer: ViewerServer) -> str:
         lines.append("- no verify.json: run `worldgen verify` for the drop-test probes")
     if layers.camera is not None:
         lines.append(f"- starts at the input camera: {layers.camera.source}")
-    lines += [f"- {note}" for note in viewer.sent["notes"][len(layers.notes):]]
-    if layers.notes:
-        lines += [f"- {note}" for note in layers.notes]
+    sent = viewer.sent
+    lines.append(f"- sent to this page: {sent['points']:,} points, {sent['faces']:,} faces")
+    if sent["notes"]:
+        lines += ["", "**Reduced for this page** (the world keeps everything):", ""]
+        lines += [f"- {note}" for note in sent["notes"]]
     return "\n".join(lines)
 
 
@@ -300,13 +292,6 @@ def wait_forever(viewer: ViewerServer) -> None:
             time.sleep(1.0)
     finally:
         viewer.stop()
-
-
-def _trimesh(mesh: MeshLayer):
-    import trimesh
-
-    colours = np.concatenate([_u8(mesh.colors), np.full((len(mesh.colors), 1), 255, np.uint8)], axis=1)
-    return trimesh.Trimesh(mesh.vertices, mesh.faces, vertex_colors=colours, process=False)
 
 
 def _u8(rgb) -> np.ndarray:

@@ -29,7 +29,9 @@ from worldgen_sim.verify.observed import first_array, prim_world_matrix, splat_p
 
 log = logging.getLogger(__name__)
 
-__all__ = ["InputCamera", "MeshLayer", "PointLayer", "WorldLayers", "load_world_layers", "object_colours"]
+__all__ = [
+    "InputCamera", "MeshLayer", "PointLayer", "WorldLayers", "add_report_layers", "load_world_layers", "object_colours",
+]  # fmt: skip
 
 _DEFAULT_VFOV_DEG = 60.0
 """Vertical field of view of the input camera when the world does not record intrinsics [deg]."""
@@ -174,6 +176,7 @@ def load_world_layers(out_dir: str | Path, *, max_points: int = 300_000, seed: i
     if stage is None:
         raise WorldgenError(f"{world}: cannot open as a USD stage")
     layers = WorldLayers(out_dir=out_dir)
+    add_report_layers(layers)  # first: a malformed report fails before the slow USD reads
     layers.splats = _splat_points(stage, out_dir, max_points=max_points, seed=seed)
     if layers.splats is not None and layers.splats.subsampled:
         layers.notes.append(
@@ -183,9 +186,17 @@ def load_world_layers(out_dir: str | Path, *, max_points: int = 300_000, seed: i
     layers.visual, layers.completed = _visual(stage)
     layers.colliders = _colliders(stage)
     _navigation(stage, layers)
-    _probes(out_dir / "verify.json", layers)
-    layers.camera = _input_camera(out_dir / "world.json")
     return layers
+
+
+def add_report_layers(layers: WorldLayers) -> None:
+    """Fill ``layers``' probes (``verify.json``) and input camera (``world.json``) from its folder.
+
+    Raises:
+        WorldgenError: a malformed ``verify.json`` or ``world.json``, naming the file.
+    """
+    _probes(layers.out_dir / "verify.json", layers)
+    layers.camera = _input_camera(layers.out_dir / "world.json")
 
 
 def _splat_points(stage, out_dir: Path, *, max_points: int, seed: int) -> PointLayer | None:
