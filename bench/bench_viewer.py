@@ -1,16 +1,31 @@
-"""Benchmark `worldgen view` on a 1M-Gaussian world: time to open the page and its frame rate,
-sending the subsampled / decimated world (the default) against sending everything.
+"""Benchmark `worldgen view` on a 1M-Gaussian world: how long until the page shows it, where that
+time goes, and the frame rate while the camera moves.
 
 The world: the sample room at 1.14 cm Gaussian spacing (about 1 M splats) and its ground-truth
-mesh subdivided to about 1 M faces, written as a world package (splats.usdc + visual.usdc).
-Each mode serves it with ``serve_world`` and opens it in headless Chromium (Debian's chromium,
-software WebGL: no GPU here); "open" is from the start of loading until a screenshot shows the
-room (over 10 % of the canvas left of the control panel drawn). The frame rate is
-requestAnimationFrame callbacks per second over 3 s while the camera is moved from Python every
-50 ms (each move re-renders).
-Also prints the headless rasteriser's time for preview.png on the same world.
+mesh subdivided to about 1.5 M faces, written as a world package (splats.usdc + visual.usdc).
+The browser is headless Chromium (Debian's chromium) with software WebGL (SwiftShader: no GPU
+here), already running, as a user's browser is. "Shows the world" means a screenshot has over
+10 % of the canvas left of the control panel drawn (the room covers ~20 %).
 
-Usage: python bench/bench_viewer.py [--spacing 0.0114] [--faces 1000000] [--out /tmp/bench_viewer]
+"Opens" is measured two ways:
+
+* **from `worldgen view` start**: the command is started as a process (Python start-up and
+  imports included); the page is opened as soon as the command prints its address (it does so
+  before reading the world) until the world shows. Once with an empty viewer cache (the first
+  view of this world: USD read, subsample, mesh reduction) and once with the cache written by the
+  first (every later view).
+* **from page load, server already up**: `serve_world` has sent everything; from `page.goto`
+  until the world shows. The same page with almost nothing sent (1000 faces, no points) is the
+  environment's floor (viser's page and software WebGL's start-up); the world's own cost is the
+  difference.
+
+The frame rate is requestAnimationFrame callbacks per second over 3 s while the camera is moved
+from Python every 50 ms (each move re-renders), with the default layers (the mesh) and with the
+splat points shown instead. The server side is broken down by timing its parts directly, and the
+page's by timestamps of its load, websocket and first drawn frame. Also compared: sending
+everything (every Gaussian, every face), and the headless rasteriser's preview.png.
+
+Usage: python bench/bench_viewer.py [--spacing 0.0114] [--faces 1000000] [--out /tmp/bench_viewer/world]
 """
 
 from __future__ import annotations
@@ -18,6 +33,9 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,6 +51,8 @@ FPS_SCRIPT = """() => new Promise(resolve => {
   function tick() { frames++; if (performance.now() - start < 3000) requestAnimationFrame(tick);
                     else resolve(frames / ((performance.now() - start) / 1000)); }
   requestAnimationFrame(tick); })"""
+DRAWN = 0.10
+"""Fraction of the canvas left of the panel that must be drawn for the world to count as shown."""
 
 
 def write_world(out: Path, *, spacing: float, faces: int) -> tuple[int, int]:
@@ -62,51 +82,163 @@ def write_world(out: Path, *, spacing: float, faces: int) -> tuple[int, int]:
     return len(room.gaussians), len(triangles)
 
 
-def open_page(world: Path, *, max_points: int, max_faces: int, chromium: str) -> dict:
-    from PIL import Image
+class Browser:
+    """Headless Chromium with one page, recording when the page loaded and what the websocket brought."""
+
+    def __init__(self, playwright, chromium: str) -> None:
+        self.browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        self.page = self.browser.new_page(viewport={"width": 640, "height": 400})
+        self.marks: dict[str, float] = {}
+        self.ws_bytes = 0
+        self.page.on("load", lambda: self.marks.setdefault("page loaded", time.perf_counter()))
+        self.page.on("websocket", self._on_websocket)
+
+    def _on_websocket(self, socket) -> None:
+        self.marks.setdefault("websocket open", time.perf_counter())
+
+        def received(payload) -> None:
+            self.ws_bytes += len(payload)
+            self.marks["last message"] = time.perf_counter()
+
+        socket.on("framereceived", received)
+
+    def open_until_drawn(self, url: str, *, limit_s: float = 300.0) -> tuple[float, float]:
+        """goto ``url``; (time when the world showed [perf_counter s], fraction drawn)."""
+        from PIL import Image
+
+        self.page.goto(url)
+        deadline = time.perf_counter() + limit_s
+        while True:
+            image = np.asarray(Image.open(io.BytesIO(self.page.screenshot(timeout=300_000))).convert("RGB"))
+            drawn = float(((image.astype(int).sum(axis=2) < 700)[:, :380]).mean())  # left of the panel
+            if drawn > DRAWN or time.perf_counter() > deadline:
+                return time.perf_counter(), drawn
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self.browser.close()
+
+
+def orbit_fps(viewer, page) -> float:
+    """requestAnimationFrame callbacks per second while the camera circles the world."""
+    from worldgen_sim.viewer.views import view_camera
+
+    stop = threading.Event()
+    camera = view_camera(viewer.layers, "orbit")
+    centre, eye = np.asarray(camera.look_at), np.asarray(camera.position)
+
+    def orbit() -> None:
+        angle = 0.0
+        while not stop.is_set():
+            angle += 0.05
+            rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+            for client in viewer.server.get_clients().values():
+                client.camera.position = tuple(centre + rotation @ (eye - centre))
+            time.sleep(0.05)
+
+    mover = threading.Thread(target=orbit, daemon=True)
+    mover.start()
+    try:
+        return float(page.evaluate(FPS_SCRIPT))
+    finally:
+        stop.set()
+        mover.join()
+
+
+def from_command_start(world: Path, cache: Path, chromium: str) -> dict:
+    """`worldgen view` as a process: seconds from its start to the address, to the world sent, to the world shown."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = Browser(playwright, chromium)
+        started = time.perf_counter()
+        process = subprocess.Popen([sys.executable, "-m", "worldgen_sim.cli", "view", str(world), "--port", "0",
+                                    "--camera", "orbit", "--cache-dir", str(cache)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert process.stdout is not None
+            url = ""
+            for line in process.stdout:
+                if line.startswith("worldgen view: serving"):
+                    url = line.split(" at ")[1].split()[0]
+                    break
+            result = {"address_s": time.perf_counter() - started}
+            lines: list[str] = []
+            reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+            reader.start()
+            shown, drawn = browser.open_until_drawn(url)
+            result |= {"open_s": shown - started, "drawn": drawn}
+            sent = next((line for line in lines if "world sent after" in line), "")
+            result["sent_s"] = float(sent.split("after ")[1].split(" s")[0]) if sent else float("nan")
+            result["how"] = sent.split("(")[1].split(")")[0] if sent else "?"
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+            browser.close()
+    return result
+
+
+def from_page_load(world: Path, chromium: str, *, max_points: int, max_faces: int, cache: Path | None,
+                   splats_fps: bool = False) -> dict:
+    """Server up and everything sent, then the page loaded: its timeline and frame rate."""
     from playwright.sync_api import sync_playwright
 
     from worldgen_sim.viewer.server import serve_world
-    from worldgen_sim.viewer.views import view_camera
 
     started = time.perf_counter()
-    viewer = serve_world(world, port=0, max_points=max_points, max_faces=max_faces, view="orbit")
-    served = time.perf_counter() - started
-    result = {"served_s": served, "points": viewer.sent["points"], "faces": viewer.sent["faces"]}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 640, "height": 400})
-        page.goto(viewer.url)
-        while True:
-            image = np.asarray(Image.open(io.BytesIO(page.screenshot(timeout=300_000))).convert("RGB"))
-            drawn = float(((image.astype(int).sum(axis=2) < 700)[:, :380]).mean())  # left of the panel
-            if drawn > 0.10 or time.perf_counter() - started > 600:
-                break
-            time.sleep(0.1)
-        result["open_s"] = time.perf_counter() - started
-        result["drawn"] = drawn
-        stop = threading.Event()
-        camera = view_camera(viewer.layers, "orbit")
-        centre, eye = np.asarray(camera.look_at), np.asarray(camera.position)
-
-        def orbit() -> None:
-            angle = 0.0
-            while not stop.is_set():
-                angle += 0.05
-                offset = eye - centre
-                rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
-                for client in viewer.server.get_clients().values():
-                    client.camera.position = tuple(centre + rotation @ offset)
-                time.sleep(0.05)
-
-        mover = threading.Thread(target=orbit, daemon=True)
-        mover.start()
-        result["fps"] = float(page.evaluate(FPS_SCRIPT))
-        stop.set()
-        mover.join()
-        browser.close()
-    viewer.stop()
+    viewer = serve_world(world, port=0, max_points=max_points, max_faces=max_faces, view="orbit", cache_dir=cache)
+    result = {"served_s": time.perf_counter() - started, "points": viewer.sent["points"],
+              "faces": viewer.sent["faces"]}
+    try:
+        with sync_playwright() as playwright:
+            browser = Browser(playwright, chromium)
+            loading = time.perf_counter()
+            shown, drawn = browser.open_until_drawn(viewer.url)
+            result |= {"open_s": shown - loading, "drawn": drawn, "ws_mb": browser.ws_bytes / 1e6}
+            result |= {name: mark - loading for name, mark in browser.marks.items()}
+            result["fps"] = orbit_fps(viewer, browser.page)
+            if splats_fps and "splats" in viewer.handles:
+                for name, visible in (("visual", False), ("splats", True)):
+                    for handle in viewer.handles[name]:
+                        handle.visible = visible
+                time.sleep(2.0)  # the toggles reach the page and the points are uploaded
+                result["splats_fps"] = orbit_fps(viewer, browser.page)
+            browser.close()
+    finally:
+        viewer.stop()
     return result
+
+
+def server_parts(world: Path, cache: Path) -> dict:
+    """Seconds of each server-side part of a first view, timed directly."""
+    from worldgen_sim.viewer.glb import mesh_glb
+    from worldgen_sim.viewer.sent_layers import reduce_layers, sent_layers, world_key
+    from worldgen_sim.viewer.world_layers import load_world_layers
+
+    parts = {}
+    started = time.perf_counter()
+    import viser  # noqa: F401
+
+    parts["import viser"] = time.perf_counter() - started
+    started = time.perf_counter()
+    layers = load_world_layers(world, max_points=300_000)
+    parts["read USD + subsample splats"] = time.perf_counter() - started
+    started = time.perf_counter()
+    layers = reduce_layers(layers, 400_000)
+    parts["reduce meshes"] = time.perf_counter() - started
+    started = time.perf_counter()
+    assert layers.visual is not None
+    mesh_glb(layers.visual.vertices, layers.visual.faces, layers.visual.colors)
+    parts["GLB of the visual mesh"] = time.perf_counter() - started
+    started = time.perf_counter()
+    world_key(world, max_points=300_000, max_faces=400_000)
+    parts["content hash (cache key)"] = time.perf_counter() - started
+    sent_layers(world, max_points=300_000, max_faces=400_000, cache_dir=cache)  # writes the cache
+    started = time.perf_counter()
+    _, use = sent_layers(world, max_points=300_000, max_faces=400_000, cache_dir=cache)
+    assert use.hit
+    parts["cache hit (hash + read)"] = time.perf_counter() - started
+    return parts
 
 
 def main() -> None:
@@ -130,23 +262,31 @@ def main() -> None:
     write_preview(args.out)
     print(f"preview.png (numpy rasteriser, 2 x 640x480, 300k points): {time.perf_counter() - started:.2f} s",
           flush=True)
-
-    # The same page with almost nothing sent: what opening costs whatever the world (software WebGL
-    # compiles its shaders on the CPU here), so the two modes below can be read against it.
-    floor = open_page(args.out, max_points=0, max_faces=1_000, chromium=chromium)
-    print(f"nearly nothing: {floor}", flush=True)
-    reduced = open_page(args.out, max_points=300_000, max_faces=400_000, chromium=chromium)
-    print(f"subsampled: {reduced}", flush=True)
-    full = open_page(args.out, max_points=gaussians, max_faces=faces, chromium=chromium)
-    print(f"everything: {full}", flush=True)
-    for name, r in (("nearly nothing", floor), ("subsampled (default)", reduced), ("everything", full)):
-        print(f"{name:>22}: sent {r['points']:,} points + {r['faces']:,} faces; served after {r['served_s']:.2f} s, "
-              f"page shows the room after {r['open_s']:.2f} s ({r['drawn']:.0%} drawn); {r['fps']:.1f} frames/s "
-              "while orbiting")
-    print(f"ratio everything / subsampled: open time x{full['open_s'] / reduced['open_s']:.2f}, "
-          f"frame rate x{full['fps'] / max(reduced['fps'], 1e-9):.2f}; open time above the nearly-empty page: "
-          f"subsampled {reduced['open_s'] - floor['open_s']:+.2f} s, "
-          f"everything {full['open_s'] - floor['open_s']:+.2f} s")
+    with tempfile.TemporaryDirectory(prefix="bench_viewer_cache_") as folder:
+        parts = server_parts(args.out, Path(folder) / "parts")
+        print("server side, first view (default budgets):", flush=True)
+        for name, seconds in parts.items():
+            print(f"  {name:>28}: {seconds:.2f} s")
+        cache = Path(folder) / "command"
+        cold = from_command_start(args.out, cache, chromium)
+        warm = from_command_start(args.out, cache, chromium)
+        for name, r in (("first view (cache empty)", cold), ("later view (cache hit)", warm)):
+            print(f"from `worldgen view` start, {name}: address printed after {r['address_s']:.2f} s, world sent "
+                  f"after {r['sent_s']:.2f} s of serving ({r['how']}), world shown after {r['open_s']:.2f} s "
+                  f"({r['drawn']:.0%} drawn)", flush=True)
+        floor = from_page_load(args.out, chromium, max_points=0, max_faces=1_000, cache=None)
+        page = from_page_load(args.out, chromium, max_points=300_000, max_faces=400_000, cache=cache, splats_fps=True)
+        full = from_page_load(args.out, chromium, max_points=gaussians, max_faces=faces, cache=None)
+    for name, r in (("nearly nothing (floor)", floor), ("default budgets", page), ("everything", full)):
+        timeline = ", ".join(f"{k} {r[k]:.2f} s" for k in ("page loaded", "websocket open", "last message") if k in r)
+        print(f"from page load, server up, {name}: sent {r['points']:,} points + {r['faces']:,} faces "
+              f"({r['ws_mb']:.1f} MB); {timeline}; world shown after {r['open_s']:.2f} s ({r['drawn']:.0%} drawn); "
+              f"{r['fps']:.1f} frames/s while orbiting" +
+              (f" ({r['splats_fps']:.1f} with the splat points shown instead of the mesh)" if "splats_fps" in r
+               else ""), flush=True)
+    print(f"world's own cost above the floor: default {page['open_s'] - floor['open_s']:+.2f} s, "
+          f"everything {full['open_s'] - floor['open_s']:+.2f} s; everything / default: open time "
+          f"x{full['open_s'] / page['open_s']:.2f}, frame rate x{full['fps'] / max(page['fps'], 1e-9):.2f}")
 
 
 if __name__ == "__main__":

@@ -227,28 +227,32 @@ def test_build_preview_is_opt_in_and_changes_no_other_output(sample_ply, tmp_pat
     assert not (plain / "preview.png").exists()
 
 
-def test_view_command_serves_the_page(box_world):
+def test_view_command_serves_the_page(box_world, tmp_path):
+    """The address is printed before the world is read; then what was sent, and the cache is written."""
     import subprocess
     import sys
     import urllib.request
 
     pytest.importorskip("viser")
     process = subprocess.Popen([sys.executable, "-m", "worldgen_sim.cli", "view", str(box_world), "--port", "0",
-                                "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--cache-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     try:
         assert process.stdout is not None
         line = next(line for line in process.stdout if line.startswith("worldgen view: serving"))
         url = line.split(" at ")[1].split()[0]
         with urllib.request.urlopen(url, timeout=30) as response:
             assert response.status == 200 and b"<html" in response.read().lower()
+        sent = next(line for line in process.stdout if "world sent after" in line)
+        assert "read from the world and cached): 0 points, 14 faces" in sent  # splats hidden under the mesh
+        assert len(list(tmp_path.glob("*.npz"))) == 1
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
 def test_reduce_mesh_meets_the_budget_and_keeps_the_winding():
-    pytest.importorskip("viser")
-    from worldgen_sim.viewer.server import reduce_mesh
+    from worldgen_sim.viewer.sent_layers import reduce_mesh
     from worldgen_sim.viewer.world_layers import MeshLayer
 
     n = 101  # a 2 m x 2 m floor of 20 000 upward-facing triangles
@@ -267,3 +271,99 @@ def test_reduce_mesh_meets_the_budget_and_keeps_the_winding():
     assert area == pytest.approx(4.0, rel=0.05)  # the floor is still covered
     same, none = reduce_mesh(mesh, 20_000)
     assert same is mesh and none is None
+
+
+def test_mesh_glb_holds_the_mesh_and_its_colours():
+    """The page's GLB (written without trimesh) read back by trimesh's glTF loader: the same mesh."""
+    import io
+
+    import trimesh
+
+    from worldgen_sim.viewer.glb import mesh_glb
+
+    vertices, faces = cube_mesh(CUBE_MIN, CUBE_MAX)
+    colours = np.random.default_rng(0).uniform(0, 1, (len(vertices), 3))
+    scene = trimesh.load(io.BytesIO(mesh_glb(vertices, faces, colours)), file_type="glb", process=False)
+    (mesh,) = scene.geometry.values()
+    np.testing.assert_allclose(mesh.vertices, vertices, atol=1e-6)
+    np.testing.assert_array_equal(mesh.faces, faces)
+    np.testing.assert_array_equal(mesh.visual.vertex_attributes["color"][:, :3], np.rint(colours * 255))
+    with pytest.raises(ValueError, match="face index 8 beyond 8 vertices"):
+        mesh_glb(vertices, faces + 1, colours)
+
+
+def test_sent_layers_are_cached_by_content(box_world, tmp_path):
+    """A second view reads the cache and gets what reading the world gives; other content or other
+    budgets are another key; the reports (verify.json) are read fresh."""
+    import shutil
+
+    from worldgen_sim.viewer.sent_layers import sent_layers
+
+    world = shutil.copytree(box_world, tmp_path / "world")
+    cache = tmp_path / "cache"
+    first, use = sent_layers(world, max_points=10, max_faces=6, cache_dir=cache)
+    assert not use.hit and use.path is not None and use.path.is_file()
+    again, use_again = sent_layers(world, max_points=10, max_faces=6, cache_dir=cache)
+    assert use_again.hit and use_again.path == use.path
+    uncached, none = sent_layers(world, max_points=10, max_faces=6, cache_dir=None)
+    assert none.path is None and not none.hit
+    for layers in (again, uncached):
+        np.testing.assert_array_equal(layers.splats.points, first.splats.points)
+        assert layers.splats.total == 32 and layers.visual is not None
+        np.testing.assert_array_equal(layers.visual.faces, first.visual.faces)
+        np.testing.assert_array_equal(layers.visual.vertices, first.visual.vertices)
+        assert [(c.name, c.label, len(c.faces)) for c in layers.colliders] == \
+            [(c.name, c.label, len(c.faces)) for c in first.colliders]
+        np.testing.assert_array_equal(layers.nav_volumes, first.nav_volumes)
+        assert layers.notes == first.notes and any("of 13 faces" in n for n in layers.notes)
+        assert layers.camera is not None and layers.probes_passed.tolist() == [True, False]
+    assert sent_layers(world, max_points=10, max_faces=12, cache_dir=cache)[1].hit is False  # other budget
+    (world / "verify.json").write_text(json.dumps({"drop_test": {"engine": "newton", "probes": [
+        {"start": [0, 0, 1], "end": [0, 0, 0], "passed": True}]}}))
+    fresh, use_fresh = sent_layers(world, max_points=10, max_faces=6, cache_dir=cache)
+    assert use_fresh.hit and fresh.probes_passed.tolist() == [True]
+    write_box_world(world, gaussians=20)  # other splats: another key, never the stale cache
+    changed, use_changed = sent_layers(world, max_points=10, max_faces=6, cache_dir=cache)
+    assert not use_changed.hit and changed.splats.total == 20
+
+
+def test_an_unwritable_cache_is_warned_about_not_fatal(box_world, tmp_path, caplog):
+    from worldgen_sim.viewer.sent_layers import sent_layers
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    layers, use = sent_layers(box_world, max_points=10, max_faces=100, cache_dir=blocker / "cache")
+    assert layers.splats is not None and len(layers.splats.points) == 10 and not use.hit
+    assert "viewer cache" in caplog.text and "not written" in caplog.text
+
+
+def test_page_is_served_before_the_world_loads_and_lists_what_it_received(box_world, tmp_path):
+    import urllib.request
+
+    pytest.importorskip("viser")
+    from worldgen_sim.viewer.server import serve_world, show_layer
+
+    served: list[int] = []
+
+    def announce(url: str) -> None:  # called before the world is read: the page must answer already
+        with urllib.request.urlopen(url, timeout=30) as response:
+            served.append(response.status)
+
+    viewer = serve_world(box_world, port=0, max_points=10, max_faces=6, cache_dir=tmp_path, announce=announce)
+    try:
+        assert served == [200]
+        # At first only what shows: the visual mesh (reduced to 6 faces) and the completed face; the
+        # splats (hidden under the mesh) and colliders are sent when switched on.
+        assert viewer.sent["points"] == 0 and 1 < viewer.sent["faces"] <= 6 + 1
+        assert set(viewer.pending) == {"splats", "colliders", "navmesh", "camera"}
+        summary = viewer.summary
+        assert "splat centres: 10 of 32 shown as points" in summary
+        assert f"sent to this page at first: 0 points, {viewer.sent['faces']:,} faces" in summary
+        assert "sent when first switched on: splats, colliders, navmesh, camera" in summary
+        assert "Reduced for this page" in summary and "showing 10 of 32" in summary and "of 13 faces" in summary
+        show_layer(viewer, "splats", True)  # what the page's toggle does
+        assert viewer.sent["points"] == 10 and "splats" not in viewer.pending and viewer.handles["splats"][0].visible
+        show_layer(viewer, "splats", False)
+        assert viewer.sent["points"] == 10 and not viewer.handles["splats"][0].visible
+    finally:
+        viewer.stop()

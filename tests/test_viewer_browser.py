@@ -44,7 +44,7 @@ def page_of_box(tmp_path_factory):
         page.on("pageerror", lambda error: messages.append(("pageerror", str(error))))
         page.goto(viewer.url)
         page.wait_for_selector("canvas", timeout=60_000)
-        yield {"page": page, "viewer": viewer, "world": world, "messages": messages}
+        yield {"page": page, "viewer": viewer, "world": world, "messages": messages, "browser": browser}
         browser.close()
     viewer.stop()
 
@@ -93,17 +93,20 @@ def test_page_opens_at_the_input_camera_without_console_errors(page_of_box):
     assert errors == []
     text = page_of_box["page"].inner_text("body")
     assert "32 of 32 shown as points" in text and "1/2 probes at rest" in text
+    assert "sent when first switched on: splats, colliders, navmesh, camera" in text
 
 
 def test_layer_toggle_reaches_the_scene(page_of_box):
+    """Colliders start hidden and unsent; the toggle sends them (one node per object) and hides them again."""
     viewer, page = page_of_box["viewer"], page_of_box["page"]
-    colliders = viewer.handles["colliders"]
-    assert not any(handle.visible for handle in colliders)
+    assert "colliders" in viewer.pending and "colliders" not in viewer.handles
     page.get_by_text("colliders", exact=True).click()
     deadline = time.monotonic() + 30
-    while not all(handle.visible for handle in colliders) and time.monotonic() < deadline:
+    while "colliders" not in viewer.handles and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert all(handle.visible for handle in colliders)
+    colliders = viewer.handles["colliders"]
+    assert len(colliders) == 2 and all(handle.visible for handle in colliders)
+    assert "colliders" not in viewer.pending
     page.get_by_text("colliders", exact=True).click()  # back off for the next test
     deadline = time.monotonic() + 30
     while any(handle.visible for handle in colliders) and time.monotonic() < deadline:
@@ -117,3 +120,31 @@ def test_top_view_button_shows_what_the_top_screenshot_shows(page_of_box):
     image = _wait_for(lambda im: _iou(_red(im), expected) > 0.8, page_of_box["page"])
     assert _iou(_red(image), expected) > 0.8, _iou(_red(image), expected)
     assert [m for m in page_of_box["messages"] if m[0] in ("error", "pageerror")] == []
+
+
+def test_coarse_visual_mesh_is_refined_to_the_full_budget_once_drawn(page_of_box, tmp_path):
+    """A visual mesh over twice ``coarse_faces`` goes first reduced, then whole once the page has drawn it;
+    the page says so."""
+    from worldgen_sim.viewer.server import serve_world
+
+    world = write_box_world(tmp_path / "box")
+    viewer = serve_world(world, port=0, coarse_faces=4)  # the visual mesh has 13 faces
+    try:
+        assert viewer.refine is not None and viewer.sent["coarse_faces"] <= 4
+        first_faces = viewer.sent["faces"]
+        assert "visual mesh in two steps" in viewer.summary
+        page = page_of_box["browser"].new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        page.goto(viewer.url)
+        deadline = time.monotonic() + 90
+        while viewer.refine is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert viewer.refine is None and "refined_s" in viewer.sent
+        # Whole visual mesh (13 faces) instead of the coarse one, and still the one visible node.
+        assert viewer.sent["faces"] == first_faces - viewer.sent["coarse_faces"] + 13
+        assert len(viewer.handles["visual"]) == 1 and viewer.handles["visual"][0].visible
+        expected = _expected_red(world, "input")
+        image = _wait_for(lambda im: _iou(_red(im), expected) > 0.9, page)
+        assert _iou(_red(image), expected) > 0.9, _iou(_red(image), expected)  # the whole cube again
+        page.close()
+    finally:
+        viewer.stop()
