@@ -301,12 +301,16 @@ def test_sent_layers_are_cached_by_content(box_world, tmp_path):
 
     world = shutil.copytree(box_world, tmp_path / "world")
     cache = tmp_path / "cache"
-    first, use = sent_layers(world, max_points=10, max_faces=6, cache_dir=cache)
+    first, coarse, use = sent_layers(world, max_points=10, max_faces=100, coarse_faces=4, cache_dir=cache)
     assert not use.hit and use.path is not None and use.path.is_file()
-    again, use_again = sent_layers(world, max_points=10, max_faces=6, cache_dir=cache)
+    assert coarse is not None and 0 < coarse.faces.shape[0] <= 4  # 13 visual faces, 4 at first
+    again, coarse_again, use_again = sent_layers(world, max_points=10, max_faces=100, coarse_faces=4, cache_dir=cache)
     assert use_again.hit and use_again.path == use.path
-    uncached, none = sent_layers(world, max_points=10, max_faces=6, cache_dir=None)
+    np.testing.assert_array_equal(coarse_again.faces, coarse.faces)
+    np.testing.assert_array_equal(coarse_again.vertices, coarse.vertices)
+    uncached, _, none = sent_layers(world, max_points=10, max_faces=100, coarse_faces=4, cache_dir=None)
     assert none.path is None and not none.hit
+    assert sent_layers(world, max_points=10, max_faces=100, coarse_faces=7, cache_dir=None)[1] is None  # 13 <= 2 x 7
     for layers in (again, uncached):
         np.testing.assert_array_equal(layers.splats.points, first.splats.points)
         assert layers.splats.total == 32 and layers.visual is not None
@@ -315,15 +319,15 @@ def test_sent_layers_are_cached_by_content(box_world, tmp_path):
         assert [(c.name, c.label, len(c.faces)) for c in layers.colliders] == \
             [(c.name, c.label, len(c.faces)) for c in first.colliders]
         np.testing.assert_array_equal(layers.nav_volumes, first.nav_volumes)
-        assert layers.notes == first.notes and any("of 13 faces" in n for n in layers.notes)
+        assert layers.notes == first.notes and any("showing 10 of 32" in n for n in layers.notes)
         assert layers.camera is not None and layers.probes_passed.tolist() == [True, False]
-    assert sent_layers(world, max_points=10, max_faces=12, cache_dir=cache)[1].hit is False  # other budget
+    assert sent_layers(world, max_points=10, max_faces=100, coarse_faces=5, cache_dir=cache)[2].hit is False
     (world / "verify.json").write_text(json.dumps({"drop_test": {"engine": "newton", "probes": [
         {"start": [0, 0, 1], "end": [0, 0, 0], "passed": True}]}}))
-    fresh, use_fresh = sent_layers(world, max_points=10, max_faces=6, cache_dir=cache)
+    fresh, _, use_fresh = sent_layers(world, max_points=10, max_faces=100, coarse_faces=4, cache_dir=cache)
     assert use_fresh.hit and fresh.probes_passed.tolist() == [True]
     write_box_world(world, gaussians=20)  # other splats: another key, never the stale cache
-    changed, use_changed = sent_layers(world, max_points=10, max_faces=6, cache_dir=cache)
+    changed, _, use_changed = sent_layers(world, max_points=10, max_faces=100, coarse_faces=4, cache_dir=cache)
     assert not use_changed.hit and changed.splats.total == 20
 
 
@@ -332,7 +336,7 @@ def test_an_unwritable_cache_is_warned_about_not_fatal(box_world, tmp_path, capl
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    layers, use = sent_layers(box_world, max_points=10, max_faces=100, cache_dir=blocker / "cache")
+    layers, _, use = sent_layers(box_world, max_points=10, max_faces=100, cache_dir=blocker / "cache")
     assert layers.splats is not None and len(layers.splats.points) == 10 and not use.hit
     assert "viewer cache" in caplog.text and "not written" in caplog.text
 

@@ -38,7 +38,8 @@ CACHE_VERSION = 1
 KEEP_FILES = 16
 """Cache files kept (the least recently used beyond are deleted)."""
 _HASHED_SUFFIXES = (".usd", ".usda", ".usdc", ".npz")
-_MESHES = ("visual", "completed", "walkable")
+_MESHES = ("visual", "completed", "walkable", "coarse")
+_AREA_SAMPLE = 100_000
 
 
 @dataclass(eq=False)
@@ -64,9 +65,10 @@ def default_cache_dir() -> Path:
     return Path(base) / "worldgen_sim" / "viewer"
 
 
-def world_key(out_dir: str | Path, *, max_points: int, max_faces: int, seed: int = 0) -> str:
+def world_key(out_dir: str | Path, *, max_points: int, max_faces: int, coarse_faces: int = 0, seed: int = 0) -> str:
     """Hex SHA-256 of the world's USD and ``.npz`` files (name, size, bytes) and the budgets."""
-    digest = hashlib.sha256(f"worldgen-viewer {CACHE_VERSION} {max_points} {max_faces} {seed}".encode())
+    budgets = f"{max_points} {max_faces} {coarse_faces} {seed}"
+    digest = hashlib.sha256(f"worldgen-viewer {CACHE_VERSION} {budgets}".encode())
     for path in sorted(Path(out_dir).iterdir()):
         if path.suffix in _HASHED_SUFFIXES and path.is_file():
             digest.update(f"\n{path.name} {path.stat().st_size}\n".encode())
@@ -81,15 +83,18 @@ def sent_layers(
     *,
     max_points: int,
     max_faces: int,
+    coarse_faces: int = 0,
     seed: int = 0,
     cache_dir: str | Path | None = None,
-) -> tuple[WorldLayers, CacheUse]:
-    """The world's layers as the page receives them: splats subsampled, meshes reduced.
+) -> tuple[WorldLayers, MeshLayer | None, CacheUse]:
+    """The world's layers as the page receives them: splats subsampled, meshes reduced; and the
+    visual mesh's coarse first level (None when it has at most twice ``coarse_faces`` faces).
 
     Args:
         out_dir: the world package folder.
         max_points: most splat centres (seeded subsample beyond it).
         max_faces: most visual-mesh faces; colliders share half of it (:func:`reduce_layers`).
+        coarse_faces: faces of the coarse first level (0: none).
         seed: subsample seed.
         cache_dir: where cache files live; None reads the world every time and writes nothing.
 
@@ -100,18 +105,22 @@ def sent_layers(
     started = time.perf_counter()
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"{world_key(out_dir, max_points=max_points, max_faces=max_faces, seed=seed)}.npz"
+        key = world_key(out_dir, max_points=max_points, max_faces=max_faces, coarse_faces=coarse_faces, seed=seed)
+        path = Path(cache_dir) / f"{key}.npz"
     key_s = time.perf_counter() - started
-    layers = _read_cache(path, out_dir) if path is not None and path.is_file() else None
-    hit = layers is not None
-    if layers is None:
+    cached = _read_cache(path, out_dir) if path is not None and path.is_file() else None
+    if cached is None:
         layers = reduce_layers(load_world_layers(out_dir, max_points=max_points, seed=seed), max_faces)
+        coarse = None
+        if coarse_faces and layers.visual is not None and layers.visual.faces.shape[0] > 2 * coarse_faces:
+            coarse = reduce_mesh(layers.visual, coarse_faces)[0]
         if path is not None:
-            _write_cache(path, layers)
-    elif path is not None:
+            _write_cache(path, layers, coarse)
+    else:
+        layers, coarse = cached
         add_report_layers(layers)
-        os.utime(path)  # most recently used
-    return layers, CacheUse(path, hit, key_s, time.perf_counter() - started - key_s)
+        os.utime(path)  # type: ignore[arg-type]  # a cache was read, so there is a path; most recently used
+    return layers, coarse, CacheUse(path, cached is not None, key_s, time.perf_counter() - started - key_s)
 
 
 def reduce_layers(layers: WorldLayers, max_faces: int) -> WorldLayers:
@@ -154,9 +163,11 @@ def reduce_mesh(mesh: MeshLayer, max_faces: int) -> tuple[MeshLayer, str | None]
     if faces <= max_faces:
         return mesh, None
     vertices = mesh.vertices.astype(np.float64)
-    corners = vertices[mesh.faces]
-    area = 0.5 * float(np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]),
-                                      axis=1).sum())
+    # The area from an evenly strided sample of at most 100 000 faces (it only picks the first cell).
+    stride = max(1, faces // _AREA_SAMPLE)
+    corners = vertices[mesh.faces[::stride]]
+    sampled = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+    area = 0.5 * float(sampled.sum()) * faces / max(len(sampled), 1)
     cell = max(np.sqrt(area / max_faces), 1e-6)
     lo = vertices.min(axis=0)
     for _ in range(24):
@@ -184,13 +195,13 @@ def reduce_mesh(mesh: MeshLayer, max_faces: int) -> tuple[MeshLayer, str | None]
     return reduced, note
 
 
-def _write_cache(path: Path, layers: WorldLayers) -> None:
+def _write_cache(path: Path, layers: WorldLayers, coarse: MeshLayer | None) -> None:
     arrays: dict[str, Any] = {"notes": np.array(layers.notes, dtype=str)}
     if layers.splats is not None:
         arrays |= {"splats_points": layers.splats.points, "splats_colors": layers.splats.colors,
                    "splats_total": np.array(layers.splats.total), "splats_source": np.array(layers.splats.source)}
     for name in _MESHES:
-        mesh = getattr(layers, name)
+        mesh = coarse if name == "coarse" else getattr(layers, name)
         if mesh is not None:
             arrays |= {f"{name}_vertices": mesh.vertices, f"{name}_faces": mesh.faces, f"{name}_colors": mesh.colors,
                        f"{name}_name": np.array(mesh.name)}
@@ -217,7 +228,7 @@ def _write_cache(path: Path, layers: WorldLayers) -> None:
         log.warning("viewer cache %s not written (%s); the next view reads the world again", path, exc)
 
 
-def _read_cache(path: Path, out_dir: Path) -> WorldLayers | None:
+def _read_cache(path: Path, out_dir: Path) -> tuple[WorldLayers, MeshLayer | None] | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
@@ -228,10 +239,9 @@ def _read_cache(path: Path, out_dir: Path) -> WorldLayers | None:
     if "splats_points" in arrays:
         layers.splats = PointLayer(arrays["splats_points"], arrays["splats_colors"], int(arrays["splats_total"]),
                                    str(arrays["splats_source"]))
-    for name in _MESHES:
-        if f"{name}_faces" in arrays:
-            setattr(layers, name, MeshLayer(arrays[f"{name}_vertices"], arrays[f"{name}_faces"],
-                                            arrays[f"{name}_colors"], str(arrays[f"{name}_name"])))
+    meshes = {name: MeshLayer(arrays[f"{name}_vertices"], arrays[f"{name}_faces"], arrays[f"{name}_colors"],
+                              str(arrays[f"{name}_name"])) for name in _MESHES if f"{name}_faces" in arrays}
+    layers.visual, layers.completed, layers.walkable = (meshes.get(n) for n in ("visual", "completed", "walkable"))
     vertex_end = np.cumsum(arrays["colliders_vertex_counts"])
     face_end = np.cumsum(arrays["colliders_face_counts"])
     for i, (name, label) in enumerate(zip(arrays["colliders_names"], arrays["colliders_labels"])):
@@ -241,7 +251,7 @@ def _read_cache(path: Path, out_dir: Path) -> WorldLayers | None:
                                           arrays["colliders_colors"][v0:vertex_end[i]], str(name), str(label)))
     layers.spawn_points, layers.nav_volumes = arrays["spawn_points"], arrays["nav_volumes"]
     layers.nav_include = arrays["nav_include"]
-    return layers
+    return layers, meshes.get("coarse")
 
 
 def _evict(folder: Path) -> None:

@@ -30,7 +30,7 @@ import numpy as np
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.viewer.glb import mesh_glb
 from worldgen_sim.viewer.raster import Camera
-from worldgen_sim.viewer.sent_layers import reduce_mesh, sent_layers
+from worldgen_sim.viewer.sent_layers import sent_layers
 from worldgen_sim.viewer.views import LayerStyle, box_edges, view_camera
 from worldgen_sim.viewer.world_layers import MeshLayer, WorldLayers
 
@@ -143,10 +143,11 @@ def serve_world(
         url = f"http://{host}:{server.get_port()}"
         if announce is not None:
             announce(url)
-        layers, cache = sent_layers(out_dir, max_points=max_points, max_faces=max_faces, cache_dir=cache_dir)
+        layers, coarse, cache = sent_layers(out_dir, max_points=max_points, max_faces=max_faces,
+                                            coarse_faces=coarse_faces, cache_dir=cache_dir)
         viewer = ViewerServer(server=server, layers=layers, url=url)
         viewer.sent = {"points": 0, "faces": 0, "notes": list(layers.notes), "cache": cache, "started": started}
-        _add_layers(viewer, coarse_faces=coarse_faces)
+        _add_layers(viewer, coarse)
         start = view if (view != "input" or layers.camera is not None) else "orbit"
         viewer.start_camera = view_camera(layers, start, width=16, height=9)
         _initial_camera(server, viewer.start_camera)
@@ -194,11 +195,11 @@ def _initial_camera(server, camera: Camera) -> None:
     server.initial_camera.near = float(camera.near)
 
 
-def _add_layers(viewer: ViewerServer, *, coarse_faces: int) -> None:
+def _add_layers(viewer: ViewerServer, coarse: MeshLayer | None) -> None:
     """Send the layers shown at first; the hidden ones are sent when first switched on (``viewer.pending``).
 
-    A visual mesh of more than twice ``coarse_faces`` faces is sent reduced to ``coarse_faces``
-    first and in full once a page has drawn that (:func:`_refine_when_drawn`).
+    With a ``coarse`` visual mesh, that is sent first and the full one once a page has drawn it
+    (:func:`_refine_when_drawn`).
     """
     scene, layers, style = viewer.server.scene, viewer.layers, LayerStyle
     builders: dict[str, list[Callable[[], Any]]] = {}
@@ -213,10 +214,9 @@ def _add_layers(viewer: ViewerServer, *, coarse_faces: int) -> None:
 
     if layers.visual is not None:
         full = layers.visual
-        first = full
-        if full.faces.shape[0] > 2 * coarse_faces:
-            first, _ = reduce_mesh(full, coarse_faces)
-            viewer.sent["coarse_faces"] = first.faces.shape[0]
+        first = full if coarse is None else coarse
+        if coarse is not None:
+            viewer.sent["coarse_faces"] = coarse.faces.shape[0]
             viewer.refine = lambda: _replace(viewer, "visual", visual(full), first.faces.shape[0])
         later("visual", lambda: visual(first))
     if layers.completed is not None:

@@ -364,11 +364,13 @@ def _triangles_of_faces(prim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from pxr import UsdGeom
 
     mesh = UsdGeom.Mesh(prim)
-    points = np.asarray(mesh.GetPointsAttr().Get() or [], np.float64).reshape(-1, 3)
-    counts = np.asarray(mesh.GetFaceVertexCountsAttr().Get() or [], np.int64)
-    indices = np.asarray(mesh.GetFaceVertexIndicesAttr().Get() or [], np.int64)
-    if len(points) == 0 or len(counts) == 0 or counts.sum() != len(indices):
-        return points.astype(np.float32), np.zeros((0, 3), np.int32), np.zeros(0, np.int64)
+    # Read in the authored types (float32 points, int32 indices): a million-face mesh's float64 and
+    # int64 copies cost more than reading it.
+    points = np.asarray(mesh.GetPointsAttr().Get() or [], np.float32).reshape(-1, 3)
+    counts = np.asarray(mesh.GetFaceVertexCountsAttr().Get() or [], np.int32)
+    indices = np.asarray(mesh.GetFaceVertexIndicesAttr().Get() or [], np.int32)
+    if len(points) == 0 or len(counts) == 0 or counts.sum(dtype=np.int64) != len(indices):
+        return points, np.zeros((0, 3), np.int32), np.zeros(0, np.int64)
     if (counts == 3).all():
         faces, face_of = indices.reshape(-1, 3), np.arange(len(counts))
     else:  # polygon k-gons as fans 0, j+1, j+2
@@ -378,14 +380,19 @@ def _triangles_of_faces(prim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         j = np.arange(len(face_of)) - np.concatenate([[0], np.cumsum(per_face)[:-1]])[face_of]
         faces = indices[start[face_of][:, None] + np.stack([np.zeros_like(j), j + 1, j + 2], axis=1)]
     matrix = prim_world_matrix(prim)
-    vertices = points @ matrix[:3, :3] + matrix[3, :3]  # USD matrices act on row vectors
-    return vertices.astype(np.float32), faces.astype(np.int32), face_of
+    if not np.array_equal(matrix, np.eye(4)):
+        points = (points.astype(np.float64) @ matrix[:3, :3] + matrix[3, :3]).astype(np.float32)  # row vectors
+    return points, faces.astype(np.int32, copy=False), face_of
 
 
 def _merge(meshes: list[MeshLayer], name: str) -> MeshLayer | None:
     meshes = [m for m in meshes if not m.is_empty]
     if not meshes:
         return None
+    if len(meshes) == 1:  # no copy of a large mesh
+        only = meshes[0]
+        return MeshLayer(only.vertices.astype(np.float32, copy=False), only.faces.astype(np.int32, copy=False),
+                         np.asarray(only.colors, np.float32), name)
     offsets = np.cumsum([0] + [len(m.vertices) for m in meshes[:-1]])
     return MeshLayer(
         vertices=np.concatenate([m.vertices for m in meshes]).astype(np.float32),
