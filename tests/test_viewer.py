@@ -347,7 +347,7 @@ def test_page_is_served_before_the_world_loads_and_lists_what_it_received(box_wo
     pytest.importorskip("viser")
     from worldgen_sim.viewer.server import serve_world, show_layer
 
-    served: list[int] = []
+    served: list[int] = []  # (drawn_points left at its default: all 10 loaded points are drawn)
 
     def announce(url: str) -> None:  # called before the world is read: the page must answer already
         with urllib.request.urlopen(url, timeout=30) as response:
@@ -369,5 +369,23 @@ def test_page_is_served_before_the_world_loads_and_lists_what_it_received(box_wo
         assert viewer.sent["points"] == 10 and "splats" not in viewer.pending and viewer.handles["splats"][0].visible
         show_layer(viewer, "splats", False)
         assert viewer.sent["points"] == 10 and not viewer.handles["splats"][0].visible
+    finally:
+        viewer.stop()
+
+
+def test_fewer_splat_points_are_drawn_at_first_and_the_slider_draws_more(box_world, tmp_path):
+    pytest.importorskip("viser")
+    from worldgen_sim.viewer.server import draw_points, serve_world, show_layer
+
+    viewer = serve_world(box_world, port=0, max_points=10, drawn_points=4, cache_dir=tmp_path)
+    try:
+        assert "splat centres: 4 of 32 shown as points (10 loaded" in viewer.summary
+        show_layer(viewer, "splats", True)
+        assert viewer.sent["points"] == 4  # every 3rd of the 10 loaded
+        sent = viewer.handles["splats"][0].points  # half precision on the wire
+        np.testing.assert_array_equal(sent, viewer.layers.splats.points[::3].astype(np.float16))
+        draw_points(viewer, 10)  # the page's slider
+        (handle,) = viewer.handles["splats"]
+        assert handle.visible and len(handle.points) == 10 and viewer.sent["points"] == 4 + 10
     finally:
         viewer.stop()

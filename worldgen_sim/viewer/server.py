@@ -37,8 +37,8 @@ from worldgen_sim.viewer.world_layers import MeshLayer, WorldLayers
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "COARSE_FACES", "DEFAULT_LAYERS", "ViewerServer", "import_viser", "serve_world", "set_camera", "show_layer",
-    "wait_forever",
+    "COARSE_FACES", "DEFAULT_LAYERS", "DRAWN_POINTS", "ViewerServer", "draw_points", "import_viser", "serve_world",
+    "set_camera", "show_layer", "wait_forever",
 ]  # fmt: skip
 
 DEFAULT_LAYERS = {
@@ -49,6 +49,9 @@ DEFAULT_LAYERS = {
 NavMesh volumes would hide the world; the input camera's frustum would frame the view that starts at it)."""
 
 
+DRAWN_POINTS = 100_000
+"""Splat centres drawn at first. Software WebGL draws points by the vertex: on the bench world it
+orbited at 13 frames/s with 100 k points and at 5 with 300 k (bench_viewer, SwiftShader)."""
 COARSE_FACES = 50_000
 """Faces of the visual mesh's first, coarse level. On the 1M-Gaussian bench world the page showed
 the room 0.8 s sooner with 40 k faces than with 267 k (software WebGL, bench_viewer)."""
@@ -76,6 +79,7 @@ class ViewerServer:
         sent: what was sent, for the page and benchmarks (points, faces, notes).
         start_camera: the view the page opens on.
         summary: the page's summary (markdown): what it shows, what it received, what was reduced.
+        drawn_points: most splat centres drawn (every k-th of those loaded; the page's slider sets it).
         pending: layers not sent yet (hidden at first), with what sends them (:func:`show_layer`).
         refine: sends the full visual mesh while the page has the coarse one (None: nothing to refine).
         lock: held while layers are sent or replaced (page callbacks run on viser's threads).
@@ -88,6 +92,7 @@ class ViewerServer:
     sent: dict[str, Any] = field(default_factory=dict)
     start_camera: Camera | None = None
     summary: str = ""
+    drawn_points: int = 0
     pending: dict[str, list[Callable[[], Any]]] = field(default_factory=dict)
     refine: Callable[[], None] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -107,6 +112,7 @@ def serve_world(
     cache_dir: str | Path | None = None,
     announce: Callable[[str], None] | None = None,
     coarse_faces: int = COARSE_FACES,
+    drawn_points: int = DRAWN_POINTS,
 ) -> ViewerServer:
     """Serve the page at once, then load the world into it; returns when every layer was sent.
 
@@ -125,6 +131,8 @@ def serve_world(
         announce: called with the page's address as soon as it is served (before the world loads).
         coarse_faces: a visual mesh of more than twice this many faces is sent reduced to it first
             and in full once the page has drawn that.
+        drawn_points: most splat centres drawn at first (every k-th of the ``max_points`` loaded);
+            a slider on the page draws more.
 
     Raises:
         WorldgenError: viser missing, not a world package, or a bad option.
@@ -145,7 +153,7 @@ def serve_world(
             announce(url)
         layers, coarse, cache = sent_layers(out_dir, max_points=max_points, max_faces=max_faces,
                                             coarse_faces=coarse_faces, cache_dir=cache_dir)
-        viewer = ViewerServer(server=server, layers=layers, url=url)
+        viewer = ViewerServer(server=server, layers=layers, url=url, drawn_points=drawn_points)
         viewer.sent = {"points": 0, "faces": 0, "notes": list(layers.notes), "cache": cache, "started": started}
         _add_layers(viewer, coarse)
         start = view if (view != "input" or layers.camera is not None) else "orbit"
@@ -225,10 +233,7 @@ def _add_layers(viewer: ViewerServer, coarse: MeshLayer | None) -> None:
             "/completed", mesh.vertices, mesh.faces, color=_rgb(style.COMPLETED), side="double", opacity=0.8,
             cast_shadow=False, receive_shadow=False)))
     if layers.splats is not None and len(layers.splats.points):
-        splats = layers.splats
-        later("splats", lambda: _counted(viewer, 0, scene.add_point_cloud(
-            "/splats", splats.points, _u8(splats.colors), point_size=2 * style.SPLAT_RADIUS, point_shape="circle"),
-            points=len(splats.points)))
+        later("splats", lambda: _splat_cloud(viewer))
     for collider in layers.colliders:
 
         def collider_node(c: MeshLayer = collider) -> Any:
@@ -275,6 +280,28 @@ def _add_layers(viewer: ViewerServer, coarse: MeshLayer | None) -> None:
             viewer.handles[name] = [build() for build in builds]
         else:
             viewer.pending[name] = builds
+
+
+def _splat_cloud(viewer: ViewerServer) -> Any:
+    """The splat centres as points: every k-th of those loaded, at most ``viewer.drawn_points``."""
+    splats = viewer.layers.splats
+    assert splats is not None
+    stride = max(1, -(-len(splats.points) // max(viewer.drawn_points, 1)))
+    points, colours = splats.points[::stride], _u8(splats.colors[::stride])
+    viewer.sent["points"] += len(points)
+    return viewer.server.scene.add_point_cloud("/splats", points, colours, point_size=2 * LayerStyle.SPLAT_RADIUS,
+                                               point_shape="circle")
+
+
+def draw_points(viewer: ViewerServer, count: int) -> None:
+    """Draw ``count`` of the loaded splat centres (the page's slider calls this); a shown layer is re-sent."""
+    with viewer.lock:
+        viewer.drawn_points = count
+        if "splats" in viewer.handles:
+            visible = viewer.handles["splats"][0].visible
+            handle = _splat_cloud(viewer)
+            handle.visible = visible
+            viewer.handles["splats"] = [handle]
 
 
 def show_layer(viewer: ViewerServer, name: str, visible: bool) -> None:
@@ -336,6 +363,12 @@ def _add_gui(viewer: ViewerServer) -> None:
             show_layer(viewer, name, event.target.value)
 
         checkbox.on_update(toggle)
+    if layers.splats is not None and len(layers.splats.points) > viewer.drawn_points:
+        loaded = len(layers.splats.points)
+        step = max(1, 10 ** int(np.log10(loaded)) // 10)  # 10 000 for a few 100 000
+        slider = gui.add_slider("splat points", min=min(step, viewer.drawn_points), max=loaded, step=step,
+                                initial_value=viewer.drawn_points)
+        slider.on_update(lambda event: draw_points(viewer, int(event.target.value)))
     for view in ("input", "top", "orbit"):
         if view == "input" and layers.camera is None:
             continue
@@ -353,8 +386,11 @@ def _summary_markdown(viewer: ViewerServer) -> str:
     layers = viewer.layers
     lines = [f"**{layers.out_dir.name}**", ""]
     if layers.splats is not None:
-        shown, total = len(layers.splats.points), layers.splats.total
-        lines.append(f"- {layers.splats.source}: {shown:,} of {total:,} shown as points")
+        loaded, total = len(layers.splats.points), layers.splats.total
+        drawn = len(layers.splats.points[:: max(1, -(-loaded // max(viewer.drawn_points, 1)))])
+        lines.append(f"- {layers.splats.source}: {drawn:,} of {total:,} shown as points" +
+                     (f" ({loaded:,} loaded: the 'splat points' slider draws more, software WebGL slows down)"
+                      if drawn < loaded else ""))
     lines.append(f"- colliders: {len(layers.colliders)} objects, one colour each")
     if len(layers.probes_end):
         lines.append(f"- drop test ({layers.probe_engine}): {int(layers.probes_passed.sum())}/"
