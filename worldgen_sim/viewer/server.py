@@ -139,6 +139,8 @@ def serve_world(
     """
     if max_points < 0 or max_faces < 1:
         raise WorldgenError(f"--max-points must be >= 0 and --max-faces >= 1, got {max_points} and {max_faces}")
+    if drawn_points < 1 or coarse_faces < 0:
+        raise WorldgenError(f"drawn_points must be >= 1 and coarse_faces >= 0, got {drawn_points} and {coarse_faces}")
     if not (Path(out_dir) / "world.usda").is_file():
         raise WorldgenError(f"{out_dir}: no world.usda; expected a world package written by 'worldgen build'")
     viser = import_viser()
@@ -155,12 +157,13 @@ def serve_world(
                                             coarse_faces=coarse_faces, cache_dir=cache_dir)
         viewer = ViewerServer(server=server, layers=layers, url=url, drawn_points=drawn_points)
         viewer.sent = {"points": 0, "faces": 0, "notes": list(layers.notes), "cache": cache, "started": started}
-        _add_layers(viewer, coarse)
+        # The camera before the layers (messages arrive in order): the page draws the world from it at once.
         start = view if (view != "input" or layers.camera is not None) else "orbit"
         viewer.start_camera = view_camera(layers, start, width=16, height=9)
         _initial_camera(server, viewer.start_camera)
         for client in server.get_clients().values():  # pages opened while the world loaded
             set_camera(client.camera, viewer.start_camera)
+        _add_layers(viewer, coarse)
         viewer.summary = status.content = _summary_markdown(viewer)
         _add_gui(viewer)
         server.on_client_connect(lambda client: _refine_when_drawn(viewer, client))
