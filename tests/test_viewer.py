@@ -245,7 +245,7 @@ def test_view_command_serves_the_page(box_world, tmp_path):
             assert response.status == 200 and b"<html" in response.read().lower()
         sent = next(line for line in process.stdout if "world sent after" in line)
         assert "read from the world and cached): 0 points, 14 faces" in sent  # splats hidden under the mesh
-        assert len(list(tmp_path.glob("*.npz"))) == 1
+        assert len(list((tmp_path / "viewer").glob("*.npz"))) == 1
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -332,13 +332,21 @@ def test_sent_layers_are_cached_by_content(box_world, tmp_path):
 
 
 def test_an_unwritable_cache_is_warned_about_not_fatal(box_world, tmp_path, caplog):
+    import logging
+
     from worldgen_sim.viewer.sent_layers import sent_layers
 
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    layers, _, use = sent_layers(box_world, max_points=10, max_faces=100, cache_dir=blocker / "cache")
+    logger = logging.getLogger("worldgen_sim.cache")  # directly: the CLI's logging (quiet, not propagating)
+    logger.addHandler(caplog.handler)  # may be left from an earlier test's main()
+    try:
+        with caplog.at_level(logging.WARNING, logger="worldgen_sim.cache"):
+            layers, _, use = sent_layers(box_world, max_points=10, max_faces=100, cache_dir=blocker / "cache")
+    finally:
+        logger.removeHandler(caplog.handler)
     assert layers.splats is not None and len(layers.splats.points) == 10 and not use.hit
-    assert "viewer cache" in caplog.text and "not written" in caplog.text
+    assert "viewer cache" in caplog.text and "cannot be written" in caplog.text
 
 
 def test_page_is_served_before_the_world_loads_and_lists_what_it_received(box_world, tmp_path):

@@ -25,8 +25,8 @@ def add_view_command(commands) -> None:
                       help="most splat centres sent or drawn (a seeded subsample beyond it; the page says so)")
     view.add_argument("--max-faces", type=int, default=400_000, help="most visual-mesh faces sent (decimated beyond)")
     view.add_argument("--cache-dir", type=Path, default=None,
-                      help="where the page's reduced layers are cached by world content "
-                           "(default $XDG_CACHE_HOME/worldgen_sim/viewer, i.e. ~/.cache/...)")
+                      help="cache root: the page's reduced layers go to DIR/viewer, keyed by the world's content "
+                           "(default $XDG_CACHE_HOME/worldgen_sim, i.e. ~/.cache/worldgen_sim)")
     view.add_argument("--no-cache", action="store_true", help="read and reduce the world every time, write no cache")
     view.add_argument("--quiet", action="store_true", help="print only the address")
     view.set_defaults(handler=run_view)
@@ -64,8 +64,10 @@ def run_view(args: argparse.Namespace) -> int:
     if not args.quiet:
         cache = viewer.sent["cache"]
         how = "from the viewer cache" if cache.hit else "read from the world" + (" and cached" if cache.path else "")
+        later = [" the full visual mesh once the page has drawn that"] if viewer.refine is not None else []
+        later += [f" {', '.join(viewer.pending)} when switched on"] if viewer.pending else []
         print(f"  world sent after {viewer.sent['ready_s']:.2f} s ({how}): {viewer.sent['points']:,} points, "
-              f"{viewer.sent['faces']:,} faces")
+              f"{viewer.sent['faces']:,} faces" + (f"; then{' and'.join(later)}" if later else ""))
         for note in viewer.sent["notes"]:
             print(f"  {note}")
     wait_forever(viewer)

@@ -2,23 +2,22 @@
 
 Reading a 1M-Gaussian world's USD layers and reducing its million-face mesh took about 2.5 s
 (bench_viewer); the page needs the same few megabytes each time. So the reduced layers are
-written once to a cache file named by a SHA-256 of the world's USD and ``.npz`` files (names,
-sizes and bytes) and of the budgets, and later views of the same world read that file instead
-(no USD opened). Changed content gives another key, so a stale cache is never shown; the
-reports that change after a build (``verify.json``, ``world.json``: probes and input camera)
-are small and read fresh every time.
+stored once in the project's array cache (:class:`worldgen_sim.cache.ArrayCache`, kind
+``viewer``) under a key made of a SHA-256 of the world's USD and ``.npz`` files (names, sizes and
+bytes), the budgets and worldgen_sim's version (:func:`worldgen_sim.cache.cache_key`), and later
+views of the same world read that entry instead (no USD opened). Changed content gives another
+key, so a stale cache is never shown; the reports that change after a build (``verify.json``,
+``world.json``: probes and input camera) are small and read fresh every time.
 
 The cache lives in ``$XDG_CACHE_HOME/worldgen_sim/viewer`` (``~/.cache/...``), not in the world
 package: a rebuild replaces a package only when it holds nothing a build did not write
-(staging.py), and a world may be read-only. The newest :data:`KEEP_FILES` files are kept.
+(staging.py), and a world may be read-only. The newest :data:`KEEP_FILES` entries are kept.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +26,6 @@ from typing import Any
 import numpy as np
 
 from worldgen_sim.viewer.world_layers import MeshLayer, PointLayer, WorldLayers, add_report_layers, load_world_layers
-
-log = logging.getLogger(__name__)
 
 __all__ = ["CACHE_VERSION", "KEEP_FILES", "CacheUse", "default_cache_dir", "reduce_layers", "reduce_mesh",
            "sent_layers", "world_key"]  # fmt: skip
@@ -60,22 +57,27 @@ class CacheUse:
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/worldgen_sim/viewer`` (``~/.cache/worldgen_sim/viewer`` when unset)."""
+    """``$XDG_CACHE_HOME/worldgen_sim`` (``~/.cache/worldgen_sim`` when unset); entries go to its
+    ``viewer`` folder."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "worldgen_sim" / "viewer"
+    return Path(base) / "worldgen_sim"
 
 
 def world_key(out_dir: str | Path, *, max_points: int, max_faces: int, coarse_faces: int = 0, seed: int = 0) -> str:
-    """Hex SHA-256 of the world's USD and ``.npz`` files (name, size, bytes) and the budgets."""
-    budgets = f"{max_points} {max_faces} {coarse_faces} {seed}"
-    digest = hashlib.sha256(f"worldgen-viewer {CACHE_VERSION} {budgets}".encode())
+    """The cache key: hex SHA-256 of the world's USD and ``.npz`` files (name, size, bytes), the
+    budgets, the entry format and worldgen_sim's version."""
+    from worldgen_sim.cache import cache_key
+
+    digest = hashlib.sha256()
     for path in sorted(Path(out_dir).iterdir()):
         if path.suffix in _HASHED_SUFFIXES and path.is_file():
             digest.update(f"\n{path.name} {path.stat().st_size}\n".encode())
             with path.open("rb") as stream:
                 while chunk := stream.read(1 << 24):
                     digest.update(chunk)
-    return digest.hexdigest()
+    settings = {"world": digest.hexdigest(), "max_points": max_points, "max_faces": max_faces,
+                "coarse_faces": coarse_faces, "seed": seed}
+    return cache_key("viewer", arrays=(), settings=settings, entry_format=CACHE_VERSION)
 
 
 def sent_layers(
@@ -96,31 +98,36 @@ def sent_layers(
         max_faces: most visual-mesh faces; colliders share half of it (:func:`reduce_layers`).
         coarse_faces: faces of the coarse first level (0: none).
         seed: subsample seed.
-        cache_dir: where cache files live; None reads the world every time and writes nothing.
+        cache_dir: the cache's root (entries in its ``viewer`` folder); None reads the world every
+            time and writes nothing.
 
     Raises:
         WorldgenError: as :func:`load_world_layers`.
     """
+    from worldgen_sim.cache import ArrayCache
+
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    path = None
-    if cache_dir is not None:
+    cache, key, path = ArrayCache(cache_dir, "viewer"), "", None
+    if cache.folder is not None:
         key = world_key(out_dir, max_points=max_points, max_faces=max_faces, coarse_faces=coarse_faces, seed=seed)
-        path = Path(cache_dir) / f"{key}.npz"
+        path = cache.folder / f"{key}.npz"
     key_s = time.perf_counter() - started
-    cached = _read_cache(path, out_dir) if path is not None and path.is_file() else None
-    if cached is None:
+    arrays = cache.get(key) if key else None
+    if arrays is None:
         layers = reduce_layers(load_world_layers(out_dir, max_points=max_points, seed=seed), max_faces)
         coarse = None
         if coarse_faces and layers.visual is not None and layers.visual.faces.shape[0] > 2 * coarse_faces:
             coarse = reduce_mesh(layers.visual, coarse_faces)[0]
-        if path is not None:
-            _write_cache(path, layers, coarse)
+        if key:
+            cache.put(key, _arrays(layers, coarse))
+            _evict(cache.folder)
     else:
-        layers, coarse = cached
+        layers, coarse = _layers(arrays, out_dir)
         add_report_layers(layers)
-        os.utime(path)  # type: ignore[arg-type]  # a cache was read, so there is a path; most recently used
-    return layers, coarse, CacheUse(path, cached is not None, key_s, time.perf_counter() - started - key_s)
+        if path is not None and path.is_file():
+            os.utime(path)  # most recently used
+    return layers, coarse, CacheUse(path, arrays is not None, key_s, time.perf_counter() - started - key_s)
 
 
 def reduce_layers(layers: WorldLayers, max_faces: int) -> WorldLayers:
@@ -195,7 +202,7 @@ def reduce_mesh(mesh: MeshLayer, max_faces: int) -> tuple[MeshLayer, str | None]
     return reduced, note
 
 
-def _write_cache(path: Path, layers: WorldLayers, coarse: MeshLayer | None) -> None:
+def _arrays(layers: WorldLayers, coarse: MeshLayer | None) -> dict[str, np.ndarray]:
     arrays: dict[str, Any] = {"notes": np.array(layers.notes, dtype=str)}
     if layers.splats is not None:
         arrays |= {"splats_points": layers.splats.points, "splats_colors": layers.splats.colors,
@@ -217,24 +224,10 @@ def _write_cache(path: Path, layers: WorldLayers, coarse: MeshLayer | None) -> N
         "colliders_labels": np.array([c.label for c in colliders], dtype=str),
         "spawn_points": layers.spawn_points, "nav_volumes": layers.nav_volumes, "nav_include": layers.nav_include,
     }  # fmt: skip
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz",
-                                         delete=False) as stream:
-            np.savez(stream, **arrays)
-        os.replace(stream.name, path)  # readers see the whole file or none
-        _evict(path.parent)
-    except OSError as exc:
-        log.warning("viewer cache %s not written (%s); the next view reads the world again", path, exc)
+    return arrays
 
 
-def _read_cache(path: Path, out_dir: Path) -> tuple[WorldLayers, MeshLayer | None] | None:
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError, KeyError, EOFError) as exc:  # a damaged file is read around, then replaced
-        log.warning("viewer cache %s unreadable (%s); reading the world", path, exc)
-        return None
+def _layers(arrays: dict[str, np.ndarray], out_dir: Path) -> tuple[WorldLayers, MeshLayer | None]:
     layers = WorldLayers(out_dir=out_dir, notes=[str(n) for n in arrays["notes"]])
     if "splats_points" in arrays:
         layers.splats = PointLayer(arrays["splats_points"], arrays["splats_colors"], int(arrays["splats_total"]),
@@ -254,7 +247,9 @@ def _read_cache(path: Path, out_dir: Path) -> tuple[WorldLayers, MeshLayer | Non
     return layers, meshes.get("coarse")
 
 
-def _evict(folder: Path) -> None:
+def _evict(folder: Path | None) -> None:
+    if folder is None or not folder.is_dir():
+        return
     files = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
     for stale in files[KEEP_FILES:]:
         stale.unlink(missing_ok=True)
