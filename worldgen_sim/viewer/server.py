@@ -341,11 +341,11 @@ def _refine_when_drawn(viewer: ViewerServer, client) -> None:
         client.get_render(16, 16, timeout=60.0)
     except Exception as exc:  # a page closed or too slow to answer: refine anyway
         log.info("page did not return a render (%s); sending the full mesh now", exc)
-    with viewer.lock:
-        refine, viewer.refine = viewer.refine, None
-    if refine is not None:
-        refine()
-        viewer.sent["refined_s"] = time.perf_counter() - viewer.sent["started"]
+    with viewer.lock:  # one page refines; ``refine`` is None only once the full mesh was sent
+        if viewer.refine is not None:
+            viewer.refine()
+            viewer.sent["refined_s"] = time.perf_counter() - viewer.sent["started"]
+            viewer.refine = None
 
 
 def _frustum(scene, layers: WorldLayers):
