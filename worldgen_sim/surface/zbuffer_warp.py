@@ -10,7 +10,10 @@ in registers, so no fragment is ever stored:
 2. pass ``FIRST``: fragments within ``band`` of the nearest add their weight, weighted
    depth and colour to the pixel's first window;
 3. pass ``FRONT``: fragments within half a band of the first window's mean add to the
-   re-centred window (the front surface).
+   re-centred window (the front surface);
+
+then one thread per pixel divides its window's sums out into depth and colour. The sums
+live in buffers of a few views at a time (a span), not of all views.
 
 The fragment geometry (pixel, plane depth, surfel footprint, weight) is exactly the torch
 one's, in float32, so the images agree with it to float rounding (tested); the sums only
@@ -72,12 +75,10 @@ def _zbuffer(discs, world_to_cam, intrinsics, *, width, height, near, far, max_r
     import torch
     import warp as wp
 
-    kernel = _warp_kernel()
+    splat, resolve = _warp_kernels()
     views, pixels, count = len(world_to_cam), width * height, int(discs["positions"].shape[0])
-    nearest = torch.full((views, pixels), float("inf"), dtype=torch.float32)
-    # Per pixel: [weight, weight * depth, weight * r, g, b] of the first window, then of the front window.
-    first = torch.zeros((views, pixels, 5), dtype=torch.float32)
-    front = torch.zeros((views, pixels, 5), dtype=torch.float32)
+    depth = torch.zeros((views, pixels), dtype=torch.float32)
+    image = torch.zeros((views, pixels, 3), dtype=torch.float32)
     gaussians = [
         wp.from_torch(discs["positions"].contiguous(), dtype=wp.vec3),
         wp.from_torch(discs["normals"].contiguous(), dtype=wp.vec3),
@@ -89,15 +90,23 @@ def _zbuffer(discs, world_to_cam, intrinsics, *, width, height, near, far, max_r
     ]
     camera = [wp.from_torch(torch.from_numpy(np.ascontiguousarray(world_to_cam, np.float32)), dtype=wp.mat44),
               wp.from_torch(torch.from_numpy(np.ascontiguousarray(intrinsics, np.float32)), dtype=wp.vec4)]
-    buffers = [wp.from_torch(nearest), wp.from_torch(first), wp.from_torch(front)]
+    outputs = [wp.from_torch(depth), wp.from_torch(image)]
     passes = (NEAREST, FIRST) if band <= 0 else (NEAREST, FIRST, FRONT)
 
     def launch(span):
+        first_view, span_views = span[0], span[1] - span[0]
+        # The span's own buffers (a few views): per pixel the nearest depth, then [weight, weight * depth,
+        # weight * r, g, b] of the first window and of the front window.
+        buffers = [wp.from_torch(torch.full((span_views, pixels), float("inf"), dtype=torch.float32)),
+                   wp.from_torch(torch.zeros((span_views, pixels, 5), dtype=torch.float32)),
+                   wp.from_torch(torch.zeros((span_views, pixels, 5), dtype=torch.float32))]
         for mode in passes:  # each pass needs the previous one complete for its views
-            wp.launch(kernel, dim=(span[1] - span[0]) * count, device="cpu",
-                      inputs=[*gaussians, *camera, *buffers, span[0], count, width, height, float(near),
+            wp.launch(splat, dim=span_views * count, device="cpu",
+                      inputs=[*gaussians, *camera, *buffers, first_view, count, width, height, float(near),
                               float(far), int(max_radius_px), float(band), mode])
-        return span[1] - span[0]
+        wp.launch(resolve, dim=span_views * pixels, device="cpu",
+                  inputs=[*buffers, first_view, pixels, int(band > 0)], outputs=outputs)
+        return span_views
 
     # A warp CPU launch runs on one core but releases the GIL: split the views over torch's threads.
     workers = min(max(1, torch.get_num_threads()), views)
@@ -110,25 +119,19 @@ def _zbuffer(discs, world_to_cam, intrinsics, *, width, height, near, far, max_r
             if progress is not None:  # from this thread only
                 progress.step(done, views, "z-buffer depth")
     wp.synchronize_device("cpu")
-    window = front if band > 0 else first
-    # A pixel whose re-centred window is empty keeps its first window (the torch rule).
-    window = torch.where(window[..., :1] > 0, window, first)
-    mean = window[..., 1:] / window[..., :1].clamp_min(1e-30)
-    covered = torch.isfinite(nearest)
-    depth = torch.where(covered, mean[..., 0], 0.0)
-    image = torch.where(covered[..., None], mean[..., 1:], 0.0)
     return depth.reshape(views, height, width).numpy(), image.reshape(views, height, width, 3).numpy()
 
 
 @functools.cache
-def _warp_kernel():
-    """Build (once) the warp z-buffer kernel; warp is imported only when it is used."""
+def _warp_kernels():
+    """Build (once) the warp kernels (splat: the fragment passes; resolve: each pixel's front surface from
+    its sums); warp is imported only when they are used."""
     import warp as wp
 
     wp.init()
 
-    @wp.kernel(enable_backward=False, module="unique")
-    def zbuffer(
+    @wp.kernel(enable_backward=False)
+    def splat(
         positions: wp.array(dtype=wp.vec3),
         normals: wp.array(dtype=wp.vec3),
         colors: wp.array(dtype=wp.vec3),
@@ -152,16 +155,16 @@ def _warp_kernel():
         mode: int,
     ):
         thread = wp.tid()
-        view = first_view + thread // count
-        g = thread - (thread // count) * count
-        m = world_to_cam[view]
+        view = thread // count  # in the span's buffers; first_view + view in the cameras
+        g = thread - view * count
+        m = world_to_cam[first_view + view]
         p = positions[g]
         cx_ = m[0, 0] * p[0] + m[0, 1] * p[1] + m[0, 2] * p[2] + m[0, 3]
         cy_ = m[1, 0] * p[0] + m[1, 1] * p[1] + m[1, 2] * p[2] + m[1, 3]
         cz = m[2, 0] * p[0] + m[2, 1] * p[1] + m[2, 2] * p[2] + m[2, 3]
         if cz <= near or cz >= far:
             return
-        k = intrinsics[view]
+        k = intrinsics[first_view + view]
         fx = k[0]
         fy = k[1]
         px0 = k[2]
@@ -232,4 +235,38 @@ def _warp_kernel():
                     wp.atomic_add(front, view, pixel, 3, weight * color[1])
                     wp.atomic_add(front, view, pixel, 4, weight * color[2])
 
-    return zbuffer
+    @wp.kernel(enable_backward=False)
+    def resolve(
+        nearest: wp.array2d(dtype=wp.float32),
+        first: wp.array3d(dtype=wp.float32),
+        front: wp.array3d(dtype=wp.float32),
+        first_view: int,
+        pixels: int,
+        use_front: int,
+        depth: wp.array2d(dtype=wp.float32),
+        image: wp.array3d(dtype=wp.float32),
+    ):
+        thread = wp.tid()
+        view = thread // pixels
+        pixel = thread - view * pixels
+        if not wp.isfinite(nearest[view, pixel]):
+            return  # nothing drawn: depth 0, black
+        # The front window's weighted mean; a pixel whose re-centred window is empty keeps its first window.
+        w = first[view, pixel, 0]
+        z = first[view, pixel, 1]
+        r = first[view, pixel, 2]
+        g = first[view, pixel, 3]
+        b = first[view, pixel, 4]
+        if use_front != 0 and front[view, pixel, 0] > 0.0:
+            w = front[view, pixel, 0]
+            z = front[view, pixel, 1]
+            r = front[view, pixel, 2]
+            g = front[view, pixel, 3]
+            b = front[view, pixel, 4]
+        inverse = 1.0 / wp.max(w, 1.0e-30)
+        depth[first_view + view, pixel] = z * inverse
+        image[first_view + view, pixel, 0] = r * inverse
+        image[first_view + view, pixel, 1] = g * inverse
+        image[first_view + view, pixel, 2] = b * inverse
+
+    return splat, resolve
