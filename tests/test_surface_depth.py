@@ -110,6 +110,32 @@ def test_compiled_zbuffer_matches_the_torch_reference_on_vegetation(band):
     np.testing.assert_array_equal(again, depth_warp)  # same inputs, same images (threads split views)
 
 
+def test_zbuffer_falls_back_to_torch_when_the_warp_kernel_fails(monkeypatch, caplog):
+    """``kernel="auto"`` logs a failing warp kernel and returns the torch reference's images; an explicit
+    ``kernel="warp"`` raises; an unknown kernel is an error naming the choices."""
+    from worldgen_sim.errors import WorldgenError
+    from worldgen_sim.surface import zbuffer_warp
+
+    cloud = _ground(half=1.0, spacing=0.04, noise=0.0)
+    cameras = _slanted_view(-35.0, eye_y=-1.5)
+    options = {"min_opacity": 0.5, "near": 0.05, "far": 8.0}
+    reference, _ = zbuffer_depth_maps(cloud, cameras, kernel="torch", **options)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(zbuffer_warp, "zbuffer_warp", broken)
+    with caplog.at_level("WARNING", logger="worldgen_sim.surface.zbuffer"):
+        depth, _ = zbuffer_depth_maps(cloud, cameras, kernel="auto", **options)
+    assert "warp z-buffer failed (no compiler)" in caplog.text
+    np.testing.assert_array_equal(depth, reference)
+    assert (depth > 0).mean() > 0.2  # measured 0.29: the ground fills the lower part of the view
+    with pytest.raises(RuntimeError, match="no compiler"):
+        zbuffer_depth_maps(cloud, cameras, kernel="warp", **options)
+    with pytest.raises(WorldgenError, match="'auto', 'torch' or 'warp'"):
+        zbuffer_depth_maps(cloud, cameras, kernel="numba", **options)
+
+
 def _exact_plane_depth(cameras: CameraPath) -> np.ndarray:
     """(1, H, W) z-depth of the plane z = 0 from the camera, 0 where it is not in front."""
     v, u = np.mgrid[0:HEIGHT, 0:WIDTH]
