@@ -14,7 +14,8 @@ each metric.
 ``--speed`` times the builds instead (no metrics), against the previous surface
 depth source in the same run: each scene is built once to warm up (imports, warp's
 kernel load), then with the torch z-buffer (the reference, ``kernel="torch"``) and
-with the default (the compiled warp z-buffer), alternating ``--repeat`` times. Printed
+with the default (the compiled warp z-buffer), alternating ``--repeat`` times
+(``--threads``: torch's CPU threads in every build). Printed
 per scene: wall and CPU seconds (this process plus its collision workers) of the
 whole build, each stage's wall seconds, and reference / current ratios. The issue's
 target is a 15k-Gaussian vegetation tile in <= 30 s on 2 cores.
@@ -22,7 +23,7 @@ target is a 15k-Gaussian vegetation tile in <= 30 s on 2 cores.
 Usage::
 
     python bench/bench_realistic.py [--scenes terrain stairs ...] [--probes 40] [--out DIR]
-    python bench/bench_realistic.py --speed [--scenes vegetation] [--repeat 1]
+    python bench/bench_realistic.py --speed [--scenes vegetation] [--repeat 1] [--threads N]
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _zbuffer_kernel(kernel: str):
         surface.zbuffer_depth_maps = default
 
 
-def time_build(name: str, folder: Path, *, kernel: str) -> dict:
+def time_build(name: str, folder: Path, *, kernel: str, threads: int | None = None) -> dict:
     """Build one scene with the default config and the given z-buffer kernel; wall, CPU and stage seconds."""
     from worldgen_sim.config import WorldgenCfg
     from worldgen_sim.pipeline import build_world
@@ -120,7 +121,9 @@ def time_build(name: str, folder: Path, *, kernel: str) -> dict:
     cfg.collision.cache_dir = str(folder / f"coacd-cache-{run}")  # every build decomposes anew
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu, wall = time.process_time(), time.perf_counter()
-    with _zbuffer_kernel(kernel):
+    from worldgen_sim.runtime import torch_threads
+
+    with _zbuffer_kernel(kernel), torch_threads(threads):
         result = build_world(ply, folder / f"world-{run}", cfg=cfg)
     wall = time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -130,19 +133,20 @@ def time_build(name: str, folder: Path, *, kernel: str) -> dict:
             "stages_s": stages}
 
 
-def speed(names: list[str], root: Path, *, repeat: int) -> None:
+def speed(names: list[str], root: Path, *, repeat: int, threads: int | None) -> None:
     """Time each scene's build against the reference z-buffer in the same run and print the ratios."""
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; issue 8: vegetation <= 30 s")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, torch threads "
+          f"{threads or 'default'}; issue 8: vegetation <= 30 s")
     for name in names:
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
-        warm = time_build(name, folder, kernel="auto")
+        warm = time_build(name, folder, kernel="auto", threads=threads)
         print(f"\n{name}: {warm['gaussians']:,} Gaussians; warm-up build {warm['wall_s']:.1f} s wall "
               f"(imports, warp kernel load)", flush=True)
         runs: dict[str, list[dict]] = {"torch": [], "auto": []}
         for _ in range(repeat):
             for kernel in runs:
-                runs[kernel].append(time_build(name, folder, kernel=kernel))
+                runs[kernel].append(time_build(name, folder, kernel=kernel, threads=threads))
         best = {kernel: min(rows, key=lambda r: r["wall_s"]) for kernel, rows in runs.items()}
         ref, cur = best["torch"], best["auto"]
         print(f"  {'':<22} {'reference':>10} {'current':>10} {'ratio':>7}")
@@ -182,12 +186,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="keep the worlds and a JSON of the rows here")
     parser.add_argument("--speed", action="store_true", help="time builds against the torch z-buffer, no metrics")
     parser.add_argument("--repeat", type=int, default=1, help="--speed: builds of each kind (the fastest counts)")
+    parser.add_argument("--threads", type=int, help="--speed: torch CPU threads in the builds (default: torch's); "
+                        "1 keeps a busy machine's other load from stalling torch's parallel regions")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         root = args.out or Path(scratch)
         if args.speed:
-            speed(args.scenes or ["vegetation"], root, repeat=args.repeat)
+            speed(args.scenes or ["vegetation"], root, repeat=args.repeat, threads=args.threads)
             return
         for name in args.scenes or SCENE_NAMES:
             folder = root / name
