@@ -37,6 +37,8 @@ __all__ = ["zbuffer_warp"]
 
 NEAREST, FIRST, FRONT = 0, 1, 2
 """The three passes over the fragments (see the module docstring)."""
+SPAN_BYTES = 64 * 2**20
+"""Views are z-buffered in spans whose per-pixel sums take at most about this much memory [bytes]."""
 
 
 def zbuffer_warp(discs: dict, world_to_cam: np.ndarray, intrinsics: np.ndarray, *, width: int, height: int,
@@ -110,9 +112,11 @@ def _zbuffer(discs, world_to_cam, intrinsics, *, width, height, near, far, max_r
                   inputs=[*buffers, first_view, pixels, int(band > 0)], outputs=outputs)
         return span_views
 
-    # A warp CPU launch runs on one core but releases the GIL: split the views over torch's threads.
+    # A warp CPU launch runs on one core but releases the GIL: split the views over torch's threads, in
+    # spans whose buffers (11 floats a pixel) stay under SPAN_BYTES.
     workers = min(max(1, torch.get_num_threads()), views)
-    bounds = np.linspace(0, views, min(views, 4 * workers) + 1).astype(np.int64)
+    parts = max(4 * workers, -(-views * pixels * 44 // SPAN_BYTES))
+    bounds = np.linspace(0, views, min(views, parts) + 1).astype(np.int64)
     spans = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
     done = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
