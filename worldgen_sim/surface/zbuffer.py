@@ -93,13 +93,16 @@ def zbuffer_depth_maps(
         raise WorldgenError(f"z-buffer kernel must be 'auto', 'torch' or 'warp'; got {kernel!r}")
     discs = _prepare_discs(gaussians, min_opacity=min_opacity, radius_sigmas=radius_sigmas)
     options = {"near": near, "far": far, "max_radius_px": max_radius_px, "band": band, "progress": progress}
-    if kernel == "warp" or (kernel == "auto" and importlib.util.find_spec("warp") is not None):
+    warp_found = importlib.util.find_spec("warp") is not None
+    if kernel == "warp" or (kernel == "auto" and warp_found):
         try:
             return _zbuffer_warp(discs, cameras, **options)
         except Exception as error:
             if kernel == "warp":
                 raise
             log.warning("warp z-buffer failed (%s); using the torch z-buffer", error)
+    elif kernel == "auto":
+        log.info("warp is not installed (the 'surface' extra); using the slower torch z-buffer")
     offsets = _disc_offsets(max_radius_px)
     height, width = int(cameras.height), int(cameras.width)
     depths = np.zeros((len(cameras), height, width), np.float32)
