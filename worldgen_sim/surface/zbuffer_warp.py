@@ -1,10 +1,13 @@
 """The z-buffer of :mod:`worldgen_sim.surface.zbuffer` as a compiled warp kernel: the CPU's fast path.
 
 The torch z-buffer expands every disc into a tensor of fragments (up to 217 per
-Gaussian) and then gathers a dozen per-Gaussian values per fragment: on a 15k-Gaussian
-vegetation tile, 48 views took ~12 s of one core in those gathers and element-wise
-passes (cProfile, 2026-12-05). Here each Gaussian is one thread that walks its own disc
-in registers, so no fragment is ever stored:
+Gaussian) and then gathers a dozen per-Gaussian values per fragment, in some sixty torch
+operations per view. On a 15k-Gaussian vegetation tile, 48 views at 320x240 (2-core
+machine shared with other jobs, 2026-12-05): 1.45 s CPU with one torch thread, but
+15-36 s CPU and 14-50 s wall with torch's default two, each parallel region waiting for
+its second thread to be scheduled. Here each Gaussian is one thread of a compiled kernel
+that walks its own disc in registers, so no fragment is ever stored (0.5 s CPU, same
+machine):
 
 1. pass ``NEAREST``: each fragment lowers its pixel's nearest depth (atomic min);
 2. pass ``FIRST``: fragments within ``band`` of the nearest add their weight, weighted
