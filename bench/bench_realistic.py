@@ -11,15 +11,29 @@ apart). The build time is printed next to the time of reading the same PLY,
 measured in the same run (reference), and the issue's targets are printed with
 each metric.
 
+``--speed`` times the builds instead (no metrics), against the previous surface
+depth source in the same run: each scene is built once to warm up (imports, warp's
+kernel load), then with the torch z-buffer (the reference, ``kernel="torch"``) and
+with the default (the compiled warp z-buffer), alternating ``--repeat`` times
+(``--threads``: torch's CPU threads in every build). Printed
+per scene: wall and CPU seconds (this process plus its collision workers) of the
+whole build, each stage's wall seconds, and reference / current ratios. The issue's
+target is a 15k-Gaussian vegetation tile in <= 30 s on 2 cores.
+
 Usage::
 
     python bench/bench_realistic.py [--scenes terrain stairs ...] [--probes 40] [--out DIR]
+    python bench/bench_realistic.py --speed [--scenes vegetation] [--repeat 1] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
+import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -77,6 +91,72 @@ def measure(name: str, folder: Path, *, probes: int) -> dict:
     return row
 
 
+@contextlib.contextmanager
+def _zbuffer_kernel(kernel: str):
+    """The surface stage z-buffers with ``kernel`` ("auto": the default, "torch": the reference) inside."""
+    from worldgen_sim.surface import surface, zbuffer
+
+    default = surface.zbuffer_depth_maps
+    surface.zbuffer_depth_maps = functools.partial(zbuffer.zbuffer_depth_maps, kernel=kernel)
+    try:
+        yield
+    finally:
+        surface.zbuffer_depth_maps = default
+
+
+def time_build(name: str, folder: Path, *, kernel: str, threads: int | None = None) -> dict:
+    """Build one scene with the default config and the given z-buffer kernel; wall, CPU and stage seconds."""
+    from worldgen_sim.config import WorldgenCfg
+    from worldgen_sim.pipeline import build_world
+    from worldgen_sim.scenes import make_scene
+
+    scene = make_scene(name)
+    ply = folder / f"{name}.ply"
+    if not ply.is_file():
+        scene.write(ply)
+    cfg = WorldgenCfg()
+    if scene.layout != "inria":
+        cfg.align.camera_height = scene.camera_height
+    run = len(list(folder.glob("world-*")))
+    cfg.collision.cache_dir = str(folder / f"coacd-cache-{run}")  # every build decomposes anew
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu, wall = time.process_time(), time.perf_counter()
+    from worldgen_sim.runtime import torch_threads
+
+    with _zbuffer_kernel(kernel), torch_threads(threads):
+        result = build_world(ply, folder / f"world-{run}", cfg=cfg)
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time() - cpu + (after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime)
+    stages = {k: v for k, v in result.summary["timings_s"].items() if ":" not in k or k.startswith("surface:")}
+    return {"scene": name, "gaussians": len(scene.gaussians), "kernel": kernel, "wall_s": wall, "cpu_s": cpu,
+            "stages_s": stages}
+
+
+def speed(names: list[str], root: Path, *, repeat: int, threads: int | None) -> None:
+    """Time each scene's build against the reference z-buffer in the same run and print the ratios."""
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, torch threads "
+          f"{threads or 'default'}; issue 8: vegetation <= 30 s")
+    for name in names:
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        warm = time_build(name, folder, kernel="auto", threads=threads)
+        print(f"\n{name}: {warm['gaussians']:,} Gaussians; warm-up build {warm['wall_s']:.1f} s wall "
+              f"(imports, warp kernel load)", flush=True)
+        runs: dict[str, list[dict]] = {"torch": [], "auto": []}
+        for _ in range(repeat):
+            for kernel in runs:
+                runs[kernel].append(time_build(name, folder, kernel=kernel, threads=threads))
+        best = {kernel: min(rows, key=lambda r: r["wall_s"]) for kernel, rows in runs.items()}
+        ref, cur = best["torch"], best["auto"]
+        print(f"  {'':<22} {'reference':>10} {'current':>10} {'ratio':>7}")
+        for label, key in (("build wall [s]", "wall_s"), ("build CPU [s]", "cpu_s")):
+            print(f"  {label:<22} {ref[key]:10.2f} {cur[key]:10.2f} {ref[key] / cur[key]:6.1f}x")
+        for stage, seconds in cur["stages_s"].items():
+            before = ref["stages_s"].get(stage, float("nan"))
+            print(f"  {stage:<22} {before:10.2f} {seconds:10.2f} {before / max(seconds, 1e-9):6.1f}x")
+
+
 def _print(rows: list[dict]) -> None:
     print(f"\nrealistic scenes ({TARGETS})")
     print(f"{'scene':<11} {'gauss':>7} {'read s':>7} {'build s':>8} {'x read':>7} {'IoU':>6} {'phantom':>8} "
@@ -101,14 +181,21 @@ def main() -> None:
     from worldgen_sim.scenes import SCENE_NAMES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenes", nargs="+", default=list(SCENE_NAMES), choices=SCENE_NAMES)
+    parser.add_argument("--scenes", nargs="+", choices=SCENE_NAMES, help="default: all (--speed: vegetation)")
     parser.add_argument("--probes", type=int, default=40, help="probes per scene (0: no drop test)")
     parser.add_argument("--out", type=Path, help="keep the worlds and a JSON of the rows here")
+    parser.add_argument("--speed", action="store_true", help="time builds against the torch z-buffer, no metrics")
+    parser.add_argument("--repeat", type=int, default=1, help="--speed: builds of each kind (the fastest counts)")
+    parser.add_argument("--threads", type=int, help="--speed: torch CPU threads in the builds (default: torch's); "
+                        "1 keeps a busy machine's other load from stalling torch's parallel regions")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         root = args.out or Path(scratch)
-        for name in args.scenes:
+        if args.speed:
+            speed(args.scenes or ["vegetation"], root, repeat=args.repeat, threads=args.threads)
+            return
+        for name in args.scenes or SCENE_NAMES:
             folder = root / name
             folder.mkdir(parents=True, exist_ok=True)
             rows.append(measure(name, folder, probes=args.probes))

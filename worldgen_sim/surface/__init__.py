@@ -19,4 +19,5 @@ __all__ = [
     "surface_cfg",
     "views",
     "zbuffer",
+    "zbuffer_warp",
 ]

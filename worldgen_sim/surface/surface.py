@@ -135,7 +135,7 @@ def _render_views(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress):
     depth_source = _depth_source(cfg)
     if depth_source == "zbuffer":
         depths, colors = zbuffer_depth_maps(
-            cloud, cameras, min_opacity=cfg.min_alpha, near=NEAR_PLANE, far=float(cfg.max_depth)
+            cloud, cameras, min_opacity=cfg.min_alpha, near=NEAR_PLANE, far=float(cfg.max_depth), progress=progress
         )
         valid = depths > 0
         backend = "zbuffer"

@@ -23,10 +23,16 @@ the rolling terrain of worldgen_sim.scenes, 12 views, against the analytic groun
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+
 import numpy as np
 
 from worldgen_sim.artifacts import CameraPath, GaussianCloud
+from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+
+log = logging.getLogger(__name__)
 
 __all__ = ["DEPTH_BAND", "FLAT_RATIO", "zbuffer_depth_maps"]
 
@@ -47,6 +53,7 @@ def zbuffer_depth_maps(
     radius_sigmas: float = 1.5,
     max_radius_px: int = 8,
     band: float = DEPTH_BAND,
+    kernel: str = "auto",
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Depth and colour images of the front surface, by z-buffering Gaussians as discs (no alpha blending).
@@ -70,7 +77,12 @@ def zbuffer_depth_maps(
         max_radius_px: the largest disc radius drawn [px].
         band: depth range of a pixel's front surface behind its nearest fragment [m];
             0 keeps the nearest fragment alone.
-        progress: reports one step per view.
+        kernel: ``"warp"`` (:mod:`worldgen_sim.surface.zbuffer_warp`: each disc walked in a
+            compiled loop; ~3x less CPU than torch on one thread, and no torch parallel
+            regions to stall on a busy machine), ``"torch"`` (the vectorised reference: the
+            fragments as tensors) or ``"auto"`` (warp when importable, torch if it fails).
+            The images agree to float rounding.
+        progress: reports views done.
 
     Returns:
         (M, H, W) float32 depth [m] (0 where nothing is drawn) and
@@ -78,7 +90,20 @@ def zbuffer_depth_maps(
     """
     import torch
 
+    if kernel not in ("auto", "torch", "warp"):
+        raise WorldgenError(f"z-buffer kernel must be 'auto', 'torch' or 'warp'; got {kernel!r}")
     discs = _prepare_discs(gaussians, min_opacity=min_opacity, radius_sigmas=radius_sigmas)
+    options = {"near": near, "far": far, "max_radius_px": max_radius_px, "band": band, "progress": progress}
+    warp_found = importlib.util.find_spec("warp") is not None
+    if kernel == "warp" or (kernel == "auto" and warp_found):
+        try:
+            return _zbuffer_warp(discs, cameras, **options)
+        except Exception as error:
+            if kernel == "warp":
+                raise
+            log.warning("warp z-buffer failed (%s); using the torch z-buffer", error)
+    elif kernel == "auto":
+        log.info("warp is not installed (the 'surface' extra); using the slower torch z-buffer")
     offsets = _disc_offsets(max_radius_px)
     height, width = int(cameras.height), int(cameras.width)
     depths = np.zeros((len(cameras), height, width), np.float32)
@@ -97,6 +122,17 @@ def zbuffer_depth_maps(
         if progress is not None:
             progress.step(view + 1, len(cameras), "z-buffer depth")
     return depths, images
+
+
+def _zbuffer_warp(discs: dict, cameras: CameraPath, **options) -> tuple[np.ndarray, np.ndarray]:
+    """The compiled z-buffer over every view at once (same rule, see :mod:`.zbuffer_warp`)."""
+    from worldgen_sim.surface.zbuffer_warp import zbuffer_warp
+
+    world_to_cam = np.linalg.inv(np.asarray(cameras.cam_to_world, np.float64)).astype(np.float32)
+    k = np.asarray(cameras.intrinsics, np.float64)
+    intrinsics = np.stack([k[:, 0, 0], k[:, 1, 1], k[:, 0, 2], k[:, 1, 2]], axis=1).astype(np.float32)
+    return zbuffer_warp(discs, world_to_cam, intrinsics, width=int(cameras.width), height=int(cameras.height),
+                        **options)
 
 
 def _prepare_discs(gaussians: GaussianCloud, *, min_opacity: float, radius_sigmas: float) -> dict:
