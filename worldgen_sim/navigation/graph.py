@@ -270,7 +270,9 @@ def _segment_distance(points: np.ndarray, segments: np.ndarray) -> np.ndarray:
     dy = np.abs(points[:, 1] - segments[:, 1])
     along_y = segments[:, 2] == 0.0
     half = segments[:, 3]
-    return np.where(along_y, np.hypot(dx, np.maximum(dy - half, 0.0)), np.hypot(np.maximum(dx - half, 0.0), dy))
+    dy = np.where(along_y, np.maximum(dy - half, 0.0), dy)
+    dx = np.where(along_y, dx, np.maximum(dx - half, 0.0))
+    return np.hypot(dx, dy)
 
 
 def connected_regions(graph: NodeGraph, member: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
