@@ -105,7 +105,7 @@ def walkable_truth(scene: Scene, agent: dict, *, cell_size: float = 0.05) -> Tru
     bad = np.pad(~ok, 1, constant_values=True)
     to_bad = ndimage.distance_transform_edt(~bad)[1:-1, 1:-1] * cell_size - 0.5 * cell_size
     to_step = _distance_to_steps(grid, agent["max_climb"])
-    to_solid = _distance_to_solids(scene, grid, agent["agent_height"], reach=radius + cell_size)
+    to_solid = _distance_to_solids(scene, grid, scene.ground_height, agent["agent_height"], reach=radius + cell_size)
     grid.walkable = ok & (to_bad >= radius) & (to_step >= radius) & (to_solid >= radius)
     grid.observed = _observed_ground(scene, grid, scene.ground_height, scene.ground_gradient)
     return grid
@@ -126,7 +126,8 @@ def _column_blocked(scene: Scene, xy: np.ndarray, heights: np.ndarray, agent_hei
     return blocked
 
 
-def _distance_to_solids(scene: Scene, grid: TruthGrid, agent_height: float, *, reach: float) -> np.ndarray:
+def _distance_to_solids(scene: Scene, grid: TruthGrid, ground_height: _Field, agent_height: float, *,
+                        reach: float) -> np.ndarray:
     """(H, W) horizontal distance from each cell centre to the nearest surface point of a solid that is
     not ground and lies from ``_COLUMN_START`` to ``agent_height`` above the ground under it [m]
     (inf beyond ``reach`` or when there is none)."""
@@ -138,7 +139,7 @@ def _distance_to_solids(scene: Scene, grid: TruthGrid, agent_height: float, *, r
         if part.kind == GROUND:
             continue
         p, _ = part.sample(_SOLID_SPACING, rng)
-        above = p[:, 2] - scene.ground_height(p[:, :2])  # NaN off the ground: dropped
+        above = p[:, 2] - ground_height(p[:, :2])  # NaN off the ground: dropped
         points.append(p[(above > _COLUMN_START) & (above <= agent_height), :2])
     points = np.concatenate(points) if points else np.zeros((0, 2))
     if len(points) == 0:
