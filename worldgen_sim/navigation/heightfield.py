@@ -43,7 +43,7 @@ _FRAC_BITS = 4
 _FACE_BITS = 4
 _LOW_BITS = 2 * _FRAC_BITS + _FACE_BITS
 """Below the facing bits: a side sample's in-cell x and y and which directions its face meets; 0 for
-other samples, so they merge as before. 27 bits are left for the cell (134 M cells)."""
+other samples, so they merge as before. 26 bits are left for the cell (67 M; the stage refuses over 25 M)."""
 _UP_NZ = 0.1
 """A surface whose unit normal has z above this is 'upward-facing' (the top of a solid)."""
 _INWARD_NUDGE = 1e-4
