@@ -203,6 +203,38 @@ def test_room_with_box_and_high_table_wheeled_fits_under():
     assert result.report["regions"][0]["z_max"] < 0.01  # the main region is the floor
 
 
+def _rectangle_distance(xy: np.ndarray, solids: list[Solid]) -> np.ndarray:
+    """(N,) horizontal distance from points to the nearest solid's footprint (0 inside) [m]."""
+    lo = np.array([s.lo[:2] for s in solids])
+    hi = np.array([s.hi[:2] for s in solids])
+    gap = np.maximum(np.maximum(lo[None] - xy[:, None], xy[:, None] - hi[None]), 0.0)
+    return np.linalg.norm(gap, axis=2).min(axis=1)
+
+
+def test_erosion_is_the_radius_from_faces_between_cell_edges():
+    """Walls, a 5 cm post and a crate whose faces lie inside cells (the room is shifted by 3.3 / 1.7 cm):
+    the walkable border is the agent radius from the faces themselves, not from the cell edges they
+    lie between (up to a cell, 5 cm, further), and never nearer than the radius."""
+    dx, dy = 0.033, 0.017
+    post_and_crate = [Solid((1.5, 1.2, 0), (1.55, 1.25, 0.7)), Solid((2.6, 0.9, 0), (3.1, 1.4, 0.3))]
+    solids = [Solid((s.lo[0] + dx, s.lo[1] + dy, s.lo[2]), (s.hi[0] + dx, s.hi[1] + dy, s.hi[2]))
+              for s in room(4.0, 3.0) + post_and_crate]
+    result = build_navigation(collision_world(solids), cfg=NavigationCfg(preset="wheeled", min_region_area=0.0))
+    radius = result.agent["agent_radius"]
+    h, w = result.walkable.shape[-2:]
+    xy = np.stack(np.meshgrid(result.origin[0] + (np.arange(w) + 0.5) * result.cell_size,
+                              result.origin[1] + (np.arange(h) + 0.5) * result.cell_size), axis=-1).reshape(-1, 2)
+    floor = (np.abs(np.nan_to_num(result.heights, nan=9.0)) < 0.01) & result.walkable
+    walkable = floor.any(axis=0).ravel()
+    clearance = _rectangle_distance(xy, solids[1:])  # the floor slab is no obstacle
+    in_room = (xy[:, 0] > dx) & (xy[:, 0] < 4.0 + dx) & (xy[:, 1] > dy) & (xy[:, 1] < 3.0 + dy)
+    # Never nearer than the radius (the face positions are kept to 1/16 cell, 3 mm).
+    assert clearance[walkable].min() >= radius - 0.003
+    # Everything more than 1.5 cm beyond the radius is walkable (cell-edge erosion loses up to 5 cm).
+    lost = in_room & (clearance >= radius + 0.015) & ~walkable
+    assert not lost.any(), np.round(clearance[lost] - radius, 3)[:10]
+
+
 def test_low_table_blocks_a_tall_agent():
     solids = room(5.0, 4.0) + table(1.5, 1.2, 3.5, 2.8, 0.75)
     result, expected, _ = run(solids, "humanoid")

@@ -201,28 +201,47 @@ def diagonal_links(link: np.ndarray, member: np.ndarray) -> list[tuple[np.ndarra
     return out
 
 
-def border_distance(graph: NodeGraph, member: np.ndarray, *, reach: float) -> np.ndarray:
+def border_distance(graph: NodeGraph, member: np.ndarray, *, reach: float,
+                    edge_faces: np.ndarray | None = None) -> np.ndarray:
     """(N,) distance from each member node's centre to the nearest edge where the member set ends [m].
 
     An edge ends the set where a member node has no link to a member node: a wall,
     a ledge, a step too high or the end of the grid. Vector propagation over the
-    links (each node keeps its nearest border edge, a segment one cell long, and
-    offers it to its neighbours) gives near-exact Euclidean distances across levels.
-    Distances beyond ``reach`` may read as +inf; non-members read -inf.
+    links (each node keeps its nearest border segment and offers it to its
+    neighbours) gives near-exact Euclidean distances across levels. Distances
+    beyond ``reach`` may read as +inf; non-members read -inf.
+
+    Args:
+        graph: the nodes and their links.
+        member: (N,) bool, the set.
+        reach: distances up to this are exact [m].
+        edge_faces: (N, 4, 3) per node and direction, where the border really lies: how far
+            beyond the cell edge (the face of a wall inside the neighbouring cell) and its
+            extent along the edge from the edge's low end (x or y), each in [0, cell_size] [m];
+            None: on the cell edge, all of it.
     """
     n = len(graph)
     cell = graph.cell_size
     centre = graph.centres()
     valid = (graph.link >= 0) & member[:, None] & member[np.maximum(graph.link, 0)]
-    seed = np.full((n, 2), np.nan)
-    axis = np.zeros(n, np.int64)  # 0: edge along y (constant x), 1: edge along x (constant y)
+    # Each node's nearest border segment: middle x, y, axis (0: along y, constant x; 1: along x), half length.
+    segment = np.full((n, 4), np.nan)
     dist = np.full(n, np.inf)
-    for d in range(4):  # own open edges: half a cell away
+    if edge_faces is None:
+        edge_faces = np.broadcast_to(np.array([0.0, 0.0, cell]), (n, 4, 3))
+    for d in range(4):  # own open edges; the nearest wins
         dr, dc = DIRECTIONS[d]
-        open_edge = member & ~valid[:, d] & ~np.isfinite(dist)
-        seed[open_edge] = centre[open_edge] + 0.5 * cell * np.array([dc, dr])
-        axis[open_edge] = 0 if dc else 1
-        dist[open_edge] = 0.5 * cell
+        away = 0.5 * cell + edge_faces[:, d, 0]
+        middle = 0.5 * (edge_faces[:, d, 1] + edge_faces[:, d, 2]) - 0.5 * cell  # from the cell's mid-line
+        length = 0.5 * (edge_faces[:, d, 2] - edge_faces[:, d, 1])
+        candidate = np.hypot(away, np.maximum(np.abs(middle) - length, 0.0))
+        open_edge = np.flatnonzero(member & ~valid[:, d] & (candidate < dist))
+        step = np.array([dc, dr], np.float64)
+        segment[open_edge, :2] = (centre[open_edge] + away[open_edge, None] * step
+                                  + middle[open_edge, None] * step[::-1])
+        segment[open_edge, 2] = 0.0 if dc else 1.0
+        segment[open_edge, 3] = length[open_edge]
+        dist[open_edge] = candidate[open_edge]
     # Wavefront: only nodes whose nearest edge changed offer it on; nothing travels past `reach`.
     edges = [(np.flatnonzero(valid[:, d]), graph.link[valid[:, d], d]) for d in range(4)]
     limit = reach + cell
@@ -232,10 +251,11 @@ def border_distance(graph: NodeGraph, member: np.ndarray, *, reach: float) -> np
         for src_all, nb_all in edges:
             offer = changed[nb_all]
             src, nb = src_all[offer], nb_all[offer]
-            cand = _segment_distance(centre[src], seed[nb], axis[nb], cell)
+            offered = segment[nb]
+            cand = _segment_distance(centre[src], offered)
             better = (cand < dist[src] - 1e-12) & (cand <= limit)
-            win, from_ = src[better], nb[better]
-            seed[win], axis[win], dist[win] = seed[from_], axis[from_], cand[better]
+            win = src[better]
+            segment[win], dist[win] = offered[better], cand[better]
             updated[win] = True
         changed = updated
         if not changed.any():
@@ -243,13 +263,15 @@ def border_distance(graph: NodeGraph, member: np.ndarray, *, reach: float) -> np
     return np.where(member, dist, -np.inf)
 
 
-def _segment_distance(points: np.ndarray, seeds: np.ndarray, axis: np.ndarray, cell: float) -> np.ndarray:
-    """Distance from points to cell-edge segments centred on ``seeds`` (``axis`` as in :func:`border_distance`)."""
-    dx = np.abs(points[:, 0] - seeds[:, 0])
-    dy = np.abs(points[:, 1] - seeds[:, 1])
-    along_y = axis == 0
-    dy = np.where(along_y, np.maximum(dy - 0.5 * cell, 0.0), dy)
-    dx = np.where(along_y, dx, np.maximum(dx - 0.5 * cell, 0.0))
+def _segment_distance(points: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """Distance from points to axis-parallel segments, rows (middle x, y, axis, half length) as in
+    :func:`border_distance`."""
+    dx = np.abs(points[:, 0] - segments[:, 0])
+    dy = np.abs(points[:, 1] - segments[:, 1])
+    along_y = segments[:, 2] == 0.0
+    half = segments[:, 3]
+    dy = np.where(along_y, np.maximum(dy - half, 0.0), dy)
+    dx = np.where(along_y, dx, np.maximum(dx - half, 0.0))
     return np.hypot(dx, dy)
 
 
@@ -300,8 +322,10 @@ def surface_slope(graph: NodeGraph) -> np.ndarray:
 
     Central differences of node heights over linked neighbours (two cells each way
     where the links reach, else one), so the slope is measured at the scale of the
-    heightfield rather than of single noisy triangles. NaN where a node lacks a linked
-    neighbour on either side along x or y (a wall top, a ridge, an edge).
+    heightfield rather than of single noisy triangles; one-sided (the node and the
+    node two links away) where only one side links, as next to a wall or a crate,
+    whose base a captured floor often meets with a crease. NaN where a node has
+    neither (a wall top, a ridge one or two cells wide, a spike).
     """
     n = len(graph)
 
@@ -313,7 +337,8 @@ def surface_slope(graph: NodeGraph) -> np.ndarray:
         p1, m1 = graph.link[:, plus], graph.link[:, minus]
         p2, m2 = hop(p1, plus), hop(m1, minus)
         g = np.full(n, np.nan)
-        for a, b, cells in ((p2, m2, 4), (p1, m1, 2)):
+        own = np.arange(n)
+        for a, b, cells in ((p2, m2, 4), (p1, m1, 2), (p2, own, 2), (own, m2, 2)):
             fill = np.isnan(g) & (a >= 0) & (b >= 0)
             g[fill] = (graph.z[a[fill]] - graph.z[b[fill]]) / (cells * graph.cell_size)
         gradient.append(g)

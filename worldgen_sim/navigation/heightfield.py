@@ -15,6 +15,12 @@ coexist. Two rules make closed meshes behave as solids rather than shells:
   normal, and towards their triangle's centroid) so a wall face or a table-top
   edge lying on a cell edge lands in the cell of the solid it belongs to.
 
+A cell is the unit of the columns, but a wall rarely lies on a cell edge: the
+samples of side faces (walls, risers, legs) keep where in their cell they lie
+(:class:`SideSamples`), so the radius erosion can measure the agent's clearance
+from the face itself rather than from the edge of the cell it is in
+(:func:`face_offsets`).
+
 Everything is vectorised over samples and spans; the only loop is over chunks
 of triangles, which bounds memory.
 """
@@ -25,17 +31,60 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SpanField", "drop_floaters", "grid_for", "rasterize"]
+__all__ = ["SideSamples", "SpanField", "drop_floaters", "face_offsets", "grid_for", "rasterize"]
 
 _Z_QUANTUM = 0.001
 """Height resolution of the sample keys [m]."""
-_Z_BITS = 24
+_Z_BITS = 23
+"""Heights up to 8.4 km above the lowest vertex."""
 _FACING_BITS = 2
+_FRAC_BITS = 4
+"""In-cell position of side samples in the keys: 1/16 cell (3 mm at 5 cm cells)."""
+_FACE_BITS = 4
+_LOW_BITS = 2 * _FRAC_BITS + _FACE_BITS
+"""Below the facing bits: a side sample's in-cell x and y and which directions its face meets; 0 for
+other samples, so they merge as before. 26 bits are left for the cell (67 M; the stage refuses over 25 M)."""
 _UP_NZ = 0.1
 """A surface whose unit normal has z above this is 'upward-facing' (the top of a solid)."""
 _INWARD_NUDGE = 1e-4
 """Samples move this far against the outward normal and towards their triangle's centroid, in x/y [m]."""
 _CHUNK_SAMPLES = 2_000_000
+_FACING_XY = 0.3
+"""A side face meets an agent moving along direction d when its unit normal has a component below -this
+along d (walls up to ~70 deg off the axis count for both axes they face)."""
+_DIRECTION_XY = np.array([(1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0)])
+"""x, y of the four directions of :data:`worldgen_sim.navigation.graph.DIRECTIONS`: +x, +y, -x, -y."""
+
+
+@dataclass(eq=False)
+class SideSamples:
+    """Samples of side faces (unit normal z <= 0.1) and where in their cell they lie, as sorted int64 keys.
+
+    The sample keys of :func:`rasterize` whose low bits are set: from high to low, the flat cell
+    index ``row * W + col``, the height above ``z_base`` in :data:`_Z_QUANTUM` steps, the facing
+    bits, the position inside the cell along x and along y (1/16 cell), and 4 bits, bit d set
+    when the face meets an agent moving along direction d (+x, +y, -x, -y): its normal points
+    back against d. Sorted keys group samples by cell, then height, so a height band of a cell
+    is one contiguous run.
+
+    Attributes:
+        keys: (K,) int64, ascending, distinct.
+        z_base: height of quantum 0 [m].
+    """
+
+    keys: np.ndarray
+    z_base: float
+
+    def band_key(self, cell: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Smallest key of ``cell`` above height ``z`` [m]: a band (z_lo, z_hi] is [band_key(z_lo), band_key(z_hi))."""
+        zq = np.clip(np.floor((z - self.z_base) / _Z_QUANTUM + 0.5) + 1, 0, 1 << _Z_BITS).astype(np.int64)
+        return ((cell << _Z_BITS) + zq) << (_FACING_BITS + _LOW_BITS)
+
+    @staticmethod
+    def frac(keys: np.ndarray, axis: int) -> np.ndarray:
+        """In-cell position of ``keys``' samples along x (axis 0) or y (1), in cells (the quantum's middle)."""
+        shift = _FACE_BITS + (_FRAC_BITS if axis == 0 else 0)
+        return (((keys >> shift) & ((1 << _FRAC_BITS) - 1)) + 0.5) / (1 << _FRAC_BITS)
 
 
 @dataclass(eq=False)
@@ -53,6 +102,7 @@ class SpanField:
         up_top: (S,) bool, an upward-facing surface lies at the span's top (not only a
             ceiling's underside or a wall's edge).
         samples: surface samples taken.
+        sides: side-face samples for sub-cell obstacle positions (:func:`face_offsets`).
     """
 
     origin: np.ndarray
@@ -64,6 +114,7 @@ class SpanField:
     walkable_top: np.ndarray
     up_top: np.ndarray
     samples: int
+    sides: SideSamples | None = None
 
     @property
     def spans(self) -> int:
@@ -130,6 +181,12 @@ def rasterize(
     cos_max = np.cos(np.radians(max_slope_deg))
     # Facing bits: bit 0 = walkable slope, bit 1 = not upward-facing (so up-facing sorts first on ties).
     facing = (normals[:, 2] >= cos_max).astype(np.int64) | ((normals[:, 2] <= _UP_NZ).astype(np.int64) << 1)
+    meets = (normals[:, :2] @ _DIRECTION_XY.T < -_FACING_XY) & (normals[:, 2:3] <= _UP_NZ)  # (F, 4)
+    side_bits = (meets * (1 << np.arange(4))).sum(axis=1)
+    # Side triangles first (the spans do not depend on the order): each chunk's side samples are a prefix.
+    order = np.argsort(side_bits == 0, kind="stable")
+    tri, normals, facing, side_bits = tri[order], normals[order], facing[order], side_bits[order]
+    side_count = int(np.count_nonzero(side_bits))
     a_idx, na, nb = _lattice_sizes(tri, spacing)
     estimate = (na + 1) * (nb + 2) // 2
     chunk_of = np.cumsum(estimate) // _CHUNK_SAMPLES
@@ -147,20 +204,30 @@ def rasterize(
         inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
         zq = np.clip(np.rint((points[:, 2] - z_base) / _Z_QUANTUM).astype(np.int64), 0, (1 << _Z_BITS) - 1)
         cell = row * width + col
-        key = (cell << (_Z_BITS + _FACING_BITS)) | (zq << _FACING_BITS) | facing[lo:hi][owner]
+        key = (((cell << _Z_BITS) | zq) << _FACING_BITS | facing[lo:hi][owner]) << _LOW_BITS
+        side = int(np.searchsorted(owner, max(side_count - lo, 0)))  # samples of side triangles come first
+        if side:
+            scale = cell_size / (1 << _FRAC_BITS)
+            fx = np.floor((points[:side, 0] - origin[0]) / scale).astype(np.int64) - (col[:side] << _FRAC_BITS)
+            fy = np.floor((points[:side, 1] - origin[1]) / scale).astype(np.int64) - (row[:side] << _FRAC_BITS)
+            top = (1 << _FRAC_BITS) - 1
+            key[:side] |= (np.clip(fx, 0, top) << (_FRAC_BITS + _FACE_BITS)) | (np.clip(fy, 0, top) << _FACE_BITS)
+            key[:side] |= side_bits[lo:hi][owner[:side]]
         key_chunks.append(_sorted_unique(key[inside]))
         if progress is not None:
             progress.step(k + 1, len(starts) - 1, "rasterising triangles")
     keys = _sorted_unique(np.concatenate(key_chunks)) if key_chunks else np.zeros(0, np.int64)
-    return _span_field(
-        keys, origin=origin, cell_size=cell_size, shape=shape, z_base=z_base,
-        merge_gap=merge_gap, flag_merge=flag_merge, samples=total_samples,
+    field = _span_field(  # the spans need no side bits: drop them (still sorted) and merge what they split
+        _sorted_unique(keys >> _LOW_BITS, presorted=True), origin=origin, cell_size=cell_size, shape=shape,
+        z_base=z_base, merge_gap=merge_gap, flag_merge=flag_merge, samples=total_samples,
     )
+    field.sides = SideSamples(keys[(keys & ((1 << _FACE_BITS) - 1)) != 0], z_base)
+    return field
 
 
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
+def _sorted_unique(values: np.ndarray, *, presorted: bool = False) -> np.ndarray:
     """Sorted distinct values; sort + compare (numpy 2's hash-based np.unique was 20x slower here)."""
-    values = np.sort(values)
+    values = values if presorted else np.sort(values)
     if values.size == 0:
         return values
     keep = np.empty(values.size, bool)
@@ -201,7 +268,9 @@ def _lattice_sizes(tri: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndar
 
 
 def _lattice_points(tri, a_idx, na, nb) -> tuple[np.ndarray, np.ndarray]:
-    """Points A + (i/na) AB + (j/nb) AC with i/na + j/nb <= 1 for every triangle, and their owners."""
+    """Points A + (i/na) AB + (j/nb) AC with i/na + j/nb <= 1 for every triangle, and their owners.
+
+    A + (i/na) AB is computed once per lattice row (same values, same rounding as per point)."""
     rows = np.arange(len(tri))
     a = tri[rows, a_idx]
     ab = tri[rows, (a_idx + 1) % 3] - a
@@ -210,14 +279,12 @@ def _lattice_points(tri, a_idx, na, nb) -> tuple[np.ndarray, np.ndarray]:
     row_owner = np.repeat(rows, row_counts)
     i = np.arange(row_owner.size) - np.repeat(np.cumsum(row_counts) - row_counts, row_counts)
     point_counts = (nb[row_owner] * (na[row_owner] - i)) // na[row_owner] + 1
-    owner = np.repeat(row_owner, point_counts)
-    i = np.repeat(i, point_counts)
+    row_start = a[row_owner] + (i / na[row_owner])[:, None] * ab[row_owner]
+    row_of = np.repeat(np.arange(row_owner.size), point_counts)
+    owner = row_owner[row_of]
     j = np.arange(owner.size) - np.repeat(np.cumsum(point_counts) - point_counts, point_counts)
-    u = (i / na[owner])[:, None]
     v = (j / nb[owner])[:, None]
-    return a[owner] + u * ab[owner] + v * ac[owner], owner
-
-
+    return row_start[row_of] + v * ac[owner], owner
 
 
 def _span_field(keys, *, origin, cell_size, shape, z_base, merge_gap, flag_merge, samples) -> SpanField:
@@ -245,6 +312,58 @@ def _span_field(keys, *, origin, cell_size, shape, z_base, merge_gap, flag_merge
     up_top = np.bincount(span_of, weights=up & at_top, minlength=first.size) > 0
     return SpanField(origin, float(cell_size), tuple(shape), cell[first], z[first], top, walkable_top, up_top,
                      samples=int(samples))
+
+
+def face_offsets(sides: SideSamples, cell: np.ndarray, direction: int, z_lo: np.ndarray,
+                 z_hi: np.ndarray) -> np.ndarray:
+    """Where in each cell, moving along ``direction``, the side faces met within a height band lie.
+
+    Depth: the median over the cell's side samples that meet an agent moving along
+    ``direction`` with ``z_lo < z <= z_hi``: the face where the evidence puts it, not its
+    outermost noisy sample (a captured wall's samples scatter about 1 cm around it).
+    Extent: the smallest and largest position of those samples across the direction: a
+    5 cm table leg is 5 cm wide, not the cell or two it lies in.
+
+    Args:
+        sides: the side samples of :func:`rasterize`.
+        cell: (M,) int64 flat cell index, -1 for none.
+        direction: 0..3, +x, +y, -x, -y.
+        z_lo: (M,) lower end of the band [m] (exclusive).
+        z_hi: (M,) upper end of the band [m].
+
+    Returns:
+        (M, 3) float64 in cells: depth from the cell's entry edge, and the face's extent
+        across the direction from the cell's low corner ([0, 1] each); (0, 0, 1) where no
+        sample is in the band (the whole entry edge).
+    """
+    m = cell.size
+    out = np.tile([0.0, 0.0, 1.0], (m, 1))
+    if m == 0 or sides.keys.size == 0:
+        return out
+    lo = np.searchsorted(sides.keys, sides.band_key(cell, z_lo))
+    hi = np.searchsorted(sides.keys, sides.band_key(cell, z_hi))
+    count = np.where(cell >= 0, hi - lo, 0)
+    owner = np.repeat(np.arange(m), count)
+    keys = sides.keys[np.repeat(lo, count) + (np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count))]
+    ok = ((keys >> direction) & 1).astype(bool)
+    owner, keys = owner[ok], keys[ok]
+    if owner.size == 0:
+        return out
+    # Owners ascend (np.repeat of a range): sort the depth quanta within each owner's run in one integer sort.
+    quanta = 1 << _FRAC_BITS
+    along = (keys >> (_FACE_BITS + (_FRAC_BITS if direction % 2 == 0 else 0))) & (quanta - 1)
+    depth_q = along if direction < 2 else quanta - 1 - along
+    depth = ((np.sort((owner << _FRAC_BITS) | depth_q) & (quanta - 1)) + 0.5) / quanta
+    across = sides.frac(keys, 1 - direction % 2)
+    per = np.bincount(owner, minlength=m)
+    has = per > 0
+    start = (np.cumsum(per) - per)[has]
+    low = start + (per[has] - 1) // 2
+    high = start + per[has] // 2
+    out[has, 0] = 0.5 * (depth[low] + depth[high])
+    out[has, 1] = np.minimum.reduceat(across, start)
+    out[has, 2] = np.maximum.reduceat(across, start)
+    return np.clip(out, 0.0, 1.0)
 
 
 def drop_floaters(spans: SpanField, *, max_area: float, max_height: float) -> tuple[SpanField, dict]:
@@ -306,5 +425,20 @@ def drop_floaters(spans: SpanField, *, max_area: float, max_height: float) -> tu
         "floater_heights_m": [[round(float(z_lo[i]), 3), round(float(z_hi[i]), 3)] for i in ids[:20]],
     }
     kept = SpanField(spans.origin, spans.cell_size, spans.shape, spans.cell[keep], spans.bottom[keep],
-                     spans.top[keep], spans.walkable_top[keep], spans.up_top[keep], samples=spans.samples)
+                     spans.top[keep], spans.walkable_top[keep], spans.up_top[keep], samples=spans.samples,
+                     sides=None if spans.sides is None else _without_spans(spans.sides, spans, ~keep))
     return kept, report
+
+
+def _without_spans(sides: SideSamples, spans: SpanField, dropped: np.ndarray) -> SideSamples:
+    """The side samples that lie in none of the ``dropped`` spans (a dropped floater places no face)."""
+    gone = np.flatnonzero(dropped)
+    # A span's samples lie within [bottom, top] up to the side samples' height quantum.
+    lo = np.searchsorted(sides.keys, sides.band_key(spans.cell[gone], spans.bottom[gone] - 2 * _Z_QUANTUM))
+    hi = np.searchsorted(sides.keys, sides.band_key(spans.cell[gone], spans.top[gone] + _Z_QUANTUM))
+    count = hi - lo
+    owner = np.repeat(np.arange(gone.size), count)
+    sample = np.repeat(lo, count) + (np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count))
+    keep = np.ones(sides.keys.size, bool)
+    keep[sample] = False
+    return SideSamples(sides.keys[keep], sides.z_base)

@@ -17,7 +17,10 @@ semantic class names. Steps, each vectorised over samples, spans or nodes:
    are measured between median-filtered heights, so one noisy cell of a captured
    surface is no step (:func:`.graph.link_nodes`);
 4. erode by ``agent_radius``: a node stays when its centre is at least the radius
-   from every edge where standable ground ends (wall, ledge, riser too high);
+   from every edge where standable ground ends (wall, ledge, riser too high); where a
+   side face (wall, leg, riser) ends it, the edge is that face inside its cell (the
+   median of its samples within the agent's height), not the cell's edge, so the
+   erosion is the agent radius from the evidence and not up to a cell more;
 5. regions: connected components through links, islands under ``min_region_area``
    dropped, 0 = largest;
 6. outputs: layered grids, the walkable surface mesh, NavMesh include/exclude
@@ -36,6 +39,7 @@ import numpy as np
 from worldgen_sim.artifacts import CollisionWorld, NavigationResult
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.navigation.graph import (
+    DIRECTIONS,
     NodeGraph,
     border_distance,
     connected_regions,
@@ -43,7 +47,7 @@ from worldgen_sim.navigation.graph import (
     subgraph,
     surface_slope,
 )
-from worldgen_sim.navigation.heightfield import SpanField, drop_floaters, grid_for, rasterize
+from worldgen_sim.navigation.heightfield import SpanField, drop_floaters, face_offsets, grid_for, rasterize
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg, resolved_agent
 from worldgen_sim.navigation.navmap import sample_spawn_points_on
 from worldgen_sim.navigation.outputs import exclude_bounds, include_bounds, walkable_surface_mesh
@@ -84,7 +88,7 @@ def build_navigation(
         spans, floaters = drop_floaters(spans, max_area=cfg.floater_max_area, max_height=cfg.floater_max_height)
     with progress.stage("navigation: filter"):
         surfaces, standable = _standable_nodes(spans, agent)
-        walkable = _erode(surfaces, standable, agent)
+        walkable = _erode(surfaces, standable, agent, _edge_faces(surfaces, standable, spans, agent))
         regions, region_sizes, dropped = _regions(surfaces, walkable, agent, cfg)
     report: NavigationReport = {
         "triangles": int(faces.shape[0]), "samples": spans.samples, "spans": spans.spans,
@@ -147,10 +151,35 @@ def _standable_nodes(spans: SpanField, agent: dict) -> tuple[NodeGraph, np.ndarr
     return graph, standable
 
 
-def _erode(graph: NodeGraph, standable: np.ndarray, agent: dict) -> np.ndarray:
-    """Standable nodes at least ``agent_radius`` from where standable ground ends."""
+def _edge_faces(graph: NodeGraph, standable: np.ndarray, spans: SpanField, agent: dict) -> np.ndarray:
+    """(N, 4, 3) per direction, the face that ends a standable node: how far into the neighbouring cell
+    it lies and its extent along the cell edge (from the edge's low end) [m].
+
+    Only side faces the agent would meet count: those facing back at the node, between
+    ``max_climb`` and ``agent_height`` above it. None there (a drop, the end of the grid,
+    a ceiling too low): the whole cell edge, (0, 0, cell_size).
+    """
+    found = np.tile([0.0, 0.0, graph.cell_size], (len(graph), 4, 1))
+    if spans.sides is None:
+        return found
+    h, w = graph.shape
+    row, col = np.divmod(graph.cell, w)
+    linked = (graph.link >= 0) & standable[np.maximum(graph.link, 0)]
+    for d, (dr, dc) in enumerate(DIRECTIONS):
+        node = np.flatnonzero(standable & ~linked[:, d])
+        r2, c2 = row[node] + dr, col[node] + dc
+        inside = (r2 >= 0) & (r2 < h) & (c2 >= 0) & (c2 < w)
+        z = graph.z[node]
+        found[node, d] = graph.cell_size * face_offsets(
+            spans.sides, np.where(inside, r2 * w + c2, -1), d, z + agent["max_climb"], z + agent["agent_height"])
+    return found
+
+
+def _erode(graph: NodeGraph, standable: np.ndarray, agent: dict, edge_faces: np.ndarray | None = None) -> np.ndarray:
+    """Standable nodes at least ``agent_radius`` from where standable ground ends (at the faces
+    of :func:`_edge_faces` where given)."""
     radius = agent["agent_radius"]
-    clear = border_distance(graph, standable, reach=radius)
+    clear = border_distance(graph, standable, reach=radius, edge_faces=edge_faces)
     walkable = clear >= radius - 1e-6
     if not walkable.any():
         cell = agent["cell_size"]

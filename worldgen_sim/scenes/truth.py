@@ -4,7 +4,9 @@
   (floor, terrain, steps, platform, ramp), slope <= ``max_slope``, nothing
   solid in the column from 2 cm above the ground up to ``agent_height``, and
   the cell centre at least ``agent_radius`` from every cell that fails those
-  tests and from every edge between cells whose ground heights differ by more
+  tests, from every solid standing on the ground within that height (its surface,
+  sampled every centimetre: a 5 cm table leg between two cell centres fails no
+  column test) and from every edge between cells whose ground heights differ by more
   than ``max_climb`` (Recast's definition, which the navigation stage also uses).
 * the same grid's ``observed`` mask: cells where the capture cameras saw the
   ground (at least 2 of 4 points in the cell visible and unoccluded).
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from worldgen_sim.scenes.geometry import GROUND
 from worldgen_sim.scenes.scene import Scene, visible_mask
 
 __all__ = ["TruthGrid", "free_space_points", "walkable_truth"]
@@ -30,6 +33,8 @@ _COLUMN_START = 0.02
 """Column occupancy is tested from this far above the ground [m] (the ground's own solid is below)."""
 _COLUMN_STEP = 0.02
 """Vertical spacing of the column occupancy samples [m]."""
+_SOLID_SPACING = 0.01
+"""Spacing of the surface samples of solids on the ground whose distance bounds a cell's clearance [m]."""
 _OBSERVED_OFFSETS = np.array([[-0.25, -0.25], [0.25, -0.25], [-0.25, 0.25], [0.25, 0.25]])
 """Where in a cell (in cell units from its centre) the observed-ground samples lie."""
 
@@ -100,7 +105,8 @@ def walkable_truth(scene: Scene, agent: dict, *, cell_size: float = 0.05) -> Tru
     bad = np.pad(~ok, 1, constant_values=True)
     to_bad = ndimage.distance_transform_edt(~bad)[1:-1, 1:-1] * cell_size - 0.5 * cell_size
     to_step = _distance_to_steps(grid, agent["max_climb"])
-    grid.walkable = ok & (to_bad >= radius) & (to_step >= radius)
+    to_solid = _distance_to_solids(scene, grid, scene.ground_height, agent["agent_height"], reach=radius + cell_size)
+    grid.walkable = ok & (to_bad >= radius) & (to_step >= radius) & (to_solid >= radius)
     grid.observed = _observed_ground(scene, grid, scene.ground_height, scene.ground_gradient)
     return grid
 
@@ -118,6 +124,28 @@ def _column_blocked(scene: Scene, xy: np.ndarray, heights: np.ndarray, agent_hei
         )
         blocked[sl] = scene.inside_solid(points).reshape(n, len(steps)).any(axis=1)
     return blocked
+
+
+def _distance_to_solids(scene: Scene, grid: TruthGrid, ground_height: _Field, agent_height: float, *,
+                        reach: float) -> np.ndarray:
+    """(H, W) horizontal distance from each cell centre to the nearest surface point of a solid that is
+    not ground and lies from ``_COLUMN_START`` to ``agent_height`` above the ground under it [m]
+    (inf beyond ``reach`` or when there is none)."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(0)
+    points = []
+    for part in scene.parts:
+        if part.kind == GROUND:
+            continue
+        p, _ = part.sample(_SOLID_SPACING, rng)
+        above = p[:, 2] - ground_height(p[:, :2])  # NaN off the ground: dropped
+        points.append(p[(above > _COLUMN_START) & (above <= agent_height), :2])
+    points = np.concatenate(points) if points else np.zeros((0, 2))
+    if len(points) == 0:
+        return np.full(grid.heights.shape, np.inf)
+    distance, _ = cKDTree(points).query(grid.centres().reshape(-1, 2), distance_upper_bound=reach)
+    return distance.reshape(grid.heights.shape)
 
 
 def _distance_to_steps(grid: TruthGrid, max_climb: float) -> np.ndarray:
