@@ -182,11 +182,13 @@ def observed_below(ground_triangles, lo, hi, cell, *, object_triangles=None, gro
         fenced = mask & ~fence
         # Opened again after fencing: a sliver of floor between a sofa's back and the wall is no passage.
         fenced = binary_opening(fenced, np.ones((width, width), bool))
-        # Only ground connected to the ground around the object (the margin's outer ring, a few cells
-        # beyond its extent: not a floor that stops at the wall behind it) is seen under it.
+        # Only ground connected to the ground around the object (in the margin, beyond its extent: not a
+        # floor that stops at the wall behind it) is seen under it. The whole margin counts, not only its
+        # outer ring: a capture's ground is given a fixed distance around the object, which is fewer
+        # cells than the margin on a coarse grid.
         labels, _count = label(fenced)
-        border = np.zeros_like(mask)
-        border[0], border[-1], border[:, 0], border[:, -1] = True, True, True, True
+        border = np.ones_like(mask)
+        border[margin:margin + ny, margin:margin + nx] = False
         outside = np.unique(labels[border & fenced])
         reached = np.isin(labels, outside[outside > 0])
         # Back up to the legs and fences, never inside them (a leg stands on the floor it hides).
@@ -222,10 +224,10 @@ def column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam=None, *, open
     length = np.linalg.norm(normal, axis=1)
     keep = np.abs(normal[:, 2]) > min_slope_normal * np.maximum(length, 1e-30)
     tri, up = tri[keep], normal[keep, 2] > 0
-    if tri.shape[0] == 0:
-        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 1, 1
     nx = int(np.floor((hi[0] - lo[0]) / cell)) + 1
     ny = int(np.floor((hi[1] - lo[1]) / cell)) + 1
+    if tri.shape[0] == 0:  # sides only: no spans, but the grid stays the object's (its wall spans use it)
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), nx, ny
 
     # Rasterise every triangle's xy projection: cell centres inside it (vectorised over
     # triangles, via each triangle's bounding box of cells).
