@@ -125,3 +125,7 @@ def test_object_seen_only_from_its_sides_is_solid_but_large_enclosures_stay_open
     inside_box = rng.uniform([-2.12, -0.12, 0.1], [-1.88, 0.12, 0.45], (3000, 3))
     assert points_in_hulls(inside_box, hulls[2]).mean() < 0.01
     assert all(r.fallback is None for r in results), [r.fallback for r in results]
+    # Without the box fit the trunk's solid (for CoACD) is a post too, not a tube.
+    post = decompose_one(tasks[0].vertices, tasks[0].faces, ground_height=0.0, cfg=CollisionCfg(max_boxes=0))
+    assert post.method in ("convex", "coacd") and post.volume > 0.8 * np.pi * 0.18**2 * 1.8, (post.method, post.volume)
+    assert points_in_hulls(core, [ConvexHull(v, f) for v, f in post.hulls]).mean() > 0.9  # as test_objects_are_collided

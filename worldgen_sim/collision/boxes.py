@@ -272,7 +272,17 @@ def solid_spans(tri, lo, hi, cell, ground, tolerance, min_slope_normal=0.2, seam
             np.concatenate([bottom, wall_bottom, fill_bottom]), nx, ny)
 
 
-def _enclosed_interiors(wall_column, wall_top, wall_bottom, column, nx, ny, max_cells):
+def enclosed_spans(tri, lo, cell, nx, ny, ground, column, max_interior, min_slope_normal=0.2, tolerance=0.02):
+    """Spans of the unseen interiors enclosed by an object's sides, with their rings of sides, for a solid
+    built from layered-heightfield spans ``column`` alone (:func:`worldgen_sim.collision.solidify.solidify`):
+    a trunk seen only from around it becomes a solid post, not a tube. Objects with a seen top or bottom
+    inside their sides get nothing. Returns column (S,), top (S,), bottom (S,) [m] as :func:`solid_spans`."""
+    wall_column, wall_top, wall_bottom = _wall_spans(tri, lo, cell, nx, ny, ground, tolerance, min_slope_normal)
+    return _enclosed_interiors(wall_column, wall_top, wall_bottom, column, nx, ny, max_interior / (cell * cell),
+                               with_ring=True)
+
+
+def _enclosed_interiors(wall_column, wall_top, wall_bottom, column, nx, ny, max_cells, *, with_ring=False):
     """Spans filling the unseen interiors enclosed by wall spans, each of at most ``max_cells`` cells.
 
     An object seen only from its sides (a trunk taller than every camera) leaves a ring of wall spans
@@ -280,7 +290,8 @@ def _enclosed_interiors(wall_column, wall_top, wall_bottom, column, nx, ny, max_
     into a small enclosure anyway; it is solid to the ring's median height. A larger enclosure (an
     unlidded cabinet, a bin) stays open: filling it would put a block where the space may be free.
     An interior with any surface seen in it (the bottom of an open box) stays as seen. Returns
-    column (S,), top (S,), bottom (S,) for the filled cells (median of the ring's tops and bottoms).
+    column (S,), top (S,), bottom (S,) for the filled cells (median of the ring's tops and bottoms), and
+    with ``with_ring`` the ring's own wall spans too.
     """
     from scipy.ndimage import binary_fill_holes, grey_dilation, label
 
@@ -312,7 +323,12 @@ def _enclosed_interiors(wall_column, wall_top, wall_bottom, column, nx, ny, max_
         heights.append(median)
     top, bottom = heights
     cells = np.flatnonzero(fill[holes] & np.isfinite(top[holes]) & (top[holes] > bottom[holes]))
-    return cells.astype(np.int64), top[holes[cells]], bottom[holes[cells]]
+    out = cells.astype(np.int64), top[holes[cells]], bottom[holes[cells]]
+    if with_ring:
+        ring_walls = fill[ring]
+        out = (np.concatenate([out[0], wall_column[ring_walls]]), np.concatenate([out[1], wall_top[ring_walls]]),
+               np.concatenate([out[2], wall_bottom[ring_walls]]))
+    return out
 
 
 def _snapped(spans, ground, tolerance, rim_width):

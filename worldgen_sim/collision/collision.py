@@ -144,6 +144,9 @@ def _object_tasks(seg, vertices, faces):
     from scipy.spatial import cKDTree
 
     ground_faces = np.concatenate([r.faces for r in seg.static if r.kind == "ground"] or [np.zeros(0, np.int64)])
+    # Only ground the input observed: the ground-fill patches (appended last) close holes nobody saw into,
+    # such as the floor under a rock; taken as seen, they would open the rock's footprint into a slab.
+    ground_faces = ground_faces[ground_faces < len(faces) - len(seg.fill_faces)]
     ground_tri = vertices[faces[ground_faces]]
     ground_lo, ground_hi = ground_tri.min(axis=1), ground_tri.max(axis=1)
     # Ground triangles near each object, found by their centres (a per-object scan of the whole ground

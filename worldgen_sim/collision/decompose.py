@@ -476,14 +476,15 @@ def _budgeted_solid(vertices, faces, *, ground_height, cell, cfg, ground_triangl
     the part; a reconstruction's staircase multiplies the cuts) is bounded by the input, not by a clock."""
     for _ in range(_COARSENINGS + 1):
         solid = _closed_solid(vertices, faces, ground_height=ground_height, cell=cell,
-                              ground_triangles=ground_triangles, underside=cfg.underside_thickness)
+                              ground_triangles=ground_triangles, underside=cfg.underside_thickness,
+                              max_interior=cfg.enclosed_fill_area)
         if solid is None or solid[2].shape[0] <= cfg.coacd_max_faces:
             return solid
         cell *= 1.5
     return solid
 
 
-def _closed_solid(vertices, faces, *, ground_height, cell, ground_triangles=None, underside=0.05):
+def _closed_solid(vertices, faces, *, ground_height, cell, ground_triangles=None, underside=0.05, max_interior=0.0):
     """The object closed into a solid in its own frame and simplified within one cell:
     (yaw, (S, 3) vertices, (T, 3) faces, volume [m^3]), or None when nothing closes."""
     import manifold3d
@@ -495,7 +496,8 @@ def _closed_solid(vertices, faces, *, ground_height, cell, ground_triangles=None
     yaw = footprint_yaw(vertices[:, :2]) if yaw is None else yaw
     # "Last surface crossed" layering: a reconstruction doubles thin parts into nested layers.
     solid = solidify(rotate_z(vertices, -yaw), faces, ground_height=ground_height, cell_size=cell, seam=0.5 * cell,
-                     ground_triangles=local_triangles(ground_triangles, yaw), underside=underside)
+                     ground_triangles=local_triangles(ground_triangles, yaw), underside=underside,
+                     max_interior=max_interior)
     if solid.is_empty:
         return None
     # Simplify within one cell: removes the grid's staircase noise, which otherwise makes
