@@ -19,6 +19,11 @@ from worldgen_sim.collision.collision_cfg import CollisionCfg
 from worldgen_sim.collision.decompose import STALL_TEST_ENV, DecomposeTask, decompose_objects, decompose_one
 
 
+@pytest.fixture(scope="module")
+def room(coarse_room):
+    return coarse_room
+
+
 def _sides(mesh):
     """The faces a camera below the object's top sees: its sides."""
     import trimesh
@@ -129,3 +134,27 @@ def test_object_seen_only_from_its_sides_is_solid_but_large_enclosures_stay_open
     post = decompose_one(tasks[0].vertices, tasks[0].faces, ground_height=0.0, cfg=CollisionCfg(max_boxes=0))
     assert post.method in ("convex", "coacd") and post.volume > 0.8 * np.pi * 0.18**2 * 1.8, (post.method, post.volume)
     assert points_in_hulls(core, [ConvexHull(v, f) for v, f in post.hulls]).mean() > 0.9  # as test_objects_are_collided
+
+
+@pytest.mark.slow
+def test_same_scene_twice_writes_the_same_collision_layer(room, tmp_path, monkeypatch):
+    """The reconstruction-like sample room built twice, the second time with two workers starved for a second
+    per object and no cache: the collision layers are byte for byte the same."""
+    from test_collision import reconstruction_like
+
+    from worldgen_sim.collision.collision import build_collision
+    from worldgen_sim.exporters.usd_physics import write_physics_layer
+
+    mesh, _rotation = reconstruction_like(room)
+    cfg = CollisionCfg(workers=1, max_boxes=0)  # every object through the workers (CoACD or one convex hull)
+    first = build_collision(mesh, cfg=cfg)
+    monkeypatch.setenv(STALL_TEST_ENV, "1")
+    second = build_collision(mesh, cfg=CollisionCfg(workers=2, max_boxes=0))
+    assert first.report["fallback_counts"] == second.report["fallback_counts"]
+    assert sum(first.report["fallback_counts"].values()) == 0 and "coacd" in first.report["methods"], first.report
+    layers = []
+    for name, world in (("first", first), ("second", second)):
+        path = tmp_path / f"{name}.usda"
+        write_physics_layer(path, world, cfg=cfg)
+        layers.append(path.read_bytes())
+    assert layers[0] == layers[1]
