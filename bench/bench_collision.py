@@ -30,9 +30,15 @@ room's (the reference, built in the same run), the phantom fraction of the free 
 the fraction of true ground points with a collider within 3 cm. ``--drop`` adds a Newton
 drop test: probes dropped on true walkable ground, the fraction resting within 3 cm of it.
 
+With ``--realistic floaters vegetation`` (``worldgen_sim.scenes``), each scene is written as its PLY
+and built by ``build_world`` with the default config and no cache: per-object decomposition
+method, hulls, fallback and time, and the decomposition stage's ratio to the sample room's cold
+collision time (the reference, same run).
+
 Run: ``python bench/bench_collision.py [--edge 0.1] [--baseline-timeout 600]``,
-``python bench/bench_collision.py --mesh /tmp/demo_visual_mesh.npz`` or
-``python bench/bench_collision.py --scenes [--drop]``
+``python bench/bench_collision.py --mesh /tmp/demo_visual_mesh.npz``,
+``python bench/bench_collision.py --scenes [--drop]`` or
+``python bench/bench_collision.py --realistic floaters vegetation``
 """
 
 from __future__ import annotations
@@ -222,7 +228,15 @@ def main() -> None:
     parser.add_argument("--baseline-timeout", type=float, default=600.0, help="[s]")
     parser.add_argument("--scenes", action="store_true", help="Gaussian terrain, stairs and vegetation scenes")
     parser.add_argument("--drop", action="store_true", help="with --scenes: Newton drop test on the true ground")
+    parser.add_argument("--realistic", nargs="+", metavar="SCENE", default=None,
+                        help="build these worldgen_sim.scenes (e.g. floaters vegetation) from their PLY: per-object "
+                             "decomposition times")
     args = parser.parse_args()
+    if args.realistic:
+        from bench_collision_scenes import run_realistic
+
+        run_realistic(args.realistic, workers=args.workers)
+        return
     if args.scenes:
         from bench_collision_scenes import run_scenes
 

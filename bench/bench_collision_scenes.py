@@ -55,6 +55,51 @@ def run_scenes(*, workers: int, drop: bool) -> None:
             print(f"  Newton: {rested:.1%} of {count} probes on the true walkable ground rest within 3 cm of it")
 
 
+def run_realistic(names: list[str], *, workers: int, top: int = 8) -> None:
+    """Realistic scenes (``worldgen_sim.scenes``) built from their PLY by ``build_world`` with the default
+    config, cache off: each object's decomposition method, hulls, fallback and time [s] (the slowest
+    ``top`` objects, then the sum and the maximum), the decomposition stage's time and its ratio to the
+    sample room's cold collision time (the reference, same run)."""
+    import json
+
+    from bench_collision import room_mesh, timed_build
+
+    from worldgen_sim.collision.collision_cfg import CollisionCfg
+    from worldgen_sim.config import WorldgenCfg
+    from worldgen_sim.pipeline import build_world
+    from worldgen_sim.progress import Progress
+    from worldgen_sim.scenes import make_scene
+
+    _room, mesh = room_mesh(0.1, 0.001)
+    with tempfile.TemporaryDirectory() as cache:
+        _world, reference_s = timed_build(mesh, CollisionCfg(cache_dir=cache, workers=workers))
+    print(f"reference: sample room ({mesh.faces.shape[0]} triangles), collision cold {reference_s:.2f} s")
+    for name in names:
+        scene = make_scene(name)
+        with tempfile.TemporaryDirectory() as folder:
+            ply = Path(folder) / f"{name}.ply"
+            scene.write(ply)
+            cfg = WorldgenCfg()
+            cfg.collision.workers = workers
+            if scene.layout != "inria":
+                cfg.align.camera_height = scene.camera_height
+            build_world(ply, Path(folder) / "world", cfg=cfg, progress=Progress(quiet=True))
+            summary = json.loads((Path(folder) / "world" / "world.json").read_text())
+        report, timings = summary["stages"]["collision"], summary["timings_s"]
+        objects = [(timings.get(f"collision: decompose {e['name']}", 0.0), e) for e in report["objects"]]
+        objects.sort(key=lambda item: -item[0])
+        stage_s = timings.get("collision: decomposition", 0.0)
+        print(f"\n{name}: {len(objects)} objects, decomposition stage {stage_s:.2f} s "
+              f"({stage_s / reference_s:.2f}x the reference), collision {timings.get('collision', 0.0):.2f} s, "
+              f"build {timings['total']:.2f} s; methods {report['methods']}, fallbacks {report['fallback_counts']}")
+        print(f"  {'object':<16} {'method':<8} {'hulls':>5} {'seconds':>8}  fallback")
+        for seconds, entry in objects[:top]:
+            print(f"  {entry['name']:<16} {entry['method']:<8} {entry['hulls']:5d} {seconds:8.2f}  "
+                  f"{entry['fallback_kind'] or ''}")
+        times = [seconds for seconds, _ in objects]
+        print(f"  per object: sum {sum(times):.2f} s, max {max(times, default=0.0):.2f} s")
+
+
 def _surface(scene):
     from collision_scenes import camera_path
 

@@ -463,10 +463,13 @@ def _open_box(lo, hi, *, top=True):
     return quads
 
 
-def test_table_over_seen_floor_is_a_slab_on_legs_and_a_closed_crate_stays_solid(tmp_path):
+@pytest.mark.parametrize("max_boxes", [24, 1])
+def test_table_over_seen_floor_is_a_slab_on_legs_and_a_closed_crate_stays_solid(tmp_path, max_boxes):
     """A table top seen from above with the floor seen under it (no underside, as a capture has it) is a
     slab on its legs, not a block down to the floor; a crate whose floor runs on under it (an exact
-    mesh's floor) is fenced by its sides and stays solid."""
+    mesh's floor) is fenced by its sides and stays solid. With one box at most the table is no box fit:
+    its voxel cover (coarser cells than the box fit's, so the floor must be given well around the table)
+    keeps the space under the top free too."""
     top, legs = 0.74, [(-0.55, -0.35), (0.55, -0.35), (-0.55, 0.35), (0.55, 0.35)]
     quads = [((-2.0, -2.0, 0.0), (4.0, 0, 0), (0, 4.0, 0))]  # the floor, under everything
     quads += _open_box((-0.6, -0.4, top - 0.04), (0.6, 0.4, top))  # top and its 4 cm rim, no underside
@@ -474,7 +477,10 @@ def test_table_over_seen_floor_is_a_slab_on_legs_and_a_closed_crate_stays_solid(
         quads += _open_box((x - 0.025, y - 0.025, 0.0), (x + 0.025, y + 0.025, top - 0.04), top=False)
     quads += _open_box((1.0, 1.0, 0.0), (1.5, 1.5, 0.3))  # the crate
     mesh = jitter(subdivide(_quads_mesh(quads), 0.05), 0.002)
-    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=1, min_plane_area=50.0))
+    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=1, min_plane_area=50.0,
+                                                   max_boxes=max_boxes))
+    if max_boxes == 1:
+        assert world.report["methods"] == {"boxes": 1, "cover": 1}, world.report["methods"]
     hulls = [h for o in world.objects for h in o.hulls]
     rng = np.random.default_rng(0)
     under = rng.uniform([-0.45, -0.25, 0.05], [0.45, 0.25, 0.62], (4000, 3))  # free, clear of the legs

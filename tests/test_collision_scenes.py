@@ -115,10 +115,13 @@ def test_phantom_collision_within_budget(built):
     assert phantom <= 0.01, f"{scene.name}: {phantom:.2%} of the free space lies inside colliders"
 
 
-@pytest.mark.xfail(reason="known gap: an object seen without its top (the trunk, taller than the cameras) has "
-                          "only sides; they close into a ring of wall spans, not a solid", strict=False)
-def test_objects_are_collided(built):
+def test_objects_are_collided(built, request):
     scene, mesh, world = built
+    if scene.name == "terrain":
+        request.applymarker(pytest.mark.xfail(strict=False, reason=(
+            "known gap (surface stage, 2026-12-05): the trunk (1.8 m) is taller than the cameras (1.5 m); its visual "
+            "mesh ends at 1.44 m. The collision stage now closes its sides into a solid post up to there (was a "
+            "hollow ring: 0 % of its core), 79.7 % of its deep true volume; the unseen top is the rest")))
     hulls = [h for o in world.objects for h in o.hulls]
     # The objects themselves are collided: their true volume deeper than 3 cm inside (the
     # reconstruction rounds edges by about that) lies inside hulls -- for each object the surface

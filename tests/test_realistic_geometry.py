@@ -284,10 +284,7 @@ def test_no_phantom_collision(name, root):
 @pytest.mark.parametrize("name", [
     "terrain",
     "stairs",
-    _known_gap("floaters", "the table (CoACD timed out after 60 s) is a voxel cover down to the floor: probes dropped "
-               "under its top rest 0.49 m high. 92.5 % within 3 cm (3 of 4 under the table) before the truth saw the "
-               "table's back legs; since then the seeded sample puts 2 probes there and 95.0 % pass, both under "
-               "the table failing (2026-12-05): at the threshold by sampling, not fixed"),
+    "floaters",
     "cabinet",
     "vegetation",
 ])
@@ -313,9 +310,6 @@ def test_visual_mesh_follows_non_planar_ground(name, root):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="known gap (issue 8 open): passed on the geo-clutter branch (table a slab on "
-                   "legs); after the surface and ground merges CoACD timed out on the table (60 s) and its voxel cover "
-                   "fills the space under the top (100 % of 4000 points, 2026-12-04)")
 def test_floaters_room_keeps_the_space_under_the_table_and_the_ceiling_free(root):
     """Built from Gaussians: the true free space under the table top (the floor was seen beneath it) holds
     no collider, and no solid collider stands taller than the tallest true object (1.8 m cabinet): no

@@ -162,6 +162,7 @@ def fit_boxes(
     min_gain: float = 0.004,
     ground_triangles: np.ndarray | None = None,
     underside: float = 0.05,
+    max_interior: float = 0.0,
 ) -> BoxFit | None:
     """Cover an object's solid with at most ``max_boxes`` boxes in its own frame.
 
@@ -185,6 +186,7 @@ def fit_boxes(
             object [m], or None; tops over it are closed ``underside`` below themselves
             (:func:`worldgen_sim.collision.solidify.observed_below`).
         underside: see ``ground_triangles`` [m].
+        max_interior: unseen interiors enclosed by sides up to this area are solid (:func:`solid_spans`) [m^2].
 
     Returns:
         The fit (check ``covered``), or None when the object has no solid spans.
@@ -192,7 +194,8 @@ def fit_boxes(
     yaw, tri, lo, hi = object_frame(vertices, faces)
     cell = max(cell, float(np.sqrt(np.prod(np.maximum(hi - lo, 1e-9)) / max_cells)))
     spans = solid_spans(tri, lo, hi, cell, ground_height, height_tolerance, min_slope_normal, seam,
-                        ground_triangles=local_triangles(ground_triangles, yaw), underside=underside)
+                        ground_triangles=local_triangles(ground_triangles, yaw), underside=underside,
+                        max_interior=max_interior)
     spans = _snapped(spans, ground_height, height_tolerance, rim_width)
     if spans is None:
         return None
@@ -239,13 +242,15 @@ def local_triangles(triangles: np.ndarray | None, yaw: float) -> np.ndarray | No
 
 
 def solid_spans(tri, lo, hi, cell, ground, tolerance, min_slope_normal=0.2, seam=0.01, *, ground_triangles=None,
-                underside=0.05):
+                underside=0.05, max_interior=0.0):
     """Solid spans of an object on an xy grid: layered-heightfield spans plus wall spans.
 
     Wall spans (:func:`_wall_spans`) close sides seen without a top; those next to a
     column span covering their heights are dropped. ``ground_triangles`` (object frame) are
     the ground observed under the object: tops over it are slabs ``underside`` thick
-    (:func:`worldgen_sim.collision.solidify.observed_below`). Returns column (S,) int64, top (S,),
+    (:func:`worldgen_sim.collision.solidify.observed_below`). An interior enclosed by wall spans,
+    with no surface seen in it and at most ``max_interior`` [m^2] in area, is filled
+    (:func:`_enclosed_interiors`: a trunk seen only from its sides). Returns column (S,) int64, top (S,),
     bottom (S,) float64 [m], nx, ny as :func:`worldgen_sim.collision.solidify.column_spans`.
     """
     from worldgen_sim.collision.solidify import column_spans, observed_below
@@ -260,8 +265,70 @@ def solid_spans(tri, lo, hi, cell, ground, tolerance, min_slope_normal=0.2, seam
     if open_below is not None:
         hanging = open_below[wall_column] & (wall_bottom > ground + tolerance)
     keep = ~_explained(wall_column, wall_top, wall_bottom, column, top, bottom, nx, ny, tolerance, hanging)
-    return (np.concatenate([column, wall_column[keep]]), np.concatenate([top, wall_top[keep]]),
-            np.concatenate([bottom, wall_bottom[keep]]), nx, ny)
+    wall_column, wall_top, wall_bottom = wall_column[keep], wall_top[keep], wall_bottom[keep]
+    fill_column, fill_top, fill_bottom = _enclosed_interiors(wall_column, wall_top, wall_bottom, column, nx, ny,
+                                                             max_interior / (cell * cell))
+    return (np.concatenate([column, wall_column, fill_column]), np.concatenate([top, wall_top, fill_top]),
+            np.concatenate([bottom, wall_bottom, fill_bottom]), nx, ny)
+
+
+def enclosed_spans(tri, lo, cell, nx, ny, ground, column, max_interior, min_slope_normal=0.2, tolerance=0.02):
+    """Spans of the unseen interiors enclosed by an object's sides, with their rings of sides, for a solid
+    built from layered-heightfield spans ``column`` alone (:func:`worldgen_sim.collision.solidify.solidify`):
+    a trunk seen only from around it becomes a solid post, not a tube. Objects with a seen top or bottom
+    inside their sides get nothing. Returns column (S,), top (S,), bottom (S,) [m] as :func:`solid_spans`."""
+    wall_column, wall_top, wall_bottom = _wall_spans(tri, lo, cell, nx, ny, ground, tolerance, min_slope_normal)
+    return _enclosed_interiors(wall_column, wall_top, wall_bottom, column, nx, ny, max_interior / (cell * cell),
+                               with_ring=True)
+
+
+def _enclosed_interiors(wall_column, wall_top, wall_bottom, column, nx, ny, max_cells, *, with_ring=False):
+    """Spans filling the unseen interiors enclosed by wall spans, each of at most ``max_cells`` cells.
+
+    An object seen only from its sides (a trunk taller than every camera) leaves a ring of wall spans
+    around nothing: no surface was seen inside, so nothing says it is hollow, and a robot cannot get
+    into a small enclosure anyway; it is solid to the ring's median height. A larger enclosure (an
+    unlidded cabinet, a bin) stays open: filling it would put a block where the space may be free.
+    An interior with any surface seen in it (the bottom of an open box) stays as seen. Returns
+    column (S,), top (S,), bottom (S,) for the filled cells (median of the ring's tops and bottoms), and
+    with ``with_ring`` the ring's own wall spans too.
+    """
+    from scipy.ndimage import binary_fill_holes, grey_dilation, label
+
+    empty = np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+    if wall_column.size == 0 or max_cells < 1:
+        return empty
+    walls = np.zeros(ny * nx, bool)
+    walls[wall_column] = True
+    walls = walls.reshape(ny, nx)
+    holes, count = label(binary_fill_holes(walls) & ~walls)
+    if count == 0:
+        return empty
+    holes = holes.reshape(-1)
+    area = np.bincount(holes, minlength=count + 1)
+    seen = np.bincount(holes[column], minlength=count + 1) > 0 if column.size else np.zeros(count + 1, bool)
+    fill = (area <= max_cells) & ~seen
+    fill[0] = False
+    if not fill.any():
+        return empty
+    # Each wall cell takes the label of the interior it borders (3x3), so the ring's heights are known.
+    ring = grey_dilation(holes.reshape(ny, nx), size=(3, 3)).reshape(-1)[wall_column]
+    heights = []
+    for values in (wall_top, wall_bottom):
+        order = np.lexsort((values, ring))
+        labels, sorted_values = ring[order], values[order]
+        start = np.searchsorted(labels, np.arange(count + 1))
+        end = np.searchsorted(labels, np.arange(count + 1), side="right")
+        median = np.where(end > start, sorted_values[np.clip((start + end) // 2, 0, max(labels.size - 1, 0))], np.nan)
+        heights.append(median)
+    top, bottom = heights
+    cells = np.flatnonzero(fill[holes] & np.isfinite(top[holes]) & (top[holes] > bottom[holes]))
+    out = cells.astype(np.int64), top[holes[cells]], bottom[holes[cells]]
+    if with_ring:
+        ring_walls = fill[ring]
+        out = (np.concatenate([out[0], wall_column[ring_walls]]), np.concatenate([out[1], wall_top[ring_walls]]),
+               np.concatenate([out[2], wall_bottom[ring_walls]]))
+    return out
 
 
 def _snapped(spans, ground, tolerance, rim_width):

@@ -30,6 +30,11 @@ __all__ = ["build_collision"]
 
 log = logging.getLogger(__name__)
 
+_GROUND_MARGIN = 0.25
+"""Ground triangles this far around an object's footprint go with it [m]: the floor seen under a table
+counts only where it joins the floor around the table (:func:`~worldgen_sim.collision.solidify.observed_below`),
+and a capture's floor is finely tessellated, so the triangles overlapping the footprint alone end at its edge."""
+
 
 def build_collision(mesh: TriangleMesh, *, cfg: CollisionCfg, progress: Progress | None = None) -> CollisionWorld:
     """Segment a world-frame mesh and build its colliders and physics materials.
@@ -139,6 +144,9 @@ def _object_tasks(seg, vertices, faces):
     from scipy.spatial import cKDTree
 
     ground_faces = np.concatenate([r.faces for r in seg.static if r.kind == "ground"] or [np.zeros(0, np.int64)])
+    # Only ground the input observed: the ground-fill patches (appended last) close holes nobody saw into,
+    # such as the floor under a rock; taken as seen, they would open the rock's footprint into a slab.
+    ground_faces = ground_faces[ground_faces < len(faces) - len(seg.fill_faces)]
     ground_tri = vertices[faces[ground_faces]]
     ground_lo, ground_hi = ground_tri.min(axis=1), ground_tri.max(axis=1)
     # Ground triangles near each object, found by their centres (a per-object scan of the whole ground
@@ -155,9 +163,11 @@ def _object_tasks(seg, vertices, faces):
         if kind != "overhead" and part_vertices.size and centres is not None:  # overhead: closed at its underside
             lo, hi = part_vertices.min(axis=0), part_vertices.max(axis=0)
             near = np.asarray(centres.query_ball_point(0.5 * (lo[:2] + hi[:2]),
-                                                       0.5 * float(np.linalg.norm(hi[:2] - lo[:2])) + reach), np.int64)
+                                                       0.5 * float(np.linalg.norm(hi[:2] - lo[:2])) + reach
+                                                       + np.sqrt(2.0) * _GROUND_MARGIN), np.int64)
             near = np.sort(near)
-            keep = np.all((ground_hi[near, :2] >= lo[:2]) & (ground_lo[near, :2] <= hi[:2]), axis=1)
+            keep = np.all((ground_hi[near, :2] >= lo[:2] - _GROUND_MARGIN)
+                          & (ground_lo[near, :2] <= hi[:2] + _GROUND_MARGIN), axis=1)
             keep &= ground_hi[near, 2] < hi[2]
             under = ground_tri[near[keep]].astype(np.float32)
         tasks.append(DecomposeTask(names[-1], part_vertices, part_faces, float(ground),
@@ -219,7 +229,7 @@ def _report(mesh, bad_faces, seg, seg_cached, static_parts, objects, entries, sk
         "decompositions": int(sum(1 for r in results if not r.cached)),
         "cache_hits": int(sum(1 for r in results if r.cached)),
         "segmentation_cached": seg_cached,
-        "settings": {k: getattr(cfg, k) for k in ("object_timeout",) + DECOMPOSE_FIELDS},
+        "settings": {k: getattr(cfg, k) for k in ("object_timeout", "object_cpu_limit") + DECOMPOSE_FIELDS},
     }
 
 

@@ -21,7 +21,14 @@ class CollisionCfg:
         min_object_size: connected pieces whose bounding-box diagonal is smaller are dropped [m].
         coacd_threshold: CoACD concavity threshold, metric (``real_metric``) [m].
         max_hull_vertices: vertex limit per convex hull (PhysX GPU: 64).
-        object_timeout: per-object decomposition time limit; on expiry one convex hull is used [s].
+        object_timeout: wall-clock guard against a decomposition worker that hangs (blocked, using no CPU);
+            on expiry the object gets its voxel cover, counted as a ``timeout`` fallback. A last resort:
+            the work is bounded by ``coacd_max_faces`` and ``object_cpu_limit`` [s].
+        object_cpu_limit: CPU time a decomposition worker may spend on one object; past it the object gets
+            its voxel cover (a ``timeout`` fallback). CPU time does not grow with the machine's load, so the
+            same input gives the same world on a busy machine [s].
+        coacd_max_faces: most faces of a solid given to CoACD; a solid with more is rebuilt on a coarser
+            cell (CoACD's time grows with the faces it clips at every cut).
         workers: decomposition processes (0: one per core).
         seed: CoACD seed.
         dynamic_objects: objects become rigid bodies that a robot can push.
@@ -76,6 +83,9 @@ class CollisionCfg:
         underside_thickness: an object top with the ground observed under it (the floor seen
             beneath a table) is closed this far below its top instead of down to the ground;
             its legs are closed from their sides [m].
+        enclosed_fill_area: an object's interior enclosed by its sides, with no surface seen inside (a
+            trunk taller than every camera, seen only from around it), is solid when its area is at most
+            this; larger enclosures (an unlidded cabinet, a bin) stay free inside [m^2].
     """
 
     enabled: bool = True
@@ -84,7 +94,9 @@ class CollisionCfg:
     min_object_size: float = 0.1
     coacd_threshold: float = 0.02
     max_hull_vertices: int = 64
-    object_timeout: float = 60.0
+    object_timeout: float = 600.0
+    object_cpu_limit: float = 60.0
+    coacd_max_faces: int = 2000
     workers: int = 0
     seed: int = 0
     dynamic_objects: bool = False
@@ -120,6 +132,7 @@ class CollisionCfg:
     coacd_retries: int = 2
     static_tile_faces: int = 200_000
     underside_thickness: float = 0.05
+    enclosed_fill_area: float = 0.25
 
     def validate(self) -> None:
         """Check every field (types, ranges, offsets, the material library); raises WorldgenError
@@ -131,6 +144,8 @@ class CollisionCfg:
         check.range("coacd_threshold", gt=0, unit="m")
         check.range("max_hull_vertices", ge=4, le=255, unit="vertices; PhysX GPU hulls: <= 64")
         check.range("object_timeout", gt=0, unit="s")
+        check.range("object_cpu_limit", ge=1, unit="s of CPU time")
+        check.range("coacd_max_faces", ge=100, unit="faces")
         check.range("workers", ge=0, unit="0: one per core")
         check.range("seed", ge=0)
         check.range("normal_angle", gt=0, lt=90, unit="deg")
@@ -178,3 +193,4 @@ class CollisionCfg:
         check.range("coacd_retries", ge=0)
         check.range("static_tile_faces", ge=1000, unit="faces")
         check.range("underside_thickness", gt=0, unit="m")
+        check.range("enclosed_fill_area", ge=0, unit="m^2; 0: never")

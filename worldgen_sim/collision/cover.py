@@ -19,7 +19,7 @@ __all__ = ["voxel_cover"]
 
 def voxel_cover(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float, cell: float, max_boxes: int,
                 tolerance: float = 0.02, max_doublings: int = 4, ground_triangles: np.ndarray | None = None,
-                underside: float = 0.05) -> tuple[np.ndarray, float, float]:
+                underside: float = 0.05, max_interior: float = 0.0) -> tuple[np.ndarray, float, float]:
     """Boxes covering an object's solid.
 
     Args:
@@ -32,6 +32,8 @@ def voxel_cover(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float
         tolerance: wall spans within this of the ground stand on it [m].
         ground_triangles: (G, 3, 3) world-frame triangles of the ground observed under the object [m],
             or None: tops over it are closed ``underside`` [m] below themselves, not on the ground.
+        max_interior: unseen interiors enclosed by sides up to this area are solid
+            (:func:`worldgen_sim.collision.boxes.solid_spans`) [m^2].
 
     Returns:
         (B, 8, 3) float64 world-frame box corners [m], the covered span volume [m^3] and the cell used [m].
@@ -49,7 +51,8 @@ def voxel_cover(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float
     boxes = np.zeros((0, 2, 3))
     for _ in range(max_doublings + 1):
         column, top, bottom, nx, _ny = solid_spans(tri, lo, hi, cell, ground_height, tolerance, seam=0.5 * cell,
-                                                   ground_triangles=ground_triangles, underside=underside)
+                                                   ground_triangles=ground_triangles, underside=underside,
+                                                   max_interior=max_interior)
         # Heights to the cell (outward: tops up, bottoms down), so neighbouring spans merge.
         top = ground_height + np.ceil((top - ground_height) / cell - 0.25) * cell
         bottom = ground_height + np.floor((bottom - ground_height) / cell + 0.25) * cell

@@ -5,16 +5,23 @@ process: milliseconds; most furniture ends there). Clutter groups (vegetation) a
 covered with boxes directly (:mod:`.cover`), as are objects whose voxel cover is a few
 boxes or that are porous (foliage: CoACD's time on them is unbounded). The rest run in worker processes
 (``spawn`` context, one CoACD thread per worker): the open surface is closed into a
-solid (:mod:`.solidify`) in the object's frame, simplified, and either kept as one
-hull when it is convex within tolerance or decomposed by CoACD with a metric
-threshold, a hull cap and decimated hulls.
+solid (:mod:`.solidify`) in the object's frame, simplified, coarsened until it has at
+most ``coacd_max_faces`` faces, and either kept as one hull when it is convex within
+tolerance or decomposed by CoACD with a metric threshold, a hull cap and decimated hulls.
+
+The work, not the clock, decides: the face budget bounds CoACD's work, and a worker may
+spend at most ``object_cpu_limit`` seconds of CPU time on an object (RLIMIT_CPU; SIGXCPU
+past it). CPU time does not grow when the machine is loaded, so the same input gives the
+same world on a busy machine. The wall-clock ``object_timeout`` only guards against a
+worker that hangs.
 
 CoACD can crash (SIGSEGV) on some solids. A worker that dies is replaced and the
 object retried ``coacd_retries`` times with other settings (another seed and a looser
 threshold; from the second retry on, a coarser solid too). When every
-attempt crashed, the object ran out of time, raised, or has no closed solid, it
+attempt crashed, the object ran past its CPU budget or hung, raised, or has no closed solid, it
 gets a voxel cover (boxes within about a cell of its surface) — never one hull over
-the whole object. Every fallback and retry is counted by kind (:data:`FALLBACK_KINDS`).
+the whole object. Every fallback and retry is counted by kind (:data:`FALLBACK_KINDS`;
+``timeout``: CPU budget or hang).
 
 Results are cached (:mod:`worldgen_sim.cache`, opt-in) under a key made of the
 object's triangles, its closing height and kind, the decomposition settings
@@ -41,6 +48,7 @@ __all__ = [
     "CRASH_TEST_ENV",
     "DECOMPOSE_FIELDS",
     "FALLBACK_KINDS",
+    "STALL_TEST_ENV",
     "DecomposeResult",
     "DecomposeTask",
     "cover_result",
@@ -49,12 +57,13 @@ __all__ = [
     "decomposition_key",
 ]
 
-CACHE_FORMAT = 8
+CACHE_FORMAT = 9
 """Layout version of cached decompositions (:mod:`worldgen_sim.cache`)."""
 DECOMPOSE_FIELDS = (
     "coacd_threshold", "max_hull_vertices", "seed", "solid_cell", "convex_tolerance", "coacd_iterations",
     "box_height_tolerance", "max_boxes", "box_cover", "coacd_max_hulls", "coacd_cell", "max_cover_boxes",
-    "coacd_retries", "clutter_fill", "coacd_min_size", "underside_thickness",
+    "coacd_retries", "clutter_fill", "coacd_min_size", "underside_thickness", "enclosed_fill_area",
+    "coacd_max_faces",
 )
 """The :class:`CollisionCfg` fields a decomposition depends on (its cache key)."""
 FALLBACK_KINDS = ("crash", "timeout", "error", "no_solid", "coacd_empty", "workers_failed")
@@ -62,7 +71,12 @@ FALLBACK_KINDS = ("crash", "timeout", "error", "no_solid", "coacd_empty", "worke
 CRASH_TEST_ENV = "WORLDGEN_TEST_CRASH_ATTEMPTS"
 """Test hook: a worker given an attempt number below this variable's value kills itself with SIGSEGV
 before running CoACD, as CoACD does on some solids."""
+STALL_TEST_ENV = "WORLDGEN_TEST_STALL"
+"""Test hook: a worker first sleeps this many seconds per object (a worker starved by a loaded machine:
+wall-clock time passes, no CPU time), or with ``spin`` burns CPU without end (a runaway decomposition)."""
 _UNCACHED_KINDS = {"crash", "timeout", "error", "workers_failed"}
+_COARSENINGS = 4
+"""Most times a solid's cell grows (by half) to bring it within ``coacd_max_faces``."""
 
 
 @dataclass(frozen=True)
@@ -251,14 +265,14 @@ class _Pool:
             elif slot["task"] is not None and time.perf_counter() - slot["sent"] > self.cfg.object_timeout:
                 self._retire(s, f"timed out after {self.cfg.object_timeout:g} s", "timeout")
             elif not slot["proc"].is_alive():
-                self._retire(s, f"worker crashed (exit code {slot['proc'].exitcode})", "crash")
+                self._retire(s, *self._death(slot))
 
     def _receive(self, s: int, slot: dict) -> None:
         try:
             message = slot["conn"].recv()
         except (EOFError, OSError):
             slot["proc"].join(5)
-            self._retire(s, f"worker crashed (exit code {slot['proc'].exitcode})", "crash")
+            self._retire(s, *self._death(slot))
             return
         if message[0] == "ready":
             slot["ready"] = True
@@ -268,6 +282,16 @@ class _Pool:
             self._finish(slot, result)
         else:
             self._finish(slot, self._cover(slot, f"decomposition failed: {message[1]}", "error"))
+
+    def _death(self, slot: dict) -> tuple[str, str]:
+        """Why a worker died: its CPU budget ran out (SIGXCPU, ``"timeout"``: not retried, the same work
+        would run out again) or it crashed (``"crash"``: retried with other settings)."""
+        import signal
+
+        code = slot["proc"].exitcode
+        if code is not None and code == -getattr(signal, "SIGXCPU", -1000):
+            return f"ran past its CPU budget of {self.cfg.object_cpu_limit:g} s", "timeout"
+        return f"worker crashed (exit code {code})", "crash"
 
     def _retire(self, s: int, reason: str, kind: str) -> None:
         """Stop a worker; its task is retried (a crash with attempts left) or covered."""
@@ -348,12 +372,50 @@ def _worker_main(conn) -> None:
             import signal
 
             os.kill(os.getpid(), signal.SIGSEGV)
+        _limit_cpu(float(cfg["object_cpu_limit"]))
+        _test_stall(os.environ.get(STALL_TEST_ENV, ""))
         try:
             result = decompose_one(vertices, faces, ground_height=ground, cfg=CollisionCfg(**cfg), attempt=attempt,
                                    ground_triangles=ground_triangles)
             conn.send(("ok", _result_to_message(result)))
         except Exception as exc:  # any failure becomes this object's reported fallback
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _test_stall(how: str) -> None:
+    """The :data:`STALL_TEST_ENV` hook: sleep (starved) or spin (runaway); nothing when unset."""
+    if how == "spin":
+        while True:
+            pass
+    if how:
+        time.sleep(float(how))
+
+
+def _limit_cpu(seconds: float) -> None:
+    """Let this worker use at most ``seconds`` more CPU time; past it the kernel ends it with SIGXCPU.
+
+    CPU time, unlike wall-clock time, does not grow when other processes load the machine, so whether an
+    object runs out of its budget depends on its work, not on the load: the same input gives the same world.
+    (Nothing happens where RLIMIT_CPU is missing; the wall-clock ``object_timeout`` still guards hangs.)
+    """
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return
+    try:  # a worker ended by SIGXCPU (or SIGSEGV in CoACD) must not leave a core file in the user's folder
+        resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    except (ValueError, OSError):
+        pass
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = usage.ru_utime + usage.ru_stime
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(np.ceil(used + seconds))
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    except (ValueError, OSError):  # a platform that refuses it: the wall-clock guard remains
+        pass
 
 
 _MESSAGE_FIELDS = ("hulls", "volume", "hull_volume", "method", "fallback", "fallback_kind", "seconds")
@@ -391,8 +453,8 @@ def decompose_one(vertices: np.ndarray, faces: np.ndarray, *, ground_height: flo
     task = DecomposeTask("", vertices, faces, ground_height, ground_triangles=ground_triangles)
     # A second retry also coarsens the solid (fewer faces for CoACD; thin parts suffer, so not at once).
     cell = cfg.coacd_cell * (1.0 + 0.5 * max(0, attempt - 1))
-    solid = _closed_solid(vertices, faces, ground_height=ground_height, cell=cell,
-                          ground_triangles=ground_triangles, underside=cfg.underside_thickness)
+    solid = _budgeted_solid(vertices, faces, ground_height=ground_height, cell=cell, cfg=cfg,
+                            ground_triangles=ground_triangles)
     if solid is None:
         return cover_result(task, cfg, reason="no closed solid (no up-facing surface)", kind="no_solid",
                             seconds=time.perf_counter() - start)
@@ -408,7 +470,21 @@ def decompose_one(vertices: np.ndarray, faces: np.ndarray, *, ground_height: flo
     return DecomposeResult(hulls, volume, hull_volume, "coacd", seconds=time.perf_counter() - start)
 
 
-def _closed_solid(vertices, faces, *, ground_height, cell, ground_triangles=None, underside=0.05):
+def _budgeted_solid(vertices, faces, *, ground_height, cell, cfg, ground_triangles):
+    """The closed solid (:func:`_closed_solid`) with at most ``cfg.coacd_max_faces`` faces: the cell grows by
+    half while it has more (at most :data:`_COARSENINGS` times), so CoACD's work (each cut clips and re-hulls
+    the part; a reconstruction's staircase multiplies the cuts) is bounded by the input, not by a clock."""
+    for _ in range(_COARSENINGS + 1):
+        solid = _closed_solid(vertices, faces, ground_height=ground_height, cell=cell,
+                              ground_triangles=ground_triangles, underside=cfg.underside_thickness,
+                              max_interior=cfg.enclosed_fill_area)
+        if solid is None or solid[2].shape[0] <= cfg.coacd_max_faces:
+            return solid
+        cell *= 1.5
+    return solid
+
+
+def _closed_solid(vertices, faces, *, ground_height, cell, ground_triangles=None, underside=0.05, max_interior=0.0):
     """The object closed into a solid in its own frame and simplified within one cell:
     (yaw, (S, 3) vertices, (T, 3) faces, volume [m^3]), or None when nothing closes."""
     import manifold3d
@@ -420,7 +496,8 @@ def _closed_solid(vertices, faces, *, ground_height, cell, ground_triangles=None
     yaw = footprint_yaw(vertices[:, :2]) if yaw is None else yaw
     # "Last surface crossed" layering: a reconstruction doubles thin parts into nested layers.
     solid = solidify(rotate_z(vertices, -yaw), faces, ground_height=ground_height, cell_size=cell, seam=0.5 * cell,
-                     ground_triangles=local_triangles(ground_triangles, yaw), underside=underside)
+                     ground_triangles=local_triangles(ground_triangles, yaw), underside=underside,
+                     max_interior=max_interior)
     if solid.is_empty:
         return None
     # Simplify within one cell: removes the grid's staircase noise, which otherwise makes
@@ -492,7 +569,8 @@ def box_result(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float,
         return None
     fit = fit_boxes(vertices, faces, ground_height=ground_height, cell=cfg.solid_cell,
                     height_tolerance=cfg.box_height_tolerance, max_boxes=cfg.max_boxes,
-                    ground_triangles=ground_triangles, underside=cfg.underside_thickness)
+                    ground_triangles=ground_triangles, underside=cfg.underside_thickness,
+                    max_interior=cfg.enclosed_fill_area)
     if fit is None or fit.covered < cfg.box_cover:
         return None
     hulls = box_hulls(fit.world_corners(), max_vertices=cfg.max_hull_vertices)
@@ -517,7 +595,8 @@ def cover_result(task: DecomposeTask, cfg: CollisionCfg, *, reason: str | None, 
     vertices = vertices[finite]
     corners, volume, _cell = voxel_cover(vertices, faces, ground_height=task.ground_height,
                                          cell=cfg.coacd_cell, max_boxes=cfg.max_cover_boxes,
-                                         ground_triangles=task.ground_triangles, underside=cfg.underside_thickness)
+                                         ground_triangles=task.ground_triangles, underside=cfg.underside_thickness,
+                                         max_interior=cfg.enclosed_fill_area)
     hulls = box_hulls(corners, max_vertices=cfg.max_hull_vertices)
     seconds += time.perf_counter() - start
     if hulls:

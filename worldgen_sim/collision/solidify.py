@@ -54,6 +54,7 @@ def solidify(
     seam: float | None = None,
     ground_triangles: np.ndarray | None = None,
     underside: float = 0.05,
+    max_interior: float = 0.0,
 ) -> Solid:
     """Close an open object surface into a solid standing on the ground.
 
@@ -72,6 +73,8 @@ def solidify(
         ground_triangles: (G, 3, 3) float triangles of the ground the input observed under the
             object [m] (same frame as ``vertices``), or None; see :func:`observed_below`.
         underside: a top over observed ground is closed this far below it [m].
+        max_interior: an unseen interior enclosed by sides, up to this area, is solid with its ring of sides
+            (:func:`worldgen_sim.collision.boxes.enclosed_spans`: a trunk seen only from around it) [m^2].
     """
     tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
     empty = Solid(np.zeros((0, 3)), np.zeros((0, 3), np.int32), 0.0, np.zeros((0, 2, 3)), cell_size)
@@ -82,7 +85,8 @@ def solidify(
     cell = max(cell_size, float(np.sqrt(np.prod(np.maximum(hi - lo, 1e-9)) / max_cells)))
     for _ in range(4):
         open_below = observed_below(ground_triangles, lo, hi, cell, object_triangles=tri, ground=ground_height)
-        boxes = _column_boxes(tri, lo, hi, cell, ground_height, min_slope_normal, seam, open_below, underside)
+        boxes = _column_boxes(tri, lo, hi, cell, ground_height, min_slope_normal, seam, open_below, underside,
+                              max_interior)
         if boxes.shape[0] <= max_boxes:
             break
         cell *= 2.0
@@ -108,10 +112,19 @@ def union_of_boxes(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     )
 
 
-def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal, seam=None, open_below=None, underside=0.05):
-    """(B, 2, 3) boxes of the layered heightfield on a grid of ``cell`` [m] starting at ``lo``."""
-    col, top, bottom, nx, _ny = column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam,
-                                             open_below=open_below, underside=underside)
+def _column_boxes(tri, lo, hi, cell, ground, min_slope_normal, seam=None, open_below=None, underside=0.05,
+                  max_interior=0.0):
+    """(B, 2, 3) boxes of the layered heightfield on a grid of ``cell`` [m] starting at ``lo`` (with the
+    unseen interiors enclosed by sides up to ``max_interior`` [m^2] and their rings)."""
+    col, top, bottom, nx, ny = column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam,
+                                            open_below=open_below, underside=underside)
+    if max_interior > 0:
+        from worldgen_sim.collision.boxes import enclosed_spans
+
+        fill_col, fill_top, fill_bottom = enclosed_spans(tri, lo, cell, nx, ny, ground, col, max_interior,
+                                                         min_slope_normal)
+        col, top, bottom = (np.concatenate([col, fill_col]), np.concatenate([top, fill_top]),
+                            np.concatenate([bottom, fill_bottom]))
     if col.size == 0:
         return np.zeros((0, 2, 3))
     # Quantise heights relative to the ground (to the cell size: tops within half a cell)
@@ -182,11 +195,13 @@ def observed_below(ground_triangles, lo, hi, cell, *, object_triangles=None, gro
         fenced = mask & ~fence
         # Opened again after fencing: a sliver of floor between a sofa's back and the wall is no passage.
         fenced = binary_opening(fenced, np.ones((width, width), bool))
-        # Only ground connected to the ground around the object (the margin's outer ring, a few cells
-        # beyond its extent: not a floor that stops at the wall behind it) is seen under it.
+        # Only ground connected to the ground around the object (in the margin, beyond its extent: not a
+        # floor that stops at the wall behind it) is seen under it. The whole margin counts, not only its
+        # outer ring: a capture's ground is given a fixed distance around the object, which is fewer
+        # cells than the margin on a coarse grid.
         labels, _count = label(fenced)
-        border = np.zeros_like(mask)
-        border[0], border[-1], border[:, 0], border[:, -1] = True, True, True, True
+        border = np.ones_like(mask)
+        border[margin:margin + ny, margin:margin + nx] = False
         outside = np.unique(labels[border & fenced])
         reached = np.isin(labels, outside[outside > 0])
         # Back up to the legs and fences, never inside them (a leg stands on the floor it hides).
@@ -222,10 +237,10 @@ def column_spans(tri, lo, hi, cell, ground, min_slope_normal, seam=None, *, open
     length = np.linalg.norm(normal, axis=1)
     keep = np.abs(normal[:, 2]) > min_slope_normal * np.maximum(length, 1e-30)
     tri, up = tri[keep], normal[keep, 2] > 0
-    if tri.shape[0] == 0:
-        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), 1, 1
     nx = int(np.floor((hi[0] - lo[0]) / cell)) + 1
     ny = int(np.floor((hi[1] - lo[1]) / cell)) + 1
+    if tri.shape[0] == 0:  # sides only: no spans, but the grid stays the object's (its wall spans use it)
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), nx, ny
 
     # Rasterise every triangle's xy projection: cell centres inside it (vectorised over
     # triangles, via each triangle's bounding box of cells).
