@@ -198,10 +198,11 @@ def test_top_views_look_down_on_the_tall_cabinet(ceiling):
 
 
 def test_top_views_stay_low_where_nothing_upward_stands_above_the_eyes():
-    """An empty room, and the room with its tall cabinet taken out: at most a couple of added views, none
-    above the eye heights (they only fill the floor right under an eye position, which no view there sees)."""
+    """An empty room, and the room with its tall cabinet taken out and 1500 floaters in its air: at most a couple
+    of added views, none above the eye heights (they only fill what lies right under an eye position, which
+    no view there sees); floaters are no upward surface."""
     empty = make_sample_room(spacing=0.05, furnished=False)
-    room = make_sample_room(spacing=0.05)
+    room = make_sample_room(spacing=0.05, num_floaters=1500)
     low = room.gaussians.subset(~_inside_box(room, "cabinet", room.gaussians.positions))
     for cloud in (empty.gaussians, low):
         added = place_views(cloud, num_views=48, width=320, height=240, fov_deg=90.0).cam_to_world[48:]

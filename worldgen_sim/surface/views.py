@@ -166,11 +166,13 @@ def place_views(
 
 
 def _faces_up(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """(N,) bool: Gaussians that may lie on an upward surface: flat with a near-vertical normal, or not flat.
+    """(N,) bool: Gaussians that are evidence of an upward (or downward) surface.
 
     The normal of a flat Gaussian is its shortest axis; the world z of local axis
-    i is row 2 of the rotation matrix of the (w, x, y, z) quaternion. A Gaussian
-    that is not flat has no normal and does not vote against (a capture of round blobs).
+    i is row 2 of the rotation matrix of the (w, x, y, z) quaternion. Where most
+    Gaussians are flat (a trained capture's surfaces), only flat ones with a
+    near-vertical normal count: a round floater is no surface. Where most are
+    round, there is no normal to go by and every one that is not a steep surface counts.
     """
     q = np.asarray(rotations, np.float64)
     q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
@@ -180,7 +182,10 @@ def _faces_up(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:
     order = np.argsort(s, axis=1)
     rows = np.arange(s.shape[0])
     flat = s[rows, order[:, 0]] < FLAT_RATIO * s[rows, order[:, 1]]
-    return ~flat | (np.abs(axis_z[rows, order[:, 0]]) >= UP_COS)
+    vertical = np.abs(axis_z[rows, order[:, 0]]) >= UP_COS
+    if flat.size and flat.mean() >= 0.5:
+        return flat & vertical
+    return ~flat | vertical
 
 
 @dataclass(frozen=True)
@@ -191,12 +196,15 @@ class _FreeGrid:
         origin: (3,) world position of cell (0, 0, 0)'s corner [m].
         cell: cell edge [m].
         occupied: (X, Y, Z) bool, cells holding a Gaussian centre (not dilated).
+        blocking: (X, Y, Z) bool, occupied cells with an occupied neighbour: what hides what lies
+            behind it (a lone speck in the air does not).
         main: (X, Y, Z) bool, cells of the free-space region most eye-height candidates fall in.
     """
 
     origin: np.ndarray
     cell: float
     occupied: np.ndarray
+    blocking: np.ndarray
     main: np.ndarray
 
     @classmethod
@@ -226,7 +234,8 @@ class _FreeGrid:
         counts = np.bincount(cand_labels[cand_labels > 0], minlength=1)
         empty = counts.size == 0 or counts.max() == 0
         main = np.zeros(shape, bool) if empty else labels == int(np.argmax(counts))
-        return cls(origin=origin, cell=cell, occupied=occupied, main=main)
+        neighbours = ndimage.convolve(occupied.astype(np.uint8), np.ones((3, 3, 3), np.uint8), mode="constant")
+        return cls(origin=origin, cell=cell, occupied=occupied, blocking=occupied & (neighbours >= 2), main=main)
 
     def index(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(P, 3) int cell indices of (P, 3) points [m] (clipped) and (P,) bool whether each lies in the grid."""
@@ -240,7 +249,7 @@ class _FreeGrid:
         return inside & self.main[tuple(index.T)]
 
     def clear_lines(self, starts: np.ndarray, ends: np.ndarray, *, chunk: int = 20000) -> np.ndarray:
-        """(L,) bool: no occupied cell on each segment from (L, 3) ``starts`` to (L, 3) ``ends`` [m].
+        """(L,) bool: no blocking cell on each segment from (L, 3) ``starts`` to (L, 3) ``ends`` [m].
 
         Samples every half cell; the last half cell before each end is not tested (it is where the
         surface looked at begins).
@@ -255,7 +264,7 @@ class _FreeGrid:
             direction = (b - a) / np.maximum(part, 1e-9)[:, None]
             samples = a[:, None, :] + fraction[..., None] * direction[:, None, :]
             index, inside = self.index(samples.reshape(-1, 3))
-            hit = (inside & self.occupied[tuple(index.T)]).reshape(len(a), steps)
+            hit = (inside & self.blocking[tuple(index.T)]).reshape(len(a), steps)
             clear[begin:begin + chunk] = ~hit.any(axis=1)
         return clear
 
@@ -265,8 +274,11 @@ def _upward_tops(points: np.ndarray, faces_up: np.ndarray, grid: _FreeGrid) -> n
     (two cells up, past the dilation), the mean position of its upward-facing Gaussians [m].
 
     A cell needs :data:`TOP_MIN_POINTS` such Gaussians and a majority of its Gaussians
-    facing up: the top edge of a wall or of a cabinet's side is not a surface to look down on.
+    facing up (the top edge of a wall or of a cabinet's side is not a surface to look
+    down on), in a group of at least :data:`TOP_MIN_CELLS` touching such cells.
     """
+    from scipy import ndimage
+
     index, inside = grid.index(points)
     shape = np.asarray(grid.occupied.shape)
     flat = np.ravel_multi_index(tuple(index[inside].T), tuple(shape))
@@ -278,7 +290,13 @@ def _upward_tops(points: np.ndarray, faces_up: np.ndarray, grid: _FreeGrid) -> n
     above = coords + [0, 0, 2]
     keep = above[:, 2] < shape[2]
     keep[keep] = grid.main[tuple(above[keep].T)]
-    cells = cells[keep]
+    cells, coords = cells[keep], coords[keep]
+    # A surface spans a few touching cells; a speck or a small floater cloud does not.
+    mask = np.zeros(tuple(shape), bool)
+    mask[tuple(coords.T)] = True
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    sizes = np.bincount(labels.ravel())
+    cells = cells[sizes[labels[tuple(coords.T)]] >= TOP_MIN_CELLS]
     if cells.size == 0:
         return np.zeros((0, 3))
     lookup = np.full(total.size, -1)
@@ -318,6 +336,10 @@ def _top_views(tops: np.ndarray, eyes: np.ndarray, *, grid: _FreeGrid, tree, xs:
     the most unseen cells is taken, aimed at their mean; the cells inside its image
     are marked seen; repeat.
     """
+    if tops.shape[0] == 0:
+        return []
+    # Nothing can look down on a surface at the top of the scene (the back of a ceiling seen through a hole).
+    tops = tops[tops[:, 2] + TOP_RISES[0] <= ceiling]
     if tops.shape[0] == 0:
         return []
     unseen = tops[~_sees(eyes, tops, grid, max_depression_deg=EYE_MAX_DEPRESSION_DEG).any(axis=0)]
