@@ -56,6 +56,10 @@ FLAT_RATIO = 0.5
 """A Gaussian whose shortest axis is under this fraction of its middle one is a surface element with a normal."""
 UP_COS = float(np.cos(np.radians(30.0)))
 """A surface element faces up (or down) when its normal is within 30 deg of vertical."""
+TOP_MAX_CELLS = 1024
+TOP_MAX_PAIRS = 2_000_000
+"""Bounds on the top-view search in a large scene: at most this many unseen cells (an even subset) and
+candidate positions x cells pairs (an even subset of the candidates)."""
 
 
 def rescale_cameras(cameras: CameraPath, *, width: int, max_views: int) -> CameraPath:
@@ -312,11 +316,13 @@ def _sees(positions: np.ndarray, tops: np.ndarray, grid: _FreeGrid, *, max_depre
     """(P, T) bool: each position looks down on each upward surface point: at least
     :data:`TOP_MIN_DEPRESSION_DEG` (and at most ``max_depression_deg``) below its horizon, within
     :data:`TOP_VIEW_RANGE`, with no Gaussian on the line (to a cell above the surface)."""
-    offset = tops[None, :, :] - positions[:, None, :]
-    horizontal = np.linalg.norm(offset[..., :2], axis=2)
-    depression = np.degrees(np.arctan2(-offset[..., 2], horizontal))
-    near = np.linalg.norm(offset, axis=2) <= TOP_VIEW_RANGE
-    sees = near & (depression >= TOP_MIN_DEPRESSION_DEG) & (depression <= max_depression_deg)
+    sees = np.zeros((positions.shape[0], tops.shape[0]), bool)
+    block = max(1, 250_000 // max(tops.shape[0], 1))  # bounds the (block, T, 3) offsets' memory
+    for begin in range(0, positions.shape[0], block):
+        offset = tops[None, :, :] - positions[begin:begin + block, None, :]
+        depression = np.degrees(np.arctan2(-offset[..., 2], np.linalg.norm(offset[..., :2], axis=2)))
+        near = np.linalg.norm(offset, axis=2) <= TOP_VIEW_RANGE
+        sees[begin:begin + block] = near & (depression >= TOP_MIN_DEPRESSION_DEG) & (depression <= max_depression_deg)
     rows, cols = np.nonzero(sees)
     if rows.size:
         sees[rows, cols] = grid.clear_lines(positions[rows], tops[cols] + [0.0, 0.0, grid.cell])
@@ -345,14 +351,14 @@ def _top_views(tops: np.ndarray, eyes: np.ndarray, *, grid: _FreeGrid, tree, xs:
     unseen = tops[~_sees(eyes, tops, grid, max_depression_deg=EYE_MAX_DEPRESSION_DEG).any(axis=0)]
     if unseen.shape[0] < TOP_MIN_CELLS:
         return []
-    # Bound the cost on large scenes: an even, deterministic subset of the unseen cells.
-    unseen = unseen[np.unique(np.linspace(0, unseen.shape[0] - 1, min(unseen.shape[0], 1024)).astype(int))]
+    unseen = unseen[_even_subset(unseen.shape[0], TOP_MAX_CELLS)]
     levels = np.unique(np.round((unseen[:, 2, None] + TOP_RISES[None, :]).ravel() / grid.cell) * grid.cell)
     gx, gy, gz = np.meshgrid(xs, ys, levels, indexing="ij")
     candidates = np.column_stack([gx.ravel(), gy.ravel(), gz.ravel()])
     candidates = candidates[grid.in_main(candidates) & (candidates[:, 2] <= ceiling)]
     distance, _ = tree.query(candidates, k=1, distance_upper_bound=FREE_RADIUS)
     candidates = candidates[~np.isfinite(distance)]
+    candidates = candidates[_even_subset(candidates.shape[0], max(1, TOP_MAX_PAIRS // unseen.shape[0]))]
     if candidates.shape[0] == 0:
         log.info("%d upward surface cells are seen by no eye position and no free position below the top of "
                  "the scene looks down on them", unseen.shape[0])
@@ -375,6 +381,13 @@ def _top_views(tops: np.ndarray, eyes: np.ndarray, *, grid: _FreeGrid, tree, xs:
     log.info("%d top views look down on %d of %d upward surface cells no eye position sees",
              len(poses), int((~remaining).sum()), unseen.shape[0])
     return poses
+
+
+def _even_subset(count: int, limit: int) -> np.ndarray:
+    """Indices of at most ``limit`` of ``count`` items, evenly spread (deterministic)."""
+    if count <= limit:
+        return np.arange(count)
+    return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
 
 
 def _in_image(points: np.ndarray, pose: np.ndarray, intrinsics: np.ndarray, *, width: int, height: int) -> np.ndarray:
