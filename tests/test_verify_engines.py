@@ -106,22 +106,10 @@ def scene_world(tmp_path_factory):
     return build
 
 
-_PHYSX_GAPS = {
-    "stairs": "known gap (issue 10 open): PhysX 37/40 (92.5 %; Newton 40/40, rest heights agree to 0.07 cm median, "
-              "2026-12-05): 3 probes at the right height still roll at 0.06-0.09 m/s on the fused floor's triangles "
-              "after 1.5 s (PhysX spheres have no rolling friction; the worker's angular damping stands in)",
-}
-"""Scenes whose PhysX pass fraction is below 95 % today, with what was measured; everything else is asserted."""
-
-
 @pytest.mark.parametrize("name", ["stairs", "terrain"])
 def test_newton_and_physx_agree_on_geometry_scenes(name, scene_world):
     """Issue 10 on the geometry test scenes: stairs (17 cm risers, 20 deg ramp, 0.85 m platform) and rolling
     terrain, each engine >= 95 % of probes at rest within 3 cm of the observed ground, heights within 1 cm."""
     _needs_physx("")
     newton, physx, text = _verify_in_both(scene_world(name))
-    assert newton.pass_fraction >= 0.95, text
-    if name in _PHYSX_GAPS and physx.pass_fraction < 0.95:
-        # Checked last, so agreement and Newton above are always asserted; a fix shows up as a pass.
-        pytest.xfail(f"{_PHYSX_GAPS[name]}; now physx {physx.pass_fraction:.1%}")
-    assert physx.pass_fraction >= 0.95, text
+    assert newton.pass_fraction >= 0.95 and physx.pass_fraction >= 0.95, text
