@@ -2,8 +2,9 @@
 they add (views, fused upward surfaces above the eye heights), on the furnished sample room and the floaters room.
 
 Both variants run in this process after one untimed warm-up, alternated ``--repeats`` times (the median is
-printed), so the ratio holds on a loaded machine. Coverage: the fraction of a 2 cm grid over each true upward face above the eye heights
-(the sample room's 1.8 m cabinet top; the floaters room's 1.8 m cabinet) with a mesh vertex within 3 cm.
+printed), so the ratio holds on a loaded machine. Coverage: the fraction of a 2 cm grid over each true
+upward face above the eye heights (the sample room's 1.8 m cabinet top; the floaters room's 1.8 m
+cabinet) with a mesh vertex within 3 cm.
 
     python bench/bench_top_views.py [--repeats 2] [--spacing 0.04]
 """
