@@ -19,6 +19,9 @@ _SUPPORT_RADIUS = 0.06
 """Horizontal search radius for ground under a footprint corner [m]."""
 _MAX_LIFT = 0.03
 """Highest a moved object is raised onto an uneven floor [m]; more means it hit something else."""
+_FLOOR_SINK = 0.015
+"""Deepest a movable object may overlap the static colliders where it stands in the base world [m]:
+the few millimetres by which a captured floor creases up its sides."""
 _SUPPORT_BAND = 0.03
 """A footprint corner is supported by ground within this height of the object's bottom [m]."""
 
@@ -101,13 +104,16 @@ class Placer:
     # --- objects ---------------------------------------------------------------------------
 
     def movable(self, obj: MovableObject) -> bool:
-        """The object's collider is clear of every other by ``tolerance`` where it stands in the base world.
+        """The object's collider is clear of every other object by ``tolerance``, and of the static colliders
+        by :data:`_FLOOR_SINK`, where it stands in the base world.
 
-        An object whose base collider already sinks deeper into another (a box fit into the
-        floor, say) is left where it is: moving it could only be judged against that overlap.
+        A captured floor creases up the sides of what stands on it, so an object standing on the floor
+        overlaps the floor collider by a few millimetres at its edges; a move lifts it out to within
+        ``tolerance`` (:meth:`try_move`). An object sunk deeper (a box fit into the floor, say) is left
+        where it is: moving it could only be judged against that overlap.
         """
         base = self._baseline(obj)
-        if base["static"] > self.tolerance or base["objects"] > self.tolerance:
+        if base["static"] > _FLOOR_SINK or base["objects"] > self.tolerance:
             return False
         if "budges" not in base:
             base["budges"] = self._budges(obj)
@@ -146,11 +152,19 @@ class Placer:
             # Captured floors are not flat to the millimetre: a shifted object would sink into a bump.
             # Raise it so its deepest floor point is back at the base pose's depth, then check again
             # (lifting does nothing for a wall, which the second check then rejects).
-            lift = depth - max(base["static"], 0.0)
-            if lift > _MAX_LIFT:
-                return False
-            pose.centre = pose.centre + np.array([0.0, 0.0, lift])
-            if self._static_depth(solid, pose, deeper_than=self.tolerance) > self.tolerance:
+            # Never deeper than the tolerance either: a base pose sunk into the floor's crease by more is lifted
+            # out of it (the object drops those millimetres in simulation). A point in the crease at the
+            # object's side is nearest a side face, so one lift may leave it inside: lift again, up to _MAX_LIFT.
+            target = min(max(base["static"], 0.0), 0.8 * self.tolerance)
+            start = pose.centre[2]
+            for _ in range(4):
+                pose.centre = pose.centre + np.array([0.0, 0.0, depth - target])
+                if pose.centre[2] - start > _MAX_LIFT:
+                    return False
+                depth = self._static_depth(solid, pose, deeper_than=self.tolerance)
+                if depth <= self.tolerance:
+                    break
+            else:
                 return False
         if self._object_depth(obj.name, solid, pose) > self.tolerance:
             return False
