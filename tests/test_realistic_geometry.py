@@ -35,12 +35,6 @@ from worldgen_sim.scenes import SCENE_NAMES, make_scene, metrics
 from worldgen_sim.scenes.scene import FLOATER, SKY, SURFACE
 from worldgen_sim.scenes.truth import free_space_points, walkable_truth
 
-
-def _known_gap(name: str, reason: str):
-    """A scene case that misses the issue's number on the current stages: reported as xfail, with what was
-    measured (2-core machine, 2026-11-29), never as a pass. strict=False: a fix shows up as XPASS."""
-    return pytest.param(name, marks=pytest.mark.xfail(strict=False, reason=f"known gap (issue 8 open): {reason}"))
-
 _SCENES: dict = {}
 
 
