@@ -13,6 +13,7 @@ __all__ = [
     "collision_cfg",
     "cover",
     "decompose",
+    "decompose_pool",
     "ground",
     "hulls",
     "materials",
