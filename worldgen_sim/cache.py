@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,15 @@ import numpy as np
 from worldgen_sim.reports import CacheRecord
 from worldgen_sim.staging import write_atomic
 
-__all__ = ["ArrayCache", "cache_key", "library_versions"]
+__all__ = ["ArrayCache", "cache_key", "library_versions", "user_cache_dir"]
 
 log = logging.getLogger(__name__)
+
+
+def user_cache_dir() -> Path:
+    """The user's cache folder for worldgen_sim: ``$XDG_CACHE_HOME/worldgen_sim`` (``~/.cache/worldgen_sim``
+    when unset), where the viewer keeps its reduced layers and ``make test-isaac`` its Python 3.12 environment."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "worldgen_sim"
 
 
 def library_versions(names: Iterable[str]) -> dict[str, str | None]:

@@ -73,8 +73,9 @@ def physx_python(cfg: VerifyCfg, *, discover: bool = True) -> str | None:
         return sys.executable
     if not discover:
         return None
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    cache = Path(os.environ.get("WORLDGEN_CACHE") or cache_home / "worldgen_sim")  # as isaac_venv.sh
+    from worldgen_sim.cache import user_cache_dir
+
+    cache = Path(os.environ.get("WORLDGEN_CACHE") or user_cache_dir())  # as isaac_venv.sh
     built = sorted(cache.glob("isaac-venv-*/.complete"), key=lambda p: p.stat().st_mtime, reverse=True)
     return str(built[0].parent / "bin" / "python") if built else None
 

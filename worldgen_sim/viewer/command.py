@@ -52,13 +52,13 @@ def run_view(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"wrote {path} ({args.camera} view, {width}x{height})")
         return 0
-    from worldgen_sim.viewer.sent_layers import default_cache_dir
+    from worldgen_sim.cache import user_cache_dir
     from worldgen_sim.viewer.server import serve_world, wait_forever
 
     def announce(url: str) -> None:  # the page is served before the world is read: it can be opened now
         print(f"worldgen view: serving {args.out} at {url} (Ctrl-C stops)", flush=True)
 
-    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
+    cache_dir = None if args.no_cache else (args.cache_dir or user_cache_dir())
     viewer = serve_world(args.out, host=args.host, port=args.port, max_points=args.max_points,
                          max_faces=args.max_faces, view=args.camera, cache_dir=cache_dir, announce=announce)
     if not args.quiet:

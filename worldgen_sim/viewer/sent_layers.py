@@ -27,7 +27,7 @@ import numpy as np
 
 from worldgen_sim.viewer.world_layers import MeshLayer, PointLayer, WorldLayers, add_report_layers, load_world_layers
 
-__all__ = ["CACHE_VERSION", "KEEP_FILES", "CacheUse", "default_cache_dir", "reduce_layers", "reduce_mesh",
+__all__ = ["CACHE_VERSION", "KEEP_FILES", "CacheUse", "reduce_layers", "reduce_mesh",
            "sent_layers", "world_key"]  # fmt: skip
 
 CACHE_VERSION = 1
@@ -54,13 +54,6 @@ class CacheUse:
     hit: bool
     key_s: float
     load_s: float
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/worldgen_sim`` (``~/.cache/worldgen_sim`` when unset); entries go to its
-    ``viewer`` folder."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "worldgen_sim"
 
 
 def world_key(out_dir: str | Path, *, max_points: int, max_faces: int, coarse_faces: int = 0, seed: int = 0) -> str:
