@@ -149,12 +149,11 @@ class Placer:
             return False
         depth = self._static_depth(solid, pose, deeper_than=self.tolerance)
         if depth > self.tolerance:
-            # Captured floors are not flat to the millimetre: a shifted object would sink into a bump.
-            # Raise it so its deepest floor point is back at the base pose's depth, then check again
-            # (lifting does nothing for a wall, which the second check then rejects).
-            # Never deeper than the tolerance either: a base pose sunk into the floor's crease by more is lifted
-            # out of it (the object drops those millimetres in simulation). A point in the crease at the
-            # object's side is nearest a side face, so one lift may leave it inside: lift again, up to _MAX_LIFT.
+            # Captured floors are not flat to the millimetre: a shifted object would sink into a bump. Raise it
+            # until its deepest floor point is back at the base pose's depth, and no deeper than the tolerance
+            # (a base pose sunk further into the floor's crease drops those millimetres in simulation). A crease
+            # point at the object's side is nearest a side face, so one lift may leave it inside: lift again, up
+            # to _MAX_LIFT. Lifting does nothing for a wall, which the check then rejects.
             target = min(max(base["static"], 0.0), 0.8 * self.tolerance)
             start = pose.centre[2]
             for _ in range(4):
