@@ -25,6 +25,7 @@ from worldgen_sim.randomize.randomize_cfg import RandomizeCfg, load_randomize_co
 from worldgen_sim.randomize.sample import sample_variant
 from worldgen_sim.randomize.world_info import load_world_info
 from worldgen_sim.randomize.write import read_variant_record
+from worldgen_sim.usd_geometry import prim_world_matrix, usd_transform_points
 
 pytestmark = pytest.mark.slow
 
@@ -181,8 +182,7 @@ def _world_colliders(stage) -> dict:
         if not prim.HasAPI(UsdPhysics.CollisionAPI):
             continue  # an object's own visual mesh (the object layer), not a collider
         points = np.asarray(UsdGeom.Mesh(prim).GetPointsAttr().Get(), np.float64)
-        matrix = np.asarray(cache.GetLocalToWorldTransform(prim), np.float64)
-        world = points @ matrix[:3, :3] + matrix[3, :3]
+        world = usd_transform_points(points, prim_world_matrix(prim, cache=cache))
         if "/Static/" in str(prim.GetPath()):
             faces = np.asarray(UsdGeom.Mesh(prim).GetFaceVertexIndicesAttr().Get()).reshape(-1, 3)
             corners = world[faces]
@@ -209,8 +209,7 @@ def _drawn_triangles(stage, prim_path: str) -> np.ndarray:
     points = np.asarray(mesh.GetPointsAttr().Get(), np.float64)
     faces = np.asarray(mesh.GetFaceVertexIndicesAttr().Get(), np.int64).reshape(-1, 3)
     holes = np.asarray(mesh.GetHoleIndicesAttr().Get() or [], np.int64)
-    matrix = np.asarray(UsdGeom.XformCache().GetLocalToWorldTransform(mesh.GetPrim()), np.float64)
-    world = points @ matrix[:3, :3] + matrix[3, :3]
+    world = usd_transform_points(points, prim_world_matrix(mesh))
     return world[np.delete(faces, holes, axis=0)]
 
 

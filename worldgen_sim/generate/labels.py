@@ -14,6 +14,7 @@ import numpy as np
 
 from worldgen_sim.artifacts import TriangleMesh
 from worldgen_sim.generate.completion import COMPLETED_KINDS
+from worldgen_sim.usd_geometry import prim_world_matrix, usd_transform_points
 
 __all__ = [
     "label_collision_layer", "label_visual_layer", "merge_completion", "over_completed_floor", "over_faces",
@@ -137,9 +138,7 @@ def label_collision_layer(path, completion: TriangleMesh) -> dict:
         mesh = UsdGeom.Mesh(prim)
         points = np.asarray(mesh.GetPointsAttr().Get(), np.float64)
         indices = np.asarray(mesh.GetFaceVertexIndicesAttr().Get(), np.int64).reshape(-1, 3)
-        world = UsdGeom.Xformable(prim).ComputeLocalToWorldTransform(Usd.TimeCode.Default())
-        matrix = np.array(world, np.float64)
-        points = points @ matrix[:3, :3] + matrix[3, :3]  # USD matrices are row-vector convention
+        points = usd_transform_points(points, prim_world_matrix(prim))
         distance, _ = tree.query(points[indices].mean(axis=1))
         fraction = float(np.mean(distance <= NEAR_COMPLETED + 0.5 * cell)) if len(distance) else 0.0
         prim.SetCustomDataByKey("worldgen:completedFraction", round(fraction, 4))

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.usd_geometry import fan_corners, prim_world_matrix, usd_transform_points
 
 __all__ = ["ColliderAudit", "ColliderIssue", "GPU_HULL_MAX_FACES", "GPU_HULL_MAX_VERTICES", "GPU_HULL_MAX_OBLONG",
            "audit_colliders", "missing_colliders", "oblong_ratio"]  # fmt: skip
@@ -168,13 +169,10 @@ def _in_dynamic_body(prim) -> bool:
 
 
 def _mesh_arrays(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from pxr import Usd
-
     points = np.asarray(mesh.GetPointsAttr().Get() or [], dtype=np.float64).reshape(-1, 3)
     counts = np.asarray(mesh.GetFaceVertexCountsAttr().Get() or [], dtype=np.int64)
     indices = np.asarray(mesh.GetFaceVertexIndicesAttr().Get() or [], dtype=np.int64)
-    matrix = np.asarray(mesh.ComputeLocalToWorldTransform(Usd.TimeCode.Default()), dtype=np.float64)
-    points = points @ matrix[:3, :3] + matrix[3, :3]  # row vectors, as USD writes them
+    points = usd_transform_points(points, prim_world_matrix(mesh))
     return points, counts, indices
 
 
@@ -182,12 +180,7 @@ def _degenerate_triangles(points: np.ndarray, counts: np.ndarray, indices: np.nd
     """Fan triangles with an out-of-range index, a repeated corner or (almost) no area."""
     if len(counts) == 0 or counts.sum() != len(indices):
         return int(np.maximum(counts - 2, 0).sum())
-    face_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    tris_per_face = np.maximum(counts - 2, 0)
-    face_of_tri = np.repeat(np.arange(len(counts)), tris_per_face)
-    k = np.arange(len(face_of_tri)) - np.concatenate([[0], np.cumsum(tris_per_face)[:-1]])[face_of_tri]
-    corners = face_start[face_of_tri][:, None] + np.stack([np.zeros_like(k), k + 1, k + 2], axis=1)
-    tri = indices[corners]
+    tri = indices[fan_corners(counts)[1]]
     bad_index = ((tri < 0) | (tri >= len(points))).any(axis=1)
     tri = np.where(bad_index[:, None], 0, tri)
     repeated = (tri[:, 0] == tri[:, 1]) | (tri[:, 1] == tri[:, 2]) | (tri[:, 0] == tri[:, 2])

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.usd_geometry import prim_world_matrix, usd_transform_points
 from worldgen_sim.verify.surfaces import SurfaceMap, grid_for
 from worldgen_sim.verify.verify_cfg import VerifyCfg
 
@@ -124,19 +125,7 @@ def splat_prims(stage):
         positions = first_array(prim, ("positions", "positionsh"))
         if positions is None or len(positions) == 0:
             continue
-        positions = positions.reshape(-1, 3)
-        matrix = prim_world_matrix(prim)
-        if np.array_equal(matrix, np.eye(4)):  # the usual case; a 1M x 3 product costs ~0.5 s for nothing
-            yield prim, positions
-        else:
-            yield prim, positions @ matrix[:3, :3] + matrix[3, :3]
-
-
-def prim_world_matrix(prim) -> np.ndarray:
-    """(4, 4) float64 local-to-world matrix of a prim (row-vector convention, as USD stores it)."""
-    from pxr import Usd, UsdGeom
-
-    return np.asarray(UsdGeom.Xformable(prim).ComputeLocalToWorldTransform(Usd.TimeCode.Default()), np.float64)
+        yield prim, usd_transform_points(positions, prim_world_matrix(prim))
 
 
 def first_array(prim, names) -> np.ndarray | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.usd_geometry import fan_corners, prim_world_matrix, usd_transform_points
 from worldgen_sim.verify.verify_cfg import VerifyCfg
 
 __all__ = [
@@ -142,40 +143,31 @@ def load_collider_triangles(world_path: Path) -> np.ndarray:
 
 def _cube_triangles(cube) -> np.ndarray:
     """(12, 3, 3) world-frame triangles of a ``UsdGeom.Cube`` (edge ``size``, centred at its origin)."""
-    from pxr import Usd
-
     half = 0.5 * float(cube.GetSizeAttr().Get() or 2.0)
     signs = np.array([[x, y, z] for z in (-1, 1) for y in (-1, 1) for x in (-1, 1)], np.float64)
     quads = np.array([[0, 2, 3, 1], [4, 5, 7, 6], [0, 1, 5, 4], [2, 6, 7, 3], [0, 4, 6, 2], [1, 3, 7, 5]])
-    matrix = np.asarray(cube.ComputeLocalToWorldTransform(Usd.TimeCode.Default()), dtype=np.float64)
-    points = (half * signs) @ matrix[:3, :3] + matrix[3, :3]
+    points = usd_transform_points(half * signs, prim_world_matrix(cube))
     triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]])
     return points[triangles]
 
 
 def _mesh_triangles(mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from pxr import Usd, UsdGeom
+    from pxr import UsdGeom
 
     points = np.asarray(mesh.GetPointsAttr().Get() or [], dtype=np.float64).reshape(-1, 3)
     counts = np.asarray(mesh.GetFaceVertexCountsAttr().Get() or [], dtype=np.int64)
     indices = np.asarray(mesh.GetFaceVertexIndicesAttr().Get() or [], dtype=np.int64)
     if len(points) == 0 or len(counts) == 0 or counts.sum() != len(indices):
         return points, np.zeros((0, 3), np.int64), np.zeros((0, 3))
-    # Fan-triangulate every polygon at once: triangle k of a face uses corners 0, k+1, k+2.
-    face_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    tris_per_face = np.maximum(counts - 2, 0)
-    face_of_tri = np.repeat(np.arange(len(counts)), tris_per_face)
-    first_tri = np.concatenate([[0], np.cumsum(tris_per_face)[:-1]])
-    k = np.arange(len(face_of_tri)) - first_tri[face_of_tri]
-    corners = face_start[face_of_tri][:, None] + np.stack([np.zeros_like(k), k + 1, k + 2], axis=1)
+    face_of_tri, corners = fan_corners(counts)
     holes = np.asarray(mesh.GetHoleIndicesAttr().Get() or [], dtype=np.int64)
     if len(holes):  # faces the mesh does not draw (the object layer cuts the objects out this way)
         drawn = ~np.isin(face_of_tri, holes)
         face_of_tri, corners = face_of_tri[drawn], corners[drawn]
     triangles = indices[corners]
 
-    matrix = np.asarray(mesh.ComputeLocalToWorldTransform(Usd.TimeCode.Default()), dtype=np.float64)
-    vertices = points @ matrix[:3, :3] + matrix[3, :3]  # USD matrices act on row vectors
+    matrix = prim_world_matrix(mesh)
+    vertices = usd_transform_points(points, matrix)
     a, b, c = (vertices[triangles[:, i]] for i in range(3))
     normals = np.cross(b - a, c - a)
     if mesh.GetOrientationAttr().Get() == UsdGeom.Tokens.leftHanded:

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from worldgen_sim.errors import WorldgenError
-from worldgen_sim.verify.observed import first_array, prim_world_matrix, splat_prims
+from worldgen_sim.usd_geometry import fan_corners, prim_world_matrix, usd_transform_points
+from worldgen_sim.verify.observed import first_array, splat_prims
 
 log = logging.getLogger(__name__)
 
@@ -291,8 +292,7 @@ def _navigation(stage, layers: WorldLayers) -> None:
     if spawn.IsValid():
         points = first_array(spawn, ("points",))
         if points is not None:
-            matrix = prim_world_matrix(spawn)
-            layers.spawn_points = (points.reshape(-1, 3) @ matrix[:3, :3] + matrix[3, :3]).astype(np.float32)
+            layers.spawn_points = usd_transform_points(points, prim_world_matrix(spawn), dtype=np.float32)
     boxes, include = [], []
     for prim in stage.Traverse():
         if prim.GetTypeName() != "NavMeshVolume":
@@ -303,8 +303,7 @@ def _navigation(stage, layers: WorldLayers) -> None:
         centre = np.asarray(translate.Get() if translate and translate.HasValue() else (0, 0, 0), np.float64)
         size = np.asarray(scale.Get() if scale and scale.HasValue() else (1, 1, 1), np.float64)
         corners = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (-0.5, 0.5)])
-        matrix = prim_world_matrix(prim.GetParent())
-        world = (centre + corners * size) @ matrix[:3, :3] + matrix[3, :3]
+        world = usd_transform_points(centre + corners * size, prim_world_matrix(prim.GetParent()))
         boxes.append([world.min(axis=0), world.max(axis=0)])
         include.append(prim.GetAttribute("nav:volume:type").Get() != "Exclude")
     if boxes:
@@ -374,14 +373,9 @@ def _triangles_of_faces(prim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if (counts == 3).all():
         faces, face_of = indices.reshape(-1, 3), np.arange(len(counts))
     else:  # polygon k-gons as fans 0, j+1, j+2
-        start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        per_face = np.maximum(counts - 2, 0)
-        face_of = np.repeat(np.arange(len(counts)), per_face)
-        j = np.arange(len(face_of)) - np.concatenate([[0], np.cumsum(per_face)[:-1]])[face_of]
-        faces = indices[start[face_of][:, None] + np.stack([np.zeros_like(j), j + 1, j + 2], axis=1)]
-    matrix = prim_world_matrix(prim)
-    if not np.array_equal(matrix, np.eye(4)):
-        points = (points.astype(np.float64) @ matrix[:3, :3] + matrix[3, :3]).astype(np.float32)  # row vectors
+        face_of, corners = fan_corners(counts)
+        faces = indices[corners]
+    points = usd_transform_points(points, prim_world_matrix(prim), dtype=np.float32)
     return points, faces.astype(np.int32, copy=False), face_of
 
 
