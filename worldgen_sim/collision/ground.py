@@ -218,39 +218,40 @@ def _absorb_level_pieces(node_cell, node_z, node_area, labels, chained, is_groun
     return is_ground, joined
 
 
-def fill_ground_holes(ground: GroundField, ground_triangles: np.ndarray, surface_triangles: np.ndarray, *,
+def fill_ground_holes(ground: GroundField, surface_triangles: np.ndarray, *, on_ground: np.ndarray,
                       max_area: float) -> tuple[np.ndarray, np.ndarray, dict]:
     """A patch closing the holes of the ground: (P, 3) float64 vertices, (Q, 3) int64 faces and a report.
 
-    Coverage is measured on half cells by sampling triangles, so a crack narrower than a
-    cell counts too. A hole is a 4-connected set of half cells that no triangle of the
-    surface covers, enclosed by surface (not touching the grid's border) and at most
+    Coverage is measured on half cells by sampling the triangles' xy footprints (once, the
+    ground's samples picked out by ``on_ground``), so a crack narrower than a cell counts
+    too. A hole is a 4-connected set of half cells that no triangle of the surface covers,
+    enclosed by surface (not touching the grid's border) and at most
     ``max_area``: a crack or gap the capture left in observed ground, next to a wall or in
     the open; a gap in the ground narrower than about twice :data:`_CRACK` is closed too,
     even where it reaches the ground's edge (a morphological closing). Ground hidden under
     an object is covered by the object and stays as it is. Every cell holding a hole is
     covered, with one cell of overlap onto the ground around it, by two up-facing triangles
-    per cell whose corners take the height interpolated from the ground around, so the
-    ground collider has no holes that probes or feet fall through and navigation sees no
-    drop there.
+    per cell whose corners take the height filled in from the ground around the hole's rim
+    (:func:`_harmonic_fill`, work in proportion to the holes' area), so the ground collider
+    has no holes that probes or feet fall through and navigation sees no drop there.
 
     Args:
         ground: the ground field.
-        ground_triangles: (F, 3, 3) float64 corners of the faces on the ground [m].
         surface_triangles: (S, 3, 3) float64 corners of every face of the surface [m].
+        on_ground: (S,) bool the faces on the ground.
         max_area: largest enclosed hole closed [m^2] (0: none).
     """
     from scipy import ndimage
 
     report = {"holes_filled": 0, "filled_m2": 0.0}
     none = (np.zeros((0, 3)), np.zeros((0, 3), np.int64), report)
-    if not ground.found or max_area <= 0 or len(ground_triangles) == 0:
+    if not ground.found or max_area <= 0 or not np.any(on_ground):
         return none
     lowest = ground.heights[..., 0].astype(np.float64)
     ny, nx = lowest.shape
     half = 0.5 * ground.cell
-    covered = _coverage(ground_triangles, ground.origin, half, (2 * ny, 2 * nx))
-    labels, count = ndimage.label(~_coverage(surface_triangles, ground.origin, half, (2 * ny, 2 * nx)))
+    surface, covered = _coverage(surface_triangles, on_ground, ground.origin, half, (2 * ny, 2 * nx))
+    labels, count = ndimage.label(~surface)
     size = np.bincount(labels.ravel(), minlength=count + 1)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     fill = size * half**2 <= max_area
@@ -261,16 +262,13 @@ def fill_ground_holes(ground: GroundField, ground_triangles: np.ndarray, surface
     if not hole.any():
         return none
     patch = ndimage.binary_dilation(hole, structure=np.ones((3, 3), bool))
-    known = ndimage.binary_dilation(patch, iterations=2) & np.isfinite(lowest)
-    if not known.any():
+    heights = _patch_heights(lowest, patch)
+    if heights is None:
         return none
-    ky, kx = np.nonzero(known)
-    py, px = np.nonzero(patch)
-    corner = np.unique(np.concatenate([(py + dy) * (nx + 1) + px + dx for dy in (0, 1) for dx in (0, 1)]))
+    corner, z = heights
     cy, cx = np.divmod(corner, nx + 1)
     corner_xy = ground.origin + np.column_stack([cx, cy]) * ground.cell
-    centre_xy = ground.origin + (np.column_stack([kx, ky]) + 0.5) * ground.cell
-    z = _interpolate(centre_xy, lowest[ky, kx], corner_xy)
+    py, px = np.nonzero(patch)
     index = np.searchsorted(corner, np.stack([(py + dy) * (nx + 1) + px + dx for dy, dx in
                                               ((0, 0), (0, 1), (1, 1), (1, 0))], axis=1))
     faces = np.concatenate([index[:, [0, 1, 2]], index[:, [0, 2, 3]]])
@@ -279,16 +277,25 @@ def fill_ground_holes(ground: GroundField, ground_triangles: np.ndarray, surface
     return np.column_stack([corner_xy, z]), faces.astype(np.int64), report
 
 
-def _coverage(triangles: np.ndarray, origin: np.ndarray, cell: float, shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool: grid cells of edge ``cell`` that the triangles' xy footprint reaches (sampled)."""
+def _coverage(triangles: np.ndarray, subset: np.ndarray, origin: np.ndarray, cell: float,
+              shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) bool grid cells of edge ``cell`` that the triangles' xy footprints reach, for all of them and
+    for the ``subset`` (a (T,) bool mask) alone.
+
+    Each footprint is sampled about half a cell apart *in xy*: a wall's tall, thin triangle
+    needs no more samples than its footprint's length, and one pass serves both masks.
+    """
     from worldgen_sim.collision.mesh_ops import sample_triangles
 
-    points, _ = sample_triangles(triangles, 0.5 * cell)
-    col, row = np.floor((points[:, :2] - origin) / cell).astype(np.int64).T
+    points, owner = sample_triangles(np.ascontiguousarray(triangles[:, :, :2]), 0.5 * cell)
+    col, row = np.floor((points - origin) / cell).astype(np.int64).T
     inside = (col >= 0) & (col < shape[1]) & (row >= 0) & (row < shape[0])
-    covered = np.zeros(shape, bool)
-    covered[row[inside], col[inside]] = True
-    return covered
+    masks = []
+    for keep in (inside, inside & subset[owner]):
+        covered = np.zeros(shape, bool)
+        covered[row[keep], col[keep]] = True
+        masks.append(covered)
+    return masks[0], masks[1]
 
 
 def _closing(mask: np.ndarray, radius: float) -> np.ndarray:
@@ -302,21 +309,98 @@ def _closing(mask: np.ndarray, radius: float) -> np.ndarray:
     return closed[pad:-pad, pad:-pad]
 
 
-def _interpolate(xy: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """(Q,) linear interpolation of scattered ``values`` at ``query`` points (nearest outside their hull)."""
-    from scipy.interpolate import griddata
+def _patch_heights(lowest: np.ndarray, patch: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Corners of the ``patch`` cells and their heights (None: no ground height known at all).
 
-    if len(xy) >= 3:
-        try:
-            out = griddata(xy, values, query, method="linear")
-        except Exception:  # degenerate (collinear) ring: nearest below
-            out = np.full(len(query), np.nan)
-    else:
-        out = np.full(len(query), np.nan)
-    missing = ~np.isfinite(out)
-    if missing.any():
-        out[missing] = griddata(xy, values, query[missing], method="nearest")
-    return out
+    Args:
+        lowest: (ny, nx) float64 lowest ground height per cell, NaN where none [m].
+        patch: (ny, nx) bool cells the fill covers.
+
+    Returns:
+        (C,) int64 sorted corner ids ``row * (nx + 1) + column`` on the (ny + 1, nx + 1) corner
+        lattice, and (C,) float64 their heights [m]: the mean of the four cells around each
+        corner, the empty ones filled by :func:`_harmonic_fill`.
+    """
+    from scipy import ndimage
+
+    nx = lowest.shape[1]
+    filled = _harmonic_fill(lowest, ndimage.binary_dilation(patch, structure=np.ones((3, 3), bool)))
+    if filled is None:
+        return None
+    py, px = np.nonzero(patch)
+    corner = np.unique(np.concatenate([(py + dy) * (nx + 1) + px + dx for dy in (0, 1) for dx in (0, 1)]))
+    cy, cx = np.divmod(corner, nx + 1)
+    return corner, _corner_mean(filled, cy, cx)
+
+
+def _harmonic_fill(lowest: np.ndarray, region: np.ndarray) -> np.ndarray | None:
+    """(ny, nx) float64 ``lowest`` with its NaN cells inside ``region`` filled (None: no height known near).
+
+    Each empty cell takes the mean of its 4-neighbours, known or filled (Laplace's equation
+    with the known cells as boundary values), in one sparse solve for every hole at once:
+    the work grows with the holes' area, not the grid's, and a tilted plane (a ramp, a
+    slope) comes back exactly. An empty area with no known neighbour at all takes the
+    height of the nearest known cell.
+
+    Args:
+        lowest: (ny, nx) float64 lowest ground height per cell, NaN where none [m].
+        region: (ny, nx) bool cells to fill.
+    """
+    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.linalg import spsolve
+
+    known = np.isfinite(lowest)
+    if not known.any():
+        return None
+    filled = lowest.copy()
+    unknown = region & ~known
+    uy, ux = np.nonzero(unknown)
+    if uy.size == 0:
+        return filled
+    ny, nx = lowest.shape
+    ids = np.full(lowest.shape, -1, np.int64)
+    ids[uy, ux] = np.arange(uy.size)
+    degree = np.zeros(uy.size)  # neighbours inside the grid that are known or to be filled
+    touches_known = np.zeros(uy.size, bool)
+    boundary = np.zeros(uy.size)  # sum of the known neighbours' heights
+    rows, cols = [], []
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        y, x = uy + dy, ux + dx
+        inside = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
+        y, x = np.clip(y, 0, ny - 1), np.clip(x, 0, nx - 1)
+        known_next = inside & known[y, x]
+        unknown_next = inside & unknown[y, x]
+        degree += known_next | unknown_next
+        touches_known |= known_next
+        boundary += np.where(known_next, filled[y, x], 0.0)
+        rows.append(np.flatnonzero(unknown_next))
+        cols.append(ids[y[unknown_next], x[unknown_next]])
+    # An empty area touching no known cell has no boundary values (a singular system): nearest known height.
+    piece, count = ndimage.label(unknown)
+    anchored = np.bincount(piece[uy, ux], weights=touches_known, minlength=count + 1) > 0
+    solve = anchored[piece[uy, ux]]
+    if not solve.all():
+        _, (near_y, near_x) = ndimage.distance_transform_edt(~known, return_indices=True)
+        filled[uy[~solve], ux[~solve]] = lowest[near_y[uy[~solve], ux[~solve]], near_x[uy[~solve], ux[~solve]]]
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    keep = solve[rows]  # unknown neighbours of a solved cell are in its (anchored) area too
+    index = np.cumsum(solve) - 1
+    size = int(solve.sum())
+    if size:
+        at = np.flatnonzero(solve)
+        matrix = coo_matrix((np.concatenate([degree[at], -np.ones(int(keep.sum()))]),
+                             (np.concatenate([index[at], index[rows[keep]]]),
+                              np.concatenate([index[at], index[cols[keep]]]))), shape=(size, size))
+        filled[uy[at], ux[at]] = np.atleast_1d(spsolve(matrix.tocsc(), boundary[at]))
+    return filled
+
+
+def _corner_mean(filled: np.ndarray, cy: np.ndarray, cx: np.ndarray) -> np.ndarray:
+    """(C,) mean height of the (up to four) cells around each grid corner (row ``cy``, column ``cx``) [m]."""
+    padded = np.pad(filled, 1, constant_values=np.nan)
+    around = np.stack([padded[cy + dy, cx + dx] for dy in (0, 1) for dx in (0, 1)], axis=1)
+    return np.nanmean(around, axis=1)
 
 
 def _layers(vertices, faces, areas, origin, cell, nx, layer_gap):

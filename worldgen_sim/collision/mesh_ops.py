@@ -20,14 +20,14 @@ def sample_triangles(tri: np.ndarray, spacing: float) -> tuple[np.ndarray, np.nd
     """Points on triangles, no two neighbours farther apart than about ``spacing``.
 
     Args:
-        tri: (F, 3, 3) float64 triangle corners [m].
+        tri: (F, 3, D) float64 triangle corners [m], D = 3 (or 2: xy footprints, spaced in xy).
         spacing: sample spacing [m].
 
     Returns:
-        (P, 3) float64 points and (P,) int64 index of the triangle each lies on.
+        (P, D) float64 points and (P,) int64 index of the triangle each lies on.
     """
     if tri.shape[0] == 0:
-        return np.zeros((0, 3)), np.zeros(0, np.int64)
+        return np.zeros((0, tri.shape[2])), np.zeros(0, np.int64)
     edges = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=2).max(axis=1)
     steps = np.maximum(1, np.ceil(edges / spacing)).astype(np.int64)
     points, owners = [], []
@@ -39,7 +39,7 @@ def sample_triangles(tri: np.ndarray, spacing: float) -> tuple[np.ndarray, np.nd
         a, b = i[keep] / n, j[keep] / n
         bary = np.stack([1 - a - b, a, b], axis=1)  # (S, 3)
         for chunk in np.array_split(idx, max(1, idx.size * len(bary) // 2_000_000 + 1)):
-            pts = np.einsum("sk,fkj->fsj", bary, tri[chunk]).reshape(-1, 3)
+            pts = np.einsum("sk,fkj->fsj", bary, tri[chunk]).reshape(-1, tri.shape[2])
             points.append(pts)
             owners.append(np.repeat(chunk, len(bary)))
     return np.concatenate(points), np.concatenate(owners)

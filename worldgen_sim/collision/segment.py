@@ -154,8 +154,8 @@ def segment_surface(vertices: np.ndarray, faces: np.ndarray, *, cfg: CollisionCf
     static = [_region(kind, cls, idx, tri, normals, areas)
               for kind, cls, idx in (("ground", "floor", np.flatnonzero(on_ground)),
                                      ("riser", "wall", np.flatnonzero(risers))) if idx.size]
-    fill_vertices, fill_faces, fill_report = fill_ground_holes(ground, tri[on_ground], tri[valid],
-                                                                   max_area=cfg.ground_fill_area)
+    fill_vertices, fill_faces, fill_report = fill_ground_holes(ground, tri[valid], on_ground=on_ground[valid],
+                                                               max_area=cfg.ground_fill_area)
     if fill_faces.size:
         fill_tri = fill_vertices[fill_faces]
         fill_normals, fill_areas, _ = face_geometry(fill_vertices, fill_faces)
