@@ -47,6 +47,8 @@ BAD_YAML = [
     ("verify:\n  device: gpu\n", "verify.device: expected 'cpu' or 'cuda:N'", "'gpu'"),
     ("verify:\n  min_pass_fraction: 2\n", "verify.min_pass_fraction: expected >= 0 and <= 1", "2.0"),
     ("verify:\n  engine: ovphysx\n", "verify.engine: expected one of 'auto', 'newton', 'physx', 'both'", "'ovphysx'"),
+    ("runtime:\n  num_threads: 0\n", "runtime.num_threads: expected >= 1 and <= 4096", "0"),
+    ("runtime:\n  num_threads: two\n", "runtime.num_threads: expected int or null", "'two'"),
 ]
 
 

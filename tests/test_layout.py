@@ -30,6 +30,6 @@ def test_every_package_lists_its_modules(name):
 
 def test_new_modules_have_all():
     for name in ("cache", "extras", "progress", "reports", "runtime", "validation", "config", "pipeline",
-                 "usd_geometry"):
+                 "usd_geometry", "runtime_cfg"):
         module = importlib.import_module(f"worldgen_sim.{name}")
         assert all(hasattr(module, symbol) for symbol in module.__all__), name

@@ -53,3 +53,64 @@ def test_umask_is_read_without_being_set(tmp_path, monkeypatch):
         write_text_atomic(staging / "world.json", "{}")
     assert (tmp_path / "world" / "world.json").stat().st_mode & 0o777 == 0o666 & ~umask
     assert np.isclose(process_umask(), umask)
+
+
+def test_threads_option_is_applied_for_the_whole_build_and_put_back(tmp_path, monkeypatch):
+    """``--threads 1`` reaches the config (and so config.yaml / world.json), and build_world runs its stages
+    with torch (and the thread variables child processes read) at that count, restoring both afterwards."""
+    torch = pytest.importorskip("torch")
+    from worldgen_sim import cli, pipeline
+    from worldgen_sim.config import config_to_dict
+    from worldgen_sim.errors import WorldgenError
+
+    seen = {}
+
+    def stages(input_path, out, *, cfg, progress):
+        seen.update(torch=torch.get_num_threads(), omp=os.environ.get("OMP_NUM_THREADS"),
+                    recorded=config_to_dict(cfg)["runtime"])
+        raise WorldgenError("stopped after the thread check")
+
+    monkeypatch.setattr(pipeline, "_run_stages", stages)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch.set_num_threads(2)
+    ply = tmp_path / "scene.ply"
+    ply.write_bytes(b"ply\n")
+    monkeypatch.setattr(pipeline, "preflight", lambda *args, **kwargs: None)  # the bytes above are no real PLY
+    code = cli.main(["build", str(ply), "-o", str(tmp_path / "world"), "--threads", "1", "--quiet"])
+    assert code == cli.EXIT_USAGE  # the WorldgenError raised above
+    assert seen == {"torch": 1, "omp": "1", "recorded": {"num_threads": 1}}
+    assert torch.get_num_threads() == 2 and "OMP_NUM_THREADS" not in os.environ
+    assert not (tmp_path / "world").exists()
+
+
+def test_default_threads_change_nothing(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from worldgen_sim.runtime import thread_limits
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    with thread_limits(None) as applied:
+        assert applied == {} and torch.get_num_threads() == before and "OMP_NUM_THREADS" not in os.environ
+
+
+def test_thread_limits_reach_threadpoolctl_when_installed(monkeypatch):
+    """OpenMP/BLAS pools go through threadpoolctl; without it (as on this project's machines) that is said."""
+    import sys
+    import types
+    from contextlib import contextmanager
+
+    from worldgen_sim.runtime import thread_limits
+
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # not installed
+    with thread_limits(3) as applied:
+        assert applied["threadpoolctl"] == "not installed"
+    calls = []
+
+    @contextmanager
+    def threadpool_limits(*, limits):
+        calls.append(limits)
+        yield
+
+    monkeypatch.setitem(sys.modules, "threadpoolctl", types.SimpleNamespace(threadpool_limits=threadpool_limits))
+    with thread_limits(3) as applied:
+        assert applied["threadpoolctl"] == 3 and calls == [3]

@@ -168,6 +168,7 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
         "--cache-dir", type=Path, help="reuse segmentations and decompositions cached here (collision.cache_dir)"
     )
     parser.add_argument("--preview", action="store_true", help="also write preview.png (top + input view)")
+    parser.add_argument("--threads", type=int, help="CPU threads of torch / OpenMP / BLAS (runtime.num_threads)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     picture = parser.add_argument_group("pictures (one .jpg/.png, or a one-frame RGB-D folder)")
     picture.add_argument(
@@ -199,6 +200,7 @@ def _overrides(args: argparse.Namespace) -> dict:
         "generate.lyra_weights": str(args.lyra_weights) if args.lyra_weights is not None else None,
         "generate.lyra_python": args.lyra_python,
         "collision.cache_dir": str(args.cache_dir) if args.cache_dir is not None else None,
+        "runtime.num_threads": args.threads,
     }
     switches = {
         "align.add_ground": (args.add_ground, True),

@@ -24,6 +24,7 @@ from worldgen_sim.exporters.usd_cfg import UsdCfg
 from worldgen_sim.generate.generate_cfg import GenerateCfg
 from worldgen_sim.io.input_cfg import InputCfg
 from worldgen_sim.navigation.navigation_cfg import NavigationCfg
+from worldgen_sim.runtime_cfg import RuntimeCfg
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
 from worldgen_sim.validation import dataclass_from_dict
 from worldgen_sim.verify.verify_cfg import VerifyCfg
@@ -47,6 +48,7 @@ class WorldgenCfg:
         verify: validators and drop test.
         generate: one picture or RGB-D frame -> a scene (depth, intrinsics, completion, Lyra).
         viewer: the ``preview.png`` picture of the world (off by default).
+        runtime: process-wide settings for the build (CPU threads).
     """
 
     input: InputCfg = field(default_factory=InputCfg)
@@ -58,6 +60,7 @@ class WorldgenCfg:
     verify: VerifyCfg = field(default_factory=VerifyCfg)
     generate: GenerateCfg = field(default_factory=GenerateCfg)
     viewer: ViewerCfg = field(default_factory=ViewerCfg)
+    runtime: RuntimeCfg = field(default_factory=RuntimeCfg)
 
     def validate(self) -> None:
         """Run every stage config's ``validate()``, disabled stages included (a bad value is a

@@ -37,6 +37,7 @@ from worldgen_sim.config import WorldgenCfg, config_to_dict
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
 from worldgen_sim.reports import GenerateReport
+from worldgen_sim.runtime import thread_limits
 from worldgen_sim.staging import staged_output
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,8 @@ def build_world(
     _preflight(input_path, cfg)
     preflight(input_path, out_dir, cfg=cfg)
     started = time.perf_counter()
-    with staged_output(out_dir, inputs=[input_path]) as staging:
+    # Thread pools sized once for the whole build (runtime.num_threads), put back when it ends.
+    with thread_limits(cfg.runtime.num_threads), staged_output(out_dir, inputs=[input_path]) as staging:
         summary = _run_stages(input_path, staging, cfg=cfg, progress=progress)
         summary["timings_s"] = dict(progress.timings, total=round(time.perf_counter() - started, 4))
         (staging / "world.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")

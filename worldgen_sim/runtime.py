@@ -2,13 +2,16 @@
 
 worldgen_sim runs inside host applications (Isaac Sim's extension builds worlds
 on a worker thread; Kit owns warp's configuration), so it never leaves a global
-setting changed: warp's config and torch's CPU thread count are set in a
-``with`` block and restored on exit, and the umask is read, never written.
+setting changed: warp's config and the CPU thread counts (torch's, and OpenMP's
+and BLAS's through threadpoolctl) are set in a ``with`` block and restored on
+exit, and the umask is read, never written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
 import logging
 import os
 from collections.abc import Iterator
@@ -16,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["process_umask", "torch_threads", "warp_settings"]
+__all__ = ["child_thread_variables", "process_umask", "thread_limits", "torch_threads", "warp_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,64 @@ def torch_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextmanager
+def thread_limits(count: int | None) -> Iterator[dict[str, Any]]:
+    """Run the block with the numeric libraries' CPU thread pools at ``count`` threads; restored on exit.
+
+    torch's intra-op pool (the CPU rasteriser; warp's CPU z-buffer sizes its worker pool from
+    it) is set when torch is installed, and the OpenMP / BLAS pools of the libraries loaded
+    (numpy, scipy, open3d) through ``threadpoolctl`` when that is installed; without it they
+    keep their sizes and a note is logged. Processes started inside get ``OMP_NUM_THREADS``
+    and the BLAS variables set to ``count`` unless the user set them. warp's CPU kernels and
+    numba are not thread-pooled here (worldgen_sim uses no numba).
+
+    Args:
+        count: threads (>= 1); None changes nothing.
+
+    Yields:
+        What was applied: ``{"torch": n, "threadpoolctl": n | "not installed"}``, empty for None.
+    """
+    if count is None:
+        yield {}
+        return
+    count = max(1, int(count))
+    applied: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        if importlib.util.find_spec("torch") is not None:
+            stack.enter_context(torch_threads(count))
+            applied["torch"] = count
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            log.info("threadpoolctl is not installed: OpenMP and BLAS pools keep their own sizes")
+            applied["threadpoolctl"] = "not installed"
+        else:
+            stack.enter_context(threadpool_limits(limits=count))
+            applied["threadpoolctl"] = count
+        stack.enter_context(child_thread_variables(count))
+        yield applied
+
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def child_thread_variables(count: int) -> Iterator[None]:
+    """Thread-pool sizes for processes started inside (they read them at start-up); a size the user
+    set is kept. This process's environment is restored afterwards."""
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    for name in _THREAD_VARIABLES:
+        os.environ.setdefault(name, str(count))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def process_umask() -> int:

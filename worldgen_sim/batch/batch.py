@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from worldgen_sim.batch.item import finished_key, run_item
 from worldgen_sim.batch.manifest import BatchItem, read_manifest
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
+from worldgen_sim.runtime import child_thread_variables
 
 __all__ = ["BatchReport", "code_version", "run_batch"]
 
@@ -150,7 +150,7 @@ def _run_local(pending, out_root: Path, tracker: _Tracker, *, workers: int, addr
     # Each worker gets its share of the cores for its numeric threads (as Ray gives a 1-CPU task one
     # thread): with every worker running a full-width BLAS/OpenMP/torch pool, two workers on two
     # cores ran slower than one (bench_batch: 0.81x; 1.6x with a share each).
-    with _thread_share(max(1, (os.cpu_count() or 1) // processes)):
+    with child_thread_variables(max(1, (os.cpu_count() or 1) // processes)):
         pool = multiprocessing.get_context("spawn").Pool(processes, initializer=_worker_signals)
     try:
         jobs = [(item, str(out_root), key) for item, key in pending]
@@ -163,26 +163,6 @@ def _run_local(pending, out_root: Path, tracker: _Tracker, *, workers: int, addr
         raise
     finally:
         pool.join()
-
-
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextmanager
-def _thread_share(threads: int):
-    """Numeric thread-pool sizes for processes started inside (they read them at start-up); a size the
-    user set is kept. This process's environment is restored afterwards."""
-    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
-    for name in _THREAD_VARIABLES:
-        os.environ.setdefault(name, str(threads))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _worker_signals() -> None:
