@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["child_thread_variables", "process_umask", "thread_limits", "torch_threads", "warp_settings"]
+__all__ = ["child_thread_variables", "init_warp", "process_umask", "thread_limits", "torch_threads", "warp_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def warp_settings(**settings: Any) -> Iterator[Any]:
     import warp as wp
 
     previous = {name: getattr(wp.config, name) for name in settings}
-    initialised = bool(getattr(getattr(wp, "context", None), "runtime", None))
+    initialised = _warp_initialised(wp)
     if initialised and settings.get("kernel_cache_dir") not in (None, previous.get("kernel_cache_dir")):
         log.info("warp is already initialised; its kernel cache stays %s", previous["kernel_cache_dir"])
     for name, value in settings.items():
@@ -48,6 +48,88 @@ def warp_settings(**settings: Any) -> Iterator[Any]:
     finally:
         for name, value in previous.items():
             setattr(wp.config, name, value)
+
+
+_NO_DRIVER_WARNING = "Could not find or load the NVIDIA CUDA driver"
+"""What warp's native start-up prints to stderr on a machine without the CUDA driver."""
+
+
+def init_warp(*, want_cuda: bool = False) -> Any:
+    """``wp.init()``, without warp's "CUDA driver not found" line on a CPU machine unless CUDA was asked for.
+
+    warp's native library prints that warning straight to the process's stderr (no setting
+    turns it off) whenever it starts on a machine without the driver, so every CPU build
+    showed it. When the driver cannot be loaded and the caller does not want CUDA, stderr
+    (file descriptor 2) is captured for the call; that line is dropped and anything else
+    printed meanwhile (by warp or by another thread) is logged as a warning. When the caller
+    wants CUDA (``verify.device: cuda:0``) the warning is what they need to see and stays.
+    Already initialised (by the host, or earlier): nothing happens.
+
+    Returns:
+        The ``warp`` module.
+    """
+    import warp as wp
+
+    if _warp_initialised(wp):
+        return wp
+    if want_cuda or _cuda_driver_loadable():
+        wp.init()
+        return wp
+    with _stderr_captured() as captured:
+        wp.init()
+    for line in captured():
+        if line.strip() and _NO_DRIVER_WARNING not in line:
+            log.warning("%s", line)
+    log.debug("warp: no CUDA driver on this machine; CPU kernels only")
+    return wp
+
+
+def _warp_initialised(wp: Any) -> bool:
+    """Whether ``wp.init()`` has run: newer warp (1.19 here) keeps its runtime in ``warp._src.context``,
+    older warp in ``warp.context`` (a check of ``wp.context`` alone never sees 1.19's)."""
+    for name in ("warp._src.context", "warp.context"):
+        try:
+            if getattr(importlib.import_module(name), "runtime", None) is not None:
+                return True
+        except ImportError:
+            continue
+    return False
+
+
+def _cuda_driver_loadable() -> bool:
+    """Whether the CUDA driver library loads, as warp's native start-up tries it (Linux, Windows)."""
+    import ctypes
+    import sys
+
+    names = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so", "libcuda.so.1"]
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+@contextmanager
+def _stderr_captured() -> Iterator[Any]:
+    """Send file descriptor 2 to a temporary file inside the block; yields a function returning its lines."""
+    import sys
+    import tempfile
+
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        try:
+            os.dup2(sink.fileno(), 2)
+            yield lambda: lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode("utf-8", "replace").splitlines())
 
 
 @contextmanager

@@ -76,9 +76,9 @@ def _composite(attributes, owners, tile_start, counts, *, views, width, height, 
 @functools.cache
 def _warp_kernel():
     """Build (once) the warp compositing kernel; warp is imported only when it is used."""
-    import warp as wp
+    from worldgen_sim.runtime import init_warp
 
-    wp.init()
+    wp = init_warp()  # CPU kernels: no "CUDA driver not found" line on a machine without one
 
     @wp.kernel(enable_backward=False, module="unique")
     def composite(

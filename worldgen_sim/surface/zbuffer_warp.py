@@ -142,9 +142,9 @@ def _wrap(array: np.ndarray):
 def _warp_kernels():
     """Build (once) the warp kernels (splat: the fragment passes; resolve: each pixel's front surface from
     its sums); warp is imported only when they are used."""
-    import warp as wp
+    from worldgen_sim.runtime import init_warp
 
-    wp.init()
+    wp = init_warp()  # CPU kernels: no "CUDA driver not found" line on a machine without one
 
     @wp.kernel(enable_backward=False)
     def splat(

@@ -28,7 +28,7 @@ import numpy as np
 
 from worldgen_sim.errors import WorldgenError, missing_dependency
 from worldgen_sim.progress import Progress
-from worldgen_sim.runtime import warp_settings
+from worldgen_sim.runtime import init_warp, warp_settings
 from worldgen_sim.verify.observed import ObservedGround
 from worldgen_sim.verify.physx_engine import DropSimulation
 from worldgen_sim.verify.physx_engine import simulate_drops as _simulate_physx
@@ -340,11 +340,12 @@ def _simulate_newton(world_path: Path, starts: np.ndarray, *, cfg: VerifyCfg, pr
 
 
 def _simulate_with_warp(wp, world_path: Path, starts: np.ndarray, *, cfg: VerifyCfg, progress: Progress):
+    # Before newton's import (which may start warp): on a CPU run no "CUDA driver not found" line.
+    init_warp(want_cuda=cfg.device.startswith("cuda"))
     try:
         import newton
     except ImportError:
         raise missing_dependency("newton", extra="verify", purpose="the physics drop test") from None
-    wp.init()
     log.info(
         "newton on '%s': kernels compile on first use (~100 s on 2 cores), cached in %s",
         cfg.device, wp.config.kernel_cache_dir,
