@@ -49,23 +49,6 @@ def cracked_tile(half: float, seed: int = 0):
     return vertices, faces[~cut]
 
 
-def fill_inputs(vertices: np.ndarray, faces: np.ndarray):
-    """The arguments segment_surface hands fill_ground_holes (ground field, surface triangles, ground mask)."""
-    from worldgen_sim.collision.collision_cfg import CollisionCfg
-    from worldgen_sim.collision.ground import find_ground
-    from worldgen_sim.collision.mesh_ops import face_geometry
-    from worldgen_sim.collision.segment import _ground_faces
-
-    cfg = CollisionCfg()
-    normals, areas, centroids = face_geometry(vertices, faces)
-    valid = areas > 1e-12
-    ground = find_ground(vertices, faces, normals, areas, cell=cfg.ground_cell, max_step=cfg.ground_step,
-                         max_slope=cfg.ground_slope, min_area=cfg.min_ground_area, layer_gap=cfg.plane_distance,
-                         clearance=cfg.ground_clearance)
-    on_ground = _ground_faces(ground, vertices, faces, centroids, valid, cfg.plane_distance)
-    return ground, vertices[faces][valid], on_ground[valid], cfg.ground_fill_area
-
-
 def vegetation_inputs():
     """fill_ground_holes' arguments on the vegetation scene, captured while build_world runs."""
     from worldgen_sim.collision import ground as ground_module
@@ -145,6 +128,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="calls per timing (the fastest is printed)")
     parser.add_argument("--no-vegetation", action="store_true", help="skip the vegetation scene's build")
     args = parser.parse_args()
+    from test_ground_fill import fill_inputs
+
     inputs = [(f"terrain {2 * h:g} m", fill_inputs(*cracked_tile(h))) for h in args.halves]
     if not args.no_vegetation:
         inputs.append(("vegetation", vegetation_inputs()))

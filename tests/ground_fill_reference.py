@@ -5,16 +5,17 @@ quarter cell. Corner heights: ``scipy.interpolate.griddata`` over every known ce
 two cells of any hole (one Delaunay triangulation of all of them), linear inside its hull,
 nearest outside. Same arguments as :func:`worldgen_sim.collision.ground.fill_ground_holes`
 (the ground triangles given as a mask of the surface triangles), so a test or a bench can
-run both on one input. A regular grid's Delaunay triangulation is degenerate (which
-diagonal each square gets depends on round-off), so this is kept to the letter, world
-coordinates and all: the same cells in another frame give corner heights up to ~1 cm apart.
+run both on one input; finding the holes and meshing the patch, unchanged, are shared. A regular grid's Delaunay
+triangulation is degenerate (which diagonal each square gets depends on round-off), so the
+heights are kept to the letter, world coordinates and all: the same cells in another frame
+give corner heights up to ~1 cm apart.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from worldgen_sim.collision.ground import _CRACK, GroundField, _closing
+from worldgen_sim.collision.ground import GroundField, _holes, _patch_mesh
 
 
 def fill_ground_holes_reference(ground: GroundField, surface_triangles: np.ndarray, *, on_ground: np.ndarray,
@@ -31,30 +32,18 @@ def fill_ground_holes_reference(ground: GroundField, surface_triangles: np.ndarr
     ny, nx = lowest.shape
     half = 0.5 * ground.cell
     covered = _coverage(ground_triangles, ground.origin, half, (2 * ny, 2 * nx))
-    labels, count = ndimage.label(~_coverage(surface_triangles, ground.origin, half, (2 * ny, 2 * nx)))
-    size = np.bincount(labels.ravel(), minlength=count + 1)
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    fill = size * half**2 <= max_area
-    fill[0] = False
-    fill[border] = False
-    hole_sub = fill[labels] | (_closing(covered, _CRACK / half) & ~covered)
-    hole = hole_sub.reshape(ny, 2, nx, 2).any(axis=(1, 3))
+    surface = _coverage(surface_triangles, ground.origin, half, (2 * ny, 2 * nx))
+    hole_sub, hole = _holes(surface, covered, half=half, max_area=max_area)  # unchanged in session 5: shared
     if not hole.any():
         return none
     patch = ndimage.binary_dilation(hole, structure=np.ones((3, 3), bool))
     heights = griddata_patch_heights(lowest, patch, origin=ground.origin, cell=ground.cell)
     if heights is None:
         return none
-    corner, z = heights
-    cy, cx = np.divmod(corner, nx + 1)
-    corner_xy = ground.origin + np.column_stack([cx, cy]) * ground.cell
-    py, px = np.nonzero(patch)
-    index = np.searchsorted(corner, np.stack([(py + dy) * (nx + 1) + px + dx for dy, dx in
-                                              ((0, 0), (0, 1), (1, 1), (1, 0))], axis=1))
-    faces = np.concatenate([index[:, [0, 1, 2]], index[:, [0, 2, 3]]])
+    vertices, faces = _patch_mesh(ground, patch, *heights)  # unchanged in session 5: shared
     report = {"holes_filled": int(ndimage.label(hole)[1]),
               "filled_m2": round(float(hole_sub.sum()) * half**2, 4)}
-    return np.column_stack([corner_xy, z]), faces.astype(np.int64), report
+    return vertices, faces, report
 
 
 def griddata_patch_heights(lowest: np.ndarray, patch: np.ndarray, *, origin: np.ndarray,

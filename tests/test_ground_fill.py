@@ -78,6 +78,23 @@ def _ground_coverage(vertices, faces, seg) -> float:
     return float(np.isin(cells.astype(np.int64), spans.cell[close]).mean())
 
 
+def fill_inputs(vertices: np.ndarray, faces: np.ndarray):
+    """What segment_surface hands fill_ground_holes at the default config: the ground field, the (S, 3, 3)
+    valid surface triangles, (S,) bool those on the ground, and the largest hole filled [m^2]."""
+    from worldgen_sim.collision.ground import find_ground
+    from worldgen_sim.collision.mesh_ops import face_geometry
+    from worldgen_sim.collision.segment import _ground_faces
+
+    cfg = CollisionCfg()
+    normals, areas, centroids = face_geometry(vertices, faces)
+    valid = areas > 1e-12
+    ground = find_ground(vertices, faces, normals, areas, cell=cfg.ground_cell, max_step=cfg.ground_step,
+                         max_slope=cfg.ground_slope, min_area=cfg.min_ground_area, layer_gap=cfg.plane_distance,
+                         clearance=cfg.ground_clearance)
+    on_ground = _ground_faces(ground, vertices, faces, centroids, valid, cfg.plane_distance)
+    return ground, vertices[faces][valid], on_ground[valid], cfg.ground_fill_area
+
+
 @pytest.fixture(scope="module")
 def terrain():
     return _cracked_terrain()
@@ -125,21 +142,11 @@ def test_fill_matches_the_griddata_fill_it_replaced(terrain):
     1 cm of its (measured 2.7 mm at most, 0.4 mm median) and within 3 cm of the true ground."""
     from ground_fill_reference import fill_ground_holes_reference
 
-    from worldgen_sim.collision.ground import fill_ground_holes, find_ground
-    from worldgen_sim.collision.mesh_ops import face_geometry
-    from worldgen_sim.collision.segment import _ground_faces
+    from worldgen_sim.collision.ground import fill_ground_holes
 
-    vertices, faces, _, _ = terrain
-    cfg = CollisionCfg()
-    normals, areas, centroids = face_geometry(vertices, faces)
-    valid = areas > 1e-12
-    ground = find_ground(vertices, faces, normals, areas, cell=cfg.ground_cell, max_step=cfg.ground_step,
-                         max_slope=cfg.ground_slope, min_area=cfg.min_ground_area, layer_gap=cfg.plane_distance,
-                         clearance=cfg.ground_clearance)
-    on_ground = _ground_faces(ground, vertices, faces, centroids, valid, cfg.plane_distance)[valid]
-    tri = vertices[faces][valid]
-    new = fill_ground_holes(ground, tri, on_ground=on_ground, max_area=cfg.ground_fill_area)
-    old = fill_ground_holes_reference(ground, tri, on_ground=on_ground, max_area=cfg.ground_fill_area)
+    ground, tri, on_ground, max_area = fill_inputs(*terrain[:2])
+    new = fill_ground_holes(ground, tri, on_ground=on_ground, max_area=max_area)
+    old = fill_ground_holes_reference(ground, tri, on_ground=on_ground, max_area=max_area)
     assert new[2] == old[2] and new[2]["holes_filled"] >= 20
     assert np.array_equal(new[1], old[1]) and np.array_equal(new[0][:, :2], old[0][:, :2])
     dz = np.abs(new[0][:, 2] - old[0][:, 2])

@@ -250,31 +250,38 @@ def fill_ground_holes(ground: GroundField, surface_triangles: np.ndarray, *, on_
     lowest = ground.heights[..., 0].astype(np.float64)
     ny, nx = lowest.shape
     half = 0.5 * ground.cell
-    surface, covered = _coverage(surface_triangles, on_ground, ground.origin, half, (2 * ny, 2 * nx))
-    labels, count = ndimage.label(~surface)
-    size = np.bincount(labels.ravel(), minlength=count + 1)
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    fill = size * half**2 <= max_area
-    fill[0] = False
-    fill[border] = False
-    hole_sub = fill[labels] | (_closing(covered, _CRACK / half) & ~covered)
-    hole = hole_sub.reshape(ny, 2, nx, 2).any(axis=(1, 3))
+    hole_sub, hole = _holes(*_coverage(surface_triangles, on_ground, ground.origin, half, (2 * ny, 2 * nx)),
+                            half=half, max_area=max_area)
     if not hole.any():
         return none
     patch = ndimage.binary_dilation(hole, structure=np.ones((3, 3), bool))
     heights = _patch_heights(lowest, patch)
     if heights is None:
         return none
-    corner, z = heights
+    vertices, faces = _patch_mesh(ground, patch, *heights)
+    report = {"holes_filled": int(ndimage.label(hole)[1]),
+              "filled_m2": round(float(hole_sub.sum()) * half**2, 4)}
+    return vertices, faces, report
+
+
+def _patch_mesh(ground: GroundField, patch: np.ndarray, corner: np.ndarray,
+                z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(C, 3) float64 vertices and (2 P, 3) int64 faces: two up-facing triangles per ``patch`` cell.
+
+    Args:
+        ground: the ground field (its grid).
+        patch: (ny, nx) bool the P cells covered.
+        corner: (C,) sorted corner ids ``row * (nx + 1) + column`` of the patch cells' corners.
+        z: (C,) their heights [m].
+    """
+    nx = patch.shape[1]
     cy, cx = np.divmod(corner, nx + 1)
     corner_xy = ground.origin + np.column_stack([cx, cy]) * ground.cell
     py, px = np.nonzero(patch)
     index = np.searchsorted(corner, np.stack([(py + dy) * (nx + 1) + px + dx for dy, dx in
                                               ((0, 0), (0, 1), (1, 1), (1, 0))], axis=1))
     faces = np.concatenate([index[:, [0, 1, 2]], index[:, [0, 2, 3]]])
-    report = {"holes_filled": int(ndimage.label(hole)[1]),
-              "filled_m2": round(float(hole_sub.sum()) * half**2, 4)}
-    return np.column_stack([corner_xy, z]), faces.astype(np.int64), report
+    return np.column_stack([corner_xy, z]), faces.astype(np.int64)
 
 
 def _coverage(triangles: np.ndarray, subset: np.ndarray, origin: np.ndarray, cell: float,
@@ -307,6 +314,28 @@ def _closing(mask: np.ndarray, radius: float) -> np.ndarray:
     dilated = ndimage.distance_transform_edt(~padded) <= radius
     closed = ndimage.distance_transform_edt(dilated) > radius
     return closed[pad:-pad, pad:-pad]
+
+
+def _holes(surface: np.ndarray, ground: np.ndarray, *, half: float, max_area: float) -> tuple[np.ndarray, np.ndarray]:
+    """(2 ny, 2 nx) bool half cells to fill and (ny, nx) bool the cells holding one.
+
+    Args:
+        surface: (2 ny, 2 nx) bool half cells any surface triangle covers.
+        ground: (2 ny, 2 nx) bool half cells a ground triangle covers.
+        half: half-cell edge [m].
+        max_area: largest enclosed hole filled [m^2].
+    """
+    from scipy import ndimage
+
+    labels, count = ndimage.label(~surface)
+    size = np.bincount(labels.ravel(), minlength=count + 1)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    fill = size * half**2 <= max_area
+    fill[0] = False
+    fill[border] = False
+    hole_sub = fill[labels] | (_closing(ground, _CRACK / half) & ~ground)
+    ny, nx = surface.shape[0] // 2, surface.shape[1] // 2
+    return hole_sub, hole_sub.reshape(ny, 2, nx, 2).any(axis=(1, 3))
 
 
 def _patch_heights(lowest: np.ndarray, patch: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
