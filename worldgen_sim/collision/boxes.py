@@ -8,10 +8,12 @@ is first turned into its own frame (the dominant direction of its side faces, el
 its footprint's smallest bounding rectangle), closed into vertical solid spans on
 an xy grid (as in :mod:`.solidify`; sides seen without a top add wall spans), the
 span tops and bottoms snapped to a few dominant heights (within
-``height_tolerance``), and the cells of each (top, bottom) class covered greedily
-by the largest rectangles. When a few boxes cover the spans (seams and a ragged
-rim excepted), those boxes are the hulls; otherwise the caller decomposes the solid
-with CoACD.
+``height_tolerance``), and the cells of each (top, bottom) class, with those of the
+classes within 1.5 ``height_tolerance`` of it (one top cut by snapping), covered
+greedily by the largest rectangles; each box side then moves out, to a fraction of a
+cell, to where the solid's cells put the outline. When a few boxes cover the spans
+(seams and a ragged rim excepted), those boxes are the hulls; otherwise the caller
+decomposes the solid with CoACD.
 """
 
 from __future__ import annotations
@@ -413,13 +415,12 @@ def _edge_extensions(info, column, label, compatible, nx, ny, max_steps):
             grid = np.zeros(ny * nx, bool)
             grid[column[compatible[k][label]]] = True
             grids[k] = np.pad(grid.reshape(ny, nx), max_steps)  # rows beyond the grid are empty
-        grid = grids[k]
-        r0, r1, c0, c1 = r0 + max_steps, r1 + max_steps, c0 + max_steps, c1 + max_steps
-        rows = [grid[r0:r1 + 1, c0 - 1 - i] for i in range(max_steps)], [grid[r0:r1 + 1, c1 + 1 + i] for i in range(max_steps)]
-        cols = [grid[r0 - 1 - i, c0:c1 + 1] for i in range(max_steps)], [grid[r1 + 1 + i, c0:c1 + 1] for i in range(max_steps)]
-        for side, strips in enumerate((*rows, *cols)):
-            full = np.asarray([strip.mean() for strip in strips])
-            reach = int(np.argmax(full < 0.5)) if (full < 0.5).any() else max_steps - 1
+        grid, m = grids[k], max_steps
+        r0, r1, c0, c1 = r0 + m, r1 + m + 1, c0 + m, c1 + m + 1  # padded, end-exclusive
+        sides = (grid[r0:r1, c0 - m:c0].mean(axis=0)[::-1], grid[r0:r1, c1:c1 + m].mean(axis=0),
+                 grid[r0 - m:r0, c0:c1].mean(axis=1)[::-1], grid[r1:r1 + m, c0:c1].mean(axis=1))
+        for side, full in enumerate(sides):  # each: the fullness of the rows outside it, nearest first
+            reach = int(np.argmax(full < 0.5)) if (full < 0.5).any() else m - 1
             grow[b, side] = float(full[:reach + 1].sum())
     return grow
 
