@@ -378,6 +378,7 @@ def _rectangles(column, label, robust, compatible, thickness, nx, ny, cell, max_
     """
     rects = []
     taken = np.zeros(column.size, bool)
+    row, col = column // nx, column % nx
     for k in np.argsort(-np.bincount(label[robust], weights=thickness[label[robust]], minlength=thickness.size),
                         kind="stable"):
         members = robust & compatible[k][label] & ~taken
@@ -386,7 +387,6 @@ def _rectangles(column, label, robust, compatible, thickness, nx, ny, cell, max_
         mask = np.zeros(ny * nx, bool)
         mask[column[members]] = True
         mask = mask.reshape(ny, nx)
-        row, col = column // nx, column % nx
         for _ in range(max_boxes):
             area, r0, r1, c0, c1 = largest_rectangle(mask)
             if area < min_box_cells:
