@@ -335,3 +335,36 @@ def vegetation_tile(*, flowers: int = 180, seed: int = 0) -> Scene:
     )
     scene.gaussians = concat_clouds([base, flora])
     return scene
+
+
+def turned_cabinet(yaw_deg: float, *, spacing: float = 0.04) -> Scene:
+    """A 0.5 x 1.2 x 1.8 m cabinet turned by ``yaw_deg`` on a flat 4 x 4 m floor (the sample room's shelf)."""
+    scene = Scene("cabinet", lambda xy: np.zeros(len(xy)), (-2.0, 2.0, -2.0, 2.0),
+                  objects=[Box(0.1, -0.2, 0.25, 0.6, float(np.radians(yaw_deg)), 1.8)])
+    cover_with_gaussians(scene, spacing=spacing)
+    return scene
+
+
+def ring_cameras(scene: Scene, *, radius: float = 1.6, heights: tuple[float, ...] = (0.9, 2.6), count: int = 12,
+                 width: int = 192, height: int = 144):
+    """OpenCV cameras on rings ``radius`` around the first object at ``heights`` [m], each looking at its middle:
+    the upper ring sees the top of an object taller than a person's eye."""
+    from worldgen_sim.artifacts import CameraPath
+
+    obj = scene.objects[0]
+    target = np.array([obj.x, obj.y, 0.5 * obj.top])
+    angles = np.linspace(0.0, 2 * np.pi, count, endpoint=False) + 0.1
+    poses = []
+    for z in heights:
+        for angle in angles:
+            eye = np.array([obj.x + radius * np.cos(angle), obj.y + radius * np.sin(angle), z])
+            forward = (target - eye) / np.linalg.norm(target - eye)
+            right = np.cross(forward, [0.0, 0.0, 1.0])
+            right /= np.linalg.norm(right)
+            pose = np.eye(4)
+            pose[:3, :3] = np.column_stack([right, np.cross(forward, right), forward])
+            pose[:3, 3] = eye
+            poses.append(pose)
+    focal = 0.5 * width  # 90 deg horizontal field of view
+    intrinsics = np.array([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]], np.float64)
+    return CameraPath(np.repeat(intrinsics[None], len(poses), axis=0), np.stack(poses), width, height)

@@ -131,9 +131,6 @@ def test_observed_tops_above_the_eye_heights_are_in_the_visual_mesh(built):
     assert np.mean(nearest[tall] <= 0.03) >= 0.99, np.sort(nearest[tall])[-10:]
 
 
-@pytest.mark.xfail(strict=False, reason="known gap (issue 8 open): 88.8 % of the shelf top's evidence cells have a "
-                   "collider within 3 cm (2026-12-05; visual mesh 100 %): the collision stage covers the turned "
-                   "cabinet with 5 axis-aligned box hulls that leave notches at its edges")
 def test_observed_tops_above_the_eye_heights_have_colliders(built):
     """Every upward surface the input Gaussians show above the eye heights (the 1.8 m shelf top) has a collider
     within 3 cm, judged on verify's evidence map of the world's splats, not on the mesh."""

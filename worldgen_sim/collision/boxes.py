@@ -8,10 +8,12 @@ is first turned into its own frame (the dominant direction of its side faces, el
 its footprint's smallest bounding rectangle), closed into vertical solid spans on
 an xy grid (as in :mod:`.solidify`; sides seen without a top add wall spans), the
 span tops and bottoms snapped to a few dominant heights (within
-``height_tolerance``), and the cells of each (top, bottom) class covered greedily
-by the largest rectangles. When a few boxes cover the spans (seams and a ragged
-rim excepted), those boxes are the hulls; otherwise the caller decomposes the solid
-with CoACD.
+``height_tolerance``), and the cells of each (top, bottom) class, with those of the
+classes within 1.5 ``height_tolerance`` of it (one top cut by snapping), covered
+greedily by the largest rectangles; each box side then moves out, to a fraction of a
+cell, to where the solid's cells put the outline. When a few boxes cover the spans
+(seams and a ragged rim excepted), those boxes are the hulls; otherwise the caller
+decomposes the solid with CoACD.
 """
 
 from __future__ import annotations
@@ -201,22 +203,28 @@ def fit_boxes(
         return None
     column, pairs, label, nx, ny = spans
     thickness = pairs[:, 0] - pairs[:, 1]
-    # Spans one cell wide in their (top, bottom) class are the reconstruction's seams (a top
+    rim_tolerance = 1.5 * height_tolerance
+    # Classes whose heights agree within the rim tolerance are one surface to a box: snapping
+    # cuts a continuous top (a reconstruction's few-centimetre bulge) at the edge of its
+    # tolerance window, and boxes built per class would leave notches along the cut.
+    compatible = _compatible_classes(pairs, rim_tolerance)
+    # Spans one cell wide among their compatible classes are the reconstruction's seams (a top
     # and an underside that miss each other by a millimetre at a rim): they neither count
     # towards the volume to cover nor become boxes.
-    robust = _robust_spans(column, label, pairs.shape[0], nx, ny)
+    robust = _robust_spans(column, label, compatible, nx, ny)
     if not robust.any():
         robust[:] = True
     span_volume = float(thickness[label[robust]].sum() * cell * cell)
-    rects = _rectangles(column, label, robust, thickness, nx, ny, cell, max_boxes, min_box_cells)
+    rects = _rectangles(column, label, robust, compatible, thickness, nx, ny, cell, max_boxes, min_box_cells)
     if not rects:
         return None
     kept, covered = _choose_boxes(rects, column, label, robust, pairs, nx, cell, span_volume, max_boxes,
-                                  target_cover, rim_width, 1.5 * height_tolerance, min_gain)
+                                  target_cover, rim_width, rim_tolerance, min_gain)
     info = np.asarray([r[1:] for r in kept], np.int64)
     k, r0, r1, c0, c1 = info.T
-    box_lo = np.column_stack([lo[0] + c0 * cell, lo[1] + r0 * cell, pairs[k, 1]])
-    box_hi = np.column_stack([lo[0] + (c1 + 1) * cell, lo[1] + (r1 + 1) * cell, pairs[k, 0]])
+    grow = _edge_extensions(info, column, label, compatible, nx, ny, max(1, round(rim_width / cell)))
+    box_lo = np.column_stack([lo[0] + (c0 - grow[:, 0]) * cell, lo[1] + (r0 - grow[:, 2]) * cell, pairs[k, 1]])
+    box_hi = np.column_stack([lo[0] + (c1 + 1 + grow[:, 1]) * cell, lo[1] + (r1 + 1 + grow[:, 3]) * cell, pairs[k, 0]])
     return BoxFit(np.stack([box_lo, box_hi], axis=1), yaw, span_volume, min(covered, 1.0), cell)
 
 
@@ -356,17 +364,28 @@ def _snapped(spans, ground, tolerance, rim_width):
     return column, pairs, label.reshape(-1), nx, ny
 
 
-def _rectangles(column, label, robust, thickness, nx, ny, cell, max_boxes, min_box_cells):
+def _compatible_classes(pairs, tolerance):
+    """(K, K) bool: (top, bottom) classes whose tops and bottoms both agree within ``tolerance`` [m]."""
+    return ((np.abs(pairs[:, None, 0] - pairs[None, :, 0]) <= tolerance + 1e-9)
+            & (np.abs(pairs[:, None, 1] - pairs[None, :, 1]) <= tolerance + 1e-9))
+
+
+def _rectangles(column, label, robust, compatible, thickness, nx, ny, cell, max_boxes, min_box_cells):
     """Candidate boxes, largest volume first: (volume, label, row0, row1, col0, col1) per rectangle.
 
-    Each (top, bottom) class's cells are covered greedily by their largest rectangles.
+    Classes are taken largest volume first; each covers greedily, with its largest rectangles, the
+    cells of the robust spans of its own and its ``compatible`` classes that no earlier rectangle took.
     """
     rects = []
-    for k in np.argsort(-np.bincount(label[robust], weights=thickness[label[robust]], minlength=thickness.size)):
-        mask = np.zeros(ny * nx, bool)
-        mask[column[(label == k) & robust]] = True
-        if not mask.any():
+    taken = np.zeros(column.size, bool)
+    row, col = column // nx, column % nx
+    for k in np.argsort(-np.bincount(label[robust], weights=thickness[label[robust]], minlength=thickness.size),
+                        kind="stable"):
+        members = robust & compatible[k][label] & ~taken
+        if not (members & (label == k)).any():
             continue
+        mask = np.zeros(ny * nx, bool)
+        mask[column[members]] = True
         mask = mask.reshape(ny, nx)
         for _ in range(max_boxes):
             area, r0, r1, c0, c1 = largest_rectangle(mask)
@@ -374,8 +393,36 @@ def _rectangles(column, label, robust, thickness, nx, ny, cell, max_boxes, min_b
                 break
             rects.append((area * cell * cell * thickness[k], k, r0, r1, c0, c1))
             mask[r0:r1 + 1, c0:c1 + 1] = False
+            taken |= members & (row >= r0) & (row <= r1) & (col >= c0) & (col <= c1)
     rects.sort(key=lambda r: -r[0])
     return rects
+
+
+def _edge_extensions(info, column, label, compatible, nx, ny, max_steps):
+    """(B, 4) float cells each box's -x, +x, -y, +y side moves out to reach the solid's outline.
+
+    A rectangle of whole cells stops at the innermost cell of a ragged edge (a reconstruction's
+    sides wander by a few millimetres, and a cell's centre is either in or out), up to a cell
+    inside the true outline along a whole side. Each side moves out by the fraction of the next
+    row of cells (along the side's length) holding a span of a compatible class, row after row
+    while a row is at least half full, at most ``max_steps`` rows: the side lands where the solid's
+    cells say the outline is, to a fraction of a cell, without reaching into what the rows lack.
+    """
+    grow = np.zeros((info.shape[0], 4))
+    grids: dict[int, np.ndarray] = {}
+    for b, (k, r0, r1, c0, c1) in enumerate(info):  # a loop over boxes and their four sides
+        if k not in grids:
+            grid = np.zeros(ny * nx, bool)
+            grid[column[compatible[k][label]]] = True
+            grids[k] = np.pad(grid.reshape(ny, nx), max_steps)  # rows beyond the grid are empty
+        grid, m = grids[k], max_steps
+        r0, r1, c0, c1 = r0 + m, r1 + m + 1, c0 + m, c1 + m + 1  # padded, end-exclusive
+        sides = (grid[r0:r1, c0 - m:c0].mean(axis=0)[::-1], grid[r0:r1, c1:c1 + m].mean(axis=0),
+                 grid[r0 - m:r0, c0:c1].mean(axis=1)[::-1], grid[r1:r1 + m, c0:c1].mean(axis=1))
+        for side, full in enumerate(sides):  # each: the fullness of the rows outside it, nearest first
+            reach = int(np.argmax(full < 0.5)) if (full < 0.5).any() else m - 1
+            grow[b, side] = float(full[:reach + 1].sum())
+    return grow
 
 
 def _choose_boxes(rects, column, label, robust, pairs, nx, cell, span_volume, max_boxes, target_cover,
@@ -441,18 +488,20 @@ def _wall_spans(tri, lo, cell, nx, ny, ground, tolerance, min_slope_normal):
     return columns[keep], top[keep], np.maximum(bottom[keep], ground)
 
 
-def _robust_spans(column, label, labels, nx, ny):
-    """(S,) bool: spans whose cell survives a 3x3 opening of their class's cell mask."""
+def _robust_spans(column, label, compatible, nx, ny):
+    """(S,) bool: spans whose cell survives a 3x3 opening of the cell mask of their ``compatible`` classes."""
     from scipy.ndimage import binary_opening
 
     robust = np.zeros(column.size, bool)
     structure = np.ones((3, 3), bool)
-    for k in range(labels):  # a loop over (top, bottom) classes
+    for k in range(compatible.shape[0]):  # a loop over (top, bottom) classes
         members = np.flatnonzero(label == k)
-        if members.size < 9:
+        if members.size == 0:
             continue
         mask = np.zeros(ny * nx, bool)
-        mask[column[members]] = True
+        mask[column[compatible[k][label]]] = True
+        if mask.sum() < 9:
+            continue
         opened = binary_opening(mask.reshape(ny, nx), structure=structure).reshape(-1)
         robust[members] = opened[column[members]]
     return robust
