@@ -134,8 +134,9 @@ def measure(name: str, folder: Path, *, probes: int, seed: int = 0, variant: str
             drop = metrics.drop_probes(result.world_usd, scene, truth, to_truth, count=probes)
             row["probes"] = drop.fraction
             row["probe_reasons"] = {r: drop.reasons.count(r) for r in sorted(set(drop.reasons))}
-            row["probe_failures"] = [(r, round(float(e), 3)) for r, e, ok in
-                                     zip(drop.reasons, drop.errors, drop.passed) if not ok]
+            row["probe_failures"] = [(r, round(float(e), 3), [round(float(v), 2) for v in start[:2]])
+                                     for r, e, ok, start in zip(drop.reasons, drop.errors, drop.passed, drop.starts)
+                                     if not ok]
     row["score_s"] = time.perf_counter() - scoring
     return row
 

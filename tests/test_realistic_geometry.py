@@ -38,11 +38,11 @@ from worldgen_sim.scenes.truth import free_space_points, walkable_truth
 _SCENES: dict = {}
 
 
-def scene_of(name: str):
+def scene_of(name: str, seed: int = 0):
     """Scenes are deterministic; make each once per test session."""
-    if name not in _SCENES:
-        _SCENES[name] = make_scene(name)
-    return _SCENES[name]
+    if (name, seed) not in _SCENES:
+        _SCENES[name, seed] = make_scene(name, seed=seed)
+    return _SCENES[name, seed]
 
 
 # --- the scenes, their truth and the metrics (fast) -----------------------------------------------------
@@ -238,14 +238,14 @@ class Built:
 _BUILT: dict = {}
 
 
-def build(name: str, root: Path) -> Built:
+def build(name: str, root: Path, seed: int = 0) -> Built:
     """The scene written in its layout and built with the default config (+ camera height for Lyra inputs)."""
     from worldgen_sim.config import WorldgenCfg
     from worldgen_sim.pipeline import build_world
 
-    if name not in _BUILT:
-        scene = scene_of(name)
-        folder = root / name
+    if (name, seed) not in _BUILT:
+        scene = scene_of(name, seed)
+        folder = root / (name if seed == 0 else f"{name}-{seed}")
         folder.mkdir(parents=True, exist_ok=True)
         true_input_to_world = scene.write(folder / f"{name}.ply")
         cfg = WorldgenCfg()
@@ -253,9 +253,9 @@ def build(name: str, root: Path) -> Built:
             cfg.align.camera_height = scene.camera_height
         cfg.collision.cache_dir = str(folder / "coacd-cache")
         result = build_world(folder / f"{name}.ply", folder / "world", cfg=cfg)
-        _BUILT[name] = Built(scene, result.out_dir, result.summary,
-                             metrics.built_to_truth(result.out_dir, true_input_to_world))
-    return _BUILT[name]
+        _BUILT[name, seed] = Built(scene, result.out_dir, result.summary,
+                                   metrics.built_to_truth(result.out_dir, true_input_to_world))
+    return _BUILT[name, seed]
 
 
 @pytest.fixture(scope="module")
