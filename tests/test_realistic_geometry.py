@@ -238,24 +238,26 @@ class Built:
 _BUILT: dict = {}
 
 
-def build(name: str, root: Path, seed: int = 0) -> Built:
-    """The scene written in its layout and built with the default config (+ camera height for Lyra inputs)."""
+def build(name: str, root: Path, seed: int = 0, **writing) -> Built:
+    """The scene written in its layout (or as ``writing`` says: :meth:`Scene.write`'s options) and built with
+    the default config (+ camera height for Lyra inputs)."""
     from worldgen_sim.config import WorldgenCfg
     from worldgen_sim.pipeline import build_world
 
-    if (name, seed) not in _BUILT:
+    key = (name, seed, *sorted(writing.items()))
+    if key not in _BUILT:
         scene = scene_of(name, seed)
-        folder = root / (name if seed == 0 else f"{name}-{seed}")
+        folder = root / "-".join([name, str(seed), *(f"{k}={v}" for k, v in sorted(writing.items()))])
         folder.mkdir(parents=True, exist_ok=True)
-        true_input_to_world = scene.write(folder / f"{name}.ply")
+        true_input_to_world = scene.write(folder / f"{name}.ply", **writing)
         cfg = WorldgenCfg()
-        if scene.layout != "inria":
+        if writing.get("layout", scene.layout) != "inria":
             cfg.align.camera_height = scene.camera_height
         cfg.collision.cache_dir = str(folder / "coacd-cache")
         result = build_world(folder / f"{name}.ply", folder / "world", cfg=cfg)
-        _BUILT[name, seed] = Built(scene, result.out_dir, result.summary,
-                                   metrics.built_to_truth(result.out_dir, true_input_to_world))
-    return _BUILT[name, seed]
+        _BUILT[key] = Built(scene, result.out_dir, result.summary,
+                            metrics.built_to_truth(result.out_dir, true_input_to_world))
+    return _BUILT[key]
 
 
 @pytest.fixture(scope="module")
@@ -328,6 +330,51 @@ def test_visual_mesh_follows_non_planar_ground(name, root):
     score = metrics.visual_mesh_score(built.world_usd, built.scene, built.to_truth)
     assert score.fscore[0.05] >= 0.90, (score.precision, score.recall)
     assert score.fscore[0.02] >= 0.75, (score.precision, score.recall)
+
+
+def _issue_8_numbers(built: Built) -> dict:
+    """Every issue-8 number of a built scene that has ground (IoU, phantom, probes, F-scores, crash fallbacks)."""
+    nav = _nav(built)
+    truth = walkable_truth(built.scene, nav.agent, cell_size=nav.cell_size)
+    free = free_space_points(built.scene, 100_000)
+    surface = metrics.visual_mesh_score(built.world_usd, built.scene, built.to_truth)
+    return {
+        "iou": metrics.walkable_iou(nav, truth, built.to_truth)["iou"],
+        "phantom": metrics.phantom_collision(metrics.load_colliders(built.world_usd), built.scene, free,
+                                             built.to_truth)["fraction"],
+        "probes": metrics.drop_probes(built.world_usd, built.scene, truth, built.to_truth, count=40).fraction,
+        "f2": surface.fscore[0.02], "f5": surface.fscore[0.05],
+        "crashes": len(metrics.crash_fallbacks(built.summary)),
+    }
+
+
+def _meets_issue_8(numbers: dict) -> bool:
+    return (numbers["iou"] >= 0.90 and numbers["phantom"] <= 0.01 and numbers["probes"] >= 0.95
+            and numbers["f5"] >= 0.90 and numbers["f2"] >= 0.75 and numbers["crashes"] == 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [
+    # 2026-12-05 (s5-heldout), before the camera height was measured to the ground under the camera:
+    # seed 3 IoU 0.897, 39/40 probes (one fell through), scale error -4.4 %; after: 0.934, 40/40, -0.75 %.
+    3,
+    2,  # before: IoU 0.902, scale -4.4 %; after: 0.918, 39/40 (one still rolling at 4 mm)
+])
+def test_held_out_terrain_seeds_meet_the_numbers(seed, root):
+    numbers = _issue_8_numbers(build("terrain", root, seed))
+    assert _meets_issue_8(numbers), numbers
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason=(
+    "2026-12-05 (s5-heldout): terrain written as a Y-up metric INRIA PLY without cameras.npz: IoU 0.824, "
+    "37/40 probes (fell through holes 7-16 cm across in the visual mesh and the ground colliders, inside the "
+    "tile), F@2 0.839 / F@5 0.933; without input cameras the surface renders from automatic views "
+    "(surface/views.py) that leave holes the ground fill (collision/ground.py) does not close"))
+def test_terrain_without_cameras_meets_the_numbers(root):
+    built = build("terrain", root, 0, layout="inria", frame="y", scale=1.0, cameras=False)
+    numbers = _issue_8_numbers(built)
+    assert _meets_issue_8(numbers), numbers
 
 
 @pytest.mark.slow
