@@ -38,11 +38,16 @@ from worldgen_sim.scenes.truth import free_space_points, walkable_truth
 _SCENES: dict = {}
 
 
-def scene_of(name: str, seed: int = 0):
-    """Scenes are deterministic; make each once per test session."""
-    if (name, seed) not in _SCENES:
-        _SCENES[name, seed] = make_scene(name, seed=seed)
-    return _SCENES[name, seed]
+def scene_of(name: str, seed: int = 0, noise: float | None = None):
+    """Scenes are deterministic; make each once per test session (``noise``: another position noise [m])."""
+    if (name, seed, noise) not in _SCENES:
+        scene = make_scene(name, seed=seed)
+        if noise is not None:
+            import dataclasses
+
+            scene = make_scene(name, seed=seed, defects=dataclasses.replace(scene.defects, position_noise=noise))
+        _SCENES[name, seed, noise] = scene
+    return _SCENES[name, seed, noise]
 
 
 # --- the scenes, their truth and the metrics (fast) -----------------------------------------------------
@@ -238,16 +243,17 @@ class Built:
 _BUILT: dict = {}
 
 
-def build(name: str, root: Path, seed: int = 0, **writing) -> Built:
-    """The scene written in its layout (or as ``writing`` says: :meth:`Scene.write`'s options) and built with
-    the default config (+ camera height for Lyra inputs)."""
+def build(name: str, root: Path, seed: int = 0, noise: float | None = None, **writing) -> Built:
+    """The scene (``seed``, position ``noise`` [m]) written in its layout (or as ``writing`` says:
+    :meth:`Scene.write`'s options) and built with the default config (+ camera height for Lyra inputs)."""
     from worldgen_sim.config import WorldgenCfg
     from worldgen_sim.pipeline import build_world
 
-    key = (name, seed, *sorted(writing.items()))
+    key = (name, seed, noise, *sorted(writing.items()))
     if key not in _BUILT:
-        scene = scene_of(name, seed)
-        folder = root / "-".join([name, str(seed), *(f"{k}={v}" for k, v in sorted(writing.items()))])
+        scene = scene_of(name, seed, noise)
+        folder = root / "-".join([name, str(seed), f"noise={noise}",
+                                  *(f"{k}={v}" for k, v in sorted(writing.items()))])
         folder.mkdir(parents=True, exist_ok=True)
         true_input_to_world = scene.write(folder / f"{name}.ply", **writing)
         cfg = WorldgenCfg()
@@ -348,9 +354,11 @@ def _issue_8_numbers(built: Built) -> dict:
     }
 
 
-def _meets_issue_8(numbers: dict) -> bool:
-    return (numbers["iou"] >= 0.90 and numbers["phantom"] <= 0.01 and numbers["probes"] >= 0.95
-            and numbers["f5"] >= 0.90 and numbers["f2"] >= 0.75 and numbers["crashes"] == 0)
+def _meets_issue_8(numbers: dict, *, planar: bool = False) -> bool:
+    """Issue 8's numbers; the visual mesh's F-scores are judged on non-planar ground only (not ``planar``)."""
+    surface = planar or (numbers["f5"] >= 0.90 and numbers["f2"] >= 0.75)
+    return (numbers["iou"] >= 0.90 and numbers["phantom"] <= 0.01 and numbers["probes"] >= 0.95 and surface
+            and numbers["crashes"] == 0)
 
 
 @pytest.mark.slow
@@ -375,6 +383,25 @@ def test_terrain_without_cameras_meets_the_numbers(root):
     built = build("terrain", root, 0, layout="inria", frame="y", scale=1.0, cameras=False)
     numbers = _issue_8_numbers(built)
     assert _meets_issue_8(numbers), numbers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [
+    pytest.param("terrain", marks=pytest.mark.xfail(strict=False, reason=(
+        "2026-12-05 (s5-heldout): surfel position noise 1.2 cm instead of 0.7: IoU 0.835 (12.7 m2 missed in "
+        "167 clusters, 92 % of the cells within 2 m of the tile's edge), 37/40 probes (one fell through near a "
+        "corner, two still rolling at 5-7 mm), F@2 0.828 / F@5 0.950. 20 % of the missed cells have no ground "
+        "collider within 5 cm (holes; 8 % at 0.7 cm noise), the rest are not walkable around them; not the "
+        "wheeled agent's 3 cm climb: the humanoid preset (20 cm) still misses 10.2 m2"))),
+    pytest.param("floaters", marks=pytest.mark.xfail(strict=False, reason=(
+        "2026-12-05 (s5-heldout): surfel position noise 1.2 cm instead of 0.7: IoU 0.897 (1.97 m2 missed in "
+        "37 agent-sized spots on open floor), 40/40 probes, phantom 0.07 %"))),
+])
+def test_noisier_capture_meets_the_numbers(name, root):
+    """The same scenes with 1.2 cm surfel position noise (a less converged trainer)."""
+    built = build(name, root, 0, noise=0.012)
+    numbers = _issue_8_numbers(built)
+    assert _meets_issue_8(numbers, planar=name == "floaters"), numbers
 
 
 @pytest.mark.slow
