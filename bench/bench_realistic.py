@@ -11,6 +11,15 @@ apart). The build time is printed next to the time of reading the same PLY,
 measured in the same run (reference), and the issue's targets are printed with
 each metric.
 
+``--seeds`` and ``--variants`` sweep held-out inputs: every scene is built for
+each seed (surfel sampling, noise, floaters and vegetation layout change with
+it) and each variant of how the PLY is written, ``key=value[,key=value]``:
+``layout`` (inria, lyra1, lyra2), ``frame`` (opencv, y, z), ``scale`` (input
+units per metre), ``yaw`` (the world turned about its up axis before writing
+[deg]), ``noise`` (surfel position noise sigma [m]) and ``cameras`` (0/1: write
+``cameras.npz``). The camera height is passed whenever the written layout is
+not INRIA, as a Lyra user would. Each row also records its seconds of scoring.
+
 ``--speed`` times the builds instead (no metrics), against the previous surface
 depth source in the same run: each scene is built once to warm up (imports, warp's
 kernel load), then with the torch z-buffer (the reference, ``kernel="torch"``) and
@@ -23,6 +32,7 @@ target is a 15k-Gaussian vegetation tile in <= 30 s on 2 cores.
 Usage::
 
     python bench/bench_realistic.py [--scenes terrain stairs ...] [--probes 40] [--out DIR]
+    python bench/bench_realistic.py --seeds 1 2 --variants default frame=y,yaw=30 layout=inria,frame=z
     python bench/bench_realistic.py --speed [--scenes vegetation] [--repeat 1] [--threads N]
 """
 
@@ -43,24 +53,59 @@ import numpy as np
 TARGETS = "IoU >= 0.90 (terrain, floaters); phantom <= 1 %; probes >= 95 %; F@5 >= 0.90, F@2 >= 0.75; no crashes"
 
 
-def measure(name: str, folder: Path, *, probes: int) -> dict:
-    """Build one scene and score it; returns the row of the table."""
+VARIANT_KEYS = {"layout": str, "frame": str, "scale": float, "yaw": float, "noise": float, "cameras": int}
+"""What a ``--variants`` entry may set, and the type of its value."""
+
+
+def parse_variant(text: str) -> dict:
+    """``"frame=y,yaw=30"`` -> ``{"frame": "y", "yaw": 30.0}``; ``"default"`` -> ``{}``."""
+    if text == "default":
+        return {}
+    variant = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        if key not in VARIANT_KEYS or not value:
+            raise SystemExit(f"--variants: '{item}' is not key=value with key in {', '.join(VARIANT_KEYS)}")
+        variant[key] = VARIANT_KEYS[key](value)
+    return variant
+
+
+def make_variant_scene(name: str, *, seed: int, variant: dict):
+    """The scene for ``seed``, remade with the variant's position noise when it sets one."""
+    import dataclasses
+
+    from worldgen_sim.scenes import make_scene
+
+    scene = make_scene(name, seed=seed)
+    if "noise" in variant:
+        defects = dataclasses.replace(scene.defects, position_noise=variant["noise"])
+        scene = make_scene(name, seed=seed, defects=defects)
+    return scene
+
+
+def measure(name: str, folder: Path, *, probes: int, seed: int = 0, variant: str = "default") -> dict:
+    """Build one scene (``seed``, written as ``variant`` says) and score it; returns the row of the table."""
     from worldgen_sim.config import WorldgenCfg
     from worldgen_sim.errors import WorldgenError
     from worldgen_sim.io.gaussian_ply import read_gaussian_ply
     from worldgen_sim.navigation.navmap import NavigationMap
     from worldgen_sim.pipeline import build_world
-    from worldgen_sim.scenes import make_scene, metrics
+    from worldgen_sim.scenes import metrics
     from worldgen_sim.scenes.truth import free_space_points, walkable_truth
 
-    scene = make_scene(name)
+    options = parse_variant(variant)
+    scene = make_variant_scene(name, seed=seed, variant=options)
     ply = folder / f"{name}.ply"
-    true_input_to_world = scene.write(ply)
+    true_input_to_world = scene.write(
+        ply, layout=options.get("layout"), frame=options.get("frame"), scale=options.get("scale"),
+        yaw_deg=options.get("yaw", 0.0), cameras=bool(options["cameras"]) if "cameras" in options else None,
+    )
     started = time.perf_counter()
     read_gaussian_ply(ply)
-    row = {"scene": name, "gaussians": len(scene.gaussians), "read_s": time.perf_counter() - started}
+    row = {"scene": name, "seed": seed, "variant": variant, "gaussians": len(scene.gaussians),
+           "read_s": time.perf_counter() - started}
     cfg = WorldgenCfg()
-    if scene.layout != "inria":
+    if options.get("layout", scene.layout) != "inria":
         cfg.align.camera_height = scene.camera_height
     cfg.collision.cache_dir = str(folder / "coacd-cache")
     started = time.perf_counter()
@@ -70,6 +115,7 @@ def measure(name: str, folder: Path, *, probes: int) -> dict:
         row.update(build_s=time.perf_counter() - started, error=str(exc))
         return row
     row["build_s"] = time.perf_counter() - started
+    scoring = time.perf_counter()
     row["stages_s"] = {k: v for k, v in result.summary["timings_s"].items() if ":" not in k}
     to_truth = metrics.built_to_truth(result.out_dir, true_input_to_world)
     row["scale_error"] = float(np.cbrt(abs(np.linalg.det(to_truth[:3, :3]))) - 1.0)
@@ -88,6 +134,10 @@ def measure(name: str, folder: Path, *, probes: int) -> dict:
             drop = metrics.drop_probes(result.world_usd, scene, truth, to_truth, count=probes)
             row["probes"] = drop.fraction
             row["probe_reasons"] = {r: drop.reasons.count(r) for r in sorted(set(drop.reasons))}
+            row["probe_failures"] = [(r, round(float(e), 3), [round(float(v), 2) for v in start[:2]])
+                                     for r, e, ok, start in zip(drop.reasons, drop.errors, drop.passed, drop.starts)
+                                     if not ok]
+    row["score_s"] = time.perf_counter() - scoring
     return row
 
 
@@ -159,22 +209,25 @@ def speed(names: list[str], root: Path, *, repeat: int, threads: int | None) -> 
 
 def _print(rows: list[dict]) -> None:
     print(f"\nrealistic scenes ({TARGETS})")
-    print(f"{'scene':<11} {'gauss':>7} {'read s':>7} {'build s':>8} {'x read':>7} {'IoU':>6} {'phantom':>8} "
-          f"{'stray':>7} {'probes':>7} {'F@2':>6} {'F@5':>6} {'fallb.':>6} {'crash':>6} {'scale':>7}")
+    print(f"{'scene':<11} {'seed':>4} {'variant':<22} {'gauss':>7} {'read s':>7} {'build s':>8} {'x read':>7} "
+          f"{'IoU':>6} {'phantom':>8} {'stray':>7} {'probes':>7} {'F@2':>6} {'F@5':>6} {'fallb.':>6} {'crash':>6} "
+          f"{'scale':>7}")
     for r in rows:
+        head = f"{r['scene']:<11} {r['seed']:>4} {r['variant']:<22}"
         if "error" in r:
-            print(f"{r['scene']:<11} {r['gaussians']:>7} {r['read_s']:7.2f} {r['build_s']:8.1f}  error: {r['error']}")
+            print(f"{head} {r['gaussians']:>7} {r['read_s']:7.2f} {r['build_s']:8.1f}  error: {r['error']}")
             continue
         iou = f"{r['iou']['iou']:.3f}" if "iou" in r else "-"
         probes = f"{r['probes']:.3f}" if "probes" in r else "-"
-        print(f"{r['scene']:<11} {r['gaussians']:>7} {r['read_s']:7.2f} {r['build_s']:8.1f} "
+        print(f"{head} {r['gaussians']:>7} {r['read_s']:7.2f} {r['build_s']:8.1f} "
               f"{r['build_s'] / r['read_s']:7.0f} {iou:>6} {100 * r['phantom']['fraction']:7.2f}% "
               f"{100 * r['phantom']['stray_fraction']:6.2f}% {probes:>7} {r['f2']:6.3f} {r['f5']:6.3f} "
               f"{r['fallbacks']:>6} {r['crash_fallbacks']:>6} {100 * r['scale_error']:+6.1f}%")
     print("\nseconds per stage:")
     for r in rows:
         if "stages_s" in r:
-            print(f"  {r['scene']}: " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_s"].items()))
+            print(f"  {r['scene']} seed {r['seed']} {r['variant']}: "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in r["stages_s"].items()) + f"; scoring {r['score_s']:.1f}")
 
 
 def main() -> None:
@@ -184,6 +237,10 @@ def main() -> None:
     parser.add_argument("--scenes", nargs="+", choices=SCENE_NAMES, help="default: all (--speed: vegetation)")
     parser.add_argument("--probes", type=int, default=40, help="probes per scene (0: no drop test)")
     parser.add_argument("--out", type=Path, help="keep the worlds and a JSON of the rows here")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="scene seeds to build (held-out: 1 2 3)")
+    parser.add_argument("--variants", nargs="+", default=["default"],
+                        help="how each PLY is written: 'default' or key=value[,key=value] with keys "
+                        + ", ".join(VARIANT_KEYS))
     parser.add_argument("--speed", action="store_true", help="time builds against the torch z-buffer, no metrics")
     parser.add_argument("--repeat", type=int, default=1, help="--speed: builds of each kind (the fastest counts)")
     parser.add_argument("--threads", type=int, help="--speed: torch CPU threads in the builds (default: torch's); "
@@ -195,13 +252,20 @@ def main() -> None:
         if args.speed:
             speed(args.scenes or ["vegetation"], root, repeat=args.repeat, threads=args.threads)
             return
-        for name in args.scenes or SCENE_NAMES:
-            folder = root / name
-            folder.mkdir(parents=True, exist_ok=True)
-            rows.append(measure(name, folder, probes=args.probes))
-            print(json.dumps(rows[-1], default=float), flush=True)
-        if args.out:
-            (args.out / "bench_realistic.json").write_text(json.dumps(rows, indent=2, default=float))
+        for variant in args.variants:
+            parse_variant(variant)  # a typo fails before the first build, not after an hour
+        started = time.perf_counter()
+        for seed in args.seeds:  # seeds outermost: an interrupted sweep has covered every scene once
+            for k, variant in enumerate(args.variants):
+                for name in args.scenes or SCENE_NAMES:
+                    folder = root / f"{name}-{seed}-{k}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    rows.append(measure(name, folder, probes=args.probes, seed=seed, variant=variant))
+                    print(json.dumps(rows[-1], default=float), flush=True)
+                    if args.out:  # what is measured so far survives an interrupted sweep
+                        (args.out / "bench_realistic.json").write_text(json.dumps(rows, indent=2, default=float))
+        print(f"sweep: {len(rows)} builds in {time.perf_counter() - started:.0f} s "
+              f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     _print(rows)
 
 

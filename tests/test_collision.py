@@ -407,6 +407,24 @@ def _table_task(room):
 
 
 @pytest.mark.slow
+def test_solid_that_crashes_coacd_is_decomposed_on_a_coarser_retry():
+    """A rock of the terrain scene written as a Y-up INRIA PLY (held-out sweep, 2026-12-05): CoACD 1.0.14
+    crashed (SIGSEGV) on its 2 cm and 3 cm solids whatever the seed, threshold, decimation or resolution,
+    so the old retries (same cell twice, then 1.5x) all crashed and it fell back to a voxel cover. Retries
+    coarsen by half a cell each: the 4 cm solid decomposes, with no crash fallback."""
+    from pathlib import Path
+
+    from worldgen_sim.collision.decompose import DecomposeTask, decompose_objects
+
+    data = np.load(Path(__file__).parent / "golden" / "coacd_crash_rock.npz")
+    task = DecomposeTask("rock", data["vertices"], data["faces"], float(data["ground_height"]),
+                         ground_triangles=data["ground_triangles"])
+    [result] = decompose_objects([task], cfg=CollisionCfg(workers=1))
+    assert result.fallback_kind is None and result.method == "coacd", (result.fallback, result.retries)
+    assert 0.9 * result.volume <= result.hull_volume <= 1.3 * result.volume
+
+
+@pytest.mark.slow
 def test_crashing_worker_is_retried_then_covered_never_one_hull(room, scan, tmp_path, monkeypatch):
     """A worker killed by SIGSEGV (the test hook) is replaced and the object retried with other settings;
     when every attempt crashes the object gets a voxel cover within the phantom budget, counted by kind."""

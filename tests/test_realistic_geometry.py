@@ -38,11 +38,16 @@ from worldgen_sim.scenes.truth import free_space_points, walkable_truth
 _SCENES: dict = {}
 
 
-def scene_of(name: str):
-    """Scenes are deterministic; make each once per test session."""
-    if name not in _SCENES:
-        _SCENES[name] = make_scene(name)
-    return _SCENES[name]
+def scene_of(name: str, seed: int = 0, noise: float | None = None):
+    """Scenes are deterministic; make each once per test session (``noise``: another position noise [m])."""
+    if (name, seed, noise) not in _SCENES:
+        scene = make_scene(name, seed=seed)
+        if noise is not None:
+            import dataclasses
+
+            scene = make_scene(name, seed=seed, defects=dataclasses.replace(scene.defects, position_noise=noise))
+        _SCENES[name, seed, noise] = scene
+    return _SCENES[name, seed, noise]
 
 
 # --- the scenes, their truth and the metrics (fast) -----------------------------------------------------
@@ -181,6 +186,33 @@ def test_fscore_metric_separates_offsets():
     assert score.accuracy_p95 == pytest.approx(0.03)
 
 
+@pytest.mark.parametrize("seed, writing", [
+    (1, {}),  # as Lyra 2.0 hands it over, with cameras.npz: scale error -4.4 % before (2026-12-05, s5-heldout)
+    (0, {"cameras": False}),  # the OpenCV frame alone (no cameras.npz): the same -4.4 % before
+    (0, {"yaw_deg": 40.0}),
+    (2, {"layout": "inria", "frame": "y", "scale": 1.0, "cameras": False}),  # a trainer's Y-up metric PLY
+])
+def test_terrain_aligns_from_held_out_writings(seed, writing, tmp_path):
+    """The rolling terrain, other seeds and other ways of writing it, aligned against its true frame: up within
+    0.5 deg, floor within 1 cm, scale within 1.5 %. The camera height a Lyra user gives is measured from the
+    ground under the camera, which lies 8 cm below the floor plane fitted over the whole tile."""
+    from worldgen_sim.align.align import align_scene
+    from worldgen_sim.config import WorldgenCfg
+    from worldgen_sim.io.load import load_input
+
+    scene = make_scene("terrain", seed=seed)
+    true_input_to_world = scene.write(tmp_path / "terrain.ply", **writing)
+    cfg = WorldgenCfg()
+    if writing.get("layout", scene.layout) != "inria":
+        cfg.align.camera_height = scene.camera_height
+    aligned = align_scene(load_input(tmp_path / "terrain.ply", cfg=cfg.input), cfg=cfg.align)
+    to_truth = true_input_to_world @ np.linalg.inv(aligned.input_to_world)
+    scale = float(np.cbrt(np.linalg.det(to_truth[:3, :3])))
+    tilt = np.degrees(np.arccos(np.clip(to_truth[2, 2] / scale, -1.0, 1.0)))
+    assert abs(scale - 1.0) <= 0.015, (scale, aligned.report["scale_source"])
+    assert tilt <= 0.5 and abs(to_truth[2, 3]) <= 0.01, (tilt, to_truth[2, 3])
+
+
 def test_cli_writes_a_scene(tmp_path, capsys):
     from worldgen_sim.cli import main
     from worldgen_sim.io.ply_header import inspect_gaussian_ply
@@ -211,24 +243,27 @@ class Built:
 _BUILT: dict = {}
 
 
-def build(name: str, root: Path) -> Built:
-    """The scene written in its layout and built with the default config (+ camera height for Lyra inputs)."""
+def build(name: str, root: Path, seed: int = 0, noise: float | None = None, **writing) -> Built:
+    """The scene (``seed``, position ``noise`` [m]) written in its layout (or as ``writing`` says:
+    :meth:`Scene.write`'s options) and built with the default config (+ camera height for Lyra inputs)."""
     from worldgen_sim.config import WorldgenCfg
     from worldgen_sim.pipeline import build_world
 
-    if name not in _BUILT:
-        scene = scene_of(name)
-        folder = root / name
+    key = (name, seed, noise, *sorted(writing.items()))
+    if key not in _BUILT:
+        scene = scene_of(name, seed, noise)
+        folder = root / "-".join([name, str(seed), f"noise={noise}",
+                                  *(f"{k}={v}" for k, v in sorted(writing.items()))])
         folder.mkdir(parents=True, exist_ok=True)
-        true_input_to_world = scene.write(folder / f"{name}.ply")
+        true_input_to_world = scene.write(folder / f"{name}.ply", **writing)
         cfg = WorldgenCfg()
-        if scene.layout != "inria":
+        if writing.get("layout", scene.layout) != "inria":
             cfg.align.camera_height = scene.camera_height
         cfg.collision.cache_dir = str(folder / "coacd-cache")
         result = build_world(folder / f"{name}.ply", folder / "world", cfg=cfg)
-        _BUILT[name] = Built(scene, result.out_dir, result.summary,
-                             metrics.built_to_truth(result.out_dir, true_input_to_world))
-    return _BUILT[name]
+        _BUILT[key] = Built(scene, result.out_dir, result.summary,
+                            metrics.built_to_truth(result.out_dir, true_input_to_world))
+    return _BUILT[key]
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +336,75 @@ def test_visual_mesh_follows_non_planar_ground(name, root):
     score = metrics.visual_mesh_score(built.world_usd, built.scene, built.to_truth)
     assert score.fscore[0.05] >= 0.90, (score.precision, score.recall)
     assert score.fscore[0.02] >= 0.75, (score.precision, score.recall)
+
+
+def _issue_8_numbers(built: Built) -> dict:
+    """Every issue-8 number of a built scene that has ground (IoU, phantom, probes, F-scores, crash fallbacks)."""
+    nav = _nav(built)
+    truth = walkable_truth(built.scene, nav.agent, cell_size=nav.cell_size)
+    free = free_space_points(built.scene, 100_000)
+    surface = metrics.visual_mesh_score(built.world_usd, built.scene, built.to_truth)
+    return {
+        "iou": metrics.walkable_iou(nav, truth, built.to_truth)["iou"],
+        "phantom": metrics.phantom_collision(metrics.load_colliders(built.world_usd), built.scene, free,
+                                             built.to_truth)["fraction"],
+        "probes": metrics.drop_probes(built.world_usd, built.scene, truth, built.to_truth, count=40).fraction,
+        "f2": surface.fscore[0.02], "f5": surface.fscore[0.05],
+        "crashes": len(metrics.crash_fallbacks(built.summary)),
+    }
+
+
+def _meets_issue_8(numbers: dict, *, planar: bool = False) -> bool:
+    """Issue 8's numbers; the visual mesh's F-scores are judged on non-planar ground only (not ``planar``)."""
+    surface = planar or (numbers["f5"] >= 0.90 and numbers["f2"] >= 0.75)
+    return (numbers["iou"] >= 0.90 and numbers["phantom"] <= 0.01 and numbers["probes"] >= 0.95 and surface
+            and numbers["crashes"] == 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [
+    # 2026-12-05 (s5-heldout), before the camera height was measured to the ground under the camera:
+    # seed 3 IoU 0.897, 39/40 probes (one fell through), scale error -4.4 %; after: 0.934, 40/40, -0.75 %.
+    3,
+    2,  # before: IoU 0.902, scale -4.4 %; after: 0.918, 39/40 (one still rolling at 4 mm)
+])
+def test_held_out_terrain_seeds_meet_the_numbers(seed, root):
+    numbers = _issue_8_numbers(build("terrain", root, seed))
+    assert _meets_issue_8(numbers), numbers
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason=(
+    "2026-12-05 (s5-heldout): terrain written as a Y-up metric INRIA PLY without cameras.npz: IoU 0.824, "
+    "37/40 probes (fell through holes 7-16 cm across in the visual mesh and the ground colliders, inside the "
+    "tile), F@2 0.839 / F@5 0.933; without input cameras the surface renders from automatic views "
+    "(surface/views.py) that leave holes the ground fill (collision/ground.py) does not close"))
+def test_terrain_without_cameras_meets_the_numbers(root):
+    built = build("terrain", root, 0, layout="inria", frame="y", scale=1.0, cameras=False)
+    numbers = _issue_8_numbers(built)
+    assert _meets_issue_8(numbers), numbers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [
+    pytest.param("terrain", marks=pytest.mark.xfail(strict=False, reason=(
+        "2026-12-05 (s5-heldout): surfel position noise 1.2 cm instead of 0.7: IoU 0.835 (12.7 m2 missed in "
+        "167 clusters, 92 % of the cells within 2 m of the tile's edge), 37/40 probes (one fell through near a "
+        "corner, two still rolling at 5-7 mm), F@2 0.828 / F@5 0.950. 20 % of the missed cells have no ground "
+        "collider within 5 cm (holes; 8 % at 0.7 cm noise) and 23 % lie within 0.3 m of one of 64 enclosed "
+        "pinholes (1-4 empty 5 cm cells) the navigation erodes around; not the wheeled agent's 3 cm climb: the "
+        "humanoid preset (20 cm) still misses 10.2 m2"))),
+    pytest.param("floaters", marks=pytest.mark.xfail(strict=False, reason=(
+        "2026-12-05 (s5-heldout): surfel position noise 1.2 cm instead of 0.7: IoU 0.897 (1.97 m2 missed in "
+        "37 spots of up to 0.22 m2), 40/40 probes, phantom 0.07 %. 53 % of the missed area lies within 0.3 m "
+        "of one of 19 pinholes in the floor collider (1-4 empty 5 cm cells, enclosed by floor): navigation "
+        "erodes the agent radius around each; no triangle 3 cm-1.8 m above the floor within 15 cm of the spots"))),
+])
+def test_noisier_capture_meets_the_numbers(name, root):
+    """The same scenes with 1.2 cm surfel position noise (a less converged trainer)."""
+    built = build(name, root, 0, noise=0.012)
+    numbers = _issue_8_numbers(built)
+    assert _meets_issue_8(numbers, planar=name == "floaters"), numbers
 
 
 @pytest.mark.slow

@@ -77,7 +77,8 @@ class CollisionCfg:
             rather than decomposed by CoACD (bounded cost per piece) [m].
         max_cover_boxes: most boxes of a voxel cover (its cell doubles until they fit).
         coacd_retries: a crashed CoACD worker is retried this many times with other
-            settings (seed, threshold, preprocessing) before the voxel cover is used.
+            settings (seed, threshold, a solid half a ``coacd_cell`` coarser each time) before
+            the voxel cover is used.
         static_tile_faces: static meshes with more faces are split into spatial tiles of
             about this many faces (faster cooking, culling).
         underside_thickness: an object top with the ground observed under it (the floor seen

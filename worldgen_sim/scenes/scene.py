@@ -87,6 +87,7 @@ class Scene:
         frame: its input frame (``"opencv"``, ``"y"`` or ``"z"``).
         input_scale: its input units per metre.
         write_cameras: also write ``cameras.npz`` beside the PLY (as Lyra 2.0 does).
+        defects: the capture defects the Gaussians were made with.
     """
 
     name: str
@@ -102,6 +103,7 @@ class Scene:
     frame: str = "opencv"
     input_scale: float = 1.0
     write_cameras: bool = False
+    defects: Defects = field(default_factory=Defects)
     _mesh: TriangleMesh | None = field(default=None, repr=False)
 
     @property
@@ -162,18 +164,26 @@ class Scene:
             normals.append(n[~others])
         return np.concatenate(points), np.concatenate(normals)
 
-    def to_input_frame(self, *, scale: float | None = None, frame: str | None = None):
-        """The cloud as the generator would write it and the true (4, 4) input-to-world similarity."""
+    def to_input_frame(self, *, scale: float | None = None, frame: str | None = None, yaw_deg: float = 0.0):
+        """The cloud as the generator would write it and the true (4, 4) input-to-world similarity.
+
+        ``scale``, ``frame`` (default: the scene's) and ``yaw_deg`` as in
+        :func:`~worldgen_sim.scenes.surfels.cloud_to_input_frame`.
+        """
         return cloud_to_input_frame(
             self.gaussians,
             camera_to_world=self.camera_to_world,
             scale=self.input_scale if scale is None else scale,
             frame=self.frame if frame is None else frame,
+            yaw_deg=yaw_deg,
         )
 
     def write(self, path: str | Path, *, layout: str | None = None, scale: float | None = None,
-              frame: str | None = None) -> np.ndarray:
+              frame: str | None = None, yaw_deg: float = 0.0, cameras: bool | None = None) -> np.ndarray:
         """Write the scene as a Gaussian PLY (and ``cameras.npz`` beside it when :attr:`write_cameras`).
+
+        ``layout``, ``scale``, ``frame`` and ``cameras`` (write ``cameras.npz``) default to the
+        scene's own; a held-out variant changes them or turns the world by ``yaw_deg`` [deg].
 
         Returns:
             (4, 4) the true input-to-world similarity of what was written.
@@ -182,9 +192,9 @@ class Scene:
         from worldgen_sim.io.gaussian_ply import write_gaussian_ply
 
         path = Path(path)
-        cloud, input_to_world = self.to_input_frame(scale=scale, frame=frame)
+        cloud, input_to_world = self.to_input_frame(scale=scale, frame=frame, yaw_deg=yaw_deg)
         write_gaussian_ply(path, cloud, layout=layout or self.layout)
-        if self.write_cameras:
+        if self.write_cameras if cameras is None else cameras:
             poses = transform_poses(self.cameras.cam_to_world, np.linalg.inv(input_to_world))
             np.savez(
                 path.parent / "cameras.npz",
@@ -321,7 +331,7 @@ def assemble_scene(
     return Scene(
         name=name, parts=parts, cameras=cameras, gaussians=cloud, labels=np.concatenate(labels),
         bounds=np.asarray(bounds, np.float64), ground_height=ground_height, ground_gradient=ground_gradient,
-        spacing=spacing, _mesh=mesh, **writing,
+        spacing=spacing, defects=defects, _mesh=mesh, **writing,
     )
 
 

@@ -161,7 +161,8 @@ def concat_clouds(parts: list[GaussianCloud]) -> GaussianCloud:
 
 
 def cloud_to_input_frame(
-    cloud: GaussianCloud, *, camera_to_world: np.ndarray, scale: float = 1.0, frame: str = "opencv"
+    cloud: GaussianCloud, *, camera_to_world: np.ndarray, scale: float = 1.0, frame: str = "opencv",
+    yaw_deg: float = 0.0,
 ) -> tuple[GaussianCloud, np.ndarray]:
     """A world-frame cloud as a generator would write it, and the true input-to-world transform.
 
@@ -171,6 +172,8 @@ def cloud_to_input_frame(
         scale: input units per metre (a relative-depth generator's unknown factor).
         frame: ``"opencv"`` (the camera's frame: x right, y down, z forward),
             ``"y"`` (y-up world, x unchanged) or ``"z"`` (the world itself, scaled).
+        yaw_deg: the world turned by this angle about its up axis before ``frame`` applies [deg]
+            (a capture whose axes are not the room's: a held-out variant).
 
     Returns:
         The transformed cloud (higher SH bands rotated with it) and the (4, 4)
@@ -184,7 +187,9 @@ def cloud_to_input_frame(
         world_to_input = np.eye(4)
     else:
         raise ValueError(f"frame must be 'opencv', 'y' or 'z', got {frame!r}")
-    world_to_input = np.diag([scale, scale, scale, 1.0]) @ world_to_input
+    cos_yaw, sin_yaw = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
+    yaw = np.array([[cos_yaw, -sin_yaw, 0, 0], [sin_yaw, cos_yaw, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], np.float64)
+    world_to_input = np.diag([scale, scale, scale, 1.0]) @ world_to_input @ yaw
     rotation = world_to_input[:3, :3] / scale
     positions = cloud.positions.astype(np.float64) @ world_to_input[:3, :3].T + world_to_input[:3, 3]
     transformed = GaussianCloud(
