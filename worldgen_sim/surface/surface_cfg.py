@@ -27,6 +27,10 @@ class SurfaceCfg:
             upward surfaces that no eye-height view looks down on (the top of a tall
             shelf, a platform) and aimed at them (:mod:`worldgen_sim.surface.views`);
             0 adds none.
+        coverage_views: at most this many views added to the planned ones (input cameras or
+            automatic) that see the opaque Gaussians no planned view sees, or sees only at a
+            grazing angle (ground near a tile's edge, the top of an object taller than the
+            cameras; :mod:`worldgen_sim.surface.coverage`); 0 adds none.
         use_input_cameras: render from the input's camera path when it has one.
         max_depth: depth beyond this is ignored in fusion [m].
         min_alpha: pixels whose accumulated opacity is below this are not fused.
@@ -58,6 +62,7 @@ class SurfaceCfg:
     fov_deg: float = 90.0
     num_views: int = 48
     top_views: int = 8
+    coverage_views: int = 8
     use_input_cameras: bool = True
     max_depth: float = 8.0
     min_alpha: float = 0.5
@@ -79,6 +84,7 @@ class SurfaceCfg:
         check.range("fov_deg", gt=0, lt=170, unit="deg")
         check.range("num_views", ge=1)
         check.range("top_views", ge=0)
+        check.range("coverage_views", ge=0)
         check.range("max_depth", gt=0, unit="m")
         check.range("min_alpha", gt=0, le=1)
         check.range("min_component_fraction", ge=0, le=1)

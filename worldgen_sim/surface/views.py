@@ -136,7 +136,7 @@ def place_views(
     tree = cKDTree(opaque)
     candidates = np.concatenate([np.column_stack([gx.ravel(), gy.ravel(), np.full(gx.size, h)]) for h in heights])
     distance, _ = tree.query(candidates, k=1, distance_upper_bound=FREE_RADIUS)
-    grid = _FreeGrid.build(opaque, candidates, low=low, high=high)
+    grid = FreeGrid.build(opaque, candidates, low=low, high=high)
     free_mask = ~np.isfinite(distance) & grid.in_main(candidates)
     supported = _over_something(opaque, candidates, origin=low)
     if np.any(free_mask & supported):
@@ -193,7 +193,7 @@ def _faces_up(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _FreeGrid:
+class FreeGrid:
     """A coarse occupancy grid of the Gaussian centres and the free-space region the views belong in.
 
     Attributes:
@@ -212,7 +212,7 @@ class _FreeGrid:
     main: np.ndarray
 
     @classmethod
-    def build(cls, points: np.ndarray, candidates: np.ndarray, *, low: np.ndarray, high: np.ndarray) -> _FreeGrid:
+    def build(cls, points: np.ndarray, candidates: np.ndarray, *, low: np.ndarray, high: np.ndarray) -> FreeGrid:
         """The grid over ``low..high`` (+ a margin) and its main free-space region.
 
         A clearance test alone accepts the inside of a closed piece of furniture (a
@@ -273,7 +273,7 @@ class _FreeGrid:
         return clear
 
 
-def _upward_tops(points: np.ndarray, faces_up: np.ndarray, grid: _FreeGrid) -> np.ndarray:
+def _upward_tops(points: np.ndarray, faces_up: np.ndarray, grid: FreeGrid) -> np.ndarray:
     """(T, 3) observed upward surfaces: per grid cell with free space of the main region right above it
     (two cells up, past the dilation), the mean position of its upward-facing Gaussians [m].
 
@@ -312,7 +312,7 @@ def _upward_tops(points: np.ndarray, faces_up: np.ndarray, grid: _FreeGrid) -> n
     return sums / upward[cells][:, None]
 
 
-def _sees(positions: np.ndarray, tops: np.ndarray, grid: _FreeGrid, *, max_depression_deg: float) -> np.ndarray:
+def _sees(positions: np.ndarray, tops: np.ndarray, grid: FreeGrid, *, max_depression_deg: float) -> np.ndarray:
     """(P, T) bool: each position looks down on each upward surface point: at least
     :data:`TOP_MIN_DEPRESSION_DEG` (and at most ``max_depression_deg``) below its horizon, within
     :data:`TOP_VIEW_RANGE`, with no Gaussian on the line (to a cell above the surface)."""
@@ -329,7 +329,7 @@ def _sees(positions: np.ndarray, tops: np.ndarray, grid: _FreeGrid, *, max_depre
     return sees
 
 
-def _top_views(tops: np.ndarray, eyes: np.ndarray, *, grid: _FreeGrid, tree, xs: np.ndarray, ys: np.ndarray,
+def _top_views(tops: np.ndarray, eyes: np.ndarray, *, grid: FreeGrid, tree, xs: np.ndarray, ys: np.ndarray,
                ceiling: float, count: int, intrinsics: np.ndarray, width: int, height: int) -> list[np.ndarray]:
     """Up to ``count`` (4, 4) poses looking down on the upward surfaces ``tops`` that no eye position sees.
 
