@@ -290,6 +290,7 @@ def test_camera_path_that_sees_nothing_is_rejected(room):
         ("depth_source", "lidar"),
         ("min_alpha", 0.0),
         ("num_views", 0),
+        ("coverage_views", -1),
         ("truncation_voxels", 0.5),
     ],
 )

@@ -54,14 +54,15 @@ FLAT_RATIO = 0.5
 """A Gaussian whose shortest axis is under this fraction of its middle one has a normal (views.py's rule)."""
 CLUSTER_CELL = 0.6
 """Edge of the cells unseen Gaussians are clustered in [m]."""
-MAX_CLUSTERS = 40
+MAX_CLUSTERS = 32
 """Candidates are made for at most this many clusters, the largest first."""
 MIN_GAIN = 8
 """A view is added only when it sees at least this many unseen Gaussians (of the tested subset)."""
-DISTANCES = (0.6, 1.2, 2.0, 3.0)
+DISTANCES = (0.6, 0.9, 1.3, 2.0, 3.0)
 """Distances of the candidate positions from their cluster's centre [m]."""
-TILT_DEG = 40.0
-"""Besides along the cluster's normal, candidates stand this far tilted towards the planned views [deg]."""
+TILTS_DEG = (0.0, 35.0, 55.0, 65.0)
+"""Candidates stand along the cluster's normal and tilted by these angles towards the planned views [deg]:
+the steeper ones fit under a ceiling close above a tall top."""
 TOP_MARGIN = 1.2
 """Candidates stand at most this far above the highest planned view or tested Gaussian (the 99th
 percentile of heights) [m]: the scene's top, where a roof would be."""
@@ -281,16 +282,15 @@ def _clusters(points: np.ndarray, oriented: np.ndarray) -> tuple[np.ndarray, np.
 
 def _candidates(centres: np.ndarray, directions: np.ndarray, eyes: np.ndarray, *, top: float):
     """(K, 3) candidate positions [m] and (K, 3) the points they aim at: per cluster, along its normal and
-    tilted by :data:`TILT_DEG` towards the planned views' centre, at each of :data:`DISTANCES`; none above
+    tilted by each of :data:`TILTS_DEG` towards the planned views' centre, at each of :data:`DISTANCES`; none above
     ``top`` [m]."""
     towards = eyes.mean(axis=0) - centres
     towards -= np.einsum("ij,ij->i", towards, directions)[:, None] * directions  # across the normal
     towards /= np.maximum(np.linalg.norm(towards, axis=1, keepdims=True), 1e-9)
-    tilt = np.radians(TILT_DEG)
-    tilted = np.cos(tilt) * directions + np.sin(tilt) * towards
-    ways = np.stack([directions, tilted], axis=1)  # (C, 2, 3)
+    tilts = np.radians(np.asarray(TILTS_DEG))[None, :, None]
+    ways = np.cos(tilts) * directions[:, None, :] + np.sin(tilts) * towards[:, None, :]  # (C, T, 3)
     steps = np.asarray(DISTANCES)[None, None, :, None]
-    positions = centres[:, None, None, :] + steps * ways[:, :, None, :]  # (C, 2, D, 3)
+    positions = centres[:, None, None, :] + steps * ways[:, :, None, :]  # (C, T, D, 3)
     aims = np.broadcast_to(centres[:, None, None, :], positions.shape)
     positions, aims = positions.reshape(-1, 3), aims.reshape(-1, 3)
     below = positions[:, 2] <= top
