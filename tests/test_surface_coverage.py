@@ -118,4 +118,4 @@ def test_fused_mesh_holds_the_top_the_input_cameras_never_saw():
     without, with_views = reports[0]["coverage"], reports[1]["coverage"]
     assert without["views_added"] == 0 and without["unseen_after"] == without["unseen_before"] > 0
     assert 1 <= with_views["views_added"] <= 8 and with_views["unseen_after"] < 0.5 * with_views["unseen_before"]
-    assert reports[1]["views_used"] == reports[0]["views_used"] + with_views["views_added"]
+    assert reports[1]["views_used"] == reports[0]["views_used"]  # the planned views; the added ones apart

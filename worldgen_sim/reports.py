@@ -68,7 +68,7 @@ class SurfaceReport(TypedDict, total=False):
     ``views_used``, ``mean_view_coverage`` (fraction of pixels holding a surface),
     ``depth_source`` (``"zbuffer"``, ``"cpu"``, ``"gsplat"``), ``voxel_size`` [m],
     ``fusion`` (``"open3d"`` or ``"torch:<device>"``), ``coverage`` (Gaussians only) and ``cleanup``.
-    ``views_used`` counts the coverage views added.
+    ``views_rendered`` and ``views_used`` count the planned views; ``coverage.views_added`` are fused too.
     """
 
     source: str

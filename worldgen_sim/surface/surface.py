@@ -158,7 +158,6 @@ def _render_views(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress):
         cameras = CameraPath(np.concatenate([cameras.intrinsics, added[2].intrinsics]),
                              np.concatenate([cameras.cam_to_world, added[2].cam_to_world]),
                              cameras.width, cameras.height)
-        report["views_used"] += len(added[2])
     return depths, colors, cameras, report
 
 
