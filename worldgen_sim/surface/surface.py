@@ -4,7 +4,8 @@ Gaussians: make depth and colour images from cameras covering the scene --
 rasterised (the median depth, where accumulated opacity reaches one half: the
 first opaque surface, not a blend of surface and background) or, faster on a
 CPU, z-buffered Gaussian discs (the weighted mean of each pixel's front surface;
-see ``surface.depth_source`` and :mod:`worldgen_sim.surface.zbuffer`) -- fuse them
+see ``surface.depth_source`` and :mod:`worldgen_sim.surface.zbuffer`), add views of
+what those cameras leave unseen (:mod:`worldgen_sim.surface.coverage`) -- fuse them
 into a TSDF, extract the mesh and clean it. RGB-D frames: fuse the measured
 depth directly.
 """
@@ -45,7 +46,8 @@ def extract_surface(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress 
 
     Returns:
         The mesh (vertex colours and normals) and a :class:`~worldgen_sim.reports.SurfaceReport`
-        (source, views rendered/used, voxel size, clean-up counts); sub-stages are timed by ``progress``.
+        (source, views rendered/used, coverage views added and the unseen fraction before/after,
+        voxel size, clean-up counts); sub-stages are timed by ``progress``.
 
     Raises:
         WorldgenError: an empty or fully transparent scene, a camera path that
