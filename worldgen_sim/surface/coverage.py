@@ -49,7 +49,7 @@ MAX_TARGETS = 60_000
 """At most this many opaque Gaussians (an even subset) are tested for being seen (bounds the cost)."""
 MAX_VIEW_ANGLE_DEG = 70.0
 """A surface element counts as seen by a view within this angle of its normal [deg]: flatter views fuse it
-from a few grazing pixels (the top views' 20 deg above the horizon)."""
+from a few grazing pixels (20 deg above the horizon)."""
 FLAT_RATIO = 0.5
 """A Gaussian whose shortest axis is under this fraction of its middle one has a normal (views.py's rule)."""
 CLUSTER_CELL = 0.6

@@ -122,7 +122,7 @@ def plan_views(scene: AlignedScene, *, cfg: SurfaceCfg) -> tuple[CameraPath, str
         return rescale_cameras(scene.cameras, width=cfg.image_width, max_views=cfg.num_views), "input_cameras"
     cameras = place_views(
         scene.gaussians, num_views=cfg.num_views, width=cfg.image_width, height=cfg.image_height,
-        fov_deg=cfg.fov_deg, min_opacity=min(0.1, cfg.min_alpha), top_views=cfg.top_views,
+        fov_deg=cfg.fov_deg, min_opacity=min(0.1, cfg.min_alpha),
     )  # fmt: skip
     return cameras, "auto"
 
