@@ -21,8 +21,9 @@ So, once the planned views' depth images exist:
    region of the planned views, over observed ground, below the scene's top, with a
    clear line to a planned view: never behind a wall or above a ceiling, where it
    would see the back of a one-sided surface.
-3. *Judged on their renders*: every candidate is rendered (depth only, at a reduced
-   resolution) and scored by how many unseen Gaussians it actually sees by the same
+3. *Judged on their renders*: the candidates with the most unseen Gaussians in frame
+   and facing them (:data:`MAX_RENDERED`) are rendered (depth only, at a reduced
+   resolution) and scored by how many unseen Gaussians each actually sees by the same
    rule, facing their oriented normal; an occluded candidate scores nothing. Views
    are taken greedily by that count, up to the cap.
 
@@ -70,6 +71,9 @@ SCORE_SCALE = 0.5
 """Candidates are rendered at this fraction of the planned views' resolution to be scored."""
 SCORE_BATCH = 24
 """Candidates rendered per call (bounds the depth images held at once)."""
+MAX_RENDERED = 192
+"""Only this many candidates are rendered: those with the most unseen Gaussians in frame and facing them
+(an upper bound of what their render can see; occlusion is judged on the render)."""
 
 
 @dataclass(frozen=True)
@@ -104,20 +108,21 @@ def depth_tolerance(depth: np.ndarray) -> np.ndarray:
     return 0.05 + 0.02 * np.asarray(depth)
 
 
-def seen_by_views(points: np.ndarray, normals: np.ndarray | None, cameras: CameraPath, depths: np.ndarray, *,
-                  near: float, far: float, signed: bool = False) -> np.ndarray:
+def seen_by_views(points: np.ndarray, normals: np.ndarray | None, cameras: CameraPath,
+                  depths: np.ndarray | None, *, near: float, far: float, signed: bool = False) -> np.ndarray:
     """(M, P) bool: view m sees point p (in frame, on the view's depth image, not at a grazing angle).
 
     Args:
         points: (P, 3) world positions [m].
         normals: (P, 3) unit normals, zero rows where a point has none; None: no angle test.
         cameras: M pinhole cameras (OpenCV), the size of ``depths``.
-        depths: (M, H, W) z-depth images [m], 0 where nothing was drawn.
+        depths: (M, H, W) z-depth images [m], 0 where nothing was drawn; None: no occlusion test (in frame
+            and facing the view is enough: an upper bound).
         near: nearer points are not seen [m].
         far: farther points are not seen [m].
         signed: the normals are oriented; a view behind one does not see the point.
     """
-    count, height, width = depths.shape
+    count, height, width = len(cameras), int(cameras.height), int(cameras.width)
     seen = np.zeros((count, points.shape[0]), bool)
     cos_limit = float(np.cos(np.radians(MAX_VIEW_ANGLE_DEG)))
     for view in range(count):  # vectorised over the points; views are few
@@ -130,8 +135,9 @@ def seen_by_views(points: np.ndarray, normals: np.ndarray | None, cameras: Camer
         u = np.rint(k[0, 0] * local[:, 0] / safe + k[0, 2]).astype(np.int64)
         v = np.rint(k[1, 1] * local[:, 1] / safe + k[1, 2]).astype(np.int64)
         ok = (z >= near) & (z <= far) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
-        image = depths[view][np.clip(v, 0, height - 1), np.clip(u, 0, width - 1)]
-        ok &= (image > 0) & (np.abs(image - z) <= depth_tolerance(z))
+        if depths is not None:
+            image = depths[view][np.clip(v, 0, height - 1), np.clip(u, 0, width - 1)]
+            ok &= (image > 0) & (np.abs(image - z) <= depth_tolerance(z))
         if normals is not None:
             facing = -np.einsum("ij,ij->i", offset, normals) / np.maximum(np.linalg.norm(offset, axis=1), 1e-9)
             facing = facing if signed else np.abs(facing)
@@ -210,11 +216,15 @@ def coverage_views(
     focal = 0.5 * width / np.tan(np.radians(fov_deg) / 2)
     intrinsics = np.array([[focal, 0.0, (width - 1) / 2], [0.0, focal, (height - 1) / 2], [0.0, 0.0, 1.0]])
     poses = np.stack([_aim(c, a) for c, a in zip(candidates, aims, strict=True)])
+    frame = CameraPath(np.repeat(intrinsics[None], len(poses), axis=0), poses, width, height)
+    bound = seen_by_views(points[unseen], oriented, frame, None, near=near, far=far, signed=True).sum(axis=1)
+    best = np.sort(np.argsort(-bound, kind="stable")[:MAX_RENDERED])
+    poses = poses[best]
     sees = _score(points[unseen], oriented, poses, intrinsics, width=width, height=height, near=near, far=far,
                   render=render, progress=progress)
     chosen, covered = _greedy(sees, count=count)
-    log.info("coverage: %d views added (of %d candidates) see %d of the %d unseen Gaussians",
-             len(chosen), candidates.shape[0], covered, unseen.size)
+    log.info("coverage: %d views added (of %d candidates, %d rendered) see %d of the %d unseen Gaussians",
+             len(chosen), candidates.shape[0], len(best), covered, unseen.size)
     added = CameraPath(np.repeat(intrinsics[None], len(chosen), axis=0), poses[chosen].reshape(-1, 4, 4),
                        width, height)
     return CoverageResult(added, points.shape[0], int(unseen.size), int(candidates.shape[0]), covered,
