@@ -120,9 +120,10 @@ def test_objects_are_collided(built, request):
     scene, mesh, world = built
     if scene.name == "terrain":
         request.applymarker(pytest.mark.xfail(strict=False, reason=(
-            "known gap (surface stage, 2026-12-05): the trunk (1.8 m) is taller than the cameras (1.5 m); its visual "
-            "mesh ends at 1.44 m. The collision stage now closes its sides into a solid post up to there (was a "
-            "hollow ring: 0 % of its core), 79.7 % of its deep true volume; the unseen top is the rest")))
+            "known gap (collision box fit, 2026-12-05): the trunk (1.8 m) is taller than the cameras (1.5 m); the "
+            "surface stage's coverage views now mesh its top (visual mesh to 1.78 m, was 1.44 m), but the closed "
+            "0.36 m cylinder is then box-fitted (collision/boxes.py): 7 full-height boxes hold 57.1 % of its deep "
+            "true volume (84.0 % with branch s5-boxes' box fit; the open tube's post held 79.7 %)")))
     hulls = [h for o in world.objects for h in o.hulls]
     # The objects themselves are collided: their true volume deeper than 3 cm inside (the
     # reconstruction rounds edges by about that) lies inside hulls -- for each object the surface
@@ -137,7 +138,8 @@ def test_objects_are_collided(built, request):
         deep = obj.inside(inside) & ~(inside[:, 2] <= scene.ground(inside[:, :2]) + 0.03)
         for shift in np.vstack([np.eye(3), -np.eye(3)]) * 0.03:
             deep &= obj.inside(inside + shift)
-        assert points_in_hulls(inside[deep], hulls).mean() >= 0.9, f"{scene.name}: object at {obj.x}, {obj.y}"
+        share = points_in_hulls(inside[deep], hulls).mean()
+        assert share >= 0.9, f"{scene.name}: object at {obj.x}, {obj.y}: {share:.1%} of its deep volume in hulls"
 
 
 @pytest.mark.parametrize("yaw_deg", [0.0, 17.0, 33.0, 45.0])

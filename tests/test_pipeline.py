@@ -121,7 +121,7 @@ def _nearest_crossing(surface, triangles: np.ndarray) -> np.ndarray:
 
 def test_observed_tops_above_the_eye_heights_are_in_the_visual_mesh(built):
     """The surface stage fuses every upward surface the input Gaussians show above its eye heights (the 1.8 m
-    shelf top, seen by its top views): the visual mesh within 3 cm of all of it, judged on verify's evidence
+    shelf top, seen by its coverage views): the visual mesh within 3 cm of all of it, judged on verify's evidence
     map of the world's splats, not on the mesh."""
     from worldgen_sim.verify.surfaces import load_visual_triangles
 

@@ -3,9 +3,9 @@
 The rolling terrain of :mod:`worldgen_sim.scenes` (Lyra 2.0 layout, OpenCV frame,
 cameras.npz, sky shell, capture noise) is built and verified. The two measures
 of the colliders, probes dropped in Newton and the ray-cast collider coverage of
-the observed ground, must agree with each other and with the verdict (on the
-stages of this branch the terrain's ground colliders have holes: it fails, as
-the issue's terrain should). Then holes are cut into the ground, out of the
+the observed ground, must agree with each other and with the verdict (whichever it is: the surface
+stage's coverage views now mesh the tile's edges, so it passes; it failed while
+they had holes). Then holes are cut into the ground, out of the
 visual mesh *and* the colliders, as a collider cooked from a holed mesh would
 be, so the world still agrees with itself: the coverage must fall by the share
 of the observed ground that was cut away.

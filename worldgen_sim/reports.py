@@ -17,6 +17,7 @@ __all__ = [
     "CacheRecord",
     "CleanupReport",
     "CollisionReport",
+    "CoverageReport",
     "GenerateReport",
     "NavigationReport",
     "SurfaceReport",
@@ -45,13 +46,29 @@ class CleanupReport(TypedDict, total=False):
     output_vertices: int
 
 
+class CoverageReport(TypedDict):
+    """The surface stage's coverage views (:mod:`worldgen_sim.surface.coverage`).
+
+    Keys: ``views_added``, ``candidates`` (positions rendered and scored), ``tested`` (opaque Gaussians
+    within reach tested for being seen, an even subset), ``unseen_before`` and ``unseen_after``
+    (fractions of those seen by no planned view, and by no view once the coverage views are added).
+    """
+
+    views_added: int
+    candidates: int
+    tested: int
+    unseen_before: float
+    unseen_after: float
+
+
 class SurfaceReport(TypedDict, total=False):
     """The surface stage (:func:`worldgen_sim.surface.surface.extract_surface`).
 
     Keys: ``source`` (``"input_cameras"``, ``"auto"`` or ``"rgbd"``), ``views_rendered``,
     ``views_used``, ``mean_view_coverage`` (fraction of pixels holding a surface),
     ``depth_source`` (``"zbuffer"``, ``"cpu"``, ``"gsplat"``), ``voxel_size`` [m],
-    ``fusion`` (``"open3d"`` or ``"torch:<device>"``) and ``cleanup``.
+    ``fusion`` (``"open3d"`` or ``"torch:<device>"``), ``coverage`` (Gaussians only) and ``cleanup``.
+    ``views_rendered`` and ``views_used`` count the planned views; ``coverage.views_added`` are fused too.
     """
 
     source: str
@@ -61,6 +78,7 @@ class SurfaceReport(TypedDict, total=False):
     depth_source: str
     voxel_size: float
     fusion: str
+    coverage: CoverageReport
     cleanup: CleanupReport
 
 

@@ -8,6 +8,7 @@ inside the functions that use them).
 
 __all__ = [
     "cleanup",
+    "coverage",
     "fusion",
     "fusion_torch",
     "render",

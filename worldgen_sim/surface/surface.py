@@ -4,7 +4,8 @@ Gaussians: make depth and colour images from cameras covering the scene --
 rasterised (the median depth, where accumulated opacity reaches one half: the
 first opaque surface, not a blend of surface and background) or, faster on a
 CPU, z-buffered Gaussian discs (the weighted mean of each pixel's front surface;
-see ``surface.depth_source`` and :mod:`worldgen_sim.surface.zbuffer`) -- fuse them
+see ``surface.depth_source`` and :mod:`worldgen_sim.surface.zbuffer`), add views of
+what those cameras leave unseen (:mod:`worldgen_sim.surface.coverage`) -- fuse them
 into a TSDF, extract the mesh and clean it. RGB-D frames: fuse the measured
 depth directly.
 """
@@ -16,7 +17,7 @@ import numpy as np
 from worldgen_sim.artifacts import AlignedScene, CameraPath, GaussianCloud, RGBDFrames, SurfaceResult
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
-from worldgen_sim.reports import SurfaceReport
+from worldgen_sim.reports import CoverageReport, SurfaceReport
 from worldgen_sim.surface.cleanup import clean_mesh
 from worldgen_sim.surface.fusion import fuse_depth_frames
 from worldgen_sim.surface.surface_cfg import SurfaceCfg
@@ -45,7 +46,8 @@ def extract_surface(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress 
 
     Returns:
         The mesh (vertex colours and normals) and a :class:`~worldgen_sim.reports.SurfaceReport`
-        (source, views rendered/used, voxel size, clean-up counts); sub-stages are timed by ``progress``.
+        (source, views rendered/used, coverage views added and the unseen fraction before/after,
+        voxel size, clean-up counts); sub-stages are timed by ``progress``.
 
     Raises:
         WorldgenError: an empty or fully transparent scene, a camera path that
@@ -120,39 +122,19 @@ def plan_views(scene: AlignedScene, *, cfg: SurfaceCfg) -> tuple[CameraPath, str
         return rescale_cameras(scene.cameras, width=cfg.image_width, max_views=cfg.num_views), "input_cameras"
     cameras = place_views(
         scene.gaussians, num_views=cfg.num_views, width=cfg.image_width, height=cfg.image_height,
-        fov_deg=cfg.fov_deg, min_opacity=min(0.1, cfg.min_alpha), top_views=cfg.top_views,
+        fov_deg=cfg.fov_deg, min_opacity=min(0.1, cfg.min_alpha),
     )  # fmt: skip
     return cameras, "auto"
 
 
 def _render_views(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress):
-    """Render depth and colour from every planned view; keep the views that see the scene."""
-    from worldgen_sim.surface.render import render_gaussians
-
+    """Render depth and colour from every planned view; keep the views that see the scene; add coverage
+    views for what they leave unseen (:mod:`worldgen_sim.surface.coverage`)."""
     assert scene.gaussians is not None  # the caller chose this path because there are Gaussians
     cloud = _checked_gaussians(scene.gaussians, min_alpha=cfg.min_alpha)
     cameras, source = plan_views(scene, cfg=cfg)
     depth_source = _depth_source(cfg)
-    if depth_source == "zbuffer":
-        depths, colors = zbuffer_depth_maps(
-            cloud, cameras, min_opacity=cfg.min_alpha, near=NEAR_PLANE, far=float(cfg.max_depth), progress=progress
-        )
-        valid = depths > 0
-        backend = "zbuffer"
-    else:
-        # One call for all views: the renderer prepares the cloud once and batches views itself.
-        out = render_gaussians(
-            cloud, cameras, backend=cfg.renderer, near=NEAR_PLANE, far=float(cfg.max_depth), progress=progress
-        )
-        # Median depth (where transmittance crosses one half) is the first opaque surface; the expected
-        # depth blends foreground and background at silhouettes and measured slightly worse here.
-        depths = np.asarray(out.depth_median, np.float32)
-        alpha = np.asarray(out.alpha, np.float32)
-        valid = (alpha >= cfg.min_alpha) & np.isfinite(depths) & (depths > NEAR_PLANE) & (depths <= cfg.max_depth)
-        depths = np.where(valid, depths, 0.0).astype(np.float32)
-        # The renderer composites colour over black (premultiplied): divide alpha out for the surface colour.
-        colors = np.clip(np.asarray(out.color, np.float32) / np.maximum(alpha, 1e-6)[..., None], 0.0, 1.0)
-        backend = getattr(out, "backend", cfg.renderer)
+    depths, colors, valid, backend = _draw(cloud, cameras, cfg=cfg, depth_source=depth_source, progress=progress)
     coverage = valid.reshape(valid.shape[0], -1).mean(axis=1)
     used = coverage >= MIN_VIEW_COVERAGE
     if not np.any(used):
@@ -169,7 +151,72 @@ def _render_views(scene: AlignedScene, *, cfg: SurfaceCfg, progress: Progress):
         "mean_view_coverage": round(float(coverage[used].mean()), 4),
         "depth_source": backend,
     }
-    return depths[used], colors[used], _camera_slice(cameras, used), report
+    depths, colors, cameras = depths[used], colors[used], _camera_slice(cameras, used)
+    with progress.stage("surface: coverage views"):
+        added = _coverage(cloud, cameras, depths, cfg=cfg, depth_source=depth_source, progress=progress)
+    report["coverage"] = added[3]
+    if len(added[2]) > 0:
+        depths, colors = np.concatenate([depths, added[0]]), np.concatenate([colors, added[1]])
+        cameras = CameraPath(np.concatenate([cameras.intrinsics, added[2].intrinsics]),
+                             np.concatenate([cameras.cam_to_world, added[2].cam_to_world]),
+                             cameras.width, cameras.height)
+    return depths, colors, cameras, report
+
+
+def _coverage(cloud: GaussianCloud, cameras: CameraPath, depths: np.ndarray, *, cfg: SurfaceCfg,
+              depth_source: str, progress: Progress):
+    """Depth (K, H, W), colour (K, H, W, 3) and cameras of up to ``surface.coverage_views`` views that see
+    what the planned ``cameras`` leave unseen, and the :class:`~worldgen_sim.reports.CoverageReport`."""
+    from worldgen_sim.surface.coverage import coverage_views, seen_by_views
+
+    def render(views: CameraPath) -> np.ndarray:
+        return _draw(cloud, views, cfg=cfg, depth_source=depth_source, progress=None)[0]
+
+    found = coverage_views(
+        cloud, cameras, depths, count=cfg.coverage_views, min_opacity=cfg.min_alpha, near=NEAR_PLANE,
+        far=float(cfg.max_depth), fov_deg=cfg.fov_deg, render=render, progress=progress,
+    )  # fmt: skip
+    added = found.cameras
+    height, width = depths.shape[1:]
+    new_depths, new_colors = np.zeros((0, height, width), np.float32), np.zeros((0, height, width, 3), np.float32)
+    still_unseen = found.unseen_before
+    if len(added) > 0:
+        new_depths, new_colors, _, _ = _draw(cloud, added, cfg=cfg, depth_source=depth_source, progress=progress)
+        # Judged again on the full-size images that are fused (the choice was made on smaller ones).
+        seen = seen_by_views(found.unseen_points, found.unseen_normals, added, new_depths, near=NEAR_PLANE,
+                             far=float(cfg.max_depth)).any(axis=0)
+        still_unseen = int(np.count_nonzero(~seen))
+    tested = max(found.tested, 1)
+    report = CoverageReport(
+        views_added=len(added), candidates=found.candidates, tested=found.tested,
+        unseen_before=round(found.unseen_before / tested, 4), unseen_after=round(still_unseen / tested, 4),
+    )  # fmt: skip
+    return new_depths, new_colors, added, report
+
+
+def _draw(cloud: GaussianCloud, cameras: CameraPath, *, cfg: SurfaceCfg, depth_source: str,
+          progress: Progress | None):
+    """(V, H, W) depth [m] (0: nothing), (V, H, W, 3) colour, (V, H, W) bool valid and the backend's name."""
+    from worldgen_sim.surface.render import render_gaussians
+
+    if depth_source == "zbuffer":
+        depths, colors = zbuffer_depth_maps(
+            cloud, cameras, min_opacity=cfg.min_alpha, near=NEAR_PLANE, far=float(cfg.max_depth), progress=progress
+        )
+        return depths, colors, depths > 0, "zbuffer"
+    # One call for all views: the renderer prepares the cloud once and batches views itself.
+    out = render_gaussians(
+        cloud, cameras, backend=cfg.renderer, near=NEAR_PLANE, far=float(cfg.max_depth), progress=progress
+    )
+    # Median depth (where transmittance crosses one half) is the first opaque surface; the expected
+    # depth blends foreground and background at silhouettes and measured slightly worse here.
+    depths = np.asarray(out.depth_median, np.float32)
+    alpha = np.asarray(out.alpha, np.float32)
+    valid = (alpha >= cfg.min_alpha) & np.isfinite(depths) & (depths > NEAR_PLANE) & (depths <= cfg.max_depth)
+    depths = np.where(valid, depths, 0.0).astype(np.float32)
+    # The renderer composites colour over black (premultiplied): divide alpha out for the surface colour.
+    colors = np.clip(np.asarray(out.color, np.float32) / np.maximum(alpha, 1e-6)[..., None], 0.0, 1.0)
+    return depths, colors, valid, getattr(out, "backend", cfg.renderer)
 
 
 def _depth_source(cfg: SurfaceCfg) -> str:

@@ -23,9 +23,10 @@ class SurfaceCfg:
         image_height: height of the depth renders used for fusion [px].
         fov_deg: horizontal field of view of automatically placed views [deg].
         num_views: number of automatically placed views when no camera path is given.
-        top_views: at most this many views added to the automatic ones, placed above
-            upward surfaces that no eye-height view looks down on (the top of a tall
-            shelf, a platform) and aimed at them (:mod:`worldgen_sim.surface.views`);
+        coverage_views: at most this many views added to the planned ones (input cameras or
+            automatic) that see the opaque Gaussians no planned view sees, or sees only at a
+            grazing angle (ground near a tile's edge, the top of an object taller than the
+            cameras, a shelf top above the eye heights; :mod:`worldgen_sim.surface.coverage`);
             0 adds none.
         use_input_cameras: render from the input's camera path when it has one.
         max_depth: depth beyond this is ignored in fusion [m].
@@ -57,7 +58,7 @@ class SurfaceCfg:
     image_height: int = 240
     fov_deg: float = 90.0
     num_views: int = 48
-    top_views: int = 8
+    coverage_views: int = 8
     use_input_cameras: bool = True
     max_depth: float = 8.0
     min_alpha: float = 0.5
@@ -78,7 +79,7 @@ class SurfaceCfg:
         check.range("image_height", ge=16, le=8192, unit="px")
         check.range("fov_deg", gt=0, lt=170, unit="deg")
         check.range("num_views", ge=1)
-        check.range("top_views", ge=0)
+        check.range("coverage_views", ge=0)
         check.range("max_depth", gt=0, unit="m")
         check.range("min_alpha", gt=0, le=1)
         check.range("min_component_fraction", ge=0, le=1)

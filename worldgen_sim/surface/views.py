@@ -9,12 +9,9 @@ sees the walls from behind), each looking around in several yaws and two pitches
 (down at the floor and furniture, up at the walls and ceiling).
 
 Eye heights cannot look down on what is taller (the top of a wardrobe, a shelf,
-a platform): an upward-facing surface is fused only from a view above it. So the
-upward surfaces the Gaussians show are found (flat Gaussians whose normal is
-vertical, with free space of the views' region right above them), those no eye
-position looks down on are collected, and "top views" are added: positions in
-the same free space (below any ceiling, clear of every Gaussian) chosen greedily
-to look down on the most of them, each aimed at what it covers.
+a platform); the surface stage adds views of what the eye views leave unseen
+(:mod:`worldgen_sim.surface.coverage`, for input cameras too), which stand in the
+free region :class:`FreeGrid` finds.
 """
 
 from __future__ import annotations
@@ -38,28 +35,6 @@ FREE_RADIUS = 0.35
 """A view position needs no Gaussian centre within this distance [m]."""
 GRID_STEP = 0.25
 """Spacing of candidate positions over the footprint [m]."""
-TOP_MIN_DEPRESSION_DEG = 20.0
-"""An upward surface counts as seen from a position at least this far above its horizon [deg]: flatter
-views fuse it from a few grazing pixels."""
-EYE_MAX_DEPRESSION_DEG = 70.0
-"""Steepest look down an eye position's views cover [deg] (pitch -35 deg, ~74 deg vertical field of view)."""
-TOP_VIEW_RANGE = 4.0
-"""An upward surface counts as seen from positions within this distance [m] (a 320 px, 90 deg view's pixel
-is 2 cm, the default voxel, at 3.5 m)."""
-TOP_RISES = np.arange(0.3, 1.31, 0.2)
-"""Heights above the unseen upward surfaces at which top-view positions are tried [m]."""
-TOP_MIN_CELLS = 4
-"""A top view is added only when it looks down on at least this many unseen upward cells of the grid."""
-TOP_MIN_POINTS = 3
-"""An upward surface cell holds at least this many upward-facing Gaussians (a lone floater is not one)."""
-FLAT_RATIO = 0.5
-"""A Gaussian whose shortest axis is under this fraction of its middle one is a surface element with a normal."""
-UP_COS = float(np.cos(np.radians(30.0)))
-"""A surface element faces up (or down) when its normal is within 30 deg of vertical."""
-TOP_MAX_CELLS = 1024
-TOP_MAX_PAIRS = 2_000_000
-"""Bounds on the top-view search in a large scene: at most this many unseen cells (an even subset) and
-candidate positions x cells pairs (an even subset of the candidates)."""
 
 
 def rescale_cameras(cameras: CameraPath, *, width: int, max_views: int) -> CameraPath:
@@ -94,7 +69,6 @@ def place_views(
     height: int,
     fov_deg: float,
     min_opacity: float = 0.1,
-    top_views: int = 8,
 ) -> CameraPath:
     """Views placed automatically inside the free space of a Z-up, floor-at-0 scene.
 
@@ -103,9 +77,7 @@ def place_views(
     ceiling); those with a Gaussian within :data:`FREE_RADIUS` or with no Gaussian
     below them (within their :data:`GRID_STEP` cell) are rejected and
     ``num_views / (yaws x pitches)`` positions are picked by farthest-point
-    sampling, starting next to the footprint's centre. Then up to ``top_views``
-    views look down on the upward surfaces no eye position sees
-    (:func:`_top_views`). Deterministic.
+    sampling, starting next to the footprint's centre. Deterministic.
 
     Args:
         gaussians: the scene in the world frame.
@@ -114,7 +86,6 @@ def place_views(
         height: image height [px].
         fov_deg: horizontal field of view [deg].
         min_opacity: Gaussians fainter than this do not count as scene or obstacles.
-        top_views: at most this many extra views of upward surfaces above the eye heights; 0: none.
 
     Raises:
         WorldgenError: no opaque Gaussian, or no free position inside the footprint.
@@ -136,7 +107,7 @@ def place_views(
     tree = cKDTree(opaque)
     candidates = np.concatenate([np.column_stack([gx.ravel(), gy.ravel(), np.full(gx.size, h)]) for h in heights])
     distance, _ = tree.query(candidates, k=1, distance_upper_bound=FREE_RADIUS)
-    grid = _FreeGrid.build(opaque, candidates, low=low, high=high)
+    grid = FreeGrid.build(opaque, candidates, low=low, high=high)
     free_mask = ~np.isfinite(distance) & grid.in_main(candidates)
     supported = _over_something(opaque, candidates, origin=low)
     if np.any(free_mask & supported):
@@ -160,40 +131,12 @@ def place_views(
         for yaw in offset + np.arange(YAWS_PER_POSITION) * 2 * np.pi / YAWS_PER_POSITION:
             for pitch in PITCHES_DEG:
                 poses.append(look_pose(position, yaw=yaw, pitch=np.radians(pitch)))
-    if top_views > 0:
-        opaque_mask = gaussians.opacities >= min_opacity
-        tops = _upward_tops(opaque, _faces_up(gaussians.rotations[opaque_mask], gaussians.scales[opaque_mask]), grid)
-        poses += _top_views(tops, chosen, grid=grid, tree=tree, xs=xs, ys=ys, ceiling=float(high[2]),
-                            count=top_views, intrinsics=intrinsics, width=width, height=height)
     poses = np.stack(poses)
     return CameraPath(np.repeat(intrinsics[None], len(poses), axis=0), poses, int(width), int(height))
 
 
-def _faces_up(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """(N,) bool: Gaussians that are evidence of an upward (or downward) surface.
-
-    The normal of a flat Gaussian is its shortest axis; the world z of local axis
-    i is row 2 of the rotation matrix of the (w, x, y, z) quaternion. Where most
-    Gaussians are flat (a trained capture's surfaces), only flat ones with a
-    near-vertical normal count: a round floater is no surface. Where most are
-    round, there is no normal to go by and every one that is not a steep surface counts.
-    """
-    q = np.asarray(rotations, np.float64)
-    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    w, x, y, z = q.T
-    axis_z = np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=1)
-    s = np.asarray(scales, np.float64)
-    order = np.argsort(s, axis=1)
-    rows = np.arange(s.shape[0])
-    flat = s[rows, order[:, 0]] < FLAT_RATIO * s[rows, order[:, 1]]
-    vertical = np.abs(axis_z[rows, order[:, 0]]) >= UP_COS
-    if flat.size and flat.mean() >= 0.5:
-        return flat & vertical
-    return ~flat | vertical
-
-
 @dataclass(frozen=True)
-class _FreeGrid:
+class FreeGrid:
     """A coarse occupancy grid of the Gaussian centres and the free-space region the views belong in.
 
     Attributes:
@@ -212,7 +155,7 @@ class _FreeGrid:
     main: np.ndarray
 
     @classmethod
-    def build(cls, points: np.ndarray, candidates: np.ndarray, *, low: np.ndarray, high: np.ndarray) -> _FreeGrid:
+    def build(cls, points: np.ndarray, candidates: np.ndarray, *, low: np.ndarray, high: np.ndarray) -> FreeGrid:
         """The grid over ``low..high`` (+ a margin) and its main free-space region.
 
         A clearance test alone accepts the inside of a closed piece of furniture (a
@@ -271,133 +214,6 @@ class _FreeGrid:
             hit = (inside & self.blocking[tuple(index.T)]).reshape(len(a), steps)
             clear[begin:begin + chunk] = ~hit.any(axis=1)
         return clear
-
-
-def _upward_tops(points: np.ndarray, faces_up: np.ndarray, grid: _FreeGrid) -> np.ndarray:
-    """(T, 3) observed upward surfaces: per grid cell with free space of the main region right above it
-    (two cells up, past the dilation), the mean position of its upward-facing Gaussians [m].
-
-    A cell needs :data:`TOP_MIN_POINTS` such Gaussians and a majority of its Gaussians
-    facing up (the top edge of a wall or of a cabinet's side is not a surface to look
-    down on), in a group of at least :data:`TOP_MIN_CELLS` touching such cells.
-    """
-    from scipy import ndimage
-
-    index, inside = grid.index(points)
-    shape = np.asarray(grid.occupied.shape)
-    flat = np.ravel_multi_index(tuple(index[inside].T), tuple(shape))
-    up = faces_up[inside]
-    total = np.bincount(flat, minlength=int(np.prod(shape)))
-    upward = np.bincount(flat, weights=up, minlength=total.size)
-    cells = np.nonzero((upward >= TOP_MIN_POINTS) & (2 * upward > total))[0]
-    coords = np.stack(np.unravel_index(cells, tuple(shape)), axis=1)
-    above = coords + [0, 0, 2]
-    keep = above[:, 2] < shape[2]
-    keep[keep] = grid.main[tuple(above[keep].T)]
-    cells, coords = cells[keep], coords[keep]
-    # A surface spans a few touching cells; a speck or a small floater cloud does not.
-    mask = np.zeros(tuple(shape), bool)
-    mask[tuple(coords.T)] = True
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
-    sizes = np.bincount(labels.ravel())
-    cells = cells[sizes[labels[tuple(coords.T)]] >= TOP_MIN_CELLS]
-    if cells.size == 0:
-        return np.zeros((0, 3))
-    lookup = np.full(total.size, -1)
-    lookup[cells] = np.arange(cells.size)
-    slot = lookup[flat]
-    mine = (slot >= 0) & up
-    sums = np.stack([np.bincount(slot[mine], weights=points[inside][mine, k], minlength=cells.size) for k in range(3)],
-                    axis=1)
-    return sums / upward[cells][:, None]
-
-
-def _sees(positions: np.ndarray, tops: np.ndarray, grid: _FreeGrid, *, max_depression_deg: float) -> np.ndarray:
-    """(P, T) bool: each position looks down on each upward surface point: at least
-    :data:`TOP_MIN_DEPRESSION_DEG` (and at most ``max_depression_deg``) below its horizon, within
-    :data:`TOP_VIEW_RANGE`, with no Gaussian on the line (to a cell above the surface)."""
-    sees = np.zeros((positions.shape[0], tops.shape[0]), bool)
-    block = max(1, 250_000 // max(tops.shape[0], 1))  # bounds the (block, T, 3) offsets' memory
-    for begin in range(0, positions.shape[0], block):
-        offset = tops[None, :, :] - positions[begin:begin + block, None, :]
-        depression = np.degrees(np.arctan2(-offset[..., 2], np.linalg.norm(offset[..., :2], axis=2)))
-        near = np.linalg.norm(offset, axis=2) <= TOP_VIEW_RANGE
-        sees[begin:begin + block] = near & (depression >= TOP_MIN_DEPRESSION_DEG) & (depression <= max_depression_deg)
-    rows, cols = np.nonzero(sees)
-    if rows.size:
-        sees[rows, cols] = grid.clear_lines(positions[rows], tops[cols] + [0.0, 0.0, grid.cell])
-    return sees
-
-
-def _top_views(tops: np.ndarray, eyes: np.ndarray, *, grid: _FreeGrid, tree, xs: np.ndarray, ys: np.ndarray,
-               ceiling: float, count: int, intrinsics: np.ndarray, width: int, height: int) -> list[np.ndarray]:
-    """Up to ``count`` (4, 4) poses looking down on the upward surfaces ``tops`` that no eye position sees.
-
-    Candidates stand on the eye positions' x-y grid (``xs`` x ``ys``) at :data:`TOP_RISES`
-    above the unseen surfaces, in the main free region with no Gaussian within
-    :data:`FREE_RADIUS` (so below any ceiling) and not above ``ceiling`` (the
-    99th percentile of the heights [m]): a hole in a room's wall joins the space
-    above its roof to the room, and seen from there the ceiling is fused from
-    behind. Greedy cover: the candidate that sees
-    the most unseen cells is taken, aimed at their mean; the cells inside its image
-    are marked seen; repeat.
-    """
-    if tops.shape[0] == 0:
-        return []
-    # Nothing can look down on a surface at the top of the scene (the back of a ceiling seen through a hole).
-    tops = tops[tops[:, 2] + TOP_RISES[0] <= ceiling]
-    if tops.shape[0] == 0:
-        return []
-    unseen = tops[~_sees(eyes, tops, grid, max_depression_deg=EYE_MAX_DEPRESSION_DEG).any(axis=0)]
-    if unseen.shape[0] < TOP_MIN_CELLS:
-        return []
-    unseen = unseen[_even_subset(unseen.shape[0], TOP_MAX_CELLS)]
-    levels = np.unique(np.round((unseen[:, 2, None] + TOP_RISES[None, :]).ravel() / grid.cell) * grid.cell)
-    gx, gy, gz = np.meshgrid(xs, ys, levels, indexing="ij")
-    candidates = np.column_stack([gx.ravel(), gy.ravel(), gz.ravel()])
-    candidates = candidates[grid.in_main(candidates) & (candidates[:, 2] <= ceiling)]
-    distance, _ = tree.query(candidates, k=1, distance_upper_bound=FREE_RADIUS)
-    candidates = candidates[~np.isfinite(distance)]
-    candidates = candidates[_even_subset(candidates.shape[0], max(1, TOP_MAX_PAIRS // unseen.shape[0]))]
-    if candidates.shape[0] == 0:
-        log.info("%d upward surface cells are seen by no eye position and no free position below the top of "
-                 "the scene looks down on them", unseen.shape[0])
-        return []
-    sees = _sees(candidates, unseen, grid, max_depression_deg=90.0)
-    remaining = np.ones(unseen.shape[0], bool)
-    poses: list[np.ndarray] = []
-    while len(poses) < count:
-        gain = (sees & remaining).sum(axis=1)
-        best = int(np.argmax(gain))
-        if gain[best] < TOP_MIN_CELLS:
-            break
-        targets = np.nonzero(sees[best] & remaining)[0]
-        offset = unseen[targets].mean(axis=0) - candidates[best]
-        pose = look_pose(candidates[best], yaw=float(np.arctan2(offset[1], offset[0])),
-                         pitch=float(np.arctan2(offset[2], np.linalg.norm(offset[:2]))))
-        framed = targets[_in_image(unseen[targets], pose, intrinsics, width=width, height=height)]
-        remaining[framed if framed.size else targets] = False
-        poses.append(pose)
-    log.info("%d top views look down on %d of %d upward surface cells no eye position sees",
-             len(poses), int((~remaining).sum()), unseen.shape[0])
-    return poses
-
-
-def _even_subset(count: int, limit: int) -> np.ndarray:
-    """Indices of at most ``limit`` of ``count`` items, evenly spread (deterministic)."""
-    if count <= limit:
-        return np.arange(count)
-    return np.unique(np.linspace(0, count - 1, limit).round().astype(int))
-
-
-def _in_image(points: np.ndarray, pose: np.ndarray, intrinsics: np.ndarray, *, width: int, height: int) -> np.ndarray:
-    """(P,) bool: (P, 3) world points in front of the (4, 4) OpenCV camera ``pose`` and inside its image."""
-    camera = (points - pose[:3, 3]) @ pose[:3, :3]
-    depth = camera[:, 2]
-    safe = np.where(depth > 1e-6, depth, 1.0)
-    u = intrinsics[0, 0] * camera[:, 0] / safe + intrinsics[0, 2]
-    v = intrinsics[1, 1] * camera[:, 1] / safe + intrinsics[1, 2]
-    return (depth > 1e-6) & (u >= 0) & (u <= width - 1) & (v >= 0) & (v <= height - 1)
 
 
 def _over_something(points: np.ndarray, candidates: np.ndarray, *, origin: np.ndarray) -> np.ndarray:
