@@ -86,3 +86,25 @@ def test_folds_in_floor_and_ceiling_leave_no_pinholes(tmp_path):
     side = 2 * (_HALF - radius)
     truth = side * side
     assert 0.92 * truth <= walkable <= truth + 1e-6, (walkable, truth)
+
+
+def test_folds_on_a_floor_are_no_holes_for_navigation():
+    """Navigation alone: flaps folded over a floor 1.5 cm up, facing down (a cell whose top is no
+    upward surface), are noise the agent climbs over, not a hole eroded by its radius."""
+    from worldgen_sim.artifacts import CollisionWorld, StaticPart
+
+    g = np.linspace(-_HALF, _HALF, round(2 * _HALF / 0.02) + 1)
+    vertices, faces = _grid(g, g, lambda x, y: np.column_stack([x, y, np.zeros_like(x)]))
+    flap = np.array([[0.0, 0.0], [0.0, 0.03], [0.03, 0.0]])  # clockwise seen from above: faces down
+    flaps = np.concatenate([np.column_stack([flap + spot, np.full(3, 0.015)]) for spot in _FOLDS])
+    faces = np.concatenate([faces, len(vertices) + np.arange(len(flaps)).reshape(-1, 3)])
+    vertices = np.concatenate([vertices, flaps])
+    part = StaticPart("floor_0", "floor", TriangleMesh(vertices.astype(np.float32), faces.astype(np.int32)))
+    cfg = NavigationCfg()
+    nav = NavigationMap.from_result(build_navigation(CollisionWorld([part], [], {}), cfg=cfg))
+    on_folds = np.column_stack([_FOLDS + 0.01, np.full(len(_FOLDS), 0.015)])
+    assert nav.is_walkable(on_folds).all(), nav.is_walkable(on_folds)
+    radius = AGENT_PRESETS[cfg.preset]["agent_radius"]
+    truth = (2 * (_HALF - radius)) ** 2
+    walkable = float(nav.walkable.sum()) * nav.cell_size**2
+    assert 0.92 * truth <= walkable <= truth + 1e-6, (walkable, truth)
