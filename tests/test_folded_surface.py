@@ -6,9 +6,12 @@ Navigation reads a column whose floor top faces down and whose ceiling bottom fa
 inside of one solid, a floor-to-ceiling pillar, and erodes the agent's radius around it: 19
 pinholes of 1-4 cells took 53 % of the walkable area the build missed (IoU 0.897).
 
-Here a closed room's floor and ceiling are turned over in a few spots. The geometry is the
-clean room's, so the walkable floor must be the clean room's: the floor less the agent radius
-at the walls (the grid loses up to about a cell along each eroded edge).
+Here a closed room's floor and ceiling are turned over in a few spots (the collision stage turns
+its static triangles to face their region's side), and flaps are folded over a bare floor (for
+navigation, a cell topped by no upward surface but level with the ground around it is a noisy
+cell of that ground). The geometry is the clean floor's, so the walkable floor must be the clean
+floor's: the floor less the agent radius at its edges (the grid loses up to about a cell along
+each eroded edge).
 """
 
 from __future__ import annotations
