@@ -116,14 +116,8 @@ def test_phantom_collision_within_budget(built):
     assert phantom <= 0.01, f"{scene.name}: {phantom:.2%} of the free space lies inside colliders"
 
 
-def test_objects_are_collided(built, request):
+def test_objects_are_collided(built):
     scene, mesh, world = built
-    if scene.name == "terrain":
-        request.applymarker(pytest.mark.xfail(strict=False, reason=(
-            "known gap (collision box fit, 2026-12-05): the trunk (1.8 m) is taller than the cameras (1.5 m); the "
-            "surface stage's coverage views now mesh its top (visual mesh to 1.78 m, was 1.44 m), but the closed "
-            "0.36 m cylinder is then box-fitted (collision/boxes.py): 7 full-height boxes hold 57.1 % of its deep "
-            "true volume (84.0 % with branch s5-boxes' box fit; the open tube's post held 79.7 %)")))
     hulls = [h for o in world.objects for h in o.hulls]
     # The objects themselves are collided: their true volume deeper than 3 cm inside (the
     # reconstruction rounds edges by about that) lies inside hulls -- for each object the surface

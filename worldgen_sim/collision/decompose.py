@@ -76,6 +76,13 @@ wall-clock time passes, no CPU time), or with ``spin`` burns CPU without end (a 
 _UNCACHED_KINDS = {"crash", "timeout", "error", "workers_failed"}
 _COARSENINGS = 4
 """Most times a solid's cell grows (by half) to bring it within ``coacd_max_faces``."""
+_HULL_PREFERENCE = 0.5
+"""A box fit gives way to the one hull of the object's spans when the hull's excess volume is below this
+fraction of the boxes' error (span volume they miss plus their volume beyond the spans): boxes stay unless
+the hull is clearly better (a cabinet's hull and boxes are both near exact; its boxes keep their planes)."""
+_HULL_MAX_EXCESS = 0.15
+"""Most volume, as a fraction of the spans', the one hull may add over them: beyond it the object is not
+convex (a table on legs, a chair), its hull would be phantom, and its boxes or CoACD follow it better."""
 
 
 @dataclass(frozen=True)
@@ -347,11 +354,34 @@ def box_result(vertices: np.ndarray, faces: np.ndarray, *, ground_height: float,
                     max_interior=cfg.enclosed_fill_area)
     if fit is None or fit.covered < cfg.box_cover:
         return None
+    one = _round_hull(fit, cfg)
+    if one is not None:
+        return DecomposeResult([one], fit.span_volume, mesh_volume(*one), "convex",
+                               seconds=time.perf_counter() - start)
     hulls = box_hulls(fit.world_corners(), max_vertices=cfg.max_hull_vertices)
     if not hulls:
         return None
     hull_volume = float(sum(mesh_volume(*h) for h in hulls))
     return DecomposeResult(hulls, fit.span_volume, hull_volume, "boxes", seconds=time.perf_counter() - start)
+
+
+def _round_hull(fit, cfg: CollisionCfg) -> tuple[np.ndarray, np.ndarray] | None:
+    """The one hull of a fit's spans when it follows a round or otherwise non-boxy convex object better
+    than the boxes do, else None (keep the boxes).
+
+    Boxes inscribed in a round outline (a 0.36 m trunk) miss its rim all the way up, yet their cover check
+    (:func:`worldgen_sim.collision.boxes.fit_boxes`) forgives a rim of ``rim_width``; the comparison here is
+    geometric, without tolerance: the boxes' error is the span volume outside them plus their volume beyond
+    the spans, the hull's is its volume beyond the spans (it holds them all). The hull wins only when its
+    error is at most :data:`_HULL_PREFERENCE` of the boxes' and :data:`_HULL_MAX_EXCESS` of the spans.
+    """
+    if fit.hull is None or fit.span_volume <= 0:
+        return None
+    box_error = (1.0 - fit.inside) + max(fit.box_volume - fit.inside * fit.span_volume, 0.0) / fit.span_volume
+    hull_error = max(fit.hull_volume - fit.span_volume, 0.0) / fit.span_volume
+    if hull_error > _HULL_MAX_EXCESS or hull_error >= _HULL_PREFERENCE * box_error:
+        return None
+    return convex_hull(fit.world_hull(), max_vertices=cfg.max_hull_vertices)
 
 
 def cover_result(task: DecomposeTask, cfg: CollisionCfg, *, reason: str | None, kind: str | None,
