@@ -34,7 +34,8 @@ class BoxFit:
         covered: fraction of ``span_volume`` inside the boxes.
         cell: grid cell used [m].
         inside: fraction of ``span_volume`` geometrically inside the boxes (no rim tolerance).
-        box_volume: summed volume of the boxes [m^3].
+        box_volume: summed volume of the boxes [m^3] (overlaps counted twice: boxes inscribed in a round
+            outline overlap where their sides move out to it).
         hull: (H, 3) float64 object-frame vertices of the convex hull of the spans' cell centres at their
             tops and bottoms [m] (the alternative to the boxes for a round object), or None.
         hull_volume: that hull's volume [m^3] (0 without one).
