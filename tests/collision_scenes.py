@@ -61,6 +61,40 @@ class Cylinder:
 
 
 @dataclass(eq=False)
+class Ellipsoid:
+    """A rock: the upper half of an ellipsoid centred on the ground at (x, y), semi-axes (rx, ry) turned by yaw
+    [rad] and height h above its centre height ``base`` [m] (``top`` = base + h)."""
+
+    x: float
+    y: float
+    rx: float
+    ry: float
+    h: float
+    yaw: float
+    base: float = 0.0
+    bottom: float = -1.0
+
+    @property
+    def top(self):
+        return self.base + self.h
+
+    def local(self, xy):
+        c, s = np.cos(self.yaw), np.sin(self.yaw)
+        d = xy - [self.x, self.y]
+        return np.column_stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]])
+
+    def footprint(self, xy, margin=0.0):
+        u = self.local(xy)
+        return (u[:, 0] / (self.rx + margin)) ** 2 + (u[:, 1] / (self.ry + margin)) ** 2 <= 1.0
+
+    def inside(self, p):
+        u = self.local(p[:, :2])
+        above = np.maximum(p[:, 2] - self.base, 0.0)
+        return ((u[:, 0] / self.rx) ** 2 + (u[:, 1] / self.ry) ** 2 + (above / self.h) ** 2 <= 1.0) & (
+            p[:, 2] >= self.bottom)
+
+
+@dataclass(eq=False)
 class Scene:
     """A ground heightfield with objects; ``extent`` = (x0, x1, y0, y1) [m]."""
 
@@ -111,7 +145,12 @@ def cover_with_gaussians(scene: Scene, *, spacing: float = 0.04, seed: int = 0) 
     for obj in scene.objects:
         base = float(scene.ground(_footprint_ring(obj)).min()) - 0.05
         obj.bottom = base
-        p, n = _box_surfels(obj, spacing) if isinstance(obj, Box) else _cylinder_surfels(obj, spacing)
+        if isinstance(obj, Box):
+            p, n = _box_surfels(obj, spacing)
+        elif isinstance(obj, Ellipsoid):
+            p, n = _ellipsoid_surfels(obj, spacing)
+        else:
+            p, n = _cylinder_surfels(obj, spacing)
         pts.append(p)
         nrm.append(n)
     for centre, radius in scene.floaters:
@@ -173,6 +212,10 @@ def _ground_surfels(scene: Scene, spacing: float):
 
 def _footprint_ring(obj):
     angles = np.linspace(0, 2 * np.pi, 32, endpoint=False)
+    if isinstance(obj, Ellipsoid):
+        c, s = np.cos(obj.yaw), np.sin(obj.yaw)
+        u, v = obj.rx * np.cos(angles), obj.ry * np.sin(angles)
+        return np.column_stack([obj.x + c * u - s * v, obj.y + s * u + c * v])
     if isinstance(obj, Cylinder):
         return np.column_stack([obj.x + obj.r * np.cos(angles), obj.y + obj.r * np.sin(angles)])
     c, s = np.cos(obj.yaw), np.sin(obj.yaw)
@@ -214,6 +257,35 @@ def _cylinder_surfels(cyl: Cylinder, spacing):
     disc = np.hypot(u, v).ravel() <= cyl.r
     top = np.column_stack([cyl.x + u.ravel()[disc], cyl.y + v.ravel()[disc], np.full(disc.sum(), cyl.top)])
     return np.concatenate([side, top]), np.concatenate([side_n, np.broadcast_to([0, 0, 1.0], (disc.sum(), 3))])
+
+
+def _ellipsoid_surfels(rock: Ellipsoid, spacing):
+    """Surfels on the upper half of the ellipsoid, about ``spacing`` apart (rings of latitude)."""
+    pts, nrm = [], []
+    radius = max(rock.rx, rock.ry)
+    for phi in np.arange(0.5 * spacing / radius, 0.5 * np.pi, spacing / max(radius, rock.h)):  # rings (tens)
+        ring = np.cos(phi)
+        angles = np.arange(0, 2 * np.pi, spacing / max(ring * radius, spacing))
+        u, v = rock.rx * ring * np.cos(angles), rock.ry * ring * np.sin(angles)
+        w = np.full(angles.size, rock.h * np.sin(phi))
+        pts.append(np.column_stack([u, v, w]))
+        nrm.append(np.column_stack([u / rock.rx ** 2, v / rock.ry ** 2, w / rock.h ** 2]))
+    pts.append(np.array([[0.0, 0.0, rock.h]]))
+    nrm.append(np.array([[0.0, 0.0, 1.0]]))
+    c, s = np.cos(rock.yaw), np.sin(rock.yaw)
+    rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    p = np.concatenate(pts) @ rot.T + [rock.x, rock.y, rock.base]
+    n = np.concatenate(nrm) @ rot.T
+    return p, n / np.linalg.norm(n, axis=1, keepdims=True)
+
+
+def round_object(kind: str, *, spacing: float = 0.04) -> Scene:
+    """A round object on a flat 4 x 4 m floor: ``"trunk"`` (a 0.36 m wide, 1.8 m tall cylinder) or ``"rock"``
+    (a 0.9 x 0.6 m half-ellipsoid, 0.4 m high, turned by 25 deg)."""
+    obj = Cylinder(0.1, -0.2, 0.18, 1.8) if kind == "trunk" else Ellipsoid(0.1, -0.2, 0.45, 0.3, 0.4, np.radians(25))
+    scene = Scene(kind, lambda xy: np.zeros(len(xy)), (-2.0, 2.0, -2.0, 2.0), objects=[obj])
+    cover_with_gaussians(scene, spacing=spacing)
+    return scene
 
 
 def rolling_terrain(*, spacing: float = 0.04, floaters: bool = True) -> Scene:

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from collision_scenes import camera_path, ring_cameras, rolling_terrain, stairs_platform_ramp, turned_cabinet
+from collision_scenes import (
+    camera_path,
+    ring_cameras,
+    rolling_terrain,
+    round_object,
+    stairs_platform_ramp,
+    turned_cabinet,
+)
 from test_collision import points_in_hulls
 
 from worldgen_sim.artifacts import AlignedScene, TriangleMesh
@@ -116,14 +123,8 @@ def test_phantom_collision_within_budget(built):
     assert phantom <= 0.01, f"{scene.name}: {phantom:.2%} of the free space lies inside colliders"
 
 
-def test_objects_are_collided(built, request):
+def test_objects_are_collided(built):
     scene, mesh, world = built
-    if scene.name == "terrain":
-        request.applymarker(pytest.mark.xfail(strict=False, reason=(
-            "known gap (collision box fit, 2026-12-05): the trunk (1.8 m) is taller than the cameras (1.5 m); the "
-            "surface stage's coverage views now mesh its top (visual mesh to 1.78 m, was 1.44 m), but the closed "
-            "0.36 m cylinder is then box-fitted (collision/boxes.py): 7 full-height boxes hold 57.1 % of its deep "
-            "true volume (84.0 % with branch s5-boxes' box fit; the open tube's post held 79.7 %)")))
     hulls = [h for o in world.objects for h in o.hulls]
     # The objects themselves are collided: their true volume deeper than 3 cm inside (the
     # reconstruction rounds edges by about that) lies inside hulls -- for each object the surface
@@ -178,6 +179,31 @@ def test_turned_cabinet_boxes_reach_its_outline(yaw_deg, tmp_path):
     inside = float((in_hulls & cabinet.inside(probes)).sum()) * probe_volume
     # The reconstruction moves the sides by millimetres: a box within 3 mm of each side holds 98 % of it.
     assert inside >= 0.97 * true_volume, f"{yaw_deg} deg: the boxes hold {inside / true_volume:.1%} of the cabinet"
+
+
+@pytest.mark.parametrize("kind", ["trunk", "rock"])
+def test_round_objects_are_collided_to_their_volume(kind, tmp_path):
+    """A Gaussian-built trunk (0.36 m wide, 1.8 m tall cylinder) and rock (0.9 x 0.6 x 0.4 m half-ellipsoid),
+    meshed from rings of cameras: their hulls hold at least 90 % of the true volume deeper than 3 cm inside and
+    add at most 5 % of it outside the object. (Measured 2026-12-05: trunk 100 % / 3.0 % as one hull of its
+    spans; its box fit, accepted before, held 100 % but put 10.2 % outside; rock 99.8 % / 0.6 %.)"""
+    scene = round_object(kind)
+    obj = scene.objects[0]
+    mesh = _surface(scene, ring_cameras(scene))
+    world = build_collision(mesh, cfg=CollisionCfg(cache_dir=str(tmp_path), workers=1, min_plane_area=50.0))
+    hulls = [h for o in world.objects for h in o.hulls]
+    rng = np.random.default_rng(4)
+    probes = rng.uniform([obj.x - 1, obj.y - 1, -0.1], [obj.x + 1, obj.y + 1, obj.top + 0.3], (400_000, 3))
+    probe_volume = 2.0 * 2.0 * (obj.top + 0.4) / probes.shape[0]
+    deep = obj.inside(probes) & (probes[:, 2] > scene.ground(probes[:, :2]) + 0.03)
+    for shift in np.vstack([np.eye(3), -np.eye(3)]) * 0.03:
+        deep &= obj.inside(probes + shift)
+    in_hulls = points_in_hulls(probes, hulls)
+    share = float(in_hulls[deep].mean())
+    true_volume = float(obj.inside(probes).sum()) * probe_volume
+    outside = float((in_hulls & ~scene.solid(probes)).sum()) * probe_volume / true_volume
+    assert share >= 0.9, f"{kind}: {share:.1%} of its deep volume in hulls"
+    assert outside <= 0.05, f"{kind}: hulls add {outside:.1%} of its volume outside it"
 
 
 def test_floaters_are_dropped_and_an_overhead_slab_stays_at_its_height(tmp_path):

@@ -33,6 +33,12 @@ class BoxFit:
         span_volume: volume of the object's solid spans (heights snapped) [m^3].
         covered: fraction of ``span_volume`` inside the boxes.
         cell: grid cell used [m].
+        inside: fraction of ``span_volume`` geometrically inside the boxes (no rim tolerance).
+        box_volume: summed volume of the boxes [m^3] (overlaps counted twice: boxes inscribed in a round
+            outline overlap where their sides move out to it).
+        hull: (H, 3) float64 object-frame vertices of the convex hull of the spans' cell centres at their
+            tops and bottoms [m] (the alternative to the boxes for a round object), or None.
+        hull_volume: that hull's volume [m^3] (0 without one).
     """
 
     boxes: np.ndarray
@@ -40,6 +46,14 @@ class BoxFit:
     span_volume: float
     covered: float
     cell: float
+    inside: float = 1.0
+    box_volume: float = 0.0
+    hull: np.ndarray | None = None
+    hull_volume: float = 0.0
+
+    def world_hull(self) -> np.ndarray | None:
+        """(H, 3) float64 hull vertices (:attr:`hull`) in the world frame [m], or None."""
+        return None if self.hull is None else rotate_z(self.hull, self.yaw)
 
     def world_corners(self) -> np.ndarray:
         """(B, 8, 3) float64 box corners in the world frame [m]."""
@@ -225,7 +239,38 @@ def fit_boxes(
     grow = _edge_extensions(info, column, label, compatible, nx, ny, max(1, round(rim_width / cell)))
     box_lo = np.column_stack([lo[0] + (c0 - grow[:, 0]) * cell, lo[1] + (r0 - grow[:, 2]) * cell, pairs[k, 1]])
     box_hi = np.column_stack([lo[0] + (c1 + 1 + grow[:, 1]) * cell, lo[1] + (r1 + 1 + grow[:, 3]) * cell, pairs[k, 0]])
-    return BoxFit(np.stack([box_lo, box_hi], axis=1), yaw, span_volume, min(covered, 1.0), cell)
+    boxes = np.stack([box_lo, box_hi], axis=1)
+    span_lo = np.column_stack([lo[0] + (column[robust] % nx) * cell, lo[1] + (column[robust] // nx) * cell])
+    span_z = pairs[label[robust]][:, ::-1]  # (S, 2) bottom, top
+    inside = _inside_boxes(span_lo, span_z, cell, boxes) / max(span_volume, 1e-30)
+    hull, hull_volume = _span_hull(span_lo + 0.5 * cell, span_z)
+    return BoxFit(boxes, yaw, span_volume, min(covered, 1.0), cell, min(inside, 1.0),
+                  float(np.prod(boxes[:, 1] - boxes[:, 0], axis=1).sum()), hull, hull_volume)
+
+
+def _inside_boxes(span_lo, span_z, cell, boxes):
+    """Volume [m^3] of spans (cells from (S, 2) xy corners ``span_lo``, (S, 2) bottom/top ``span_z``) inside
+    (B, 2, 3) boxes: exact overlap per (span, box) pair, at most the span's own volume per span."""
+    span_min = np.column_stack([span_lo, span_z[:, 0]])[:, None, :]  # (S, 1, 3)
+    span_max = np.column_stack([span_lo + cell, span_z[:, 1]])[:, None, :]
+    overlap = np.clip(np.minimum(span_max, boxes[None, :, 1]) - np.maximum(span_min, boxes[None, :, 0]), 0.0, None)
+    own = cell * cell * (span_z[:, 1] - span_z[:, 0])
+    return float(np.minimum(np.prod(overlap, axis=2).sum(axis=1), own).sum())
+
+
+def _span_hull(centres, span_z):
+    """The convex hull of spans' (S, 2) cell centres at their (S, 2) bottoms and tops: (H, 3) vertices and
+    volume [m^3], or (None, 0.0) when degenerate. Centres, not cell corners: the outline lies between the
+    outermost centres and half a cell beyond them, and a hull through the corners would add that half cell
+    all round as phantom."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    points = np.concatenate([np.column_stack([centres, span_z[:, 0]]), np.column_stack([centres, span_z[:, 1]])])
+    try:
+        hull = ConvexHull(points)
+    except (QhullError, ValueError):
+        return None, 0.0
+    return points[hull.vertices], float(hull.volume)
 
 
 def object_frame(vertices: np.ndarray, faces: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
