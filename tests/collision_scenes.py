@@ -18,6 +18,13 @@ from worldgen_sim.artifacts import SH_C0, GaussianCloud
 from worldgen_sim.scenes.surfels import concat_clouds, normal_quaternions
 
 
+def _turned_frame(xy, x, y, yaw):
+    """(N, 2) points in the frame of an object at (x, y) turned by ``yaw`` [rad]."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    d = xy - [x, y]
+    return np.column_stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]])
+
+
 @dataclass(eq=False)
 class Box:
     """A box standing on the ground: centre (x, y), half extents (hx, hy), yaw [rad], top height [m]."""
@@ -31,9 +38,7 @@ class Box:
     bottom: float = -1.0
 
     def local(self, xy):
-        c, s = np.cos(self.yaw), np.sin(self.yaw)
-        d = xy - [self.x, self.y]
-        return np.column_stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]])
+        return _turned_frame(xy, self.x, self.y, self.yaw)
 
     def footprint(self, xy, margin=0.0):
         u = self.local(xy)
@@ -79,9 +84,7 @@ class Ellipsoid:
         return self.base + self.h
 
     def local(self, xy):
-        c, s = np.cos(self.yaw), np.sin(self.yaw)
-        d = xy - [self.x, self.y]
-        return np.column_stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1]])
+        return _turned_frame(xy, self.x, self.y, self.yaw)
 
     def footprint(self, xy, margin=0.0):
         u = self.local(xy)
