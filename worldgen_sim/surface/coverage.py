@@ -41,6 +41,7 @@ import numpy as np
 from worldgen_sim.artifacts import CameraPath, GaussianCloud
 from worldgen_sim.progress import Progress
 from worldgen_sim.surface.views import FREE_RADIUS, FreeGrid, look_pose
+from worldgen_sim.surface.zbuffer import shortest_axes
 
 log = logging.getLogger(__name__)
 
@@ -240,19 +241,10 @@ def _even_subset(count: int, limit: int) -> np.ndarray:
 
 def _normals(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """(P, 3) unit shortest axes of the flat Gaussians (unsigned), zero rows for round ones."""
-    q = np.asarray(rotations, np.float64)
-    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    w, x, y, z = q.T
-    axes = np.stack([  # columns of the rotation matrix: the world directions of the local axes
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)], axis=1),
-        np.stack([2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)], axis=1),
-        np.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)], axis=1),
-    ], axis=1)  # fmt: skip
     s = np.asarray(scales, np.float64)
-    order = np.argsort(s, axis=1)
-    rows = np.arange(s.shape[0])
-    flat = s[rows, order[:, 0]] < FLAT_RATIO * s[rows, order[:, 1]]
-    return np.where(flat[:, None], axes[rows, order[:, 0]], 0.0)
+    middle = np.sort(s, axis=1)[:, 1]
+    flat = s.min(axis=1) < FLAT_RATIO * middle
+    return np.where(flat[:, None], shortest_axes(rotations, s), 0.0)
 
 
 def _orient(points: np.ndarray, normals: np.ndarray, grid: FreeGrid) -> np.ndarray:

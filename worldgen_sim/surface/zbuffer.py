@@ -34,7 +34,7 @@ from worldgen_sim.progress import Progress
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEPTH_BAND", "FLAT_RATIO", "zbuffer_depth_maps"]
+__all__ = ["DEPTH_BAND", "FLAT_RATIO", "shortest_axes", "zbuffer_depth_maps"]
 
 DEPTH_BAND = 0.05
 """Fragments within this of a pixel's nearest one are its front surface [m] (about five noise sigmas of a
@@ -149,7 +149,7 @@ def _prepare_discs(gaussians: GaussianCloud, *, min_opacity: float, radius_sigma
         "sigma": torch.from_numpy(np.ascontiguousarray(ordered[:, 2])),
         "opacity": torch.from_numpy(np.asarray(gaussians.opacities[keep], np.float32)),
         "colors": torch.from_numpy(gaussians.colors()[keep]),
-        "normals": torch.from_numpy(_shortest_axes(gaussians.rotations[keep], scales)),
+        "normals": torch.from_numpy(shortest_axes(gaussians.rotations[keep], scales).astype(np.float32)),
         "flat": torch.from_numpy(ordered[:, 0] <= FLAT_RATIO * ordered[:, 1]),
     }
 
@@ -280,9 +280,14 @@ def _weighted_sum(pixels, weights, values, size: int):
     return summed / total.clamp_min(1e-30)[:, None]
 
 
-def _shortest_axes(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:
-    """(N, 3) float32 unit direction of each Gaussian's shortest axis (its surface normal, unsigned)."""
-    q = rotations.astype(np.float64)
+def shortest_axes(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """(N, 3) float64 unit direction of each Gaussian's shortest axis (its surface normal, unsigned).
+
+    Args:
+        rotations: (N, 4) quaternions (w, x, y, z), normalised here.
+        scales: (N, 3) axis scales [m].
+    """
+    q = np.array(rotations, np.float64)
     q /= np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
     w, x, y, z = q.T
     columns = np.stack(
@@ -294,4 +299,4 @@ def _shortest_axes(rotations: np.ndarray, scales: np.ndarray) -> np.ndarray:
         axis=1,
     )
     shortest = np.argmin(scales, axis=1)
-    return columns[np.arange(q.shape[0]), shortest].astype(np.float32)
+    return columns[np.arange(q.shape[0]), shortest]
