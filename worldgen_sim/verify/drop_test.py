@@ -18,6 +18,7 @@ caches them in ``~/.cache/warp`` (or ``$WARP_CACHE_PATH``, or
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -355,6 +356,11 @@ def _simulate_with_warp(wp, world_path: Path, starts: np.ndarray, *, cfg: Verify
         builder.add_usd(str(world_path), load_visual_shapes=False, load_static_visual_shapes=False)
     except Exception as exc:  # Newton's USD importer raises plain exceptions on malformed physics data
         raise WorldgenError(f"{world_path}: Newton could not load the physics of this world ({exc})") from exc
+    finally:
+        # Newton's importer leaves its stage in a reference cycle (newton 1.x `_UsdVisuals` closures),
+        # which keeps the world's layers in USD's registry until the next collection: a world
+        # rebuilt in place would then be read stale or refused ("A layer already exists").
+        gc.collect()
     colliders = _collider_paths(world_path)
     loaded = sorted({str(label) for label in builder.shape_label} & set(colliders))
     probe_cfg = newton.ModelBuilder.ShapeConfig()
