@@ -166,17 +166,20 @@ def sfm_rotation(rng: np.random.Generator, *, min_off_axis_deg: float = 30.0) ->
             return r
 
 
-def make_plaza(*, seed: int = 0, density: float = 1.0, cameras: int = 36, defects: Defects | None = None,
-               input_scale: float | None = None) -> Scene:
+def make_plaza(*, seed: int = 0, density: float = 1.0, spacing: float | None = None, cameras: int = 36,
+               defects: Defects | None = None, input_scale: float | None = None) -> Scene:
     """Build the plaza (about 150 k Gaussians at ``density`` 1, about 1 M at 7).
 
     Args:
         seed: random seed (geometry of the background, cameras, frame, surfels).
         density: Gaussian count factor (surfel spacing / sqrt(density)); the defects' counts scale with it.
+        spacing: the centre tile's surfel spacing [m] instead of ``density`` (0.02 at density 1).
         cameras: capture cameras.
         defects: capture defects (default: SH 3, mixed sizes, splotches, needles, faint ones, sky).
         input_scale: input units per metre (default: drawn from 0.2-5, log-uniform, from the seed).
     """
+    if spacing is not None:
+        density = (_RINGS[0][1] / spacing) ** 2
     rng = np.random.default_rng(seed + 1000)  # the scene's own layout; assemble_scene draws from ``seed``
     height, gradient, surface = _ground_functions()
     at = lambda x, y: float(surface(np.array([[x, y]], np.float64))[0])  # noqa: E731
