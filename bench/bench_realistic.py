@@ -17,8 +17,13 @@ it) and each variant of how the PLY is written, ``key=value[,key=value]``:
 ``layout`` (inria, lyra1, lyra2), ``frame`` (opencv, y, z), ``scale`` (input
 units per metre), ``yaw`` (the world turned about its up axis before writing
 [deg]), ``noise`` (surfel position noise sigma [m]) and ``cameras`` (0/1: write
-``cameras.npz``). The camera height is passed whenever the written layout is
-not INRIA, as a Lyra user would. Each row also records its seconds of scoring.
+``cameras.npz``), ``density`` (Gaussian count factor of the plaza: 7 gives about 1 M) and
+``hint`` (``auto`` or ``none``, below). The camera height is passed whenever the written layout is
+not INRIA, as a Lyra user would. The plaza (a capture in an arbitrary structure-from-motion frame
+and scale) is written as an INRIA model folder (``cameras=0``: without ``cameras.json``); its user
+gives the first camera's height when the camera file is there and the true scale when not
+(``hint=none``: neither). Each row also records its seconds of scoring, the up the build chose, its
+tilt error against the truth [deg] and the process's peak resident memory so far [GB].
 
 ``--speed`` times the builds instead (no metrics), against the previous surface
 depth source in the same run: each scene is built once to warm up (imports, warp's
@@ -53,7 +58,8 @@ import numpy as np
 TARGETS = "IoU >= 0.90 (terrain, floaters); phantom <= 1 %; probes >= 95 %; F@5 >= 0.90, F@2 >= 0.75; no crashes"
 
 
-VARIANT_KEYS = {"layout": str, "frame": str, "scale": float, "yaw": float, "noise": float, "cameras": int}
+VARIANT_KEYS = {"layout": str, "frame": str, "scale": float, "yaw": float, "noise": float, "cameras": int,
+                "density": float, "hint": str}
 """What a ``--variants`` entry may set, and the type of its value."""
 
 
@@ -76,11 +82,40 @@ def make_variant_scene(name: str, *, seed: int, variant: dict):
 
     from worldgen_sim.scenes import make_scene
 
-    scene = make_scene(name, seed=seed)
+    options = {"density": variant["density"]} if "density" in variant else {}
+    scene = make_scene(name, seed=seed, **options)
     if "noise" in variant:
         defects = dataclasses.replace(scene.defects, position_noise=variant["noise"])
-        scene = make_scene(name, seed=seed, defects=defects)
+        scene = make_scene(name, seed=seed, defects=defects, **options)
     return scene
+
+
+def write_scene(scene, folder: Path, options: dict) -> tuple[Path, np.ndarray]:
+    """Write the scene as its variant says; the PLY to build and the true input-to-world similarity."""
+    if scene.frame == "colmap" and not {"layout", "frame", "yaw"} & set(options):
+        cameras = bool(options.get("cameras", 1))
+        true_input_to_world = scene.write_inria_model(folder / "model", cameras=cameras)
+        return folder / "model" / "point_cloud" / "iteration_30000" / "point_cloud.ply", true_input_to_world
+    ply = folder / f"{scene.name}.ply"
+    true_input_to_world = scene.write(
+        ply, layout=options.get("layout"), frame=options.get("frame"), scale=options.get("scale"),
+        yaw_deg=options.get("yaw", 0.0), cameras=bool(options["cameras"]) if "cameras" in options else None,
+    )
+    return ply, true_input_to_world
+
+
+def user_hints(scene, cfg, options: dict) -> None:
+    """What a user passes for the scale: the camera height for Lyra layouts; for a capture in an
+    arbitrary frame the first camera's height (with a camera file) or the true scale (without)."""
+    if options.get("hint", "auto") == "none":
+        return
+    if options.get("layout", scene.layout) != "inria":
+        cfg.align.camera_height = scene.camera_height
+    elif scene.frame == "colmap" and "scale" not in options:
+        if options.get("cameras", 1):
+            cfg.align.camera_height = scene.camera_height
+        else:
+            cfg.align.scale = 1.0 / scene.input_scale
 
 
 def measure(name: str, folder: Path, *, probes: int, seed: int = 0, variant: str = "default") -> dict:
@@ -95,18 +130,13 @@ def measure(name: str, folder: Path, *, probes: int, seed: int = 0, variant: str
 
     options = parse_variant(variant)
     scene = make_variant_scene(name, seed=seed, variant=options)
-    ply = folder / f"{name}.ply"
-    true_input_to_world = scene.write(
-        ply, layout=options.get("layout"), frame=options.get("frame"), scale=options.get("scale"),
-        yaw_deg=options.get("yaw", 0.0), cameras=bool(options["cameras"]) if "cameras" in options else None,
-    )
+    ply, true_input_to_world = write_scene(scene, folder, options)
     started = time.perf_counter()
     read_gaussian_ply(ply)
     row = {"scene": name, "seed": seed, "variant": variant, "gaussians": len(scene.gaussians),
            "read_s": time.perf_counter() - started}
     cfg = WorldgenCfg()
-    if options.get("layout", scene.layout) != "inria":
-        cfg.align.camera_height = scene.camera_height
+    user_hints(scene, cfg, options)
     cfg.collision.cache_dir = str(folder / "coacd-cache")
     started = time.perf_counter()
     try:
@@ -115,10 +145,14 @@ def measure(name: str, folder: Path, *, probes: int, seed: int = 0, variant: str
         row.update(build_s=time.perf_counter() - started, error=str(exc))
         return row
     row["build_s"] = time.perf_counter() - started
+    row["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     scoring = time.perf_counter()
     row["stages_s"] = {k: v for k, v in result.summary["timings_s"].items() if ":" not in k}
     to_truth = metrics.built_to_truth(result.out_dir, true_input_to_world)
     row["scale_error"] = float(np.cbrt(abs(np.linalg.det(to_truth[:3, :3]))) - 1.0)
+    up_truth = to_truth[:3, :3] @ np.array([0.0, 0.0, 1.0])
+    row["tilt_deg"] = float(np.degrees(np.arccos(np.clip(up_truth[2] / np.linalg.norm(up_truth), -1.0, 1.0))))
+    row["up"] = result.summary.get("stages", {}).get("align", {}).get("up_used")
     fallbacks = result.summary.get("stages", {}).get("collision", {}).get("fallbacks", [])
     row["fallbacks"], row["crash_fallbacks"] = len(fallbacks), len(metrics.crash_fallbacks(result.summary))
     free = free_space_points(scene, 100_000)
@@ -211,7 +245,7 @@ def _print(rows: list[dict]) -> None:
     print(f"\nrealistic scenes ({TARGETS})")
     print(f"{'scene':<11} {'seed':>4} {'variant':<22} {'gauss':>7} {'read s':>7} {'build s':>8} {'x read':>7} "
           f"{'IoU':>6} {'phantom':>8} {'stray':>7} {'probes':>7} {'F@2':>6} {'F@5':>6} {'fallb.':>6} {'crash':>6} "
-          f"{'scale':>7}")
+          f"{'scale':>7} {'tilt':>5} {'up':<8} {'peak GB':>7}")
     for r in rows:
         head = f"{r['scene']:<11} {r['seed']:>4} {r['variant']:<22}"
         if "error" in r:
@@ -222,7 +256,8 @@ def _print(rows: list[dict]) -> None:
         print(f"{head} {r['gaussians']:>7} {r['read_s']:7.2f} {r['build_s']:8.1f} "
               f"{r['build_s'] / r['read_s']:7.0f} {iou:>6} {100 * r['phantom']['fraction']:7.2f}% "
               f"{100 * r['phantom']['stray_fraction']:6.2f}% {probes:>7} {r['f2']:6.3f} {r['f5']:6.3f} "
-              f"{r['fallbacks']:>6} {r['crash_fallbacks']:>6} {100 * r['scale_error']:+6.1f}%")
+              f"{r['fallbacks']:>6} {r['crash_fallbacks']:>6} {100 * r['scale_error']:+6.1f}% "
+              f"{r['tilt_deg']:5.2f} {r['up']:<8} {r['peak_gb']:5.2f}")
     print("\nseconds per stage:")
     for r in rows:
         if "stages_s" in r:

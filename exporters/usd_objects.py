@@ -222,8 +222,13 @@ def write_object_layer(path: str | Path, mesh: TriangleMesh, membership: ObjectM
             visual.CreatePointsAttr(vec3f_array(points))
             visual.CreateFaceVertexCountsAttr(int_array(np.full(len(own), 3, np.int32)))
             visual.CreateFaceVertexIndicesAttr(int_array(local.reshape(-1, 3)))
-            visual.CreateNormalsAttr(vec3f_array(normals[used]))
-            visual.SetNormalsInterpolation(UsdGeom.Tokens.vertex)
+            corners = _corner_normals(vertices, faces[own], normals)
+            if corners is None:
+                visual.CreateNormalsAttr(vec3f_array(normals[used]))
+                visual.SetNormalsInterpolation(UsdGeom.Tokens.vertex)
+            else:
+                visual.CreateNormalsAttr(vec3f_array(corners))
+                visual.SetNormalsInterpolation(UsdGeom.Tokens.faceVarying)
             visual.CreateSubdivisionSchemeAttr(UsdGeom.Tokens.none)
             visual.CreateOrientationAttr(UsdGeom.Tokens.rightHanded)
             visual.CreateDoubleSidedAttr(True)
@@ -248,3 +253,22 @@ def write_object_layer(path: str | Path, mesh: TriangleMesh, membership: ObjectM
     except Tf.ErrorException as exc:
         raise WorldgenError(f"{path}: cannot write the object layer ({exc})") from None
     return written
+
+
+def _corner_normals(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray) -> np.ndarray | None:
+    """(3 F, 3) float32 per-corner normals of an object's (F, 3) faces when some vertex normal points against
+    its face, else None (the vertex normals serve).
+
+    An object's faces are cut out of the fused mesh with that mesh's vertex normals; a small piece folded
+    onto itself (a flap of two opposite faces, as capture noise leaves) then has half its corners' normals
+    against their faces, and NVIDIA's validator (VG_029, normals against windings) rejects the world. Such
+    corners take their face's own normal; the others keep the smooth vertex normal.
+    """
+    corners = np.asarray(normals, np.float64)[faces]
+    tri = np.asarray(vertices, np.float64)[faces]
+    face = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    face /= np.maximum(np.linalg.norm(face, axis=1, keepdims=True), 1e-30)
+    against = np.einsum("fcj,fj->fc", corners, face) < 0
+    if not against.any():
+        return None
+    return np.where(against[..., None], face[:, None, :], corners).reshape(-1, 3).astype(np.float32)

@@ -66,3 +66,30 @@ def test_object_layer_moves_with_the_xform_and_cuts_the_fused_mesh(tmp_path):
     box = bounds.ComputeAlignedRange()
     assert np.asarray(box.GetMin()) == pytest.approx([1.2, 0.2, 0.0], abs=1e-6)
     assert np.asarray(box.GetMax()) == pytest.approx([1.6, 0.5, 0.4], abs=1e-6)
+
+
+def test_object_normals_never_point_against_their_faces(tmp_path):
+    """A piece whose fused-mesh vertex normals point against some of its faces (a flap folded onto itself, as
+    capture noise leaves; here the box's bottom under normals that all point up) is written with per-corner
+    normals that agree with every face (NVIDIA's VG_029 rejected the plaza world for one such piece)."""
+    from pxr import Usd, UsdGeom
+
+    mesh, collision, _, _ = _scene()
+    mesh.normals = np.tile(np.array([[0.0, 0.0, 1.0]], np.float32), (len(mesh.vertices), 1))
+    box_faces = mesh.faces[-12:]
+    tri = mesh.vertices[box_faces].astype(np.float64)
+    face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    assert (face_normals[:, 2] < 0).sum() == 2  # the premise: the bottom's corners point against their faces
+    written = write_object_layer(tmp_path / "objects.usda", mesh, object_membership(mesh, collision),
+                                 visual_material="/World/Visual/Looks/VertexColor")
+    stage = Usd.Stage.Open(str(tmp_path / "objects.usda"))
+    visual = UsdGeom.Mesh(stage.GetPrimAtPath(written["visual"][0]))
+    assert visual.GetNormalsInterpolation() == UsdGeom.Tokens.faceVarying
+    points = np.asarray(visual.GetPointsAttr().Get(), np.float64)
+    faces = np.asarray(visual.GetFaceVertexIndicesAttr().Get()).reshape(-1, 3)
+    normals = np.asarray(visual.GetNormalsAttr().Get(), np.float64).reshape(-1, 3, 3)
+    tri = points[faces]
+    face = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    assert np.all(np.einsum("fcj,fj->fc", normals, face) >= 0)
+    # Corners that agreed keep the smooth (vertex) normal: the top's stay +Z.
+    assert np.sum(np.all(np.isclose(normals, [0.0, 0.0, 1.0]), axis=2)) >= 12

@@ -131,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("out", type=Path, help="the .ply to write")
     sample.add_argument(
         "--scene",
-        choices=["room", "terrain", "stairs", "floaters", "cabinet", "statue", "vegetation"],
+        choices=["room", "terrain", "stairs", "floaters", "cabinet", "statue", "vegetation", "plaza"],
         default="room",
         help="which scene (see worldgen_sim.scenes); each has its own default layout, frame and scale",
     )

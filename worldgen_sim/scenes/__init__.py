@@ -14,6 +14,8 @@ floaters       furnished room with 1 % low-opacity floaters            INRIA SH3
 cabinet        room with an unlidded cabinet taller than the cameras   Lyra 2.0
 statue         cropped object capture: statue on a pedestal, no ground INRIA SH3
 vegetation     4 x 4 m tile of stems, leaves and flowers (~15 k)       Lyra 2.0
+plaza          statue on a pedestal on a plaza, background, splotches  INRIA SH3 in an
+               (~150 k; ``density=7``: ~1 M)                          SfM frame
 =============  =====================================================  ==============
 """
 
@@ -23,7 +25,7 @@ from worldgen_sim.errors import WorldgenError
 
 __all__ = ["SCENE_NAMES", "make_scene"]
 
-SCENE_NAMES = ("terrain", "stairs", "floaters", "cabinet", "statue", "vegetation")
+SCENE_NAMES = ("terrain", "stairs", "floaters", "cabinet", "statue", "vegetation", "plaza")
 """Scene kinds :func:`make_scene` builds."""
 
 
@@ -33,6 +35,7 @@ def make_scene(name: str, *, seed: int = 0, **options):
     Raises:
         WorldgenError: an unknown name.
     """
+    from worldgen_sim.scenes.plaza import make_plaza
     from worldgen_sim.scenes.room import make_cabinet_room, make_floaters_room
     from worldgen_sim.scenes.stairs import make_stairs
     from worldgen_sim.scenes.statue import make_statue
@@ -42,6 +45,7 @@ def make_scene(name: str, *, seed: int = 0, **options):
     makers = {
         "terrain": make_terrain, "stairs": make_stairs, "floaters": make_floaters_room,
         "cabinet": make_cabinet_room, "statue": make_statue, "vegetation": make_vegetation,
+        "plaza": make_plaza,
     }
     if name not in makers:
         raise WorldgenError(f"unknown scene '{name}'; expected one of {', '.join(SCENE_NAMES)}")

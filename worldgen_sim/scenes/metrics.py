@@ -399,15 +399,22 @@ def visual_mesh_score(world_usd: str | Path, scene, to_truth: np.ndarray, *, sam
                       truth_spacing: float = 0.01, seed: int = 0) -> SurfaceScore:
     """F-score of the world's visual mesh against the scene's true surface, recall over what the cameras saw.
 
-    Mesh points outside the scene's bounds (a kept sky shell, say) count against precision.
+    Mesh points outside the scene's bounds (a kept sky shell, say) count against precision; with
+    the scene's ``scored_xy`` set, only mesh points over that region are judged (the truth is sampled
+    there alone: a capture's far ground and background are not scored).
     """
     from worldgen_sim.verify.surfaces import load_visual_triangles
 
     vertices, triangles, _ = load_visual_triangles(Path(world_usd))
-    mesh = TriangleMesh(_apply(to_truth, vertices).astype(np.float32), np.asarray(triangles, np.int32))
+    vertices = _apply(to_truth, vertices)
+    triangles = np.asarray(triangles, np.int32)
+    # Triangles with a corner over the scored region are sampled; points outside it are then dropped.
+    triangles = triangles[scene.in_scored_xy(vertices)[triangles].any(axis=1)]
+    mesh = TriangleMesh(vertices.astype(np.float32), triangles)
     truth = scene.surface_points(spacing=truth_spacing, seed=seed)
     observed = scene.surface_points(spacing=truth_spacing, seed=seed, observed=True)
-    return f_scores(mesh.sample_surface(samples, seed=seed), truth, recall_points=observed)
+    points = mesh.sample_surface(samples, seed=seed)
+    return f_scores(points[scene.in_scored_xy(points)], truth, recall_points=observed)
 
 
 # --- robustness ---------------------------------------------------------------------------------------

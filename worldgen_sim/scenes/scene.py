@@ -22,14 +22,20 @@ from worldgen_sim.scenes.geometry import Part, merge_meshes
 from worldgen_sim.scenes.surfels import (
     cloud_to_input_frame,
     concat_clouds,
+    faint_cloud,
+    needle_cloud,
     normal_quaternions,
     sky_shell,
+    splotch_cloud,
     surfel_cloud,
 )
 
 __all__ = [
+    "FAINT",
     "FLOATER",
+    "NEEDLE",
     "SKY",
+    "SPLOTCH",
     "SURFACE",
     "Defects",
     "Scene",
@@ -40,8 +46,10 @@ __all__ = [
     "visible_mask",
 ]
 
-SURFACE, FLOATER, SKY = 0, 1, 2
+SURFACE, FLOATER, SKY, SPLOTCH, NEEDLE, FAINT = 0, 1, 2, 3, 4, 5
 """Labels of :attr:`Scene.labels`: what each Gaussian was made as."""
+_GROUND_NORMAL_Z = 0.9
+"""Surface samples whose normal's z is above this are ground for splotches (slopes under ~25 deg)."""
 
 
 @dataclass
@@ -56,6 +64,11 @@ class Defects:
         sky: far sky-shell Gaussians added.
         sky_radius: radius of the sky shell around the scene centre [m].
         sh_degree: spherical-harmonics degree of the cloud (0 or 3; higher bands are small noise).
+        splotches: huge flat Gaussians (sigma 0.3-2 m) lying on the seen ground, most on its far,
+            sparsely seen part (:func:`~worldgen_sim.scenes.surfels.splotch_cloud`).
+        needles: elongated Gaussians (5-30 cm long, mm thin) through seen surface samples.
+        faint_fraction: low-opacity (0.01-0.3) Gaussians hugging the seen surface, as a fraction of
+            the surface Gaussians (a trainer's many faint ones).
     """
 
     position_noise: float = 0.007
@@ -65,6 +78,9 @@ class Defects:
     sky: int = 0
     sky_radius: float = 60.0
     sh_degree: int = 0
+    splotches: int = 0
+    needles: int = 0
+    faint_fraction: float = 0.0
 
 
 @dataclass(eq=False)
@@ -84,10 +100,16 @@ class Scene:
         ground_gradient: (N, 2) xy -> (N, 2) dh/dx, dh/dy of that ground.
         spacing: surfel spacing [m].
         layout: the PLY layout the scene is meant to be written in (``"inria"``, ``"lyra2"``, ``"lyra1"``).
-        frame: its input frame (``"opencv"``, ``"y"`` or ``"z"``).
+        frame: its input frame (``"opencv"``, ``"y"``, ``"z"`` or ``"colmap"``).
         input_scale: its input units per metre.
         write_cameras: also write ``cameras.npz`` beside the PLY (as Lyra 2.0 does).
         defects: the capture defects the Gaussians were made with.
+        input_rotation: (3, 3) world-to-input rotation of a ``"colmap"`` frame.
+        input_offset: (3,) where the world origin lands in a ``"colmap"`` frame, before scaling [m].
+        scored_xy: (2, 2) lo, hi x, y [m] of the region that true-surface scores look at, or None for
+            everything. A capture whose ground and background reach tens of metres beyond the
+            cameras (:mod:`.plaza`) is scored where it was captured: parts wholly outside are not
+            sampled, and mesh points outside are not judged (:func:`~.metrics.visual_mesh_score`).
     """
 
     name: str
@@ -104,6 +126,9 @@ class Scene:
     input_scale: float = 1.0
     write_cameras: bool = False
     defects: Defects = field(default_factory=Defects)
+    input_rotation: np.ndarray | None = None
+    input_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scored_xy: np.ndarray | None = None
     _mesh: TriangleMesh | None = field(default=None, repr=False)
 
     @property
@@ -142,7 +167,8 @@ class Scene:
         """(P, 3) float64 points on the true surface [m], about ``spacing`` apart.
 
         Points inside another part (a rock's buried half, a floor under a wall) are not
-        surface and are left out. With ``observed``, only the points some capture camera sees.
+        surface and are left out; so are points outside :attr:`scored_xy` when it is set. With
+        ``observed``, only the points some capture camera sees.
         """
         rng = np.random.default_rng(seed)
         points, normals = self._all_samples(spacing, rng)
@@ -151,10 +177,27 @@ class Scene:
             points = points[keep]
         return points
 
+    def in_scored_xy(self, points: np.ndarray) -> np.ndarray:
+        """(N,) bool: each (N, 2+) point's x, y lies in :attr:`scored_xy` (all True when unset)."""
+        points = np.asarray(points, np.float64)
+        if self.scored_xy is None:
+            return np.ones(len(points), bool)
+        lo, hi = self.scored_xy
+        return np.all((points[:, :2] >= lo) & (points[:, :2] <= hi), axis=1)
+
+    def _scored_parts(self) -> list[Part]:
+        if self.scored_xy is None:
+            return self.parts
+        lo, hi = self.scored_xy
+        return [p for p in self.parts
+                if np.all(p.mesh.vertices[:, :2].min(axis=0) < hi) and np.all(p.mesh.vertices[:, :2].max(axis=0) > lo)]
+
     def _all_samples(self, spacing, rng):
         points, normals = [], []
-        for part in self.parts:
+        for part in self._scored_parts():
             p, n = part.sample(spacing, rng)
+            keep = self.in_scored_xy(p)
+            p, n = p[keep], n[keep]
             outward = p + 1e-4 * n
             others = np.zeros(len(p), bool)
             for other in self.parts:
@@ -176,6 +219,8 @@ class Scene:
             scale=self.input_scale if scale is None else scale,
             frame=self.frame if frame is None else frame,
             yaw_deg=yaw_deg,
+            rotation=self.input_rotation,
+            offset=self.input_offset,
         )
 
     def write(self, path: str | Path, *, layout: str | None = None, scale: float | None = None,
@@ -203,6 +248,33 @@ class Scene:
                 width=self.cameras.width,
                 height=self.cameras.height,
             )
+        return input_to_world
+
+
+    def write_inria_model(self, model: str | Path, *, cameras: bool = True, iteration: int = 30_000) -> np.ndarray:
+        """Write the scene as an INRIA 3DGS trainer leaves it: ``model/point_cloud/iteration_N/point_cloud.ply``
+        and, with ``cameras``, ``model/cameras.json`` (the capture cameras in the PLY's frame).
+
+        Returns:
+            (4, 4) the true input-to-world similarity of what was written.
+        """
+        import json
+
+        from worldgen_sim.align.transforms import transform_poses
+
+        model = Path(model)
+        ply = model / "point_cloud" / f"iteration_{iteration}" / "point_cloud.ply"
+        ply.parent.mkdir(parents=True, exist_ok=True)
+        input_to_world = self.write(ply, layout="inria", cameras=False)
+        if cameras:
+            poses = transform_poses(self.cameras.cam_to_world, np.linalg.inv(input_to_world))
+            entries = [
+                {"id": i, "img_name": f"{i:05d}", "width": int(self.cameras.width), "height": int(self.cameras.height),
+                 "position": pose[:3, 3].tolist(), "rotation": pose[:3, :3].tolist(),
+                 "fx": float(k[0, 0]), "fy": float(k[1, 1])}
+                for i, (pose, k) in enumerate(zip(poses, self.cameras.intrinsics))
+            ]
+            (model / "cameras.json").write_text(json.dumps(entries))
         return input_to_world
 
 
@@ -325,6 +397,7 @@ def assemble_scene(
         centre = np.asarray(bounds, np.float64).mean(axis=0)
         clouds.append(sky_shell(rng, defects.sky, defects.sky_radius, centre=centre))
         labels.append(np.full(defects.sky, SKY, np.int8))
+    _add_trainer_artifacts(clouds, labels, defects, points[seen], normals[seen], spacings[seen], len(surface), rng)
     cloud = concat_clouds(clouds)
     if defects.sh_degree:
         cloud = _with_sh_noise(cloud, defects.sh_degree, rng)
@@ -333,6 +406,22 @@ def assemble_scene(
         bounds=np.asarray(bounds, np.float64), ground_height=ground_height, ground_gradient=ground_gradient,
         spacing=spacing, defects=defects, _mesh=mesh, **writing,
     )
+
+
+def _add_trainer_artifacts(clouds, labels, defects: Defects, points, normals, spacings, surface_count: int,
+                           rng: np.random.Generator) -> None:
+    """Append splotches, needles and faint Gaussians (each only when asked: no draws otherwise)."""
+    ground = normals[:, 2] > _GROUND_NORMAL_Z
+    if defects.splotches and ground.any():
+        clouds.append(splotch_cloud(rng, defects.splotches, points[ground], normals[ground]))
+        labels.append(np.full(defects.splotches, SPLOTCH, np.int8))
+    if defects.needles:
+        clouds.append(needle_cloud(rng, defects.needles, points))
+        labels.append(np.full(defects.needles, NEEDLE, np.int8))
+    faint = int(round(defects.faint_fraction * surface_count))
+    if faint:
+        clouds.append(faint_cloud(rng, faint, points, normals, spacings))
+        labels.append(np.full(faint, FAINT, np.int8))
 
 
 def _with_sh_noise(cloud: GaussianCloud, degree: int, rng: np.random.Generator) -> GaussianCloud:

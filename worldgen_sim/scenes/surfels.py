@@ -22,10 +22,13 @@ __all__ = [
     "CLOUD_FIELDS",
     "cloud_to_input_frame",
     "concat_clouds",
+    "faint_cloud",
     "floater_cloud",
+    "needle_cloud",
     "normal_quaternions",
     "sample_parallelogram",
     "sky_shell",
+    "splotch_cloud",
     "surfel_cloud",
 ]
 
@@ -162,7 +165,7 @@ def concat_clouds(parts: list[GaussianCloud]) -> GaussianCloud:
 
 def cloud_to_input_frame(
     cloud: GaussianCloud, *, camera_to_world: np.ndarray, scale: float = 1.0, frame: str = "opencv",
-    yaw_deg: float = 0.0,
+    yaw_deg: float = 0.0, rotation: np.ndarray | None = None, offset=(0.0, 0.0, 0.0),
 ) -> tuple[GaussianCloud, np.ndarray]:
     """A world-frame cloud as a generator would write it, and the true input-to-world transform.
 
@@ -171,9 +174,12 @@ def cloud_to_input_frame(
         camera_to_world: (4, 4) the generator's (OpenCV) camera, used when ``frame`` is ``"opencv"``.
         scale: input units per metre (a relative-depth generator's unknown factor).
         frame: ``"opencv"`` (the camera's frame: x right, y down, z forward),
-            ``"y"`` (y-up world, x unchanged) or ``"z"`` (the world itself, scaled).
+            ``"y"`` (y-up world, x unchanged), ``"z"`` (the world itself, scaled) or ``"colmap"``
+            (an arbitrary frame, as structure-from-motion leaves it: ``rotation`` then ``offset``).
         yaw_deg: the world turned by this angle about its up axis before ``frame`` applies [deg]
             (a capture whose axes are not the room's: a held-out variant).
+        rotation: (3, 3) world-to-input rotation of the ``"colmap"`` frame.
+        offset: (3,) where the world origin lands in the ``"colmap"`` frame, before scaling [m].
 
     Returns:
         The transformed cloud (higher SH bands rotated with it) and the (4, 4)
@@ -185,8 +191,14 @@ def cloud_to_input_frame(
         world_to_input = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, -1, 0, 0], [0, 0, 0, 1]], np.float64)
     elif frame == "z":
         world_to_input = np.eye(4)
+    elif frame == "colmap":
+        if rotation is None:
+            raise ValueError("frame 'colmap' needs its (3, 3) world-to-input rotation")
+        world_to_input = np.eye(4)
+        world_to_input[:3, :3] = rotation
+        world_to_input[:3, 3] = offset
     else:
-        raise ValueError(f"frame must be 'opencv', 'y' or 'z', got {frame!r}")
+        raise ValueError(f"frame must be 'opencv', 'y', 'z' or 'colmap', got {frame!r}")
     cos_yaw, sin_yaw = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
     yaw = np.array([[cos_yaw, -sin_yaw, 0, 0], [sin_yaw, cos_yaw, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], np.float64)
     world_to_input = np.diag([scale, scale, scale, 1.0]) @ world_to_input @ yaw
@@ -200,3 +212,79 @@ def cloud_to_input_frame(
         sh=rotate_sh(cloud.sh, rotation) if cloud.sh.shape[1] > 1 else cloud.sh.copy(),
     )
     return transformed, np.linalg.inv(world_to_input)
+
+
+def splotch_cloud(rng: np.random.Generator, count: int, points: np.ndarray, normals: np.ndarray,
+                  *, size=(0.3, 2.0)) -> GaussianCloud:
+    """Huge flat Gaussians lying on ground samples, as a trainer grows where few views saw the ground.
+
+    Args:
+        rng: random generator.
+        count: Gaussians to make.
+        points, normals: (P, 3) ground samples [m] and their unit normals; each splotch sits on one
+            drawn with probability growing with its squared distance from the samples' centroid
+            (far, sparsely seen ground grows the big ones).
+        size: range of the in-plane sigma [m] (log-uniform); across the ground it is 1-3 % of that.
+    """
+    points, normals = np.asarray(points, np.float64), np.asarray(normals, np.float64)
+    far = np.sum((points[:, :2] - points[:, :2].mean(axis=0)) ** 2, axis=1) + 1.0
+    index = rng.choice(len(points), size=count, p=far / far.sum())
+    sigma = np.exp(rng.uniform(np.log(size[0]), np.log(size[1]), count))
+    scales = np.column_stack([sigma, sigma * rng.uniform(0.3, 1.0, count), sigma * rng.uniform(0.01, 0.03, count)])
+    rotations = _jitter_rotations(normal_quaternions(normals[index]), 2.0, rng)
+    rgb = np.clip(0.45 + rng.normal(0.0, 0.05, (count, 3)), 0, 1)
+    return GaussianCloud(
+        positions=(points[index] + normals[index] * rng.normal(0.0, 0.01, (count, 1))).astype(np.float32),
+        rotations=rotations.astype(np.float32),
+        scales=scales.astype(np.float32),
+        opacities=rng.uniform(0.1, 0.7, count).astype(np.float32),
+        sh=((rgb - 0.5) / SH_C0).astype(np.float32)[:, None, :],
+    )
+
+
+def needle_cloud(rng: np.random.Generator, count: int, points: np.ndarray, *, length=(0.05, 0.3)) -> GaussianCloud:
+    """Elongated Gaussians ("needles") along random directions through surface samples.
+
+    Args:
+        rng: random generator.
+        count: Gaussians to make.
+        points: (P, 3) surface samples [m]; each needle is centred 0-2 cm off one of them.
+        length: range of the long-axis sigma [m] (log-uniform); the other two are 1-5 mm.
+    """
+    points = np.asarray(points, np.float64)
+    index = rng.integers(0, len(points), count)
+    quats = rng.normal(size=(count, 4))
+    long = np.exp(rng.uniform(np.log(length[0]), np.log(length[1]), count))
+    thin = rng.uniform(0.001, 0.005, (count, 2))
+    rgb = np.clip(0.5 + rng.normal(0.0, 0.15, (count, 3)), 0, 1)
+    return GaussianCloud(
+        positions=(points[index] + rng.normal(0.0, 0.01, (count, 3))).astype(np.float32),
+        rotations=(quats / np.linalg.norm(quats, axis=1, keepdims=True)).astype(np.float32),
+        scales=np.column_stack([long, thin]).astype(np.float32),
+        opacities=rng.uniform(0.05, 0.8, count).astype(np.float32),
+        sh=((rgb - 0.5) / SH_C0).astype(np.float32)[:, None, :],
+    )
+
+
+def faint_cloud(rng: np.random.Generator, count: int, points: np.ndarray, normals: np.ndarray,
+                spacing: np.ndarray) -> GaussianCloud:
+    """Low-opacity Gaussians hugging surface samples: the many faint ones a trainer keeps beside the
+    opaque ones (opacity 0.01-0.3, log-uniform; 0-3 cm off the surface; tiny to twice a surfel's size).
+
+    Args:
+        rng: random generator.
+        count: Gaussians to make.
+        points, normals: (P, 3) surface samples [m] and unit normals.
+        spacing: (P,) surfel spacing at each sample [m].
+    """
+    points, normals = np.asarray(points, np.float64), np.asarray(normals, np.float64)
+    index = rng.integers(0, len(points), count)
+    size = np.asarray(spacing, np.float64)[index] * np.exp(rng.uniform(np.log(0.1), np.log(2.0), count))
+    rgb = np.clip(0.5 + rng.normal(0.0, 0.15, (count, 3)), 0, 1)
+    return GaussianCloud(
+        positions=(points[index] + normals[index] * rng.uniform(0.0, 0.03, (count, 1))).astype(np.float32),
+        rotations=_jitter_rotations(normal_quaternions(normals[index]), 20.0, rng).astype(np.float32),
+        scales=np.column_stack([size, size, 0.2 * size]).astype(np.float32),
+        opacities=np.exp(rng.uniform(np.log(0.01), np.log(0.3), count)).astype(np.float32),
+        sh=((rgb - 0.5) / SH_C0).astype(np.float32)[:, None, :],
+    )
