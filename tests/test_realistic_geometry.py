@@ -213,6 +213,86 @@ def test_terrain_aligns_from_held_out_writings(seed, writing, tmp_path):
     assert tilt <= 0.5 and abs(to_truth[2, 3]) <= 0.01, (tilt, to_truth[2, 3])
 
 
+# --- held-out geometry: the generators' other layouts (fast) ----------------------------------------------
+
+STAIRS_VARIANTS = [  # (riser, platform height [m], ramp [deg], tread); the wheeled preset climbs 15 deg, 3 cm
+    (0.15, 0.6, 13.0, None),  # a ramp the wheeled robot can drive up
+    (0.19, 0.95, 25.0, None),  # risers just under the 20 cm climb, a ramp just under the quadruped's 30 deg
+    (0.18, 1.1, 22.0, 0.32),
+]
+
+
+@pytest.mark.parametrize("layout_seed", [1, 2, 3])
+def test_terrain_layouts_are_other_rolling_ground(layout_seed):
+    """Other waves (still under 6 deg, rolling), other places of the rocks, trunk and wall: none on a camera."""
+    from worldgen_sim.scenes.terrain import DEFAULT_LAYOUT, _camera_feet, _terrain_functions, terrain_layout
+
+    layout = terrain_layout(layout_seed)
+    assert layout.waves != DEFAULT_LAYOUT.waves and layout.rocks != DEFAULT_LAYOUT.rocks
+    height, gradient = _terrain_functions(layout.waves, layout.max_slope_deg)
+    xy = np.random.default_rng(0).uniform(-5, 5, (100_000, 2))
+    slope = np.degrees(np.arctan(np.linalg.norm(gradient(xy), axis=1)))
+    assert 3.5 < slope.max() <= 5.5 + 1e-6 and np.ptp(height(xy)) > 0.15
+    feet = _camera_feet()
+    for (x, y), axes, _ in layout.rocks:
+        assert np.min(np.linalg.norm(feet - (x, y), axis=1)) > 1.0 + axes[0] - 1e-9
+    assert terrain_layout(layout_seed) == layout  # deterministic
+
+
+@pytest.mark.parametrize("riser, height, ramp, tread", STAIRS_VARIANTS)
+def test_stairs_variants_truth_matches_the_presets(riser, height, ramp, tread):
+    """The truth of other stairs: legs reach the platform; wheels only up a ramp under 15 deg."""
+    from scipy import ndimage
+
+    from worldgen_sim.navigation.navmap import NavigationMap
+    from worldgen_sim.scenes.stairs import GROUND_POINT, PLATFORM_POINT
+
+    scene = make_scene("stairs", riser=riser, platform_height=height, ramp_deg=ramp, tread=tread)
+    assert scene.ground_height(np.array([PLATFORM_POINT]))[0] == pytest.approx(height)
+    for preset, reachable in (("humanoid", True), ("quadruped", True), ("wheeled", ramp <= 15.0)):
+        truth = walkable_truth(scene, AGENT_PRESETS[preset])
+        regions, _ = ndimage.label(truth.walkable)
+        nav = NavigationMap(origin=truth.origin, cell_size=truth.cell_size, walkable=truth.walkable,
+                            heights=np.nan_to_num(truth.heights).astype(np.float32), regions=regions - 1,
+                            agent=AGENT_PRESETS[preset])
+        assert (nav.shortest_path(GROUND_POINT, PLATFORM_POINT) is not None) == reachable, preset
+
+
+def test_stairs_layout_refuses_a_ramp_through_the_wall():
+    from worldgen_sim.scenes.stairs import stairs_layout
+
+    assert stairs_layout(riser=0.19, platform_height=0.95).steps == 5
+    with pytest.raises(ValueError, match="ramp"):
+        stairs_layout(platform_height=1.1, ramp_deg=12.0)  # 5.2 m of ramp in a 6 m room
+
+
+@pytest.mark.parametrize("layout_seed", [1, 2])
+def test_floaters_room_layouts_keep_furniture_apart(layout_seed):
+    """Another furniture layout: footprints 0.6 m apart, inside the room, none over a camera; 2.5 % floaters."""
+    import dataclasses
+
+    from worldgen_sim.scenes.room import _room_cameras, furniture_layout
+
+    parts = furniture_layout(layout_seed)
+    boxes = {}
+    for part in parts:
+        p = part.mesh.vertices[:, :2]
+        boxes[part.name.split("_")[0]] = np.vstack([boxes.get(part.name.split("_")[0], p), p])
+    feet = np.array([pose[:2, 3] for pose in _room_cameras((6.0, 5.0, 2.7))])
+    names = list(boxes)
+    assert sorted(names) == ["cabinet", "crate", "sofa", "table"]
+    for i, a in enumerate(names):
+        lo, hi = boxes[a].min(0), boxes[a].max(0)
+        assert np.all(lo >= [-3.0, -2.5] - np.float64(1e-9)) and np.all(hi <= [3.0, 2.5] + np.float64(1e-9))
+        assert not np.any(np.all((feet > lo) & (feet < hi), axis=1)), a
+        for b in names[i + 1:]:
+            lo2, hi2 = boxes[b].min(0), boxes[b].max(0)
+            assert np.any((lo >= hi2 + 0.6 - 1e-9) | (lo2 >= hi + 0.6 - 1e-9)), (a, b)
+    scene = make_scene("floaters", layout_seed=layout_seed,
+                       defects=dataclasses.replace(scene_of("floaters").defects, floater_fraction=0.025))
+    assert 0.02 < np.mean(scene.labels == FLOATER) < 0.03
+
+
 def test_cli_writes_a_scene(tmp_path, capsys):
     from worldgen_sim.cli import main
     from worldgen_sim.io.ply_header import inspect_gaussian_ply

@@ -19,6 +19,9 @@ vegetation     4 x 4 m tile of stems, leaves and flowers (~15 k)       Lyra 2.0
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from worldgen_sim.errors import WorldgenError
 
 __all__ = ["SCENE_NAMES", "make_scene"]
@@ -39,7 +42,7 @@ def make_scene(name: str, *, seed: int = 0, **options):
     from worldgen_sim.scenes.terrain import make_terrain
     from worldgen_sim.scenes.vegetation import make_vegetation
 
-    makers = {
+    makers: dict[str, Callable[..., Any]] = {  # their geometry options differ
         "terrain": make_terrain, "stairs": make_stairs, "floaters": make_floaters_room,
         "cabinet": make_cabinet_room, "statue": make_statue, "vegetation": make_vegetation,
     }

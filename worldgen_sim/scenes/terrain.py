@@ -136,7 +136,7 @@ def terrain_layout(layout_seed: int | None) -> TerrainLayout:
             placed.append(line)
             trunk = [tuple(map(float, a)), tuple(map(float, b))]
             break
-    rocks = []
+    rocks: list[tuple] = []
     while len(rocks) < 4:
         xy = rng.uniform(-_HALF + 1.0, _HALF - 1.0, 2)
         axes = (float(rng.uniform(0.35, 0.5)), float(rng.uniform(0.28, 0.4)), float(rng.uniform(0.26, 0.32)))
