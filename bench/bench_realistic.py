@@ -109,29 +109,42 @@ def make_variant_scene(name: str, *, seed: int, variant: dict):
 
 
 def stairs_paths(world_usd: Path, scene, to_truth: np.ndarray) -> dict:
-    """Per agent preset, whether a path joins the stairs scene's floor and platform: ``{preset: (built,
-    truth)}``, the built world's navigation for that preset against the truth's walkable cells."""
+    """Per agent preset, the stairs scene's path queries in the built world's navigation for that preset and
+    in the truth's walkable cells: ``{preset: {"reach": (built, truth), "up_m": (built, truth)}}``, whether a
+    path joins the floor and the platform, and the length of the way up from the stairs' foot [m] (None when
+    there is none; a built way much longer than the truth's went round by the ramp: the stairs are cut)."""
     from scipy import ndimage
 
     from worldgen_sim.navigation.navigation_cfg import AGENT_PRESETS
     from worldgen_sim.navigation.navmap import NavigationMap
     from worldgen_sim.scenes import metrics
-    from worldgen_sim.scenes.stairs import GROUND_POINT, PLATFORM_POINT
+    from worldgen_sim.scenes.stairs import GROUND_POINT, PLATFORM_POINT, STAIRS_FOOT
     from worldgen_sim.scenes.truth import walkable_truth
+
+    def length(path, to_metres: np.ndarray) -> float | None:
+        if path is None:
+            return None
+        xyz = path.astype(np.float64) @ to_metres[:3, :3].T
+        return round(float(np.linalg.norm(np.diff(xyz[:, :2], axis=0), axis=1).sum()), 2)
 
     colliders = metrics.load_colliders(world_usd)
     to_built = np.linalg.inv(to_truth)
-    ends = [(to_built[:3, :3] @ [*xy, scene.ground_height(np.array([xy]))[0]] + to_built[:3, 3])[:2]
-            for xy in (GROUND_POINT, PLATFORM_POINT)]
+    ground, platform, foot = [(to_built[:3, :3] @ [*xy, scene.ground_height(np.array([xy]))[0]] + to_built[:3, 3])[:2]
+                              for xy in (GROUND_POINT, PLATFORM_POINT, STAIRS_FOOT)]
     result = {}
     for preset in ("humanoid", "quadruped", "wheeled"):
-        built = metrics.navigation_for(colliders, preset=preset).shortest_path(*ends) is not None
+        nav = metrics.navigation_for(colliders, preset=preset)
         truth = walkable_truth(scene, AGENT_PRESETS[preset])
         regions, _ = ndimage.label(truth.walkable)
         true_nav = NavigationMap(origin=truth.origin, cell_size=truth.cell_size, walkable=truth.walkable,
                                  heights=np.nan_to_num(truth.heights).astype(np.float32), regions=regions - 1,
                                  agent=AGENT_PRESETS[preset])
-        result[preset] = (built, true_nav.shortest_path(GROUND_POINT, PLATFORM_POINT) is not None)
+        result[preset] = {
+            "reach": (nav.shortest_path(ground, platform) is not None,
+                      true_nav.shortest_path(GROUND_POINT, PLATFORM_POINT) is not None),
+            "up_m": (length(nav.shortest_path(foot, platform), to_truth),
+                     length(true_nav.shortest_path(STAIRS_FOOT, PLATFORM_POINT), np.eye(4))),
+        }
     return result
 
 
@@ -280,8 +293,10 @@ def _print(rows: list[dict]) -> None:
               f"{r['fallbacks']:>6} {r['crash_fallbacks']:>6} {100 * r['scale_error']:+6.1f}%")
     for r in rows:
         if "paths" in r:
-            print(f"  stairs seed {r['seed']} {r['variant']}: floor -> platform path (built / truth): "
-                  + ", ".join(f"{p} {'yes' if b else 'no'}/{'yes' if t else 'no'}" for p, (b, t) in r["paths"].items()))
+            print(f"  stairs seed {r['seed']} {r['variant']}: floor -> platform path, built / truth (way up from "
+                  "the stairs' foot [m]): " + ", ".join(
+                      f"{p} {'yes' if q['reach'][0] else 'no'}/{'yes' if q['reach'][1] else 'no'} "
+                      f"({q['up_m'][0]} / {q['up_m'][1]})" for p, q in r["paths"].items()))
     print("\nseconds per stage:")
     for r in rows:
         if "stages_s" in r:

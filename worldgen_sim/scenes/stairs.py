@@ -18,7 +18,8 @@ from worldgen_sim.scenes.geometry import GROUND, STRUCTURE, box_part, convex_par
 from worldgen_sim.scenes.scene import Defects, Scene, assemble_scene, camera_path, look_at
 
 __all__ = [
-    "GROUND_POINT", "PLATFORM", "PLATFORM_HEIGHT", "PLATFORM_POINT", "RAMP_DEG", "RISER", "TREAD", "StairsLayout",
+    "GROUND_POINT", "PLATFORM", "PLATFORM_HEIGHT", "PLATFORM_POINT", "RAMP_DEG", "RISER", "STAIRS_FOOT", "TREAD",
+    "StairsLayout",
     "ground_functions", "ground_gradient", "ground_height", "make_stairs", "stairs_layout",
 ]
 
@@ -26,8 +27,9 @@ RISER, TREAD, PLATFORM_HEIGHT, RAMP_DEG = 0.17, 0.28, 0.85, 20.0
 """Stair riser and tread [m], platform top [m], ramp slope [deg]."""
 PLATFORM = ((0.6, 0.9), (3.0, 2.5))
 """Platform footprint, (x0, y0), (x1, y1) [m]."""
-GROUND_POINT, PLATFORM_POINT = (-1.5, -1.5), (2.2, 1.8)
-"""A floor point and a platform point (true frame, every layout) [m]: the ends of the path queries."""
+GROUND_POINT, PLATFORM_POINT, STAIRS_FOOT = (-1.5, -1.5), (2.2, 1.8), (2.35, -1.6)
+"""A floor point, a platform point and a floor point in front of the stairs (true frame, every layout) [m]:
+the ends of the path queries. From the stairs' foot the way up the stairs is 2-4 m; round by the ramp, 9 m."""
 _HX, _HY, _WALL_H, _WALL_T = 3.0, 2.5, 2.5, 0.15
 _STAIR_X = (1.7, 3.0)
 _RAMP_Y = (1.1, 2.5)
