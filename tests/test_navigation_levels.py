@@ -79,7 +79,7 @@ def test_stairs_with_nosings_seen_at_an_angle_connect(preset):
     along every riser hold the lower tread under the nosing (no headroom) and the nosing's top 15 cm higher.
     A link must take the nosing's top: linking only the node nearest in height cut every riser (2026-12-05,
     held-out stairs of bench_realistic: the way up from the stairs' foot went 8.6 m round by the ramp
-    instead of 3.4 m up the stairs, for 15, 17 and 19 cm risers alike)."""
+    instead of 3.4 m up the stairs, for 15, 18.3 and 19 cm risers alike)."""
     solids = stairs_platform_ramp("stairs")
     steps = int(round(PLATFORM_Z / RISER))
     x0 = 5.0 - steps * TREAD
