@@ -15,6 +15,11 @@ cabinet        room with an unlidded cabinet taller than the cameras   Lyra 2.0
 statue         cropped object capture: statue on a pedestal, no ground INRIA SH3
 vegetation     4 x 4 m tile of stems, leaves and flowers (~15 k)       Lyra 2.0
 =============  =====================================================  ==============
+
+Held-out geometry of the same kinds (the defaults are the scenes above, bit for bit):
+``make_scene("terrain", layout_seed=k)`` (other waves, 4-5.5 deg, other rock / trunk / wall
+places), ``make_scene("stairs", riser=, platform_height=, ramp_deg=, tread=)`` and
+``make_scene("floaters", layout_seed=k)`` (another furniture layout).
 """
 
 from __future__ import annotations
