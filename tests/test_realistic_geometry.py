@@ -262,8 +262,10 @@ def test_stairs_variants_truth_matches_the_presets(riser, height, ramp, tread):
 
 
 def test_stairs_layout_refuses_a_ramp_through_the_wall():
-    from worldgen_sim.scenes.stairs import stairs_layout
+    from worldgen_sim.scenes.stairs import PLATFORM_HEIGHT, RISER, stairs_layout
 
+    default = stairs_layout()  # the default scene's numbers exactly, not recomputed from steps
+    assert (default.riser, default.platform_height, default.steps) == (RISER, PLATFORM_HEIGHT, 5)
     assert stairs_layout(riser=0.19, platform_height=0.95).steps == 5
     with pytest.raises(ValueError, match="ramp"):
         stairs_layout(platform_height=1.1, ramp_deg=12.0)  # 5.2 m of ramp in a 6 m room
