@@ -327,8 +327,8 @@ def subgraph(graph: NodeGraph, keep: np.ndarray) -> NodeGraph:
                      graph.ceiling[kept], link)
 
 
-def surface_slope(graph: NodeGraph) -> np.ndarray:
-    """(N,) slope of the surface through each node and its linked neighbours [deg], NaN where unmeasurable.
+def surface_gradient(graph: NodeGraph) -> np.ndarray:
+    """(N, 2) dz/dx, dz/dy of the surface through each node and its linked neighbours, NaN where unmeasurable.
 
     Central differences of node heights over linked neighbours (two cells each way
     where the links reach, else one), so the slope is measured at the scale of the
@@ -352,4 +352,9 @@ def surface_slope(graph: NodeGraph) -> np.ndarray:
             fill = np.isnan(g) & (a >= 0) & (b >= 0)
             g[fill] = (graph.z[a[fill]] - graph.z[b[fill]]) / (cells * graph.cell_size)
         gradient.append(g)
-    return np.degrees(np.arctan(np.hypot(*gradient)))
+    return np.column_stack(gradient)
+
+
+def surface_slope(graph: NodeGraph) -> np.ndarray:
+    """(N,) slope of :func:`surface_gradient` [deg], NaN where unmeasurable."""
+    return np.degrees(np.arctan(np.hypot(*surface_gradient(graph).T)))
