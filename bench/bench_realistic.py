@@ -25,6 +25,14 @@ gives the first camera's height when the camera file is there and the true scale
 (``hint=none``: neither). Each row also records its seconds of scoring, the up the build chose, its
 tilt error against the truth [deg] and the process's peak resident memory so far [GB].
 
+Variants may also change the scene's GEOMETRY (held-out scenes "of these kinds"):
+``geometry`` (terrain, floaters: ``layout_seed``, other waves and object places /
+another furniture layout), ``riser``, ``height`` (platform), ``ramp`` [deg],
+``tread`` (stairs) and ``floaters`` (fraction of floater Gaussians). A scene
+that takes none of a variant's geometry keys is left out of that variant.
+``--paths`` adds the stairs' path queries (ground to platform) per agent preset,
+built navigation against the truth's.
+
 ``--speed`` times the builds instead (no metrics), against the previous surface
 depth source in the same run: each scene is built once to warm up (imports, warp's
 kernel load), then with the torch z-buffer (the reference, ``kernel="torch"``) and
@@ -59,8 +67,21 @@ TARGETS = "IoU >= 0.90 (terrain, floaters); phantom <= 1 %; probes >= 95 %; F@5 
 
 
 VARIANT_KEYS = {"layout": str, "frame": str, "scale": float, "yaw": float, "noise": float, "cameras": int,
-                "density": float, "hint": str}
+                "density": float, "hint": str, "geometry": int, "riser": float, "height": float, "ramp": float,
+                "tread": float, "floaters": float}
 """What a ``--variants`` entry may set, and the type of its value."""
+GEOMETRY_KEYS = {
+    "terrain": {"geometry": "layout_seed"},
+    "floaters": {"geometry": "layout_seed", "floaters": "floater_fraction"},
+    "stairs": {"riser": "riser", "height": "platform_height", "ramp": "ramp_deg", "tread": "tread"},
+}
+"""Per scene, the variant keys that change its geometry and the ``make_*`` option each sets."""
+_GEOMETRY = {key for keys in GEOMETRY_KEYS.values() for key in keys}
+
+
+def takes_variant(name: str, variant: dict) -> bool:
+    """True when every geometry key of ``variant`` applies to scene ``name``."""
+    return all(key in GEOMETRY_KEYS.get(name, {}) for key in variant if key in _GEOMETRY)
 
 
 def parse_variant(text: str) -> dict:
@@ -82,11 +103,16 @@ def make_variant_scene(name: str, *, seed: int, variant: dict):
 
     from worldgen_sim.scenes import make_scene
 
-    options = {"density": variant["density"]} if "density" in variant else {}
+    keys = GEOMETRY_KEYS.get(name, {})
+    options = {keys[k]: v for k, v in variant.items() if k in keys and keys[k] != "floater_fraction"}
+    if "density" in variant:
+        options["density"] = variant["density"]
     scene = make_scene(name, seed=seed, **options)
-    if "noise" in variant:
-        defects = dataclasses.replace(scene.defects, position_noise=variant["noise"])
-        scene = make_scene(name, seed=seed, defects=defects, **options)
+    changes = {"position_noise": variant["noise"]} if "noise" in variant else {}
+    if "floaters" in variant:
+        changes["floater_fraction"] = variant["floaters"]
+    if changes:
+        scene = make_scene(name, seed=seed, defects=dataclasses.replace(scene.defects, **changes), **options)
     return scene
 
 
@@ -118,7 +144,48 @@ def user_hints(scene, cfg, options: dict) -> None:
             cfg.align.scale = 1.0 / scene.input_scale
 
 
-def measure(name: str, folder: Path, *, probes: int, seed: int = 0, variant: str = "default") -> dict:
+def stairs_paths(world_usd: Path, scene, to_truth: np.ndarray) -> dict:
+    """Per agent preset, the stairs scene's path queries in the built world's navigation for that preset and
+    in the truth's walkable cells: ``{preset: {"reach": (built, truth), "up_m": (built, truth)}}``, whether a
+    path joins the floor and the platform, and the length of the way up from the stairs' foot [m] (None when
+    there is none; a built way much longer than the truth's went round by the ramp: the stairs are cut)."""
+    from scipy import ndimage
+
+    from worldgen_sim.navigation.navigation_cfg import AGENT_PRESETS
+    from worldgen_sim.navigation.navmap import NavigationMap
+    from worldgen_sim.scenes import metrics
+    from worldgen_sim.scenes.stairs import GROUND_POINT, PLATFORM_POINT, STAIRS_FOOT
+    from worldgen_sim.scenes.truth import walkable_truth
+
+    def length(path, to_metres: np.ndarray) -> float | None:
+        if path is None:
+            return None
+        xyz = path.astype(np.float64) @ to_metres[:3, :3].T
+        return round(float(np.linalg.norm(np.diff(xyz[:, :2], axis=0), axis=1).sum()), 2)
+
+    colliders = metrics.load_colliders(world_usd)
+    to_built = np.linalg.inv(to_truth)
+    ground, platform, foot = [(to_built[:3, :3] @ [*xy, scene.ground_height(np.array([xy]))[0]] + to_built[:3, 3])[:2]
+                              for xy in (GROUND_POINT, PLATFORM_POINT, STAIRS_FOOT)]
+    result = {}
+    for preset in ("humanoid", "quadruped", "wheeled"):
+        nav = metrics.navigation_for(colliders, preset=preset)
+        truth = walkable_truth(scene, AGENT_PRESETS[preset])
+        regions, _ = ndimage.label(truth.walkable)
+        true_nav = NavigationMap(origin=truth.origin, cell_size=truth.cell_size, walkable=truth.walkable,
+                                 heights=np.nan_to_num(truth.heights).astype(np.float32), regions=regions - 1,
+                                 agent=AGENT_PRESETS[preset])
+        result[preset] = {
+            "reach": (nav.shortest_path(ground, platform) is not None,
+                      true_nav.shortest_path(GROUND_POINT, PLATFORM_POINT) is not None),
+            "up_m": (length(nav.shortest_path(foot, platform), to_truth),
+                     length(true_nav.shortest_path(STAIRS_FOOT, PLATFORM_POINT), np.eye(4))),
+        }
+    return result
+
+
+def measure(name: str, folder: Path, *, probes: int, seed: int = 0, variant: str = "default",
+            paths: bool = False) -> dict:
     """Build one scene (``seed``, written as ``variant`` says) and score it; returns the row of the table."""
     from worldgen_sim.config import WorldgenCfg
     from worldgen_sim.errors import WorldgenError
@@ -171,6 +238,8 @@ def measure(name: str, folder: Path, *, probes: int, seed: int = 0, variant: str
             row["probe_failures"] = [(r, round(float(e), 3), [round(float(v), 2) for v in start[:2]])
                                      for r, e, ok, start in zip(drop.reasons, drop.errors, drop.passed, drop.starts)
                                      if not ok]
+    if paths and name == "stairs":
+        row["paths"] = stairs_paths(result.world_usd, scene, to_truth)
     row["score_s"] = time.perf_counter() - scoring
     return row
 
@@ -258,6 +327,12 @@ def _print(rows: list[dict]) -> None:
               f"{100 * r['phantom']['stray_fraction']:6.2f}% {probes:>7} {r['f2']:6.3f} {r['f5']:6.3f} "
               f"{r['fallbacks']:>6} {r['crash_fallbacks']:>6} {100 * r['scale_error']:+6.1f}% "
               f"{r['tilt_deg']:5.2f} {r['up']:<8} {r['peak_gb']:5.2f}")
+    for r in rows:
+        if "paths" in r:
+            print(f"  stairs seed {r['seed']} {r['variant']}: floor -> platform path, built / truth (way up from "
+                  "the stairs' foot [m]): " + ", ".join(
+                      f"{p} {'yes' if q['reach'][0] else 'no'}/{'yes' if q['reach'][1] else 'no'} "
+                      f"({q['up_m'][0]} / {q['up_m'][1]})" for p, q in r["paths"].items()))
     print("\nseconds per stage:")
     for r in rows:
         if "stages_s" in r:
@@ -276,6 +351,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["default"],
                         help="how each PLY is written: 'default' or key=value[,key=value] with keys "
                         + ", ".join(VARIANT_KEYS))
+    parser.add_argument("--paths", action="store_true", help="stairs: path queries per agent preset (built / truth)")
     parser.add_argument("--speed", action="store_true", help="time builds against the torch z-buffer, no metrics")
     parser.add_argument("--repeat", type=int, default=1, help="--speed: builds of each kind (the fastest counts)")
     parser.add_argument("--threads", type=int, help="--speed: torch CPU threads in the builds (default: torch's); "
@@ -293,9 +369,11 @@ def main() -> None:
         for seed in args.seeds:  # seeds outermost: an interrupted sweep has covered every scene once
             for k, variant in enumerate(args.variants):
                 for name in args.scenes or SCENE_NAMES:
+                    if not takes_variant(name, parse_variant(variant)):
+                        continue
                     folder = root / f"{name}-{seed}-{k}"
                     folder.mkdir(parents=True, exist_ok=True)
-                    rows.append(measure(name, folder, probes=args.probes, seed=seed, variant=variant))
+                    rows.append(measure(name, folder, probes=args.probes, seed=seed, variant=variant, paths=args.paths))
                     print(json.dumps(rows[-1], default=float), flush=True)
                     if args.out:  # what is measured so far survives an interrupted sweep
                         (args.out / "bench_realistic.json").write_text(json.dumps(rows, indent=2, default=float))

@@ -162,17 +162,27 @@ def link_nodes(graph: NodeGraph, *, max_climb: float, agent_height: float | None
         pos = np.searchsorted(key, (nb_cell << 32) | zq)
         best = np.full(n, -1, np.int64)
         best_dz = np.full(n, np.inf)
-        for cand in (pos - 1, pos):  # the nodes just below and just above this height
-            ok = inside & (cand >= 0) & (cand < n)
-            cand = np.clip(cand, 0, n - 1)
-            ok &= graph.cell[cand] == nb_cell
-            dz = np.abs(graph.z[cand] - graph.z)
-            ok &= (dz <= climb) & (dz < best_dz)
-            if agent_height is not None:
-                gap = np.minimum(graph.ceiling[cand], graph.ceiling) - np.maximum(graph.z[cand], graph.z)
-                ok &= gap >= agent_height - 1e-6
-            best = np.where(ok, cand, best)
-            best_dz = np.where(ok, dz, best_dz)
+        # Every node of the neighbour column within the climb, outwards from this height (Recast checks every
+        # span): the nearest one may lack the headroom (the tread under a step's nosing, which the captured
+        # surface leans 1 cm over it) while the next one up (the nosing's top, 13 cm higher) is a fine step.
+        # Taking only the nearest cut every riser of stairs seen at an angle to the grid.
+        for k in range(n):
+            more = False
+            for cand in (pos - 1 - k, pos + k):  # k-th node below and k-th node at or above this height
+                ok = inside & (cand >= 0) & (cand < n)
+                cand = np.clip(cand, 0, n - 1)
+                ok &= graph.cell[cand] == nb_cell
+                dz = np.abs(graph.z[cand] - graph.z)
+                ok &= dz <= climb
+                more = more or bool(ok.any())
+                ok &= dz < best_dz
+                if agent_height is not None:
+                    gap = np.minimum(graph.ceiling[cand], graph.ceiling) - np.maximum(graph.z[cand], graph.z)
+                    ok &= gap >= agent_height - 1e-6
+                best = np.where(ok, cand, best)
+                best_dz = np.where(ok, dz, best_dz)
+            if not more:  # no node of any neighbour column lies this far out within the climb
+                break
         graph.link[:, d] = best
     # Keep links symmetric: a link stands only when the neighbour links back.
     for d in range(4):
@@ -317,8 +327,8 @@ def subgraph(graph: NodeGraph, keep: np.ndarray) -> NodeGraph:
                      graph.ceiling[kept], link)
 
 
-def surface_slope(graph: NodeGraph) -> np.ndarray:
-    """(N,) slope of the surface through each node and its linked neighbours [deg], NaN where unmeasurable.
+def surface_gradient(graph: NodeGraph) -> np.ndarray:
+    """(N, 2) dz/dx, dz/dy of the surface through each node and its linked neighbours, NaN where unmeasurable.
 
     Central differences of node heights over linked neighbours (two cells each way
     where the links reach, else one), so the slope is measured at the scale of the
@@ -342,4 +352,9 @@ def surface_slope(graph: NodeGraph) -> np.ndarray:
             fill = np.isnan(g) & (a >= 0) & (b >= 0)
             g[fill] = (graph.z[a[fill]] - graph.z[b[fill]]) / (cells * graph.cell_size)
         gradient.append(g)
-    return np.degrees(np.arctan(np.hypot(*gradient)))
+    return np.column_stack(gradient)
+
+
+def surface_slope(graph: NodeGraph) -> np.ndarray:
+    """(N,) slope of :func:`surface_gradient` [deg], NaN where unmeasurable."""
+    return np.degrees(np.arctan(np.hypot(*surface_gradient(graph).T)))

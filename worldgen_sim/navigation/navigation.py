@@ -34,6 +34,8 @@ byte-identical across runs.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from worldgen_sim.artifacts import CollisionWorld, NavigationResult
@@ -45,6 +47,7 @@ from worldgen_sim.navigation.graph import (
     connected_regions,
     link_nodes,
     subgraph,
+    surface_gradient,
     surface_slope,
 )
 from worldgen_sim.navigation.heightfield import SpanField, drop_floaters, face_offsets, grid_for, rasterize
@@ -133,14 +136,16 @@ def _standable_nodes(spans: SpanField, agent: dict) -> tuple[NodeGraph, np.ndarr
     """Every walkable-slope span top as a linked node, and which of them have headroom for the agent.
 
     A span top has a walkable slope when a triangle flatter than ``max_slope`` lies at its
-    top, or when the surface through it and its linked neighbours is that flat: a
-    noisy capture's creased triangles never punch holes into flat ground, while a
-    ramp steeper than ``max_slope`` stays steep on both counts.
+    top (unless the surface around it is steeper: :func:`_steep_surface`), or when the
+    surface through it and its linked neighbours is that flat: a noisy capture's creased
+    triangles never punch holes into flat ground, while a ramp steeper than ``max_slope``
+    stays steep on both counts.
     """
     everything = NodeGraph(spans.origin, spans.cell_size, spans.shape, spans.cell, spans.top, spans.ceiling(),
                            np.zeros((spans.spans, 4), np.int64))
     link_nodes(everything, max_climb=agent["max_climb"], agent_height=agent["agent_height"], denoise=True)
-    flat = spans.walkable_top | (spans.up_top & (surface_slope(everything) <= agent["max_slope"]))
+    flat_triangle = spans.walkable_top & ~_steep_surface(everything, agent["max_slope"])
+    flat = flat_triangle | (spans.up_top & (surface_slope(everything) <= agent["max_slope"]))
     flat = _noisy_cells_flat(flat, everything.link)
     graph = subgraph(everything, flat)
     standable = graph.ceiling - graph.z >= agent["agent_height"] - 1e-6
@@ -150,6 +155,38 @@ def _standable_nodes(spans: SpanField, agent: dict) -> tuple[NodeGraph, np.ndarr
             f"({agent['max_slope']} deg) with headroom >= navigation.agent_height ({agent['agent_height']} m)"
         )
     return graph, standable
+
+
+_STEEP_RINGS = 2
+"""Rings of linked neighbours :func:`_steep_surface` averages the surface gradient over (a 13-cell diamond)."""
+
+
+def _steep_surface(graph: NodeGraph, max_slope: float) -> np.ndarray:
+    """(N,) bool: the surface around each node is steeper than ``max_slope`` [deg].
+
+    The gradient of :func:`surface_gradient` over links whose step is at most what twice the walkable slope
+    climbs in one cell (so a stair riser, a step within the agent's climb, is no slope), averaged
+    component-wise over the node's linked neighbours ``_STEEP_RINGS`` deep: the capture noise averages out
+    (a median of slope magnitudes would not: noise only adds to a magnitude, and 13 deg ramps turned steep
+    for a 15 deg robot). A captured ramp's triangles tilt by the capture noise: on an 18 deg ramp, 88 % of
+    the cells held a triangle flatter than a wheeled robot's 15 deg, and the ramp was walkable for it
+    (2026-12-05, held-out stairs of bench_realistic), while the slope at the heightfield's scale was
+    18.1 deg (median).
+    """
+    rise = 2.0 * graph.cell_size * np.tan(np.radians(max_slope))
+    neighbour = np.maximum(graph.link, 0)
+    gentle = (graph.link >= 0) & (np.abs(graph.z[neighbour] - graph.z[:, None]) <= rise)
+    link = np.where(gentle, graph.link, -1)
+    gradient = surface_gradient(dataclasses.replace(graph, link=link))
+    measured = np.isfinite(gradient[:, 0]) & np.isfinite(gradient[:, 1])
+    total, count = np.where(measured[:, None], gradient, 0.0), measured.astype(np.float64)
+    for _ in range(_STEEP_RINGS):  # sums over the diamond, each pass one ring further
+        ok = link >= 0
+        total = total + np.where(ok[:, :, None], total[np.maximum(link, 0)], 0.0).sum(axis=1)
+        count = count + np.where(ok, count[np.maximum(link, 0)], 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count[:, None]
+    return np.hypot(mean[:, 0], mean[:, 1]) > np.tan(np.radians(max_slope))  # NaN (nothing measured): False
 
 
 _NOISY_CELL_PASSES = 2

@@ -17,9 +17,17 @@ vegetation     4 x 4 m tile of stems, leaves and flowers (~15 k)       Lyra 2.0
 plaza          statue on a pedestal on a plaza, background, splotches  INRIA SH3 in an
                (~150 k; ``density=7``: ~1 M)                          SfM frame
 =============  =====================================================  ==============
+
+Held-out geometry of the same kinds (the defaults are the scenes above, bit for bit):
+``make_scene("terrain", layout_seed=k)`` (other waves, 4-5.5 deg, other rock / trunk / wall
+places), ``make_scene("stairs", riser=, platform_height=, ramp_deg=, tread=)`` and
+``make_scene("floaters", layout_seed=k)`` (another furniture layout).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from worldgen_sim.errors import WorldgenError
 
@@ -42,7 +50,7 @@ def make_scene(name: str, *, seed: int = 0, **options):
     from worldgen_sim.scenes.terrain import make_terrain
     from worldgen_sim.scenes.vegetation import make_vegetation
 
-    makers = {
+    makers: dict[str, Callable[..., Any]] = {  # their geometry options differ
         "terrain": make_terrain, "stairs": make_stairs, "floaters": make_floaters_room,
         "cabinet": make_cabinet_room, "statue": make_statue, "vegetation": make_vegetation,
         "plaza": make_plaza,

@@ -16,7 +16,7 @@ from worldgen_sim.artifacts import GaussianCloud
 from worldgen_sim.scenes.geometry import GROUND, OBJECT, STRUCTURE, Part, box_part
 from worldgen_sim.scenes.scene import Defects, Scene, assemble_scene, camera_path, look_at
 
-__all__ = ["CABINET", "make_cabinet_room", "make_floaters_room", "room_floaters"]
+__all__ = ["CABINET", "furniture_layout", "make_cabinet_room", "make_floaters_room", "room_floaters"]
 
 CABINET = ((1.7, -0.2, 0.0), (2.5, 0.6, 1.9))
 """The unlidded cabinet's outer bounds (lo, hi) [m]; its walls and bottom are 3 cm thick."""
@@ -88,17 +88,65 @@ def room_floaters(rng: np.random.Generator, count: int, lo, hi) -> GaussianCloud
     )
 
 
-def make_floaters_room(*, seed: int = 0, spacing: float = 0.04, defects: Defects | None = None) -> Scene:
-    """A furnished 6 m x 5 m x 2.7 m room with 1 % floaters, INRIA SH3 (about 110 k Gaussians)."""
+def furniture_layout(layout_seed: int | None, size=(6.0, 5.0, 2.7)) -> list[Part]:
+    """The floaters room's furniture: the default layout (``None``) or one drawn from ``layout_seed``.
+
+    Drawn: a table (1.0-1.4 x 0.7-0.9 m, top 0.70-0.78 m) anywhere, a 1.8 m cabinet and a sofa against
+    walls, a crate; footprints keep 0.6 m between each other and the walls they do not stand against, and
+    0.4 m from every camera's foot.
+    """
+    if layout_seed is None:
+        return _table(0.0, 0.8) + [
+            box_part("cabinet", (2.5, 0.6, 0.0), (3.0, 1.8, 1.8), kind=OBJECT, color=(0.3, 0.35, 0.5)),
+            box_part("sofa", (-3.0, -0.8, 0.0), (-2.1, 1.2, 0.45), kind=OBJECT, color=(0.6, 0.2, 0.2)),
+            box_part("crate", (1.0, -1.2, 0.0), (1.5, -0.7, 0.3), kind=OBJECT, color=(0.7, 0.6, 0.3)),
+        ]
+    rng = np.random.default_rng([9, layout_seed])
+    hx, hy = size[0] / 2, size[1] / 2
+    cameras = np.array([pose[:2, 3] for pose in _room_cameras(size)])
+    placed: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def place(extent, *, against_wall: bool) -> tuple[np.ndarray, np.ndarray]:
+        while True:
+            ex = np.array(extent if rng.integers(2) else extent[::-1], np.float64)
+            if against_wall:  # pushed onto one of the four walls
+                side = rng.integers(4)
+                lo = rng.uniform([-hx + 0.6, -hy + 0.6], [hx - 0.6 - ex[0], hy - 0.6 - ex[1]])
+                lo[side % 2] = (-hx, -hy)[side % 2] if side < 2 else (hx - ex[0], hy - ex[1])[side % 2]
+            else:
+                lo = rng.uniform([-hx + 0.6, -hy + 0.6], [hx - 0.6 - ex[0], hy - 0.6 - ex[1]])
+            hi = lo + ex
+            near_camera = np.any(np.all((cameras > lo - 0.4) & (cameras < hi + 0.4), axis=1))
+            overlaps = any(np.all((lo < h + 0.6) & (hi > q - 0.6)) for q, h in placed)
+            if not (near_camera or overlaps):
+                placed.append((lo, hi))
+                return lo, hi
+
+    table_size = (float(rng.uniform(1.0, 1.4)), float(rng.uniform(0.7, 0.9)))
+    top = float(rng.uniform(0.70, 0.78))
+    lo, hi = place(table_size, against_wall=False)
+    table_size = (float(hi[0] - lo[0]), float(hi[1] - lo[1]))
+    parts = _table(float(lo[0] + hi[0]) / 2, float(lo[1] + hi[1]) / 2, top=top, size=table_size)
+    for name, extent, height, against, color in (
+        ("cabinet", (0.5, 1.2), 1.8, True, (0.3, 0.35, 0.5)),
+        ("sofa", (0.9, 2.0), 0.45, True, (0.6, 0.2, 0.2)),
+        ("crate", (0.5, 0.5), 0.3, False, (0.7, 0.6, 0.3)),
+    ):
+        lo, hi = place(extent, against_wall=against)
+        parts.append(box_part(name, (*lo, 0.0), (*hi, height), kind=OBJECT, color=color))
+    return parts
+
+
+def make_floaters_room(*, seed: int = 0, spacing: float = 0.04, defects: Defects | None = None,
+                       layout_seed: int | None = None) -> Scene:
+    """A furnished 6 m x 5 m x 2.7 m room with 1 % floaters, INRIA SH3 (about 110 k Gaussians).
+
+    ``layout_seed``: another furniture layout (:func:`furniture_layout`); None is the default scene.
+    """
     defects = defects or Defects(floater_fraction=0.01, sh_degree=3)
     size = (6.0, 5.0, 2.7)
     parts, bounds = _room_shell(size)
-    parts += _table(0.0, 0.8)
-    parts += [
-        box_part("cabinet", (2.5, 0.6, 0.0), (3.0, 1.8, 1.8), kind=OBJECT, color=(0.3, 0.35, 0.5)),
-        box_part("sofa", (-3.0, -0.8, 0.0), (-2.1, 1.2, 0.45), kind=OBJECT, color=(0.6, 0.2, 0.2)),
-        box_part("crate", (1.0, -1.2, 0.0), (1.5, -0.7, 0.3), kind=OBJECT, color=(0.7, 0.6, 0.3)),
-    ]
+    parts += furniture_layout(layout_seed, size)
     air_lo, air_hi = (bounds[0][0], bounds[0][1], 0.1), (bounds[1][0], bounds[1][1], 2.4)
     return assemble_scene(
         "floaters", parts, camera_path(_room_cameras(size)), spacing=spacing, seed=seed, defects=defects,
