@@ -158,3 +158,28 @@ def test_same_scene_twice_writes_the_same_collision_layer(room, tmp_path, monkey
         write_physics_layer(path, world, cfg=cfg)
         layers.append(path.read_bytes())
     assert layers[0] == layers[1]
+
+
+def test_workers_start_from_a_script_without_a_main_guard(tmp_path):
+    """A user's script that calls the pipeline at its top level (no ``if __name__ == "__main__":``): the
+    spawned CoACD workers must not re-run it. Before spawn_without_main every worker re-ran the script,
+    died, and the object fell back to a cover ("worker processes failed to start")."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_decompose_budget import _l_shape_task\n"
+        "from worldgen_sim.collision.collision_cfg import CollisionCfg\n"
+        "from worldgen_sim.collision.decompose import decompose_objects\n"
+        "print('script body ran', flush=True)\n"
+        "[result] = decompose_objects([_l_shape_task()], cfg=CollisionCfg(max_boxes=0, workers=1))\n"
+        "print('fallback:', result.fallback_kind, len(result.hulls), flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("script body ran") == 1, done.stdout  # the worker did not run the script again
+    assert "fallback: None" in done.stdout and "Traceback" not in done.stderr, (done.stdout, done.stderr[-2000:])

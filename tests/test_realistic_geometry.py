@@ -453,8 +453,9 @@ def _meets_issue_8(numbers: dict, *, planar: bool = False) -> bool:
 @pytest.mark.parametrize("seed", [
     # 2026-12-05 (s5-heldout), before the camera height was measured to the ground under the camera:
     # seed 3 IoU 0.897, 39/40 probes (one fell through), scale error -4.4 %; after: 0.934, 40/40, -0.75 %.
+    # Seed 2 (before: IoU 0.902, scale -4.4 %; after: 0.918, 39/40) left the suite for CI's 20 min: the
+    # held-out terrain geometries of bench_realistic (--variants geometry=1..5) cover other ground.
     3,
-    2,  # before: IoU 0.902, scale -4.4 %; after: 0.918, 39/40 (one still rolling at 4 mm)
 ])
 def test_held_out_terrain_seeds_meet_the_numbers(seed, root):
     numbers = _issue_8_numbers(build("terrain", root, seed))

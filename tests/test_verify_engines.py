@@ -110,6 +110,10 @@ def scene_world(tmp_path_factory):
 def test_newton_and_physx_agree_on_geometry_scenes(name, scene_world):
     """Issue 10 on the geometry test scenes: stairs (17 cm risers, 20 deg ramp, 0.85 m platform) and rolling
     terrain, each engine >= 95 % of probes at rest within 3 cm of the observed ground, heights within 1 cm."""
+    if not REQUIRED and not os.environ.get("WORLDGEN_PHYSX_PYTHON"):
+        # Two scene builds and both engines take about a minute: CI runs this once, in make test-isaac,
+        # rather than also here through the cached Isaac environment that physx_python would discover.
+        pytest.skip("runs in make test-isaac (or set $WORLDGEN_PHYSX_PYTHON to a Python with ovphysx)")
     _needs_physx("")
     newton, physx, text = _verify_in_both(scene_world(name))  # asserts the engines agree, whatever follows
     # The terrain's tile edges, seen by the 12 input cameras only at grazing angles, are meshed from the surface

@@ -19,7 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["child_thread_variables", "init_warp", "process_umask", "thread_limits", "torch_threads", "warp_settings"]
+__all__ = [
+    "child_thread_variables",
+    "init_warp",
+    "process_umask",
+    "spawn_without_main",
+    "thread_limits",
+    "torch_threads",
+    "warp_settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +193,35 @@ def thread_limits(count: int | None) -> Iterator[dict[str, Any]]:
 
 
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def spawn_without_main() -> Iterator[None]:
+    """Processes spawned inside the block do not import the caller's ``__main__``.
+
+    multiprocessing's spawn start method re-imports the parent's main script in every child so that
+    functions defined there can be unpickled. worldgen's workers run functions of this package only,
+    and a user's script without an ``if __name__ == "__main__":`` guard would otherwise be re-run in
+    each worker: a ``build_world`` call at its top level started a second build there (refused by the
+    output lock), and every CoACD worker "failed to start". Hiding the main module's ``__spec__`` and
+    ``__file__`` while the children start makes them skip that import.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    missing = object()
+    saved = {name: getattr(main, name, missing) for name in ("__spec__", "__file__")}
+    try:
+        if main is not None:
+            main.__spec__ = None
+            if saved["__file__"] is not missing:
+                del main.__file__
+        yield
+    finally:
+        if main is not None:
+            for name, value in saved.items():
+                if value is not missing:
+                    setattr(main, name, value)
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from worldgen_sim.batch.item import finished_key, run_item
 from worldgen_sim.batch.manifest import BatchItem, read_manifest
 from worldgen_sim.errors import WorldgenError
 from worldgen_sim.progress import Progress
-from worldgen_sim.runtime import child_thread_variables
+from worldgen_sim.runtime import child_thread_variables, spawn_without_main
 
 __all__ = ["BatchReport", "code_version", "run_batch"]
 
@@ -150,7 +150,7 @@ def _run_local(pending, out_root: Path, tracker: _Tracker, *, workers: int, addr
     # Each worker gets its share of the cores for its numeric threads (as Ray gives a 1-CPU task one
     # thread): with every worker running a full-width BLAS/OpenMP/torch pool, two workers on two
     # cores ran slower than one (bench_batch: 0.81x; 1.6x with a share each).
-    with child_thread_variables(max(1, (os.cpu_count() or 1) // processes)):
+    with child_thread_variables(max(1, (os.cpu_count() or 1) // processes)), spawn_without_main():
         pool = multiprocessing.get_context("spawn").Pool(processes, initializer=_worker_signals)
     try:
         jobs = [(item, str(out_root), key) for item, key in pending]

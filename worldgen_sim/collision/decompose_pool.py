@@ -24,6 +24,7 @@ from worldgen_sim.collision.decompose import (
     cover_result,
     decompose_one,
 )
+from worldgen_sim.runtime import spawn_without_main
 
 __all__ = ["WorkerPool"]
 
@@ -70,7 +71,8 @@ class WorkerPool:
     def _start_worker(self) -> dict:
         parent, child = self.ctx.Pipe()
         proc = self.ctx.Process(target=_worker_main, args=(child,), daemon=True)
-        proc.start()
+        with spawn_without_main():  # a user's unguarded script is not re-run in the worker
+            proc.start()
         child.close()
         return {"proc": proc, "conn": parent, "task": None, "attempt": 0, "sent": 0.0, "ready": False}
 
