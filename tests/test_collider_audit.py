@@ -75,3 +75,46 @@ def test_missing_colliders_accepts_shapes_below_the_collider():
     expected = ["/World/A", "/World/B", "/World/C"]
     assert missing_colliders(expected, ["/World/A", "/World/B/shape0"]) == ["/World/C"]
     assert missing_colliders(expected, ["/World/A", "/World/Bx", "/World/C"]) == ["/World/B"]
+
+
+def _turned_far_away(points: np.ndarray) -> np.ndarray:
+    """Points turned about an oblique axis and moved 20 m away, then rounded to float32 as USD stores them."""
+    from scipy.spatial.transform import Rotation
+
+    turned = Rotation.from_rotvec([0.4, -0.7, 0.3]).apply(points) + (20.0, -15.0, 3.0)
+    return turned.astype(np.float32).astype(np.float64)
+
+
+def test_gpu_polygon_count_merges_faces_that_float32_tilted_apart(tmp_path):
+    """A 31-sided prism (62 vertices, 33 faces: within the GPU's 64/64) turned and far from the origin:
+    float32 rounding tilts the triangles of each cap and side apart by ~1e-7, and rounding plane equations
+    counted 65-70 polygons on such hulls (the plaza statue's) that PhysX cooked for its GPU. Sixty points
+    on a sphere have no two triangles on one plane: 116 polygons, over the limit."""
+    from pxr import Usd, UsdGeom
+
+    from worldgen_sim.collision.hulls import convex_hull, hull_polygon_count
+    from worldgen_sim.hull_polygons import polygon_count
+
+    angles = np.linspace(0.0, 2 * np.pi, 31, endpoint=False)
+    ring = np.column_stack([0.3 * np.cos(angles), 0.3 * np.sin(angles)])
+    caps = [np.column_stack([ring, np.full(31, z)]) for z in (0.0, 0.8)]
+    prism = _turned_far_away(np.vstack(caps))
+    rng = np.random.default_rng(1)
+    sphere = rng.normal(size=(60, 3))
+    sphere = _turned_far_away(0.3 * sphere / np.linalg.norm(sphere, axis=1, keepdims=True))
+    from scipy.spatial import ConvexHull
+
+    prism_hull = ConvexHull(prism - prism.mean(axis=0))
+    assert len(prism_hull.simplices) == 2 * 31 + 2 * 29 and polygon_count(prism_hull.equations) == 33
+    # The collision stage keeps all 62 corners (by rounded planes it counted over 64 and cut them to 31).
+    vertices, faces = convex_hull(prism, max_vertices=64)
+    assert len(vertices) == 62 and hull_polygon_count(vertices, faces) == 33
+    path = tmp_path / "world.usda"
+    stage = Usd.Stage.CreateNew(str(path))
+    UsdGeom.SetStageUpAxis(stage, UsdGeom.Tokens.z)
+    _mesh(stage, "/World/Prism", prism, [3], [0, 1, 2], "convexHull")
+    _mesh(stage, "/World/Sphere", sphere, [3], [0, 1, 2], "convexHull")
+    stage.Save()
+    issues = {issue.prim: issue.detail for issue in audit_colliders(path).issues}
+    assert "/World/Prism" not in issues, issues
+    assert issues["/World/Sphere"].startswith("60 vertices, 116 faces"), issues

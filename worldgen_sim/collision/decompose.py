@@ -56,7 +56,7 @@ __all__ = [
     "decomposition_key",
 ]
 
-CACHE_FORMAT = 10
+CACHE_FORMAT = 11  # 11: hull polygons counted as PhysX does (hull_polygons), not by rounded planes
 """Layout version of cached decompositions (:mod:`worldgen_sim.cache`)."""
 DECOMPOSE_FIELDS = (
     "coacd_threshold", "max_hull_vertices", "seed", "solid_cell", "convex_tolerance", "coacd_iterations",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from worldgen_sim.hull_polygons import polygon_count
+
 __all__ = ["box_hulls", "convex_hull", "hull_polygon_count", "mesh_area", "mesh_volume"]
 
 _MIN_THICKNESS = 0.005
@@ -79,7 +81,10 @@ def convex_hull(points: np.ndarray, *, max_vertices: int) -> tuple[np.ndarray, n
             if corners.shape[0] > target:
                 corners = corners[_farthest_points(corners, target)]
             hull = ConvexHull(corners)
-            polygons = np.unique(np.round(hull.equations, 6), axis=0).shape[0]
+            # Offsets about the hull's centre: polygon_count compares them in metres.
+            normals, offsets = hull.equations[:, :3], hull.equations[:, 3]
+            planes = np.column_stack([normals, offsets + normals @ corners.mean(axis=0)])
+            polygons = polygon_count(planes)
             if hull.vertices.size <= max_vertices and polygons <= max_vertices:
                 break
             target = max(4, min(target, hull.vertices.size) * 4 // 5)
@@ -100,12 +105,14 @@ def convex_hull(points: np.ndarray, *, max_vertices: int) -> tuple[np.ndarray, n
 
 
 def hull_polygon_count(vertices: np.ndarray, faces: np.ndarray) -> int:
-    """Number of distinct face planes of a convex hull (coplanar triangles count once)."""
-    tri = np.asarray(vertices, np.float64)[np.asarray(faces, np.int64)]
+    """Number of distinct face planes of a convex hull (coplanar triangles count once), as PhysX counts
+    polygons (:func:`worldgen_sim.hull_polygons.polygon_count`)."""
+
+    points = np.asarray(vertices, np.float64)
+    tri = (points - points.mean(axis=0))[np.asarray(faces, np.int64)]
     normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-20)
-    planes = np.column_stack([normal, np.einsum("ij,ij->i", normal, tri[:, 0])])
-    return int(np.unique(np.round(planes, 5), axis=0).shape[0])
+    return polygon_count(np.column_stack([normal, -np.einsum("ij,ij->i", normal, tri[:, 0])]))
 
 
 def _farthest_points(points: np.ndarray, count: int) -> np.ndarray:

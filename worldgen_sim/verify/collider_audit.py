@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from worldgen_sim.errors import WorldgenError
+from worldgen_sim.hull_polygons import polygon_count
 from worldgen_sim.usd_geometry import fan_corners, prim_world_matrix, usd_transform_points
 
 __all__ = ["ColliderAudit", "ColliderIssue", "GPU_HULL_MAX_FACES", "GPU_HULL_MAX_VERTICES", "GPU_HULL_MAX_OBLONG",
@@ -198,6 +199,7 @@ def _hull_issues(path: str, points: np.ndarray, counts: np.ndarray) -> list[Coll
     from scipy.spatial import ConvexHull, QhullError
 
     unique = np.unique(np.round(points, 6), axis=0)
+    unique -= unique.mean(axis=0)  # about its centre: plane offsets compare in metres (hull_polygons)
     if len(unique) < 4:
         return [ColliderIssue(path, "uncookable hull", f"{len(unique)} distinct points; a hull needs 4", fatal=True)]
     try:
@@ -207,7 +209,7 @@ def _hull_issues(path: str, points: np.ndarray, counts: np.ndarray) -> list[Coll
     if hull.volume < _MIN_HULL_VOLUME:
         return [ColliderIssue(path, "uncookable hull", f"volume {hull.volume:.2e} m^3", fatal=True)]
     vertices = len(hull.vertices)
-    faces = _polygon_count(hull)
+    faces = polygon_count(hull.equations)
     found = []
     if vertices > GPU_HULL_MAX_VERTICES or faces > GPU_HULL_MAX_FACES:
         found.append(ColliderIssue(path, "gpu hull limits", f"{vertices} vertices, {faces} faces (GPU limit "
@@ -238,7 +240,3 @@ def oblong_ratio(hull) -> float:
     return half_extent / radius if radius > 0 else float("inf")
 
 
-def _polygon_count(hull) -> int:
-    """Faces of the hull after merging coplanar triangles (Qhull's facet equations, rounded)."""
-    planes = np.round(hull.equations, 5)
-    return len(np.unique(planes, axis=0))
