@@ -21,19 +21,24 @@ from worldgen_sim.navigation.navmap import NavigationMap
 _HALF = 2.0
 
 
-def _floor(step: float, noise: float, seed: int = 0) -> CollisionWorld:
-    """A 4 m x 4 m floor mesh (2 cm triangles) with Gaussian height noise, ``step`` higher for x > 0."""
+def _height_grid(name: str, height, noise: float, seed: int) -> CollisionWorld:
+    """A 4 m x 4 m ground mesh of 2 cm triangles at ``height(x, y)`` [m] plus Gaussian noise, as a capture gives it."""
     rng = np.random.default_rng(seed)
     g = np.arange(-_HALF, _HALF + 1e-9, 0.02)
     x, y = np.meshgrid(g, g)
-    z = np.where(x > 0, step, 0.0) + rng.normal(0.0, noise, x.shape)
+    z = height(x, y) + rng.normal(0.0, noise, x.shape)
     vertices = np.column_stack([x.ravel(), y.ravel(), z.ravel()]).astype(np.float32)
     n = g.size
     i, j = np.meshgrid(np.arange(n - 1), np.arange(n - 1))
     a = (j * n + i).ravel()
     faces = np.concatenate([np.column_stack([a, a + 1, a + n + 1]), np.column_stack([a, a + n + 1, a + n])])
-    part = StaticPart("floor_0", "floor", TriangleMesh(vertices, faces.astype(np.int32)))
+    part = StaticPart(name, "floor", TriangleMesh(vertices, faces.astype(np.int32)))
     return CollisionWorld(static_parts=[part], objects=[], materials={})
+
+
+def _floor(step: float, noise: float, seed: int = 0) -> CollisionWorld:
+    """The floor with height noise, ``step`` higher for x > 0."""
+    return _height_grid("floor_0", lambda x, y: np.where(x > 0, step, 0.0), noise, seed)
 
 
 def _truth_area(radius: float, split: bool) -> float:
@@ -65,19 +70,9 @@ def test_a_real_step_still_splits_a_noisy_floor():
 
 
 def _ramp(slope_deg: float, noise: float, seed: int = 0) -> CollisionWorld:
-    """Floor (x < -1), a ramp of ``slope_deg`` up to x = 1, a platform beyond: one mesh of 2 cm triangles with
-    Gaussian height noise, as a capture gives it."""
-    rng = np.random.default_rng(seed)
-    g = np.arange(-_HALF, _HALF + 1e-9, 0.02)
-    x, y = np.meshgrid(g, g)
-    z = np.tan(np.radians(slope_deg)) * (np.clip(x, -1.0, 1.0) + 1.0) + rng.normal(0.0, noise, x.shape)
-    vertices = np.column_stack([x.ravel(), y.ravel(), z.ravel()]).astype(np.float32)
-    n = g.size
-    i, j = np.meshgrid(np.arange(n - 1), np.arange(n - 1))
-    a = (j * n + i).ravel()
-    faces = np.concatenate([np.column_stack([a, a + 1, a + n + 1]), np.column_stack([a, a + n + 1, a + n])])
-    part = StaticPart("ground_0", "floor", TriangleMesh(vertices, faces.astype(np.int32)))
-    return CollisionWorld(static_parts=[part], objects=[], materials={})
+    """Floor (x < -1), a ramp of ``slope_deg`` up to x = 1, a platform beyond: one noisy mesh."""
+    rise = np.tan(np.radians(slope_deg))
+    return _height_grid("ground_0", lambda x, y: rise * (np.clip(x, -1.0, 1.0) + 1.0), noise, seed)
 
 
 def test_noisy_ramps_below_and_above_the_wheeled_slope():
