@@ -33,6 +33,7 @@ __all__ = [
     "ellipsoids_part",
     "heightfield_part",
     "merge_meshes",
+    "tilt_rotation",
 ]
 
 GROUND, STRUCTURE, OBJECT = "ground", "structure", "object"
@@ -367,3 +368,9 @@ def convex_part(name: str, vertices, *, kind: str, color) -> Part:
         return np.all(points @ equations[:, :3].T + equations[:, 3] < 0, axis=1)
 
     return Part(name, kind, mesh, inside, sample, tuple(color))
+
+
+def tilt_rotation(ax: float, ay: float) -> np.ndarray:
+    """(3, 3) rotation tilting a part by ``ax`` about x, then ``ay`` about y (a statue's limbs) [rad]."""
+    cx, sx, cy, sy = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay)
+    return np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]]) @ np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])

@@ -36,6 +36,7 @@ from worldgen_sim.scenes.geometry import (
     cylinders_part,
     ellipsoids_part,
     heightfield_part,
+    tilt_rotation,
 )
 from worldgen_sim.scenes.scene import Defects, Scene, assemble_scene, camera_path, look_at
 
@@ -90,11 +91,6 @@ def _ground_parts(height, gradient, density: float) -> list[Part]:
     return parts
 
 
-def _tilt(ax: float, ay: float) -> np.ndarray:
-    cx, sx, cy, sy = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay)
-    return np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]]) @ np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-
-
 def _statue(at, density: float) -> list[Part]:
     """A pedestal sunk into the plaza and a figure on it: torso, head, one arm raised, one held out."""
     (x0, y0), (x1, y1), top = PEDESTAL
@@ -109,7 +105,7 @@ def _statue(at, density: float) -> list[Part]:
         ((-0.38, 0.05, 0.68), (0.3, 0.045, 0.045), (0.1, 0.15)),  # arm held out sideways
     ]
     figure = ellipsoids_part(
-        "figure", [(c[0], c[1], top + c[2]) for c, _, _ in blobs], [_tilt(*a) for *_, a in blobs],
+        "figure", [(c[0], c[1], top + c[2]) for c, _, _ in blobs], [tilt_rotation(*a) for *_, a in blobs],
         [s for _, s, _ in blobs], kind=OBJECT, color=(0.6, 0.62, 0.58),
     )
     step = 0.012 / np.sqrt(density)

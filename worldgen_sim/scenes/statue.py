@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from worldgen_sim.scenes.geometry import OBJECT, box_part, ellipsoids_part
+from worldgen_sim.scenes.geometry import OBJECT, box_part, ellipsoids_part, tilt_rotation
 from worldgen_sim.scenes.scene import Defects, Scene, assemble_scene, camera_path, look_at
 
 __all__ = ["PEDESTAL", "make_statue"]
 
 PEDESTAL = ((-0.25, -0.25, 0.0), (0.25, 0.25, 0.9))
 """The pedestal's bounds (lo, hi) [m]; its foot is at z = 0."""
-
-
-def _tilt(ax: float, ay: float) -> np.ndarray:
-    cx, sx, cy, sy = np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay)
-    return np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]]) @ np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
 
 
 def make_statue(*, seed: int = 0, spacing: float = 0.015, defects: Defects | None = None) -> Scene:
@@ -38,7 +33,7 @@ def make_statue(*, seed: int = 0, spacing: float = 0.015, defects: Defects | Non
         ((-0.2, 0.03, 1.45), (0.06, 0.06, 0.26), (0.2, -0.5)),
     ]
     figure = ellipsoids_part(
-        "figure", [c for c, _, _ in blobs], [_tilt(*a) for *_, a in blobs], [s for _, s, _ in blobs],
+        "figure", [c for c, _, _ in blobs], [tilt_rotation(*a) for *_, a in blobs], [s for _, s, _ in blobs],
         kind=OBJECT, color=(0.75, 0.72, 0.65),
     )
     poses = [
