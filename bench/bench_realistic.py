@@ -98,7 +98,8 @@ def parse_variant(text: str) -> dict:
 
 
 def make_variant_scene(name: str, *, seed: int, variant: dict):
-    """The scene for ``seed``, remade with the variant's position noise when it sets one."""
+    """The scene for ``seed`` with the variant's geometry options and density, remade with its position noise
+    and floater share when it sets them."""
     import dataclasses
 
     from worldgen_sim.scenes import make_scene

@@ -250,7 +250,6 @@ class Scene:
             )
         return input_to_world
 
-
     def write_inria_model(self, model: str | Path, *, cameras: bool = True, iteration: int = 30_000) -> np.ndarray:
         """Write the scene as an INRIA 3DGS trainer leaves it: ``model/point_cloud/iteration_N/point_cloud.ply``
         and, with ``cameras``, ``model/cameras.json`` (the capture cameras in the PLY's frame).
